@@ -1,0 +1,1 @@
+//! vsm-core: placeholder, filled by its issue.

@@ -1,0 +1,1 @@
+//! vsm-deploy: placeholder, filled by its issue.

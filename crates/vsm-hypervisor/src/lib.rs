@@ -1,0 +1,1 @@
+//! vsm-hypervisor: placeholder, filled by its issue.

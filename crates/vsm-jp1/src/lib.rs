@@ -1,0 +1,1 @@
+//! vsm-jp1: placeholder, filled by its issue.

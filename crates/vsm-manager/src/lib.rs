@@ -1,0 +1,1 @@
+//! vsm-manager: placeholder, filled by its issue.

@@ -1,0 +1,117 @@
+//! `cargo xtask`: the automation of the vsm workspace, written in Rust.
+//!
+//! `ci` is the one command that checks everything (what `.ci/run` calls); `tidy` checks the
+//! architecture rules of ARCHITECTURE.md. Further tasks (demo, e2e, bench, fuzz, soak) live in
+//! their own modules.
+
+mod deps;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
+  tidy    check the architecture rules of ARCHITECTURE.md
+  deps    install the system packages the tests need (Debian; as root or with sudo)
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    match task.as_str() {
+        "ci" => ci(),
+        "deps" => deps::ensure(),
+        "tidy" => {
+            let problems = tidy::check(&workspace_root())?;
+            tidy::report(&problems)
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs `cmd`, echoing it first, and fails with its exit status.
+pub(crate) fn run_cmd(step: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("\n==> {step}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not run {step}"))?;
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    let started = std::time::Instant::now();
+    deps::ensure()?;
+    run_cmd(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run_cmd(
+        "cargo clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run_cmd(
+        "cargo test",
+        cargo()
+            .args(["test", "--workspace", "--all-features", "--locked"])
+            .env("VSM_SLOW_TESTS", "1"),
+    )?;
+    run_cmd(
+        "cargo doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    let problems = tidy::check(&workspace_root())?;
+    tidy::report(&problems)?;
+    eprintln!("\nci: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
