@@ -1,1 +1,7 @@
-//! vsm-hypervisor: placeholder, filled by its issue.
+//! vsm-hypervisor: the async `Hypervisor` trait and its drivers (local, fake, static, libvirt).
+
+pub mod ssh;
+pub mod static_driver;
+
+#[cfg(feature = "libvirt")]
+pub mod libvirt;

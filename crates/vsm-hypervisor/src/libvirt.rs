@@ -1,0 +1,1 @@
+//! The `libvirt` driver: real VMs through the `virt` crate.

@@ -1,0 +1,1 @@
+//! The `static` driver: registered machines reached over SSH.
