@@ -5,3 +5,6 @@ pub mod static_driver;
 
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
+
+#[cfg(feature = "test-support")]
+pub mod testing;

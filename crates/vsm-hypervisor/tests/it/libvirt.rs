@@ -1,0 +1,1 @@
+//! Contract suite against the libvirt driver on test:///default.

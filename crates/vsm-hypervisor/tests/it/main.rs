@@ -1,0 +1,6 @@
+//! Integration tests of vsm-hypervisor: the driver contract suite run against every driver.
+
+mod static_driver;
+
+#[cfg(feature = "libvirt")]
+mod libvirt;

@@ -1,0 +1,1 @@
+//! Contract suite against the static driver over a loopback sshd.
