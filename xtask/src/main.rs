@@ -4,6 +4,9 @@
 //! architecture rules of ARCHITECTURE.md. Further tasks (demo, e2e, bench, fuzz, soak) live in
 //! their own modules.
 
+mod bench;
+mod bench_deploy;
+mod bench_engine;
 mod deps;
 mod tidy;
 
@@ -18,6 +21,7 @@ usage: cargo xtask <task>
 tasks:
   ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
   tidy    check the architecture rules of ARCHITECTURE.md
+  bench   [deploy|engine] run the benchmarks, print a table, write target/bench/*.json
   deps    install the system packages the tests need (Debian; as root or with sudo)
 ";
 
@@ -40,6 +44,7 @@ fn run() -> Result<()> {
     match task.as_str() {
         "ci" => ci(),
         "deps" => deps::ensure(),
+        "bench" => bench::run(&args[1..]),
         "tidy" => {
             let problems = tidy::check(&workspace_root())?;
             tidy::report(&problems)
