@@ -1,1 +1,19 @@
-//! vsm-core: placeholder, filled by its issue.
+//! vsm-core: the pure domain of the vsm virtual server manager.
+//!
+//! It owns names, accounts and authorization, the model of templates, units, groups and
+//! servers, and the plans that turn a request into ordered steps. It does no IO, no async and
+//! reads no clock: time, ids and randomness come in as arguments, and every function returns
+//! values or typed errors. Serialization formats (YAML, JSON) live in the crates at the edges;
+//! here types only derive `serde` traits.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod names;
+pub mod time;
+
+pub use names::{
+    AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
+    validate_name,
+};
+pub use time::{
+    DefinitionDigest, DefinitionVersion, DigestError, OperationId, TemplateGeneration, Timestamp,
+};
