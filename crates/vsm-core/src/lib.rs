@@ -7,9 +7,14 @@
 //! here types only derive `serde` traits.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod accounts;
 pub mod names;
 pub mod time;
 
+pub use accounts::{
+    Account, AccountDeleteError, Action, Denied, DenyReason, Role, RoleParseError, Scope,
+    authorize, check_account_delete, may_see,
+};
 pub use names::{
     AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
     validate_name,
