@@ -8,12 +8,21 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod accounts;
+pub mod model;
 pub mod names;
 pub mod time;
 
 pub use accounts::{
     Account, AccountDeleteError, Action, Denied, DenyReason, Role, RoleParseError, Scope,
     authorize, check_account_delete, may_see,
+};
+pub use model::{
+    AddressError, AppliedDefinition, CommandSettings, DefinitionParts, DefinitionRecord,
+    DefinitionStatus, FailureMark, Group, GroupKind, GroupSpec, HealthPolicy, InvalidModel,
+    LatestGenerations, LogicalStatus, MAX_GROUP_SERVERS, ObservedStatus, Origin, ProvisionedSpec,
+    RecoverPolicy, RegisteredServer, RegisteredSpec, ScaleInPolicy, Server, ServerAddress,
+    ServerCounts, SpecError, SshSettings, StepKind, Template, TemplateGenerationInfo, Unit,
+    UnitSpec, UpdateScope,
 };
 pub use names::{
     AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
