@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
-use vsm_core::UnitName;
+use vsm_core::{NameError, UnitName};
 
 use crate::shorten::fit_with;
 use crate::unverified;
@@ -159,6 +159,9 @@ pub enum AjsError {
         /// The refused value.
         value: String,
     },
+    /// The unit name is not a valid vsm unit name.
+    #[error(transparent)]
+    Unit(#[from] NameError),
     /// Start and stop are the same time.
     #[error("start and stop are both {time}: give different times")]
     SameTimes {
@@ -245,6 +248,19 @@ pub fn escape(value: &str) -> String {
 /// The job group name used for `unit`: `VSM_<unit>`, shortened with a hash suffix to 30 bytes.
 pub fn default_group_name(unit: &UnitName) -> String {
     fit_with(&format!("VSM_{unit}"), MAX_UNIT_NAME_BYTES, '_')
+}
+
+/// `vsm jp1 ajs-jobnet --unit NAME --start HH:MM --stop HH:MM [--agent HOST]`: parses the
+/// command-line values and renders the definition with every other setting at its default.
+pub fn ajs_jobnet_from_args(
+    unit: &str,
+    start: &str,
+    stop: &str,
+    agent: Option<&str>,
+) -> Result<String, AjsError> {
+    let mut spec = JobnetSpec::new(UnitName::new(unit)?, start.parse()?, stop.parse()?);
+    spec.agent = agent.map(str::to_owned);
+    ajs_jobnet(&spec)
 }
 
 /// Renders the `ajsdefine` unit definition for `spec` (see the module documentation).
@@ -428,6 +444,20 @@ mod tests {
         let text = ajs_jobnet(&spec(a, "08:00", "20:00")).expect("renders");
         assert!(text.contains(&format!("unit={ga},,,;")));
         assert!(text.contains(&format!("prm=\"unit start {a} --timeout")));
+    }
+
+    #[test]
+    fn from_command_line_values() {
+        let text = ajs_jobnet_from_args("shop", "08:00", "20:00", Some("hv01")).expect("renders");
+        assert!(text.contains("ex=\"hv01\";"));
+        assert_eq!(
+            ajs_jobnet_from_args("shop", "08:00", "20:00", None).expect("renders"),
+            ajs_jobnet(&spec("shop", "08:00", "20:00")).expect("renders")
+        );
+        let err = ajs_jobnet_from_args("Shop", "08:00", "20:00", None).expect_err("bad unit");
+        assert!(matches!(err, AjsError::Unit(_)), "{err}");
+        let err = ajs_jobnet_from_args("shop", "8:00", "20:00", None).expect_err("bad time");
+        assert!(matches!(err, AjsError::Time { .. }), "{err}");
     }
 
     #[test]

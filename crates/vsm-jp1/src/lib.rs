@@ -23,7 +23,7 @@ pub mod pfm;
 pub mod shorten;
 pub mod unverified;
 
-pub use ajs::{AjsError, JobnetSpec, TimeOfDay, ajs_jobnet};
+pub use ajs::{AjsError, JobnetSpec, TimeOfDay, ajs_jobnet, ajs_jobnet_from_args};
 pub use event::{EventId, Jp1Event, Jp1EventError, ProductName, Severity};
 pub use jevsend::{JevsendConfig, SendError};
 pub use logtrap::{TRAP_LOG_FILE_NAME, TrapLog, logtrap_config, trap_line};
@@ -31,4 +31,7 @@ pub use mapping::{
     EVENT_TABLE, EventConfig, EventKind, EventSpec, OperationInfo, VsmEvent, to_jp1,
 };
 pub use outbox::{Channel, DrainReport, Outbox, OutboxConfig, OutboxError};
-pub use pfm::{PfmError, PfmPlatform, PfmRow, pfm_export, pfm_export_for, pfm_instance_key};
+pub use pfm::{
+    PfmError, PfmFileError, PfmPlatform, PfmRow, pfm_export, pfm_export_for, pfm_instance_key,
+    write_pfm_file,
+};

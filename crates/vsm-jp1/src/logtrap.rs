@@ -97,6 +97,14 @@ impl TrapLog {
         }
     }
 
+    /// A trap log at `path` (for a manager configured with its own file name; the documented
+    /// default is [`TRAP_LOG_FILE_NAME`] in the state directory).
+    pub fn at(path: &Utf8Path) -> Self {
+        TrapLog {
+            path: path.to_owned(),
+        }
+    }
+
     /// Its path.
     pub fn path(&self) -> &Utf8Path {
         &self.path

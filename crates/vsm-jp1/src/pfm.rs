@@ -12,8 +12,10 @@
 //! | `ss` ×4 | User String 1–4 | unit, group, server, state (≤ 16 bytes each, shortened like `ks`) |
 //!
 //! Keys are checked for uniqueness (PFM keeps only the first of duplicated instances). The
-//! rendering is pure; writing the file and running `jpcuser` is the caller's job.
+//! rendering is pure; [`write_pfm_file`] writes it atomically, and running `jpcuser` is the
+//! operator's (or PFM's scheduled user command's) job.
 
+use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 use vsm_core::{GroupName, ServerName, UnitName};
 
@@ -114,6 +116,42 @@ fn short_string(s: &str) -> String {
 
 fn long_value(v: Option<i64>) -> i64 {
     v.map_or(-1, |v| v.clamp(-1, i64::from(i32::MAX)))
+}
+
+/// Why [`write_pfm_file`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PfmFileError {
+    /// The rows cannot be rendered.
+    #[error(transparent)]
+    Render(#[from] PfmError),
+    /// The file cannot be written.
+    #[error("cannot write the PFM user data file {path}; check the --out path")]
+    Io {
+        /// The file.
+        path: camino::Utf8PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `vsm jp1 pfm-export --out FILE`: renders `rows` for PFM - Agent for Platform (UNIX) and
+/// writes them to `out` atomically (a temporary file beside it, then a rename), so `jpcuser`
+/// never reads a half-written file.
+pub fn write_pfm_file(out: &Utf8Path, rows: &[PfmRow]) -> Result<(), PfmFileError> {
+    use std::io::Write;
+    let text = pfm_export(rows)?;
+    let io = |source| PfmFileError::Io {
+        path: out.to_owned(),
+        source,
+    };
+    let name = out.file_name().unwrap_or("pfm-export");
+    let tmp = out.with_file_name(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, out).map_err(io)
 }
 
 /// `PI_UPI` user-created data for PFM - Agent for Platform (UNIX), one line per row.
@@ -264,6 +302,23 @@ mod tests {
                 second: "shop/web/web-1".into(),
             })
         );
+    }
+
+    #[test]
+    fn the_file_is_written_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = camino::Utf8PathBuf::from_path_buf(dir.path().join("vsm.upi")).expect("utf-8");
+        let rows = [row("shop", "web", "w1", "working")];
+        write_pfm_file(&out, &rows).expect("writes");
+        let text = std::fs::read_to_string(&out).expect("reads");
+        assert_eq!(text, pfm_export(&rows).expect("renders"));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("lists").count(), 1);
+        let bad =
+            camino::Utf8PathBuf::from_path_buf(dir.path().join("no/such/dir/x")).expect("utf-8");
+        assert!(matches!(
+            write_pfm_file(&bad, &rows),
+            Err(PfmFileError::Io { .. })
+        ));
     }
 
     #[test]
