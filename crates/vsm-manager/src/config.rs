@@ -1,0 +1,370 @@
+//! The manager's configuration: the commented `config.yaml` in the state directory (every
+//! setting defaulted, unknown keys refused) and the in-process [`ManagerConfig`].
+//!
+//! Only values live here; nothing in this module picks a hypervisor backend (the binary injects
+//! drivers through [`crate::DriverSet`]).
+
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::api::LogSettings;
+use crate::error::{DataProblem, OpenError};
+
+/// The name of the configuration file inside the state directory.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// The settings in `config.yaml`. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The API service.
+    pub service: ServiceSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// The operation engine.
+    pub engine: EngineSettings,
+    /// The failure monitor.
+    pub monitor: MonitorSettings,
+    /// Sessions and logins.
+    pub auth: AuthSettings,
+    /// JP1 integration.
+    pub jp1: Jp1Settings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            service: ServiceSettings::default(),
+            log: LogSettings {
+                dir: "logs".into(),
+                files: 8,
+                size_mb: 4,
+                level: "info".into(),
+            },
+            engine: EngineSettings::default(),
+            monitor: MonitorSettings::default(),
+            auth: AuthSettings::default(),
+            jp1: Jp1Settings::default(),
+        }
+    }
+}
+
+/// The HTTP API service (used by `vsm manager start`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    /// Listen address.
+    pub listen: String,
+    /// TLS certificate (PEM) file; TLS is on when both this and `tls_key` are set.
+    pub tls_cert: Option<String>,
+    /// TLS private key (PEM) file.
+    pub tls_key: Option<String>,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            listen: "127.0.0.1:7460".into(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// The operation engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// Steps run at once per operation (and in total across operations: twice this).
+    pub concurrency: usize,
+    /// Time-out of one driver or deploy step, in seconds.
+    pub step_timeout_secs: u64,
+    /// Attempts of a step that fails with a transient error.
+    pub retries: u32,
+    /// First back-off between attempts, in milliseconds (doubled each time).
+    pub backoff_ms: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            concurrency: 16,
+            step_timeout_secs: 300,
+            retries: 3,
+            backoff_ms: 200,
+        }
+    }
+}
+
+/// The failure monitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorSettings {
+    /// Whether the monitor runs.
+    pub enabled: bool,
+    /// Interval between checks, in seconds.
+    pub interval_secs: u64,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings {
+            enabled: true,
+            interval_secs: 10,
+        }
+    }
+}
+
+/// Sessions and logins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// How long a session token lives, in seconds.
+    pub session_ttl_secs: u64,
+    /// Failed logins per account allowed per minute before logins are refused for a minute.
+    pub max_failed_logins_per_minute: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_ttl_secs: 12 * 3600,
+            max_failed_logins_per_minute: 5,
+        }
+    }
+}
+
+/// JP1 integration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jp1Settings {
+    /// Whether manager events go to the JP1 outbox.
+    pub enabled: bool,
+    /// Path of JP1/Base's `jevsend` (default: log-file-trap lines only).
+    pub jevsend: Option<String>,
+    /// The log-file-trap file (relative paths are inside the state dir).
+    pub logtrap_file: Option<String>,
+}
+
+impl Settings {
+    /// Reads `config.yaml` from `state_dir`.
+    pub fn load(state_dir: &Utf8Path) -> Result<Settings, OpenError> {
+        let path = state_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                OpenError::NotInitialized {
+                    dir: state_dir.to_string(),
+                }
+            } else {
+                OpenError::io(&path, e)
+            }
+        })?;
+        Settings::parse(path.as_str(), &text)
+    }
+
+    /// Parses the text of a `config.yaml` (`file` names it in errors).
+    pub fn parse(file: &str, text: &str) -> Result<Settings, OpenError> {
+        if text.trim().is_empty() {
+            return Ok(Settings::default());
+        }
+        let settings: Settings = serde_yaml::from_str(text).map_err(|e| OpenError::Config {
+            problem: DataProblem {
+                file: file.to_owned(),
+                line: e.location().map(|l| l.line()),
+                field: None,
+                message: e.to_string(),
+            },
+        })?;
+        settings.check(file)?;
+        Ok(settings)
+    }
+
+    fn check(&self, file: &str) -> Result<(), OpenError> {
+        let bad = |field: &str, message: &str| OpenError::Config {
+            problem: DataProblem {
+                file: file.to_owned(),
+                line: None,
+                field: Some(field.to_owned()),
+                message: message.to_owned(),
+            },
+        };
+        if self.engine.concurrency == 0 {
+            return Err(bad("engine.concurrency", "must be at least 1"));
+        }
+        if self.log.files == 0 || self.log.size_mb == 0 {
+            return Err(bad("log", "files and size_mb must be at least 1"));
+        }
+        if self.monitor.interval_secs == 0 {
+            return Err(bad("monitor.interval_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Renders the settings as a commented `config.yaml`.
+    pub fn render(&self) -> String {
+        let opt = |v: &Option<String>| match v {
+            Some(s) => yaml_str(s),
+            None => "null".to_owned(),
+        };
+        format!(
+            "# vsm manager configuration. Every setting has a default; unknown keys are refused.\n\
+             # Changes take effect at the next `vsm manager start`, except `log`, which\n\
+             # `vsm manager log-config` changes at run time (and rewrites this file).\n\
+             \n\
+             service:\n\
+             \x20 # Where the HTTP/JSON API listens (loopback by default).\n\
+             \x20 listen: {listen}\n\
+             \x20 # TLS: PEM certificate and key files; TLS is on when both are set.\n\
+             \x20 tls_cert: {cert}\n\
+             \x20 tls_key: {key}\n\
+             \n\
+             log:\n\
+             \x20 # Directory of the log files (relative: inside the state directory).\n\
+             \x20 dir: {ldir}\n\
+             \x20 # Number of log files kept, and the size of one file in MiB.\n\
+             \x20 files: {files}\n\
+             \x20 size_mb: {size}\n\
+             \x20 # Log filter (tracing EnvFilter syntax): error, warn, info, debug, trace.\n\
+             \x20 level: {level}\n\
+             \n\
+             engine:\n\
+             \x20 # Steps (server actions) run at once within one operation.\n\
+             \x20 concurrency: {conc}\n\
+             \x20 # Time-out of one step (provision, start, stop, apply, ...), in seconds.\n\
+             \x20 step_timeout_secs: {sto}\n\
+             \x20 # Attempts of a step that fails with a transient error, and the first back-off.\n\
+             \x20 retries: {retries}\n\
+             \x20 backoff_ms: {backoff}\n\
+             \n\
+             monitor:\n\
+             \x20 # The failure monitor compares the drivers' real server states with the model.\n\
+             \x20 enabled: {menabled}\n\
+             \x20 interval_secs: {mint}\n\
+             \n\
+             auth:\n\
+             \x20 # Lifetime of a `vsm login` session token, in seconds.\n\
+             \x20 session_ttl_secs: {ttl}\n\
+             \x20 # Failed logins per account and minute before logins are refused for a minute.\n\
+             \x20 max_failed_logins_per_minute: {maxfail}\n\
+             \n\
+             jp1:\n\
+             \x20 # Send manager events (server failed, operation ended, ...) to JP1/IM.\n\
+             \x20 enabled: {jenabled}\n\
+             \x20 # Path of JP1/Base's jevsend; null writes log-file-trap lines only.\n\
+             \x20 jevsend: {jev}\n\
+             \x20 # The log-file-trap file (relative: inside the state directory).\n\
+             \x20 logtrap_file: {trap}\n",
+            listen = yaml_str(&self.service.listen),
+            cert = opt(&self.service.tls_cert),
+            key = opt(&self.service.tls_key),
+            ldir = yaml_str(&self.log.dir),
+            files = self.log.files,
+            size = self.log.size_mb,
+            level = yaml_str(&self.log.level),
+            conc = self.engine.concurrency,
+            sto = self.engine.step_timeout_secs,
+            retries = self.engine.retries,
+            backoff = self.engine.backoff_ms,
+            menabled = self.monitor.enabled,
+            mint = self.monitor.interval_secs,
+            ttl = self.auth.session_ttl_secs,
+            maxfail = self.auth.max_failed_logins_per_minute,
+            jenabled = self.jp1.enabled,
+            jev = opt(&self.jp1.jevsend),
+            trap = opt(&self.jp1.logtrap_file),
+        )
+    }
+}
+
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// How expensive password hashes are. Only tests should lower it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordCost {
+    /// argon2id with the recommended parameters (19 MiB, 2 passes).
+    #[default]
+    Standard,
+    /// argon2id with minimal parameters: fast, for tests and benchmarks only.
+    Insecure,
+}
+
+/// Everything [`crate::Manager::open`] needs besides the drivers.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// The state directory (created by [`crate::Manager::init`]).
+    pub state_dir: Utf8PathBuf,
+    /// The settings (normally read from `config.yaml`).
+    pub settings: Settings,
+    /// Password hashing cost.
+    pub password_cost: PasswordCost,
+    /// Whether the monitor task runs (default: `settings.monitor.enabled`).
+    pub monitor: bool,
+}
+
+impl ManagerConfig {
+    /// A configuration with default settings for `state_dir`.
+    pub fn new(state_dir: impl Into<Utf8PathBuf>) -> Self {
+        let settings = Settings::default();
+        ManagerConfig {
+            state_dir: state_dir.into(),
+            monitor: settings.monitor.enabled,
+            settings,
+            password_cost: PasswordCost::Standard,
+        }
+    }
+
+    /// The configuration of an initialized state directory (reads its `config.yaml`).
+    pub fn load(state_dir: impl Into<Utf8PathBuf>) -> Result<Self, OpenError> {
+        let state_dir = state_dir.into();
+        let settings = Settings::load(&state_dir)?;
+        Ok(ManagerConfig {
+            monitor: settings.monitor.enabled,
+            state_dir,
+            settings,
+            password_cost: PasswordCost::Standard,
+        })
+    }
+
+    /// The step time-out.
+    pub fn step_timeout(&self) -> Duration {
+        Duration::from_secs(self.settings.engine.step_timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_defaults_parse_back_to_the_defaults() {
+        let s = Settings::default();
+        let text = s.render();
+        assert!(text.contains("# vsm manager configuration"));
+        let back = Settings::parse("config.yaml", &text).expect("parses");
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Settings::parse("config.yaml", "engine:\n  speed: 3\n").expect_err("refused");
+        match err {
+            OpenError::Config { problem } => {
+                assert_eq!(problem.line, Some(2));
+                assert!(problem.message.contains("speed"), "{problem:?}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn partial_files_take_defaults() {
+        let s = Settings::parse("config.yaml", "engine:\n  concurrency: 32\n").expect("parses");
+        assert_eq!(s.engine.concurrency, 32);
+        assert_eq!(s.engine.retries, EngineSettings::default().retries);
+    }
+}

@@ -1,0 +1,222 @@
+//! The state store: the [`Store`] trait (so a PostgreSQL store can follow) and its records.
+//!
+//! Reads are specific methods; every write goes through [`Store::write`], which applies a list
+//! of [`Change`]s in one transaction, so a multi-row change is all-or-nothing. The store holds
+//! the core's model (`vsm_core::model::Unit`, `Template`) as JSON columns with indexed key
+//! columns; servers are rows of their own so a step's result writes one small row. The store
+//! does not decide anything: authorization and rules live in the manager and the core.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
+use vsm_core::model::{Server, Template, Unit};
+use vsm_core::{
+    AccountName, GroupName, OperationId, Role, ServerName, TemplateName, Timestamp, UnitName,
+};
+
+use crate::api::{OperationRecord, OperationSummary, StepStatus};
+
+/// A failure of the state store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] rusqlite::Error),
+    /// A stored JSON column could not be read or written.
+    #[error("stored record {what} is not valid")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An insert clashed with an existing row.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A file next to the database failed.
+    #[error("cannot access {path}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer vsm.
+    #[error(
+        "the state store has schema version {found}, newer than this vsm understands ({supported}); use a newer vsm"
+    )]
+    TooNew {
+        /// The version found.
+        found: i64,
+        /// The newest version this build understands.
+        supported: i64,
+    },
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    /// The name.
+    pub name: AccountName,
+    /// The role.
+    pub role: Role,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+    /// When it was added.
+    pub created_at: Timestamp,
+}
+
+/// A session as stored: the token only as its SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// The account.
+    pub account: AccountName,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// One journal entry of an operation: a step started or ended, or a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The operation.
+    pub operation: OperationId,
+    /// Sequence number within the operation.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// The step's action word (`start`, `apply`, `health-check`, …) or `note`.
+    pub action: String,
+    /// The group.
+    pub group: Option<GroupName>,
+    /// The server.
+    pub server: Option<ServerName>,
+    /// The step's status.
+    pub status: StepStatus,
+    /// The error or note text.
+    pub detail: Option<String>,
+}
+
+/// One audit record: who did what, when, with which result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: Timestamp,
+    /// Who (`None`: the manager itself).
+    pub actor: Option<AccountName>,
+    /// The action's command words.
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// `ok`, `denied`, `failed: …`, or an operation id.
+    pub result: String,
+}
+
+/// One write in a [`Store::write`] transaction.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Change {
+    /// Adds an account (conflict if it exists).
+    InsertAccount(StoredAccount),
+    /// Replaces an account's password hash.
+    SetPasswordHash {
+        /// The account.
+        account: AccountName,
+        /// The new hash.
+        hash: String,
+    },
+    /// Removes an account (and its sessions).
+    DeleteAccount(AccountName),
+    /// Adds a session.
+    InsertSession(StoredSession),
+    /// Removes a session.
+    DeleteSession(String),
+    /// Removes every session of an account.
+    DeleteSessionsOf(AccountName),
+    /// Removes sessions that expired before the given time.
+    PurgeSessions(Timestamp),
+    /// Adds a template (conflict if it exists).
+    InsertTemplate(Template),
+    /// Replaces a template.
+    UpdateTemplate(Template),
+    /// Removes a template.
+    DeleteTemplate(TemplateName),
+    /// Adds a unit with its servers (conflict if it exists).
+    InsertUnit(Unit),
+    /// Replaces a unit and all its server rows.
+    PutUnit(Unit),
+    /// Replaces a unit's own row (owner, groups' specs, definitions, busy) but not its servers.
+    PutUnitMeta(Unit),
+    /// Inserts or replaces one server row.
+    PutServer {
+        /// The unit.
+        unit: UnitName,
+        /// The group.
+        group: GroupName,
+        /// The server.
+        server: Server,
+    },
+    /// Removes one server row.
+    DeleteServer {
+        /// The unit.
+        unit: UnitName,
+        /// The server.
+        server: ServerName,
+    },
+    /// Removes a unit and its servers (its operations stay, for the audit trail).
+    DeleteUnit(UnitName),
+    /// Inserts or replaces an operation record.
+    PutOperation(OperationRecord),
+    /// Appends a journal entry.
+    Journal(JournalEntry),
+    /// Appends an audit record.
+    Audit(AuditEntry),
+}
+
+/// The manager's persistent state. Implementations must make [`Store::write`] atomic and
+/// durable (a committed write survives a crash of the process).
+pub trait Store: Send + Sync + 'static {
+    /// One account.
+    fn account(&self, name: &AccountName) -> Result<Option<StoredAccount>, StoreError>;
+    /// Every account, by name.
+    fn accounts(&self) -> Result<Vec<StoredAccount>, StoreError>;
+    /// One session by token digest.
+    fn session(&self, token_hash: &str) -> Result<Option<StoredSession>, StoreError>;
+    /// One template.
+    fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError>;
+    /// Every template, by name.
+    fn templates(&self) -> Result<Vec<Template>, StoreError>;
+    /// One unit with its servers.
+    fn unit(&self, name: &UnitName) -> Result<Option<Unit>, StoreError>;
+    /// Every unit with its servers, by name.
+    fn units(&self) -> Result<Vec<Unit>, StoreError>;
+    /// One operation.
+    fn operation(&self, id: OperationId) -> Result<Option<OperationRecord>, StoreError>;
+    /// Operations, newest first, optionally of one unit, at most `limit`.
+    fn operations(
+        &self,
+        unit: Option<&UnitName>,
+        limit: usize,
+    ) -> Result<Vec<OperationSummary>, StoreError>;
+    /// Operations still marked running (after a crash: the interrupted ones).
+    fn running_operations(&self) -> Result<Vec<OperationRecord>, StoreError>;
+    /// The highest operation id used so far (0 when none).
+    fn max_operation_id(&self) -> Result<u64, StoreError>;
+    /// An operation's journal, in order.
+    fn journal(&self, operation: OperationId) -> Result<Vec<JournalEntry>, StoreError>;
+    /// The newest audit records, newest first.
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Applies `changes` in one transaction.
+    fn write(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// Writes a consistent copy of the database to `dest` while the store stays in use.
+    fn backup_to(&self, dest: &Utf8Path) -> Result<(), StoreError>;
+}

@@ -1,0 +1,608 @@
+//! The embedded SQLite store: WAL, foreign keys, `PRAGMA user_version` migrations, owner-only
+//! file permissions, one connection behind a mutex (callers use `spawn_blocking`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Mutex;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use rusqlite::{Connection, OptionalExtension, params};
+use vsm_core::model::{Server, Template, Unit};
+use vsm_core::{AccountName, OperationId, Role, TemplateName, Timestamp, UnitName};
+
+use super::{AuditEntry, Change, JournalEntry, Store, StoreError, StoredAccount, StoredSession};
+use crate::api::{OperationRecord, OperationState, OperationSummary};
+
+/// Schema migrations; `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_account ON sessions(account);
+CREATE TABLE templates (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE units (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL REFERENCES accounts(name),
+    json TEXT NOT NULL
+);
+CREATE TABLE servers (
+    unit TEXT NOT NULL REFERENCES units(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (unit, name)
+);
+CREATE TABLE operations (
+    id INTEGER PRIMARY KEY,
+    unit TEXT,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX operations_unit ON operations(unit, id);
+CREATE INDEX operations_state ON operations(state);
+CREATE TABLE journal (
+    operation INTEGER NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (operation, seq)
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+"#];
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: Utf8PathBuf,
+}
+
+fn corrupt(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Corrupt { what, source }
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(corrupt(what))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(corrupt(what))
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn set_owner_only(path: &Utf8Path) -> Result<(), StoreError> {
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| StoreError::Io {
+                path: path.to_string(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Utf8Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        set_owner_only(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        for suffix in ["-wal", "-shm"] {
+            set_owner_only(Utf8Path::new(&format!("{path}{suffix}")))?;
+        }
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half transaction (rusqlite rolls back
+        // on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn load_servers(conn: &Connection, unit: &mut Unit) -> Result<(), StoreError> {
+        let mut stmt = conn.prepare_cached("SELECT grp, json FROM servers WHERE unit = ?1")?;
+        let rows = stmt.query_map(params![unit.name.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for g in &mut unit.groups {
+            g.servers.clear();
+        }
+        for row in rows {
+            let (grp, json) = row?;
+            let server: Server = from_json(&format!("server of unit {}", unit.name), &json)?;
+            if let Some(g) = unit.groups.iter_mut().find(|g| g.spec.name.as_str() == grp) {
+                g.servers.push(server);
+            }
+        }
+        for g in &mut unit.groups {
+            g.servers
+                .sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.name.cmp(&b.name)));
+        }
+        Ok(())
+    }
+
+    fn unit_meta_json(unit: &Unit) -> Result<String, StoreError> {
+        let mut meta = unit.clone();
+        for g in &mut meta.groups {
+            g.servers.clear();
+        }
+        to_json("unit", &meta)
+    }
+
+    fn put_servers(tx: &Connection, unit: &Unit) -> Result<(), StoreError> {
+        tx.execute(
+            "DELETE FROM servers WHERE unit = ?1",
+            params![unit.name.as_str()],
+        )?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO servers (unit, name, grp, json) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for g in &unit.groups {
+            for s in &g.servers {
+                stmt.execute(params![
+                    unit.name.as_str(),
+                    s.name.as_str(),
+                    g.spec.name.as_str(),
+                    to_json("server", s)?
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(tx: &Connection, change: &Change) -> Result<(), StoreError> {
+        let insert = |res: rusqlite::Result<usize>, what: String| match res {
+            Err(e) if is_constraint(&e) => Err(StoreError::Conflict(what)),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        };
+        match change {
+            Change::InsertAccount(a) => insert(
+                tx.execute(
+                    "INSERT INTO accounts (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![a.name.as_str(), a.role.as_str(), a.password_hash, a.created_at.as_millis()],
+                ),
+                format!("account {}", a.name),
+            )?,
+            Change::SetPasswordHash { account, hash } => {
+                tx.execute(
+                    "UPDATE accounts SET password_hash = ?2 WHERE name = ?1",
+                    params![account.as_str(), hash],
+                )?;
+            }
+            Change::DeleteAccount(name) => {
+                tx.execute("DELETE FROM accounts WHERE name = ?1", params![name.as_str()])?;
+            }
+            Change::InsertSession(s) => {
+                tx.execute(
+                    "INSERT INTO sessions (token_hash, account, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![s.token_hash, s.account.as_str(), s.created_at.as_millis(), s.expires_at.as_millis()],
+                )?;
+            }
+            Change::DeleteSession(hash) => {
+                tx.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash])?;
+            }
+            Change::DeleteSessionsOf(account) => {
+                tx.execute("DELETE FROM sessions WHERE account = ?1", params![account.as_str()])?;
+            }
+            Change::PurgeSessions(before) => {
+                tx.execute(
+                    "DELETE FROM sessions WHERE expires_at < ?1",
+                    params![before.as_millis()],
+                )?;
+            }
+            Change::InsertTemplate(t) => insert(
+                tx.execute(
+                    "INSERT INTO templates (name, owner, json) VALUES (?1, ?2, ?3)",
+                    params![t.name.as_str(), t.owner.as_str(), to_json("template", t)?],
+                ),
+                format!("template {}", t.name),
+            )?,
+            Change::UpdateTemplate(t) => {
+                tx.execute(
+                    "UPDATE templates SET owner = ?2, json = ?3 WHERE name = ?1",
+                    params![t.name.as_str(), t.owner.as_str(), to_json("template", t)?],
+                )?;
+            }
+            Change::DeleteTemplate(name) => {
+                tx.execute("DELETE FROM templates WHERE name = ?1", params![name.as_str()])?;
+            }
+            Change::InsertUnit(u) => {
+                insert(
+                    tx.execute(
+                        "INSERT INTO units (name, owner, json) VALUES (?1, ?2, ?3)",
+                        params![u.name.as_str(), u.owner.as_str(), Self::unit_meta_json(u)?],
+                    ),
+                    format!("unit {}", u.name),
+                )?;
+                Self::put_servers(tx, u)?;
+            }
+            Change::PutUnit(u) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO units (name, owner, json) VALUES (?1, ?2, ?3)",
+                    params![u.name.as_str(), u.owner.as_str(), Self::unit_meta_json(u)?],
+                )?;
+                Self::put_servers(tx, u)?;
+            }
+            Change::PutUnitMeta(u) => {
+                tx.execute(
+                    "UPDATE units SET owner = ?2, json = ?3 WHERE name = ?1",
+                    params![u.name.as_str(), u.owner.as_str(), Self::unit_meta_json(u)?],
+                )?;
+            }
+            Change::PutServer { unit, group, server } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO servers (unit, name, grp, json) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    unit.as_str(),
+                    server.name.as_str(),
+                    group.as_str(),
+                    to_json("server", server)?
+                ])?;
+            }
+            Change::DeleteServer { unit, server } => {
+                tx.execute(
+                    "DELETE FROM servers WHERE unit = ?1 AND name = ?2",
+                    params![unit.as_str(), server.as_str()],
+                )?;
+            }
+            Change::DeleteUnit(name) => {
+                tx.execute("DELETE FROM servers WHERE unit = ?1", params![name.as_str()])?;
+                tx.execute("DELETE FROM units WHERE name = ?1", params![name.as_str()])?;
+            }
+            Change::PutOperation(op) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO operations (id, unit, kind, state, created_at, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    op.summary.id.0 as i64,
+                    op.summary.unit.as_ref().map(|u| u.as_str()),
+                    op.summary.kind.as_str(),
+                    op.summary.state.as_str(),
+                    op.summary.created_at.as_millis(),
+                    to_json("operation", op)?
+                ])?;
+            }
+            Change::Journal(j) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO journal (operation, seq, json) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![j.operation.0 as i64, j.seq as i64, to_json("journal", j)?])?;
+            }
+            Change::Audit(a) => {
+                tx.prepare_cached(
+                    "INSERT INTO audit (at, actor, action, target, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    a.at.as_millis(),
+                    a.actor.as_ref().map(|x| x.as_str()),
+                    a.action,
+                    a.target,
+                    a.result
+                ])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_account(row: (String, String, String, i64)) -> Result<StoredAccount, StoreError> {
+    let (name, role, hash, created) = row;
+    let bad = |what: &str| StoreError::Corrupt {
+        what: format!("account {name}: {what}"),
+        source: serde::de::Error::custom("invalid value"),
+    };
+    Ok(StoredAccount {
+        name: AccountName::new(name.clone()).map_err(|_| bad("name"))?,
+        role: role.parse::<Role>().map_err(|_| bad("role"))?,
+        password_hash: hash,
+        created_at: Timestamp::from_millis(created),
+    })
+}
+
+impl Store for SqliteStore {
+    fn account(&self, name: &AccountName) -> Result<Option<StoredAccount>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT name, role, password_hash, created_at FROM accounts WHERE name = ?1",
+                params![name.as_str()],
+                account_row,
+            )
+            .optional()?;
+        row.map(to_account).transpose()
+    }
+
+    fn accounts(&self) -> Result<Vec<StoredAccount>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT name, role, password_hash, created_at FROM accounts ORDER BY name")?;
+        let rows = stmt.query_map([], account_row)?;
+        rows.map(|r| to_account(r?)).collect()
+    }
+
+    fn session(&self, token_hash: &str) -> Result<Option<StoredSession>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT account, created_at, expires_at FROM sessions WHERE token_hash = ?1",
+                params![token_hash],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(row.and_then(|(account, c, e)| {
+            Some(StoredSession {
+                token_hash: token_hash.to_owned(),
+                account: AccountName::new(account).ok()?,
+                created_at: Timestamp::from_millis(c),
+                expires_at: Timestamp::from_millis(e),
+            })
+        }))
+    }
+
+    fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError> {
+        let conn = self.lock();
+        let json: Option<String> = conn
+            .query_row(
+                "SELECT json FROM templates WHERE name = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| from_json(&format!("template {name}"), &j))
+            .transpose()
+    }
+
+    fn templates(&self) -> Result<Vec<Template>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT json FROM templates ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| from_json("template", &r?)).collect()
+    }
+
+    fn unit(&self, name: &UnitName) -> Result<Option<Unit>, StoreError> {
+        let conn = self.lock();
+        let json: Option<String> = conn
+            .query_row(
+                "SELECT json FROM units WHERE name = ?1",
+                params![name.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(json) = json else { return Ok(None) };
+        let mut unit: Unit = from_json(&format!("unit {name}"), &json)?;
+        Self::load_servers(&conn, &mut unit)?;
+        Ok(Some(unit))
+    }
+
+    fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT json FROM units ORDER BY name")?;
+        let jsons: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(jsons.len());
+        for j in jsons {
+            let mut unit: Unit = from_json("unit", &j)?;
+            Self::load_servers(&conn, &mut unit)?;
+            out.push(unit);
+        }
+        Ok(out)
+    }
+
+    fn operation(&self, id: OperationId) -> Result<Option<OperationRecord>, StoreError> {
+        let conn = self.lock();
+        let json: Option<String> = conn
+            .query_row(
+                "SELECT json FROM operations WHERE id = ?1",
+                params![id.0 as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| from_json(&format!("operation {id}"), &j))
+            .transpose()
+    }
+
+    fn operations(
+        &self,
+        unit: Option<&UnitName>,
+        limit: usize,
+    ) -> Result<Vec<OperationSummary>, StoreError> {
+        let conn = self.lock();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let jsons: Vec<String> = match unit {
+            Some(u) => conn
+                .prepare("SELECT json FROM operations WHERE unit = ?1 ORDER BY id DESC LIMIT ?2")?
+                .query_map(params![u.as_str(), limit], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?,
+            None => conn
+                .prepare("SELECT json FROM operations ORDER BY id DESC LIMIT ?1")?
+                .query_map(params![limit], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?,
+        };
+        jsons
+            .iter()
+            .map(|j| from_json::<OperationRecord>("operation", j).map(|r| r.summary))
+            .collect()
+    }
+
+    fn running_operations(&self) -> Result<Vec<OperationRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT json FROM operations WHERE state = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![OperationState::Running.as_str()], |r| {
+            r.get::<_, String>(0)
+        })?;
+        rows.map(|r| from_json("operation", &r?)).collect()
+    }
+
+    fn max_operation_id(&self) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        let max: Option<i64> =
+            conn.query_row("SELECT MAX(id) FROM operations", [], |r| r.get(0))?;
+        Ok(max.unwrap_or(0).max(0) as u64)
+    }
+
+    fn journal(&self, operation: OperationId) -> Result<Vec<JournalEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT json FROM journal WHERE operation = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map(params![operation.0 as i64], |r| r.get::<_, String>(0))?;
+        rows.map(|r| from_json("journal entry", &r?)).collect()
+    }
+
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT at, actor, action, target, result FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit.min(i64::MAX as usize) as i64], |r| {
+            Ok(AuditEntry {
+                at: Timestamp::from_millis(r.get(0)?),
+                actor: r
+                    .get::<_, Option<String>>(1)?
+                    .and_then(|a| AccountName::new(a).ok()),
+                action: r.get(2)?,
+                target: r.get(3)?,
+                result: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn write(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for c in changes {
+            Self::apply(&tx, c)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn backup_to(&self, dest: &Utf8Path) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.backup(
+            "main",
+            dest.as_std_path(),
+            None::<fn(rusqlite::backup::Progress)>,
+        )?;
+        set_owner_only(dest)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Change;
+
+    fn acct(name: &str) -> StoredAccount {
+        StoredAccount {
+            name: AccountName::new(name).expect("valid"),
+            role: Role::Builder,
+            password_hash: "h".into(),
+            created_at: Timestamp::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn a_failed_change_rolls_back_the_whole_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("state.db")).expect("utf8");
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .write(&[Change::InsertAccount(acct("alice"))])
+            .expect("insert");
+        let err = store
+            .write(&[
+                Change::InsertAccount(acct("bob")),
+                Change::InsertAccount(acct("alice")),
+            ])
+            .expect_err("conflict");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        let names: Vec<_> = store
+            .accounts()
+            .expect("list")
+            .into_iter()
+            .map(|a| a.name.into_string())
+            .collect();
+        assert_eq!(names, vec!["alice"]);
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(store);
+        // Reopening does not re-run migrations.
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(store.accounts().expect("list").len(), 1);
+    }
+}
