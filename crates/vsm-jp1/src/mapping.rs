@@ -472,6 +472,25 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_table_matches_the_code() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/jp1.md"));
+        let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `7FFF")).collect();
+        assert_eq!(rows.len(), EVENT_TABLE.len(), "docs/jp1.md rows: {rows:#?}");
+        for spec in EVENT_TABLE {
+            let want = format!(
+                "| `{:X}` | {} | {} | {} | {} | {} |",
+                spec.id,
+                spec.summary,
+                spec.severity,
+                spec.object_type,
+                spec.root_object_type,
+                spec.occurrence
+            );
+            assert!(rows.contains(&want.as_str()), "docs/jp1.md lacks {want}");
+        }
+    }
+
+    #[test]
     fn a_failed_server_maps_to_an_error_event() {
         let e = to_jp1(
             &VsmEvent::ServerFailed {
