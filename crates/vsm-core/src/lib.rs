@@ -8,14 +8,21 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod accounts;
+pub mod fold;
 pub mod model;
 pub mod names;
+pub mod plan;
+pub mod run;
 pub mod time;
+
+#[cfg(test)]
+mod tests;
 
 pub use accounts::{
     Account, AccountDeleteError, Action, Denied, DenyReason, Role, RoleParseError, Scope,
     authorize, check_account_delete, may_see,
 };
+pub use fold::{FoldError, StepOutcome, StepResult};
 pub use model::{
     AddressError, AppliedDefinition, CommandSettings, DefinitionParts, DefinitionRecord,
     DefinitionStatus, FailureMark, Group, GroupKind, GroupSpec, HealthPolicy, InvalidModel,
@@ -28,6 +35,13 @@ pub use names::{
     AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
     validate_name,
 };
+pub use plan::{
+    ApplyRequest, AttachRequest, Batch, Gate, Phase, Plan, PlanError, PlanKind, RolloutPolicy,
+    ScaleRequest, Step, UpgradeRequest, plan_apply, plan_attach, plan_create, plan_delete,
+    plan_detach, plan_recover, plan_revert, plan_rollback, plan_scale, plan_start_group,
+    plan_start_unit, plan_stop_group, plan_stop_unit, plan_upgrade, scale_in_victims, stages,
+};
+pub use run::{Outcome, Progress, StopReason, outcome};
 pub use time::{
     DefinitionDigest, DefinitionVersion, DigestError, OperationId, TemplateGeneration, Timestamp,
 };

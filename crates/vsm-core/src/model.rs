@@ -2,8 +2,8 @@
 //!
 //! Plain serde-serializable data (the manager stores it as JSON) plus validating constructors,
 //! derived views (update scope, definition status, counts) and direct operator actions
-//! (mark, unmark, observe). Changes caused by executed plan steps live in `fold`; plans
-//! live in `plan`. The YAML unit-file format is not here: it belongs to the manager,
+//! (mark, unmark, observe). Changes caused by executed plan steps live in [`crate::fold`]; plans
+//! live in [`crate::plan`]. The YAML unit-file format is not here: it belongs to the manager,
 //! which converts its DTO into a [`UnitSpec`].
 //!
 //! Fields are public for reading; code that mutates them directly must keep
@@ -587,7 +587,7 @@ pub enum Origin {
     Registered,
 }
 
-/// The kinds of `plan::Step`, for "what is in progress" and reports.
+/// The kinds of [`crate::plan::Step`], for "what is in progress" and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
@@ -850,7 +850,7 @@ pub enum InvalidModel {
 
 impl Unit {
     /// A new unit from a validated spec. Registered servers listed in the spec are added,
-    /// stopped; provisioned groups start empty (run `plan::plan_create` to fill them).
+    /// stopped; provisioned groups start empty (run [`crate::plan::plan_create`] to fill them).
     pub fn create(
         name: UnitName,
         owner: AccountName,
