@@ -7,7 +7,10 @@
 mod bench;
 mod bench_deploy;
 mod bench_engine;
+mod demo;
 mod deps;
+mod e2e;
+mod r#gen; // `gen` is reserved in edition 2024
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +48,9 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "deps" => deps::ensure(),
         "bench" => bench::run(&args[1..]),
+        "demo" => demo::run(&args[1..]),
+        "e2e" => e2e::run(&args[1..]),
+        "gen" => r#gen::run(&args[1..]),
         "tidy" => {
             let problems = tidy::check(&workspace_root())?;
             tidy::report(&problems)

@@ -1,0 +1,400 @@
+//! Human renderings of the API's answers (units, templates, accounts, operations, diffs),
+//! built from the JSON the manager returns. Pure functions of (value, colour) so they can be
+//! snapshot-tested; times are shown relative to now.
+
+use serde_json::Value;
+
+use crate::render::{
+    Paint, Table, array, cell, list, now_millis, paint, relative_time, text, text_any, time_field,
+};
+
+/// `administrator` → `admin` (the command line's word).
+pub fn role_word(role: &str) -> String {
+    match role {
+        "administrator" => "admin".into(),
+        other => other.into(),
+    }
+}
+
+/// `vsm account list`.
+pub fn accounts(v: &Value, color: bool) -> String {
+    accounts_at(v, color, now_millis())
+}
+
+fn accounts_at(v: &Value, color: bool, now: i64) -> String {
+    let mut t = Table::new(&["NAME", "ROLE", "UNITS", "CREATED"]);
+    for a in list(v, &["accounts"]) {
+        t.row(vec![
+            text(a, "name"),
+            role_word(&text(a, "role")),
+            a.get("units")
+                .and_then(Value::as_array)
+                .map_or_else(|| "-".into(), |u| u.len().to_string()),
+            time_field(a, "created_at", now),
+        ]);
+    }
+    t.render(color)
+}
+
+/// `vsm template list`.
+pub fn templates(v: &Value, color: bool) -> String {
+    templates_at(v, color, now_millis())
+}
+
+fn latest_generation(t: &Value) -> Option<&Value> {
+    array(t, "generations").last()
+}
+
+fn templates_at(v: &Value, color: bool, now: i64) -> String {
+    let mut t = Table::new(&["NAME", "DRIVER", "OWNER", "GENERATION", "SOURCE", "UPDATED"]);
+    for tpl in list(v, &["templates"]) {
+        let latest = latest_generation(tpl);
+        t.row(vec![
+            text(tpl, "name"),
+            text(tpl, "driver"),
+            text(tpl, "owner"),
+            latest.map_or_else(|| text(tpl, "latest"), |g| text(g, "generation")),
+            latest.map_or_else(|| "-".into(), |g| text(g, "source")),
+            latest.map_or_else(|| "-".into(), |g| time_field(g, "created_at", now)),
+        ]);
+    }
+    if t.is_empty() {
+        return "no templates (register one with `vsm template register NAME --driver local --source DIR`)".into();
+    }
+    t.render(color)
+}
+
+/// `vsm template show`.
+pub fn template(v: &Value, color: bool) -> String {
+    template_at(v, color, now_millis())
+}
+
+fn template_at(v: &Value, color: bool, now: i64) -> String {
+    let mut out = format!(
+        "template {}  driver {}  owner {}\n",
+        text(v, "name"),
+        text(v, "driver"),
+        text(v, "owner")
+    );
+    let used = array(v, "used_by");
+    if !used.is_empty() {
+        out.push_str(&format!(
+            "used by units: {}\n",
+            used.iter().map(cell).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut t = Table::new(&["GENERATION", "SOURCE", "CREATED"]);
+    for g in array(v, "generations") {
+        t.row(vec![
+            text(g, "generation"),
+            text(g, "source"),
+            time_field(g, "created_at", now),
+        ]);
+    }
+    out.push_str(&t.render(color));
+    out
+}
+
+/// `vsm unit list`.
+pub fn units(v: &Value, color: bool) -> String {
+    let mut t = Table::new(&[
+        "NAME",
+        "OWNER",
+        "STATE",
+        "SERVERS",
+        "ACTIVE",
+        "INVALID",
+        "VERSION",
+        "DEFINITION",
+    ]);
+    for u in list(v, &["units"]) {
+        t.row(vec![
+            text(u, "name"),
+            text(u, "owner"),
+            text(u, "state"),
+            text_any(u, &["servers", "all"]),
+            text(u, "active"),
+            text(u, "invalid"),
+            text_any(u, &["version", "current_version"]),
+            text(u, "definition_status"),
+        ]);
+    }
+    if t.is_empty() {
+        return "no units (create one with `vsm unit create NAME --file UNIT.yaml`)".into();
+    }
+    t.render(color)
+}
+
+/// `vsm unit show`.
+pub fn unit(v: &Value, color: bool) -> String {
+    unit_at(v, color, now_millis())
+}
+
+fn unit_at(v: &Value, color: bool, now: i64) -> String {
+    let state = text(v, "state");
+    let def = text(v, "definition_status");
+    let mut out = format!(
+        "unit {}  owner {}  state {}\ndefinition version {} ({})  servers {} (active {}, invalid {})\n",
+        text(v, "name"),
+        text(v, "owner"),
+        paint(&state, crate::render::paint_for(&state), color),
+        text_any(v, &["version", "current_version"]),
+        paint(&def, crate::render::paint_for(&def), color),
+        text_any(v, &["servers", "all"]),
+        text(v, "active"),
+        text(v, "invalid"),
+    );
+    let groups = array(v, "groups");
+    if !groups.is_empty() {
+        out.push('\n');
+        let mut t = Table::new(&["GROUP", "KIND", "TEMPLATE", "COUNT", "MIN", "MAX", "ORDER"]);
+        for g in groups {
+            let kind = match g.get("kind") {
+                Some(Value::Object(k)) => k.get("type").map_or_else(|| "-".into(), cell),
+                Some(other) => cell(other),
+                None => "-".into(),
+            };
+            let k = g.get("kind").filter(|k| k.is_object()).unwrap_or(g);
+            t.row(vec![
+                text(g, "name"),
+                kind,
+                text(k, "template"),
+                text(k, "count"),
+                text(k, "min"),
+                text(k, "max"),
+                text(g, "start_order"),
+            ]);
+        }
+        out.push_str(&t.render(color));
+    }
+    let servers = list(v, &["servers_detail"]);
+    if !servers.is_empty() {
+        out.push('\n');
+        let mut t = Table::new(&[
+            "SERVER", "GROUP", "LOGICAL", "OBSERVED", "UPDATE", "ADDRESS", "HOST", "VERSION", "MARK",
+        ]);
+        for s in servers {
+            let mark = match s.get("mark") {
+                Some(Value::Object(m)) => m.get("comment").map_or_else(|| "marked".into(), cell),
+                Some(other) => cell(other),
+                None => "-".into(),
+            };
+            t.row(vec![
+                text(s, "name"),
+                text(s, "group"),
+                text(s, "logical"),
+                text(s, "observed"),
+                text(s, "update_scope"),
+                text(s, "address"),
+                text(s, "host"),
+                text_any(s, &["version", "applied_version"]),
+                mark,
+            ]);
+        }
+        out.push_str(&t.render(color));
+    }
+    let ops = array(v, "last_operations");
+    if !ops.is_empty() {
+        out.push_str("\nlast operations\n");
+        out.push_str(&operations_at(&Value::Array(ops.to_vec()), color, now));
+    }
+    out
+}
+
+/// `vsm op list`.
+pub fn operations(v: &Value, color: bool) -> String {
+    operations_at(v, color, now_millis())
+}
+
+fn operations_at(v: &Value, color: bool, now: i64) -> String {
+    let mut t = Table::new(&["ID", "UNIT", "KIND", "STATE", "BY", "STARTED", "TOOK"]);
+    for o in list(v, &["operations"]) {
+        let started = o
+            .get("started_at")
+            .or_else(|| o.get("created_at"))
+            .and_then(Value::as_i64);
+        let took = match (started, o.get("finished_at").and_then(Value::as_i64)) {
+            (Some(a), Some(b)) => crate::render::duration(b - a),
+            _ => "-".into(),
+        };
+        t.row(vec![
+            text(o, "id"),
+            text(o, "unit"),
+            text(o, "kind").replace('_', " "),
+            text(o, "state"),
+            text(o, "requested_by"),
+            started.map_or_else(|| "-".into(), |s| relative_time(now, s)),
+            took,
+        ]);
+    }
+    if t.is_empty() {
+        return "no operations".into();
+    }
+    t.render(color)
+}
+
+/// `vsm unit diff`, and the diff part of `vsm unit import`.
+pub fn diff(v: &Value, color: bool) -> String {
+    let mut out = String::new();
+    let from = text_any(v, &["from", "base"]);
+    let groups = array(v, "groups");
+    let flat = array(v, "files");
+    if groups.is_empty() && flat.is_empty() {
+        return format!("no changes against version {from}\n");
+    }
+    out.push_str(&format!("changes against version {from}:\n"));
+    let line = |out: &mut String, group: &str, f: &Value| {
+        let change = text(f, "change");
+        let (sign, p) = match change.as_str() {
+            "added" => ("+", Paint::Good),
+            "removed" => ("-", Paint::Bad),
+            _ => ("~", Paint::Busy),
+        };
+        out.push_str(&format!(
+            "  {} {group}{}\n",
+            paint(sign, p, color),
+            text(f, "path")
+        ));
+    };
+    for g in groups {
+        let name = g.get("group").filter(|x| !x.is_null()).map(cell);
+        let prefix = name.map_or_else(String::new, |n| format!("[{n}] "));
+        for f in array(g, "files") {
+            line(&mut out, &prefix, f);
+        }
+        let scope = text(g, "update_scope");
+        if scope != "-" && scope != "none" {
+            out.push_str(&format!("    {prefix}next apply updates: {scope}\n"));
+        }
+    }
+    for f in flat {
+        let prefix = f
+            .get("group")
+            .filter(|x| !x.is_null())
+            .map_or_else(String::new, |g| format!("[{}] ", cell(g)));
+        line(&mut out, &prefix, f);
+    }
+    out
+}
+
+/// `vsm unit import`.
+pub fn import(unit: &str, v: &Value, color: bool) -> String {
+    let version = text(v, "version");
+    let digest = text(v, "digest");
+    let short: String = digest.chars().take(12).collect();
+    let created = v.get("created").and_then(Value::as_bool).unwrap_or(true);
+    let mut out = if created {
+        format!("imported version {version} of unit {unit} (digest {short}); apply it with `vsm unit apply {unit}`\n")
+    } else {
+        format!("unchanged: the directory is version {version} of unit {unit} (digest {short})\n")
+    };
+    if let Some(d) = v.get("diff") {
+        if created {
+            out.push_str(&diff(d, color));
+        }
+    }
+    out
+}
+
+/// `vsm unit versions`.
+pub fn versions(v: &Value, color: bool) -> String {
+    versions_at(v, color, now_millis())
+}
+
+fn versions_at(v: &Value, color: bool, now: i64) -> String {
+    let mut t = Table::new(&["VERSION", "DIGEST", "IMPORTED", "CURRENT"]);
+    for ver in list(v, &["versions"]) {
+        let digest: String = text(ver, "digest").chars().take(12).collect();
+        t.row(vec![
+            text(ver, "version"),
+            digest,
+            time_field(ver, "created_at", now),
+            if ver.get("current").and_then(Value::as_bool) == Some(true) {
+                "*".into()
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    if t.is_empty() {
+        return "no versions imported yet (`vsm unit import NAME DIR`)".into();
+    }
+    t.render(color)
+}
+
+/// `vsm manager log-config`.
+pub fn log_config(v: &Value) -> String {
+    format!(
+        "log directory  {}\nfiles kept     {}\nsize per file  {} MiB\n",
+        text_any(v, &["log_dir", "dir"]),
+        text(v, "files"),
+        text(v, "size_mb")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn unit_json() -> Value {
+        json!({
+            "name": "shop", "owner": "alice", "state": "working", "servers": 3, "active": 3,
+            "invalid": 0, "version": 2, "definition_status": "unchanged",
+            "groups": [
+                {"name": "db", "kind": "registered", "count": 1, "start_order": 1},
+                {"name": "web", "kind": "provisioned", "template": "appserver", "count": 2,
+                 "min": 1, "max": 4, "start_order": 2}
+            ],
+            "servers_detail": [
+                {"name": "db-1", "group": "db", "logical": "working", "observed": "working",
+                 "update_scope": "none", "address": "127.0.0.1:2222", "version": 2},
+                {"name": "web-1", "group": "web", "logical": "working", "observed": "working",
+                 "update_scope": "none", "address": "127.0.0.2:8080", "host": "local", "version": 2},
+                {"name": "web-2", "group": "web", "logical": "working", "observed": "operating",
+                 "update_scope": "applications", "address": "127.0.0.3:8080", "host": "local",
+                 "version": 1, "mark": "disk full"}
+            ],
+            "last_operations": [
+                {"id": 7, "unit": "shop", "kind": "start", "state": "succeeded",
+                 "requested_by": "alice", "started_at": NOW - 120_000, "finished_at": NOW - 115_500}
+            ]
+        })
+    }
+
+    #[test]
+    fn unit_show_renders_groups_servers_and_operations() {
+        insta::assert_snapshot!(unit_at(&unit_json(), false, NOW));
+    }
+
+    #[test]
+    fn unit_list_and_templates_render_as_tables() {
+        let units = json!([{"name": "shop", "owner": "alice", "state": "stopped", "servers": 3,
+            "active": 0, "invalid": 0, "version": null, "definition_status": "none"}]);
+        insta::assert_snapshot!(units_render(&units));
+        let tpls = json!([{"name": "appserver", "driver": "local", "owner": "alice",
+            "generations": [{"generation": 1, "source": "/t/a", "created_at": NOW - 3_600_000},
+                            {"generation": 2, "source": "/t/b", "created_at": NOW - 60_000}]}]);
+        insta::assert_snapshot!(templates_at(&tpls, false, NOW));
+        let accts = json!([{"name": "root", "role": "administrator", "created_at": NOW - 86_400_000},
+                           {"name": "alice", "role": "builder"}]);
+        insta::assert_snapshot!(accounts_at(&accts, false, NOW));
+    }
+
+    fn units_render(v: &Value) -> String {
+        units(v, false)
+    }
+
+    #[test]
+    fn diffs_show_changes_per_group() {
+        let d = json!({"from": 1, "groups": [
+            {"group": null, "update_scope": "all", "files": [{"path": "vsm-definition.yaml", "change": "modified"}]},
+            {"group": "web", "update_scope": "applications", "files": [
+                {"path": "apps/shop.txt", "change": "added"}, {"path": "apps/old.txt", "change": "removed"}]}
+        ]});
+        insta::assert_snapshot!(diff(&d, false));
+        assert_eq!(diff(&json!({"from": 3, "groups": []}), false), "no changes against version 3\n");
+    }
+}
