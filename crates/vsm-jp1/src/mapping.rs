@@ -609,6 +609,36 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_free_text_gives_a_sendable_event(
+            reason in "\\PC{0,1500}",
+            kind in "\\PC{0,400}",
+            manager in "\\PC{0,400}",
+            source in proptest::option::of("\\PC{0,400}"),
+        ) {
+            let config = EventConfig { product_name: ProductName::default(), manager_name: manager };
+            let events = [
+                VsmEvent::ServerFailed {
+                    unit: unit(),
+                    group: GroupName::new("web").expect("valid"),
+                    server: ServerName::new("web-1").expect("valid"),
+                    reason,
+                },
+                VsmEvent::OperationFailed {
+                    op: OperationInfo { unit: unit(), id: OperationId(u64::MAX), kind, by: None },
+                    detail: String::new(),
+                },
+                VsmEvent::LoginFailed { account: AccountName::new("bob").expect("valid"), source },
+                VsmEvent::ManagerStopped,
+            ];
+            for ev in &events {
+                let e = to_jp1(ev, Timestamp::from_millis(i64::MAX), &config);
+                proptest::prop_assert!(e.is_ok(), "{:?}", e);
+            }
+        }
+    }
+
     #[test]
     fn huge_free_text_still_fits() {
         let e = to_jp1(

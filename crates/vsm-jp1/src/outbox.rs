@@ -174,7 +174,9 @@ impl Outbox {
         &self.inner.dir
     }
 
-    /// Queues `event`, which happened now. Only writes one small file; never waits for JP1.
+    /// Queues `event`, which happened now. Only writes one small file (blocking, with fsync: a
+    /// few milliseconds); never waits for JP1. Async callers may prefer
+    /// [`Outbox::enqueue_async`].
     pub fn enqueue(&self, event: &VsmEvent) -> Result<(), OutboxError> {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -191,25 +193,39 @@ impl Outbox {
     /// Queues an already-built JP1 event.
     pub fn enqueue_jp1(&self, event: &Jp1Event) -> Result<(), OutboxError> {
         let body = serde_json::to_vec(event)?;
-        let seq = {
+        {
+            // Held while writing, so files appear in sequence order even with concurrent callers.
             let mut next = self
                 .inner
                 .next_seq
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let seq = *next;
-            *next += 1;
-            seq
-        };
-        self.make_room()?;
-        let dir = &self.inner.dir;
-        let tmp = dir.join(format!("{TMP_PREFIX}{seq}{SUFFIX}"));
-        let fin = dir.join(file_name(seq));
-        write_durably(&tmp, &body)?;
-        std::fs::rename(&tmp, &fin).map_err(io_err("rename", &tmp))?;
-        sync_dir(dir)?;
+            self.make_room()?;
+            let dir = &self.inner.dir;
+            let tmp = dir.join(format!("{TMP_PREFIX}{seq}{SUFFIX}"));
+            let fin = dir.join(file_name(seq));
+            write_durably(&tmp, &body)?;
+            std::fs::rename(&tmp, &fin).map_err(io_err("rename", &tmp))?;
+            sync_dir(dir)?;
+            *next = seq + 1;
+        }
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// [`Outbox::enqueue`] on tokio's blocking pool, for async callers that must not wait for
+    /// the file system on their own thread.
+    pub async fn enqueue_async(&self, event: VsmEvent) -> Result<(), OutboxError> {
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || this.enqueue(&event)).await {
+            Ok(result) => result,
+            Err(join) => Err(OutboxError::Io {
+                action: "queue an event in",
+                path: self.inner.dir.clone(),
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
     }
 
     /// Drops the oldest events while the outbox is full.

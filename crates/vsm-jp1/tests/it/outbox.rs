@@ -221,10 +221,11 @@ async fn the_delivery_task_retries_until_jevsend_works() {
         })
         .expect("enqueue");
     outbox
-        .enqueue(&VsmEvent::OperationSucceeded {
+        .enqueue_async(VsmEvent::OperationSucceeded {
             op,
             detail: "retry worked".into(),
         })
+        .await
         .expect("enqueue");
     // Let the task fail a few times, then repair jevsend.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -368,4 +369,42 @@ async fn the_trap_log_gets_one_line_per_event() {
         "1970-01-01T00:00:00.000Z ERROR VSM-7FFF8010 vsm: server web-1 (unit shop, group web) failed: process killed (signal 9)\n\
          1970-01-01T00:00:01.000Z NOTICE VSM-7FFF8002 vsm manager vsm stopped\n"
     );
+}
+
+#[tokio::test]
+async fn concurrent_callers_lose_nothing() {
+    let s = StandIn::new();
+    let outbox = s.outbox(&s.root.join("outbox"));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let outbox = outbox.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    outbox
+                        .enqueue(&failed(&format!("t{t}-s{i}")))
+                        .expect("enqueue");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let report = outbox.drain_once().await;
+    assert_eq!(report.delivered, 40, "{:?}", report.error);
+    let servers: Vec<String> = s
+        .calls()
+        .iter()
+        .map(|c| attr(c, "VSM_SERVER").expect("attr").to_owned())
+        .collect();
+    assert_eq!(servers.len(), 40);
+    // Each caller's own events arrive in the order it queued them.
+    for t in 0..4 {
+        let mine: Vec<&String> = servers
+            .iter()
+            .filter(|s| s.starts_with(&format!("t{t}-")))
+            .collect();
+        let want: Vec<String> = (0..10).map(|i| format!("t{t}-s{i}")).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>());
+    }
 }
