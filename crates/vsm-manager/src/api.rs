@@ -784,8 +784,8 @@ pub enum StepStatus {
 /// The result of an operation for one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerResult {
-    /// The group.
-    pub group: GroupName,
+    /// The group (`None` when the server is gone, e.g. after a destroy).
+    pub group: Option<GroupName>,
     /// The server.
     pub server: ServerName,
     /// How it ended for this server.

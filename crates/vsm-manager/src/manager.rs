@@ -27,6 +27,7 @@ use crate::store::{
     AuditEntry, Change, SqliteStore, Store, StoreError, StoredAccount, StoredSession,
 };
 use crate::unitfile;
+use vsm_hypervisor::Hypervisor;
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.db";
@@ -38,13 +39,7 @@ pub const DEFINITIONS_DIR: &str = "definitions";
 /// The hypervisor drivers the caller (the binary, a test, an embedder) injects, one per kind.
 #[derive(Clone, Default)]
 pub struct DriverSet {
-    drivers: BTreeMap<DriverKind, Arc<dyn vsm_hypervisor_shim::Hypervisor>>,
-}
-
-pub mod vsm_hypervisor_shim {
-    //! Temporary stand-in for `vsm_hypervisor::Hypervisor` until the hypervisor crate lands it.
-    /// A hypervisor driver.
-    pub trait Hypervisor: Send + Sync {}
+    drivers: BTreeMap<DriverKind, Arc<dyn Hypervisor>>,
 }
 
 impl std::fmt::Debug for DriverSet {
@@ -60,11 +55,7 @@ impl DriverSet {
     }
 
     /// Adds (or replaces) the driver of `kind`.
-    pub fn with(
-        mut self,
-        kind: DriverKind,
-        driver: Arc<dyn vsm_hypervisor_shim::Hypervisor>,
-    ) -> Self {
+    pub fn with(mut self, kind: DriverKind, driver: Arc<dyn Hypervisor>) -> Self {
         self.drivers.insert(kind, driver);
         self
     }
@@ -75,7 +66,7 @@ impl DriverSet {
     }
 
     /// The driver of `kind`.
-    pub fn get(&self, kind: DriverKind) -> Option<&Arc<dyn vsm_hypervisor_shim::Hypervisor>> {
+    pub fn get(&self, kind: DriverKind) -> Option<&Arc<dyn Hypervisor>> {
         self.drivers.get(&kind)
     }
 }
@@ -114,6 +105,7 @@ struct Running {
     cancel: CancellationToken,
     events: broadcast::Sender<ProgressEvent>,
     done: tokio::sync::watch::Receiver<bool>,
+    live: Option<Arc<crate::engine::Live>>,
 }
 
 #[derive(Default)]
@@ -132,6 +124,8 @@ pub(crate) struct Inner {
     next_op: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     failed_logins: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    pub(crate) writer: crate::engine::Writer,
+    pub(crate) loads: Mutex<HashMap<(UnitName, ServerName), LoadView>>,
     _lock: File,
 }
 
@@ -273,13 +267,15 @@ impl Manager {
             inner: Arc::new(Inner {
                 settings: RwLock::new(config.settings.clone()),
                 config,
-                store,
+                store: store.clone(),
                 drivers,
                 ops: Mutex::new(OpsState::default()),
                 ops_changed: tokio::sync::Notify::new(),
                 next_op: AtomicU64::new(max + 1),
                 shutdown: CancellationToken::new(),
                 failed_logins: Mutex::new(HashMap::new()),
+                writer: crate::engine::Writer::spawn(store.clone()),
+                loads: Mutex::new(HashMap::new()),
                 _lock: lock,
             }),
         };
@@ -287,6 +283,9 @@ impl Manager {
             Error::Store(s) => OpenError::Store(s),
             other => OpenError::Invalid(Box::new(other)),
         })?;
+        if manager.inner.config.monitor {
+            crate::engine::spawn_monitor(&manager);
+        }
         Ok(manager)
     }
 
@@ -988,6 +987,12 @@ impl Manager {
     /// `vsm unit chown` (administrator).
     pub async fn chown_unit(&self, actor: &Actor, name: &UnitName, to: &AccountName) -> Result<()> {
         let mut unit = self.unit_for(actor, Action::UnitChown, name).await?;
+        if let Some(op) = self.busy_op(name) {
+            return Err(Error::Busy {
+                unit: name.clone(),
+                operation: op,
+            });
+        }
         let t = to.clone();
         self.db(move |s| s.account(&t))
             .await?
@@ -1326,6 +1331,7 @@ impl Manager {
                                 cancel: self.inner.shutdown.child_token(),
                                 events,
                                 done,
+                                live: None,
                             },
                         );
                         return Ok(id);
@@ -1381,11 +1387,60 @@ impl Manager {
             .map(|r| (r.cancel.clone(), r.events.clone()))
     }
 
-    #[allow(dead_code, reason = "used by the engine being written")]
-    pub(crate) fn set_done_watch(&self, id: OperationId, done: tokio::sync::watch::Receiver<bool>) {
+    pub(crate) fn set_live(
+        &self,
+        id: OperationId,
+        live: Arc<crate::engine::Live>,
+        done: tokio::sync::watch::Receiver<bool>,
+    ) {
         if let Some(r) = self.ops().running.get_mut(&id) {
             r.done = done;
+            r.live = Some(live);
         }
+    }
+
+    pub(crate) fn live(&self, id: OperationId) -> Option<Arc<crate::engine::Live>> {
+        self.ops().running.get(&id).and_then(|r| r.live.clone())
+    }
+
+    pub(crate) fn live_for_unit(&self, unit: &UnitName) -> Option<Arc<crate::engine::Live>> {
+        let ops = self.ops();
+        let id = ops.locks.get(unit)?;
+        ops.running.get(id).and_then(|r| r.live.clone())
+    }
+
+    /// The operation holding `unit`, if any.
+    pub fn busy_op(&self, unit: &UnitName) -> Option<OperationId> {
+        self.ops().locks.get(unit).copied()
+    }
+
+    /// Starts an automatic recovery of a failed server (requested by the manager itself).
+    pub(crate) async fn auto_recover(
+        &self,
+        unit: &UnitName,
+        server: &ServerName,
+    ) -> Result<OperationId> {
+        self.check_running()?;
+        let id = self.acquire(unit, None).await?;
+        let res = crate::engine::launch(
+            self,
+            None,
+            unit.clone(),
+            OperationKind::Recover,
+            id,
+            crate::engine::Request::Recover(server.clone()),
+        )
+        .await;
+        if res.is_err() {
+            self.release(id);
+        }
+        res.map(|()| id)
+    }
+
+    /// Runs one monitor pass now (also runs at the configured interval when enabled);
+    /// returns the servers it found failed.
+    pub async fn monitor_once(&self) -> Result<Vec<(UnitName, ServerName)>> {
+        crate::engine::check_once(self).await
     }
 
     async fn recover_interrupted(&self) -> Result<()> {

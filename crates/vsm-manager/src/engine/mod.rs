@@ -1,19 +1,34 @@
 //! The operation engine: runs plans of `vsm-core` against the injected drivers and the deploy
-//! layer, journals every step, publishes progress, and reconciles after a crash.
+//! layer, journals every step before and after it runs (group-committed), publishes progress,
+//! and reconciles after a crash.
 //!
 //! It never authorizes (the manager did) and never reads configuration files.
 
+mod exec;
+mod monitor;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
 use camino::Utf8Path;
-use vsm_core::model::Unit;
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use vsm_core::fold::{StepOutcome, StepResult};
+use vsm_core::model::{LogicalStatus, Template, Unit};
+use vsm_core::plan::{self, Plan, PlanError, Step};
+use vsm_core::run::{Outcome, Progress, StopReason};
 use vsm_core::{DefinitionVersion, GroupName, OperationId, ServerName, UnitName};
 
+pub(crate) use exec::Writer;
+pub(crate) use monitor::{check_once, load_of, spawn_monitor};
+
 use crate::api::*;
-use crate::error::{Error, Result};
-use crate::manager::Manager;
+use crate::error::{Entity, Error, Result};
+use crate::manager::{Manager, now};
+use crate::store::{Change, JournalEntry};
 
 /// A long operation's request, as the engine runs it.
 #[derive(Debug, Clone)]
-#[allow(dead_code, reason = "read by the engine being written")]
 pub(crate) enum Request {
     Start(Option<GroupName>),
     Stop(Option<GroupName>),
@@ -27,76 +42,740 @@ pub(crate) enum Request {
     Recover(ServerName),
 }
 
-fn not_yet(what: &str) -> Error {
-    Error::failed_msg(format!("{what} is not implemented yet in this build"))
+impl Request {
+    fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Request::Start(g) => json!({ "group": g }),
+            Request::Stop(g) => json!({ "group": g }),
+            Request::Apply(r) => serde_json::to_value(r).unwrap_or_default(),
+            Request::Rollback => json!({}),
+            Request::Scale(r) => serde_json::to_value(r).unwrap_or_default(),
+            Request::Upgrade(r) => serde_json::to_value(r).unwrap_or_default(),
+            Request::Delete(r) => serde_json::to_value(r).unwrap_or_default(),
+            Request::Attach(g, r) => json!({ "group": g, "address": r.address, "name": r.name }),
+            Request::Detach(g, s) => json!({ "group": g, "server": s }),
+            Request::Recover(s) => json!({ "server": s }),
+        }
+    }
 }
 
-pub(crate) async fn check_template_source(
-    _m: &Manager,
-    _driver: DriverKind,
-    _source: &str,
+fn plan_error(e: PlanError) -> Error {
+    match e {
+        PlanError::Busy { unit, op } => Error::Busy {
+            unit,
+            operation: op,
+        },
+        other => Error::invalid(other.to_string()),
+    }
+}
+
+fn batch(b: BatchSize) -> plan::Batch {
+    match b {
+        BatchSize::Count(n) => plan::Batch::Count(n),
+        BatchSize::Percent(p) => plan::Batch::Percent(p),
+    }
+}
+
+/// The templates' newest generations.
+fn latest(
+    templates: &HashMap<vsm_core::TemplateName, Template>,
+) -> vsm_core::model::LatestGenerations {
+    templates
+        .values()
+        .map(|t| (t.name.clone(), t.latest()))
+        .collect()
+}
+
+/// The plans of a request: the first is computed now, the later ones on the model as it is
+/// after the earlier ones ran.
+fn plan_for(
+    unit: &Unit,
+    request: &Request,
+    templates: &HashMap<vsm_core::TemplateName, Template>,
+    first: bool,
+) -> Result<Option<Plan>> {
+    let latest = latest(templates);
+    let mut u = unit.clone();
+    u.busy = None;
+    // Start and apply first provision what a provisioned group still lacks.
+    if first
+        && matches!(
+            request,
+            Request::Start(None) | Request::Apply(_) | Request::Start(Some(_))
+        )
+    {
+        let p = plan::plan_create(&u, &latest).map_err(plan_error)?;
+        if !p.is_empty() {
+            return Ok(Some(p));
+        }
+    }
+    let p = match request {
+        Request::Start(None) => plan::plan_start_unit(&u),
+        Request::Start(Some(g)) => plan::plan_start_group(&u, g),
+        Request::Stop(None) => plan::plan_stop_unit(&u),
+        Request::Stop(Some(g)) => plan::plan_stop_group(&u, g),
+        Request::Apply(r) => plan::plan_apply(
+            &u,
+            &plan::ApplyRequest {
+                version: r.version,
+                batch: r.batch.map(batch),
+                max_unhealthy_percent: r.max_unhealthy.map(Percent::get),
+                pause_ms: r.pause_secs.unwrap_or(0).saturating_mul(1000),
+                no_rollback: r.no_rollback,
+            },
+        ),
+        Request::Rollback => plan::plan_rollback(&u, &plan::ApplyRequest::default()),
+        Request::Scale(r) => plan::plan_scale(
+            &u,
+            &plan::ScaleRequest {
+                group: r.group.clone(),
+                count: r.count,
+                remove: r.remove.clone(),
+                grace_ms: r.grace_secs.map(|s| s.saturating_mul(1000)),
+            },
+            &latest,
+        ),
+        Request::Upgrade(r) => plan::plan_upgrade(
+            &u,
+            &plan::UpgradeRequest {
+                batch: r.batch.map(batch),
+                surge: r.surge,
+            },
+            &latest,
+        ),
+        Request::Delete(r) => plan::plan_delete(&u, r.force),
+        Request::Attach(g, r) => {
+            let address = vsm_core::model::ServerAddress::new(r.address.trim())
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            plan::plan_attach(
+                &u,
+                &plan::AttachRequest {
+                    group: g.clone(),
+                    address,
+                    name: r.name.clone(),
+                },
+            )
+        }
+        Request::Detach(g, s) => plan::plan_detach(&u, g, s),
+        Request::Recover(s) => plan::plan_recover(&u, s, None, &latest),
+    };
+    p.map(Some).map_err(plan_error)
+}
+
+// ------------------------------------------------------------------ the live state of a run
+
+/// The in-memory state of a running operation.
+pub(crate) struct Live {
+    pub(crate) record: Mutex<OperationRecord>,
+    pub(crate) unit: Mutex<Unit>,
+    seq: std::sync::atomic::AtomicU64,
+    events: broadcast::Sender<ProgressEvent>,
+    errors: Mutex<BTreeMap<ServerName, String>>,
+    cancelled_steps: Mutex<BTreeSet<ServerName>>,
+}
+
+impl Live {
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    fn emit(&self, id: OperationId, seq: u64, kind: ProgressKind) {
+        let _ = self.events.send(ProgressEvent {
+            operation: id,
+            seq,
+            at: now(),
+            kind,
+        });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The server's group and a copy of it, for persisting.
+fn server_row(unit: &Unit, name: &ServerName) -> Option<Change> {
+    unit.server(name).map(|(g, s)| Change::PutServer {
+        unit: unit.name.clone(),
+        group: g.name().clone(),
+        server: s.clone(),
+    })
+}
+
+/// The unit's own row without its servers (cheap even for big units).
+pub(crate) fn unit_meta(unit: &Unit) -> Unit {
+    Unit {
+        name: unit.name.clone(),
+        owner: unit.owner.clone(),
+        created: unit.created,
+        groups: unit
+            .groups
+            .iter()
+            .map(|g| vsm_core::model::Group {
+                spec: g.spec.clone(),
+                servers: Vec::new(),
+                next_seq: g.next_seq,
+            })
+            .collect(),
+        definitions: unit.definitions.clone(),
+        current: unit.current,
+        busy: unit.busy,
+    }
+}
+
+// ------------------------------------------------------------------ launching
+
+pub(crate) async fn launch(
+    m: &Manager,
+    actor: Option<Actor>,
+    unit_name: UnitName,
+    kind: OperationKind,
+    id: OperationId,
+    request: Request,
 ) -> Result<()> {
+    let n = unit_name.clone();
+    let (unit, templates) = m.db(move |s| Ok((s.unit(&n)?, s.templates()?))).await?;
+    let mut unit = unit.ok_or_else(|| Error::not_found(Entity::Unit, &unit_name))?;
+    if let Some(holder) = unit.busy
+        && holder != id
+    {
+        // Left by a crash that was not reconciled (should not happen): refuse clearly.
+        return Err(Error::Busy {
+            unit: unit_name,
+            operation: holder,
+        });
+    }
+    let templates: HashMap<_, _> = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let first = plan_for(&unit, &request, &templates, true)?;
+    let first = first.unwrap_or_else(|| Plan {
+        kind: vsm_core::plan::PlanKind::StartUnit,
+        phases: vec![],
+        rollout: None,
+    });
+    unit.begin_plan(&first, id).map_err(plan_error)?;
+    let (cancel, events) = m
+        .running_handles(id)
+        .ok_or_else(|| Error::failed_msg("operation lost its lock"))?;
+    let created = now();
+    let record = OperationRecord {
+        summary: OperationSummary {
+            id,
+            unit: Some(unit_name.clone()),
+            kind,
+            state: OperationState::Running,
+            requested_by: actor.as_ref().map(|a| a.account.clone()),
+            created_at: created,
+            finished_at: None,
+        },
+        request: request.to_json(),
+        servers: vec![],
+        warnings: vec![],
+        error: None,
+        steps_total: first.steps().count(),
+    };
+    m.write(vec![
+        Change::PutUnitMeta(unit_meta(&unit)),
+        Change::PutOperation(record.clone()),
+        Change::Journal(JournalEntry {
+            operation: id,
+            seq: 0,
+            at: created,
+            action: "plan".into(),
+            group: None,
+            server: None,
+            status: StepStatus::Started,
+            detail: Some(first.to_string()),
+        }),
+    ])
+    .await?;
+    let live = Arc::new(Live {
+        record: Mutex::new(record),
+        unit: Mutex::new(unit),
+        seq: std::sync::atomic::AtomicU64::new(0),
+        events,
+        errors: Mutex::new(BTreeMap::new()),
+        cancelled_steps: Mutex::new(BTreeSet::new()),
+    });
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    m.set_live(id, live.clone(), done_rx);
+    let m2 = m.clone();
+    tokio::spawn(async move {
+        run(m2.clone(), id, live, first, request, templates, cancel).await;
+        let _ = done_tx.send(true);
+        m2.release(id);
+    });
     Ok(())
 }
 
-pub(crate) fn load_of(_m: &Manager, _unit: &UnitName, _server: &ServerName) -> Option<LoadView> {
-    None
+async fn run(
+    m: Manager,
+    id: OperationId,
+    live: Arc<Live>,
+    first: Plan,
+    request: Request,
+    templates: HashMap<vsm_core::TemplateName, Template>,
+    cancel: CancellationToken,
+) {
+    let ctx = Arc::new(exec::Ctx::new(&m, templates.clone()));
+    let before = lock(&live.unit).clone();
+    let mut plan = first;
+    let mut stage = 0;
+    let mut state;
+    let mut all_results: Vec<Progress> = Vec::new();
+    let mut fatal: Option<String> = None;
+    loop {
+        let progress = run_plan(&m, id, &live, &ctx, plan, &cancel).await;
+        let progress = match progress {
+            Ok(p) => p,
+            Err(e) => {
+                fatal = Some(e.to_string());
+                break;
+            }
+        };
+        let stopped = progress.stopped.clone();
+        let revert = progress.needs_revert();
+        let touched = progress.touched();
+        all_results.push(progress);
+        if stopped.is_some() {
+            if revert {
+                let unit = lock(&live.unit).clone();
+                let mut u = unit.clone();
+                u.busy = None;
+                let p = plan::plan_revert(&u, &before, &touched);
+                let seq = live.next_seq();
+                live.emit(id, seq, ProgressKind::Message {
+                    text: "the roll-out was aborted; putting the servers it touched back on their previous version".into(),
+                });
+                let r = run_plan(&m, id, &live, &ctx, p, &cancel).await;
+                if let Ok(p) = r {
+                    // The revert's own failures count, but the operation stays aborted.
+                    all_results.push(p);
+                }
+            }
+            break;
+        }
+        stage += 1;
+        if stage > 1 {
+            break;
+        }
+        let unit = lock(&live.unit).clone();
+        match plan_for(&unit, &request, &templates, false) {
+            Ok(Some(p)) if matches!(request, Request::Start(_) | Request::Apply(_)) => {
+                if p.kind == vsm_core::plan::PlanKind::Create {
+                    break;
+                }
+                let mut u = lock(&live.unit);
+                if let Err(e) = u.begin_plan(&p, id) {
+                    fatal = Some(e.to_string());
+                    break;
+                }
+                plan = p;
+            }
+            Ok(_) => break,
+            Err(e) => {
+                fatal = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    // Outcome over every plan run.
+    let marked = lock(&live.unit).marked();
+    let mut results: BTreeMap<ServerName, bool> = BTreeMap::new();
+    let mut touched_marked = false;
+    let mut cancelled = false;
+    let mut aborted: Option<String> = None;
+    for p in &all_results {
+        for (s, ok) in p.server_results() {
+            let e = results.entry(s).or_insert(true);
+            *e = *e && ok;
+        }
+        touched_marked |= p.touched().iter().any(|s| marked.contains(s));
+        match &p.stopped {
+            Some(StopReason::Cancelled) => cancelled = true,
+            Some(StopReason::Aborted(why)) => aborted = Some(why.clone()),
+            None => {}
+        }
+    }
+    let outcome = vsm_core::run::outcome(&results, touched_marked);
+    state = match outcome {
+        Outcome::Normal => OperationState::Succeeded,
+        Outcome::Warning if results.values().any(|ok| *ok) => OperationState::PartlySucceeded,
+        Outcome::Warning => OperationState::Succeeded,
+        Outcome::Abnormal => OperationState::Failed,
+    };
+    if cancelled {
+        state = OperationState::Cancelled;
+    }
+    if fatal.is_some() {
+        state = OperationState::Failed;
+    }
+    // A unit delete that succeeded removes the unit.
+    let delete_done = matches!(request, Request::Delete(_))
+        && state == OperationState::Succeeded
+        && lock(&live.unit).servers().next().is_none();
+    let errors = lock(&live.errors).clone();
+    let cancelled_steps = lock(&live.cancelled_steps).clone();
+    let record = {
+        let unit = lock(&live.unit);
+        let mut rec = lock(&live.record);
+        rec.summary.state = state;
+        rec.summary.finished_at = Some(now());
+        rec.steps_total = all_results.iter().map(|p| p.results.len()).sum();
+        rec.servers = results
+            .iter()
+            .map(|(s, ok)| ServerResult {
+                group: unit
+                    .server(s)
+                    .map(|(g, _)| g.name().clone())
+                    .or_else(|| before.server(s).map(|(g, _)| g.name().clone())),
+                server: s.clone(),
+                status: if *ok {
+                    StepStatus::Succeeded
+                } else if errors.contains_key(s) {
+                    StepStatus::Failed
+                } else if cancelled_steps.contains(s) || cancelled {
+                    StepStatus::Cancelled
+                } else {
+                    StepStatus::Skipped
+                },
+                error: errors.get(s).cloned(),
+                marked: marked.contains(s),
+            })
+            .collect();
+        if touched_marked {
+            rec.warnings.push(format!(
+                "the operation touched marked server(s): {}",
+                marked
+                    .iter()
+                    .filter(|s| results.contains_key(*s))
+                    .map(ServerName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rec.error = fatal.or(aborted.map(|a| format!("the plan stopped: {a}")));
+        if state == OperationState::Failed && rec.error.is_none() {
+            rec.error = Some(format!(
+                "no server succeeded: {}",
+                errors
+                    .iter()
+                    .take(3)
+                    .map(|(s, e)| format!("{s}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        rec.clone()
+    };
+    let mut changes = Vec::new();
+    {
+        let mut unit = lock(&live.unit);
+        unit.finish_plan(id);
+        if delete_done {
+            changes.push(Change::DeleteUnit(unit.name.clone()));
+        } else {
+            changes.push(Change::PutUnitMeta(unit_meta(&unit)));
+        }
+    }
+    changes.push(Change::PutOperation(record.clone()));
+    changes.push(Change::Audit(crate::store::AuditEntry {
+        at: now(),
+        actor: record.summary.requested_by.clone(),
+        action: record.summary.kind.as_str().into(),
+        target: record
+            .summary
+            .unit
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        result: format!("operation {id} {state}"),
+    }));
+    if let Err(e) = ctx.commit(changes).await {
+        tracing::error!(operation = %id, error = %e, "cannot record the end of an operation");
+    }
+    crate::engine::monitor::operation_event(&m, &record);
+    let seq = live.next_seq();
+    live.emit(id, seq, ProgressKind::Finished { state });
+}
+
+/// Runs one plan to its end (or until cancelled / stopped by a gate).
+async fn run_plan(
+    m: &Manager,
+    id: OperationId,
+    live: &Arc<Live>,
+    ctx: &Arc<exec::Ctx>,
+    plan: Plan,
+    cancel: &CancellationToken,
+) -> Result<Progress> {
+    let mut progress = Progress::new(plan);
+    let limit = m.settings().engine.concurrency.max(1);
+    let sem = Arc::new(Semaphore::new(limit));
+    while let Some(phase) = progress.next_phase() {
+        if cancel.is_cancelled() {
+            progress.cancel();
+            let mut c = lock(&live.cancelled_steps);
+            for s in phase.steps.iter().filter_map(Step::server) {
+                c.insert(s.clone());
+            }
+            break;
+        }
+        let seq = live.next_seq();
+        live.emit(
+            id,
+            seq,
+            ProgressKind::PhaseStarted {
+                phase: phase.title.clone(),
+                steps: phase.steps.len(),
+            },
+        );
+        let mut set = tokio::task::JoinSet::new();
+        for step in phase.steps.clone() {
+            let permit = sem.clone().acquire_owned().await;
+            let Ok(permit) = permit else { break };
+            if cancel.is_cancelled() {
+                if let Some(s) = step.server() {
+                    lock(&live.cancelled_steps).insert(s.clone());
+                }
+                continue;
+            }
+            let live = live.clone();
+            let ctx = ctx.clone();
+            let cancel = cancel.clone();
+            set.spawn(async move {
+                let _permit = permit;
+                let outcome = run_step(id, &live, &ctx, &step, &cancel).await;
+                (step, outcome)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((step, Ok(outcome))) => progress.record(&step, &outcome),
+                Ok((_, Err(e))) => return Err(e),
+                Err(e) => return Err(Error::failed("a step task panicked", e)),
+            }
+        }
+        if cancel.is_cancelled() {
+            progress.cancel();
+            break;
+        }
+        progress.finish_phase();
+    }
+    Ok(progress)
+}
+
+/// Journals, executes and folds one step. `Err` only when the journal cannot be written.
+async fn run_step(
+    id: OperationId,
+    live: &Arc<Live>,
+    ctx: &Arc<exec::Ctx>,
+    step: &Step,
+    cancel: &CancellationToken,
+) -> Result<StepOutcome> {
+    let action = step.kind().as_str().to_owned();
+    let server = step.server().cloned();
+    // Before: mark in progress and journal it, durably, before touching anything.
+    let (group, begin_changes, ctx_info) = {
+        let mut unit = lock(&live.unit);
+        let had = unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>();
+        let begun = unit.begin(step, now());
+        let mut changes = Vec::new();
+        if let Err(e) = &begun {
+            tracing::warn!(operation = %id, step = %step, error = %e, "step does not fit the model");
+        }
+        if let Some(s) = &server {
+            changes.extend(server_row(&unit, s));
+        }
+        if unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>() != had {
+            changes.push(Change::PutUnitMeta(unit_meta(&unit)));
+        }
+        let group = server
+            .as_ref()
+            .and_then(|s| unit.server(s).map(|(g, _)| g.name().clone()))
+            .or_else(|| match step {
+                Step::Provision { group, .. } | Step::Attach { group, .. } => Some(group.clone()),
+                _ => None,
+            });
+        let info = exec::StepTarget::of(&unit, step);
+        (group, changes, info.map_err(|e| (e, begun.err())))
+    };
+    let seq = live.next_seq();
+    let mut changes = begin_changes;
+    changes.push(Change::Journal(JournalEntry {
+        operation: id,
+        seq,
+        at: now(),
+        action: action.clone(),
+        group: group.clone(),
+        server: server.clone(),
+        status: StepStatus::Started,
+        detail: Some(step.to_string()),
+    }));
+    ctx.commit(changes).await?;
+    live.emit(
+        id,
+        seq,
+        ProgressKind::StepStarted {
+            action: action.clone(),
+            group: group.clone(),
+            server: server.clone(),
+        },
+    );
+    // Execute.
+    let result = match ctx_info {
+        Ok(target) => ctx.execute(step, &target, cancel).await,
+        Err((e, _)) => StepResult::failed(now(), e),
+    };
+    // After: fold and journal.
+    let (after_changes, outcome) = {
+        let mut unit = lock(&live.unit);
+        let had = unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>();
+        let mut outcome = result.outcome.clone();
+        if let Err(e) = unit.fold(step, &result) {
+            outcome = StepOutcome::Failed(format!("the result does not fit the model: {e}"));
+        }
+        let mut changes = Vec::new();
+        if let Some(s) = &server {
+            match server_row(&unit, s) {
+                Some(c) => changes.push(c),
+                None => changes.push(Change::DeleteServer {
+                    unit: unit.name.clone(),
+                    server: s.clone(),
+                }),
+            }
+        }
+        if unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>() != had {
+            changes.push(Change::PutUnitMeta(unit_meta(&unit)));
+        }
+        (changes, outcome)
+    };
+    let (status, error) = match &outcome {
+        StepOutcome::Succeeded => (StepStatus::Succeeded, None),
+        StepOutcome::Failed(e) => (StepStatus::Failed, Some(e.clone())),
+    };
+    if let (Some(s), Some(e)) = (&server, &error) {
+        lock(&live.errors).insert(s.clone(), e.clone());
+    }
+    let seq = live.next_seq();
+    let mut changes = after_changes;
+    changes.push(Change::Journal(JournalEntry {
+        operation: id,
+        seq,
+        at: now(),
+        action: action.clone(),
+        group: group.clone(),
+        server: server.clone(),
+        status,
+        detail: error.clone(),
+    }));
+    ctx.commit(changes).await?;
+    live.emit(
+        id,
+        seq,
+        ProgressKind::StepFinished {
+            action,
+            group,
+            server,
+            status,
+            error,
+        },
+    );
+    Ok(outcome)
+}
+
+// ------------------------------------------------------------------ crash recovery
+
+/// On open: operations left running become interrupted, their units are released, servers
+/// caught mid-step are reconciled with what the drivers report.
+pub(crate) async fn recover_interrupted(m: &Manager) -> Result<()> {
+    let (running, units, templates) = m
+        .db(|s| Ok((s.running_operations()?, s.units()?, s.templates()?)))
+        .await?;
+    let templates: HashMap<_, _> = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let ctx = exec::Ctx::new(m, templates);
+    let interrupted: BTreeSet<OperationId> = running.iter().map(|r| r.summary.id).collect();
+    let mut changes = Vec::new();
+    for mut rec in running {
+        rec.summary.state = OperationState::Interrupted;
+        rec.summary.finished_at = Some(now());
+        rec.error = Some(
+            "the manager stopped while this operation ran; run it again to complete what is left"
+                .into(),
+        );
+        changes.push(Change::PutOperation(rec));
+    }
+    for mut unit in units {
+        let held = unit.busy.is_some_and(|op| interrupted.contains(&op)) || unit.busy.is_some();
+        let mid_step = unit
+            .servers()
+            .any(|(_, s)| s.in_progress.is_some() || s.logical == LogicalStatus::Provisioning);
+        if !held && !mid_step {
+            continue;
+        }
+        if let Some(op) = unit.busy {
+            unit.finish_plan(op);
+        }
+        ctx.reconcile_unit(&mut unit).await;
+        changes.push(Change::PutUnit(unit));
+    }
+    m.write(changes).await
+}
+
+// ------------------------------------------------------------------ definitions and logs
+
+pub(crate) async fn check_template_source(
+    m: &Manager,
+    driver: DriverKind,
+    source: &str,
+) -> Result<()> {
+    exec::check_template_source(m, driver, source).await
 }
 
 pub(crate) async fn import(
-    _m: &Manager,
-    _actor: &Actor,
-    _unit: Unit,
-    _dir: &Utf8Path,
+    m: &Manager,
+    actor: &Actor,
+    unit: Unit,
+    dir: &Utf8Path,
 ) -> Result<ImportResult> {
-    Err(not_yet("unit import"))
+    exec::import(m, actor, unit, dir).await
 }
 
 pub(crate) async fn export(
-    _m: &Manager,
-    _unit: Unit,
-    _version: Option<DefinitionVersion>,
-    _dest: &Utf8Path,
+    m: &Manager,
+    unit: Unit,
+    version: Option<DefinitionVersion>,
+    dest: &Utf8Path,
 ) -> Result<VersionInfo> {
-    Err(not_yet("unit export"))
+    exec::export(m, unit, version, dest).await
 }
 
-pub(crate) async fn diff(_m: &Manager, _unit: Unit, _dir: &Utf8Path) -> Result<DefinitionDiff> {
-    Err(not_yet("unit diff"))
-}
-
-pub(crate) async fn launch(
-    _m: &Manager,
-    _actor: Option<Actor>,
-    _unit: UnitName,
-    kind: OperationKind,
-    _id: OperationId,
-    _request: Request,
-) -> Result<()> {
-    Err(not_yet(kind.as_str()))
-}
-
-pub(crate) async fn recover_interrupted(_m: &Manager) -> Result<()> {
-    Ok(())
+pub(crate) async fn diff(m: &Manager, unit: Unit, dir: &Utf8Path) -> Result<DefinitionDiff> {
+    exec::diff(m, unit, dir).await
 }
 
 pub(crate) async fn server_logs(
-    _m: &Manager,
-    _unit: &Unit,
-    _server: &ServerName,
-    _tail: Option<usize>,
+    m: &Manager,
+    unit: &Unit,
+    server: &ServerName,
+    tail: Option<usize>,
 ) -> Result<ServerLogs> {
-    Err(not_yet("server logs"))
+    exec::server_logs(m, unit, server, tail).await
 }
 
+/// Keeps a running operation's live model in step with a mark set outside it.
 pub(crate) fn note_mark(
-    _m: &Manager,
-    _unit: &UnitName,
-    _server: &ServerName,
-    _mark: Option<vsm_core::model::FailureMark>,
+    m: &Manager,
+    unit: &UnitName,
+    server: &ServerName,
+    mark: Option<vsm_core::model::FailureMark>,
 ) {
+    if let Some(live) = m.live_for_unit(unit)
+        && let Some(s) = lock(&live.unit).server_mut(server)
+    {
+        s.mark = mark;
+    }
 }
 
-pub(crate) fn live_record(_m: &Manager, _id: OperationId) -> Option<OperationRecord> {
-    None
+pub(crate) fn live_record(m: &Manager, id: OperationId) -> Option<OperationRecord> {
+    m.live(id).map(|l| lock(&l.record).clone())
 }

@@ -1,0 +1,829 @@
+//! Executing single steps against the drivers and the deploy layer (time-outs, retries of
+//! transient errors, cancellation of waits), the group-committing journal writer, crash
+//! reconciliation, and the definition-store calls (import, export, diff).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use vsm_core::fold::StepResult;
+use vsm_core::model::{
+    DefinitionRecord, GroupKind, LogicalStatus, ObservedStatus, Origin, ServerAddress, Template,
+    Unit,
+};
+use vsm_core::plan::Step;
+use vsm_core::{DefinitionVersion, ServerName, TemplateName, UnitName};
+use vsm_hypervisor::{
+    Hypervisor, HypervisorError, MachineName, PowerState, ProvisionSpec, TemplateSource,
+};
+
+use crate::api::*;
+use crate::error::{DataProblem, Entity, Error, Result};
+use crate::manager::{DEFINITIONS_DIR, Manager, now};
+use crate::store::{Change, Store};
+
+// ------------------------------------------------------------------ the journal writer
+
+type Reply = oneshot::Sender<std::result::Result<(), String>>;
+
+/// Group commit: every pending batch of changes goes into one transaction.
+pub(crate) struct Writer {
+    tx: std::sync::mpsc::Sender<(Vec<Change>, Reply)>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(store: Arc<dyn Store>) -> Writer {
+        let (tx, rx) = std::sync::mpsc::channel::<(Vec<Change>, Reply)>();
+        std::thread::Builder::new()
+            .name("vsm-journal".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < 1024 {
+                        match rx.try_recv() {
+                            Ok(more) => batch.push(more),
+                            Err(_) => break,
+                        }
+                    }
+                    let all: Vec<Change> =
+                        batch.iter().flat_map(|(c, _)| c.iter().cloned()).collect();
+                    let res = store.write(&all).map_err(|e| {
+                        let mut msg = e.to_string();
+                        let mut src = std::error::Error::source(&e);
+                        while let Some(s) = src {
+                            msg.push_str(": ");
+                            msg.push_str(&s.to_string());
+                            src = s.source();
+                        }
+                        msg
+                    });
+                    for (_, reply) in batch {
+                        let _ = reply.send(res.clone());
+                    }
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the journal writer"));
+        Writer { tx }
+    }
+
+    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((changes, reply))
+            .map_err(|_| Error::failed_msg("the journal writer stopped"))?;
+        rx.await
+            .map_err(|_| Error::failed_msg("the journal writer stopped"))?
+            .map_err(|e| Error::failed_msg(format!("cannot write the journal: {e}")))
+    }
+}
+
+// ------------------------------------------------------------------ machine names
+
+/// The driver's machine name of a server: `<unit>--<server>`, lowercased, limited to 63
+/// characters (a digest suffix keeps long names unique).
+pub(crate) fn machine_name(unit: &UnitName, server: &ServerName) -> MachineName {
+    let raw: String = format!("{unit}--{server}")
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = if raw.len() > 63 {
+        use sha2::Digest;
+        let h = hex::encode(sha2::Sha256::digest(raw.as_bytes()));
+        format!("{}-{}", &raw[..50], &h[..12])
+    } else {
+        raw
+    };
+    let name = name.trim_start_matches(['-', '_']).to_owned();
+    MachineName::new(name)
+        .unwrap_or_else(|_| MachineName::new("vsm-machine").unwrap_or_else(|_| unreachable_name()))
+}
+
+fn unreachable_name() -> MachineName {
+    // "m" is always a valid machine name.
+    MachineName::new("m").unwrap_or_else(|_| unreachable_name())
+}
+
+// ------------------------------------------------------------------ step targets
+
+/// What a step needs besides the step itself: which driver, which machine, its template.
+#[derive(Debug, Clone)]
+pub(crate) struct StepTarget {
+    pub(crate) unit: UnitName,
+    pub(crate) driver: DriverKind,
+    pub(crate) machine: Option<MachineName>,
+    pub(crate) registered: Option<(String, BTreeMap<String, String>)>,
+}
+
+fn registered_params(spec: &vsm_core::model::RegisteredSpec) -> BTreeMap<String, String> {
+    let mut p = BTreeMap::new();
+    p.insert("ssh_user".into(), spec.ssh.user.clone());
+    if let Some(i) = &spec.ssh.identity {
+        p.insert("ssh_identity".into(), i.clone());
+    }
+    if let Some(port) = spec.ssh.port {
+        p.insert("ssh_port".into(), port.to_string());
+    }
+    for (k, v) in [
+        ("start", &spec.commands.start),
+        ("stop", &spec.commands.stop),
+        ("status", &spec.commands.status),
+    ] {
+        if let Some(v) = v {
+            p.insert(k.into(), v.clone());
+        }
+    }
+    p
+}
+
+impl StepTarget {
+    pub(crate) fn of(unit: &Unit, step: &Step) -> std::result::Result<StepTarget, String> {
+        let machine = step.server().map(|s| machine_name(&unit.name, s));
+        let group = match step {
+            Step::Provision { group, .. } | Step::Attach { group, .. } => unit.group(group),
+            other => match other.server() {
+                Some(s) => unit.server(s).map(|(g, _)| g),
+                None => {
+                    return Ok(StepTarget {
+                        unit: unit.name.clone(),
+                        driver: DriverKind::Local,
+                        machine: None,
+                        registered: None,
+                    });
+                }
+            },
+        };
+        let Some(group) = group else {
+            return Err(format!("the unit has no such server or group for `{step}`"));
+        };
+        let (driver, registered) = match &group.spec.kind {
+            GroupKind::Registered(r) => {
+                let address = match step {
+                    Step::Attach { address, .. } => Some(address.to_string()),
+                    other => other
+                        .server()
+                        .and_then(|s| unit.server(s))
+                        .and_then(|(_, s)| s.address.as_ref().map(ToString::to_string)),
+                };
+                (
+                    DriverKind::Static,
+                    address.map(|a| (a, registered_params(r))),
+                )
+            }
+            GroupKind::Provisioned(_) => (DriverKind::Local, None),
+        };
+        Ok(StepTarget {
+            unit: unit.name.clone(),
+            driver,
+            machine,
+            registered,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ the execution context
+
+/// Shared by the steps of one operation.
+pub(crate) struct Ctx {
+    manager: Manager,
+    templates: HashMap<TemplateName, Template>,
+    step_timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+}
+
+fn observed_of(state: PowerState) -> ObservedStatus {
+    match state {
+        PowerState::Running => ObservedStatus::Working,
+        PowerState::Starting | PowerState::Stopping => ObservedStatus::Operating,
+        PowerState::Stopped | PowerState::Paused => ObservedStatus::Stopped,
+        PowerState::Crashed => ObservedStatus::Failed,
+        _ => ObservedStatus::Unknown,
+    }
+}
+
+impl Ctx {
+    pub(crate) fn new(m: &Manager, templates: HashMap<TemplateName, Template>) -> Ctx {
+        let s = m.settings();
+        Ctx {
+            manager: m.clone(),
+            templates,
+            step_timeout: Duration::from_secs(s.engine.step_timeout_secs.max(1)),
+            retries: s.engine.retries,
+            backoff: Duration::from_millis(s.engine.backoff_ms),
+        }
+    }
+
+    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
+        self.manager.inner.writer.commit(changes).await
+    }
+
+    fn driver_for_template(
+        &self,
+        t: &TemplateName,
+    ) -> std::result::Result<(Arc<dyn Hypervisor>, &Template), String> {
+        let tpl = self
+            .templates
+            .get(t)
+            .ok_or_else(|| format!("template {t} does not exist"))?;
+        let kind: DriverKind = tpl.driver.parse().map_err(|e: Error| e.to_string())?;
+        self.driver(kind).map(|d| (d, tpl))
+    }
+
+    fn driver(&self, kind: DriverKind) -> std::result::Result<Arc<dyn Hypervisor>, String> {
+        self.manager
+            .inner
+            .drivers
+            .get(kind)
+            .cloned()
+            .ok_or_else(|| format!("this manager has no {kind} driver"))
+    }
+
+    /// The driver of an existing server of `unit`.
+    pub(crate) fn driver_of(
+        &self,
+        unit: &Unit,
+        server: &ServerName,
+    ) -> Option<Arc<dyn Hypervisor>> {
+        let (g, s) = unit.server(server)?;
+        match (&g.spec.kind, &s.origin) {
+            (_, Origin::Provisioned { template, .. }) => {
+                self.driver_for_template(template).ok().map(|(d, _)| d)
+            }
+            (GroupKind::Registered(_), _) | (_, Origin::Registered) => {
+                self.driver(DriverKind::Static).ok()
+            }
+        }
+    }
+
+    /// Runs one driver call with the step time-out and retries of transient errors.
+    async fn call<T, F, Fut>(
+        &self,
+        cancel: &CancellationToken,
+        f: F,
+    ) -> std::result::Result<T, String>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = vsm_hypervisor::Result<T>>,
+    {
+        let mut attempt = 0;
+        let mut backoff = self.backoff;
+        loop {
+            match tokio::time::timeout(self.step_timeout, f()).await {
+                Err(_) => {
+                    return Err(format!("timed out after {}s", self.step_timeout.as_secs()));
+                }
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if e.is_transient() && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "transient driver error; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = cancel.cancelled() => return Err(format!("{e} (cancelled while retrying)")),
+                    }
+                    backoff = backoff.saturating_mul(2);
+                }
+                Ok(Err(e)) => return Err(error_chain(&e)),
+            }
+        }
+    }
+
+    /// Executes one step and reports its result (never panics, never returns early on IO).
+    pub(crate) async fn execute(
+        &self,
+        step: &Step,
+        target: &StepTarget,
+        cancel: &CancellationToken,
+    ) -> StepResult {
+        match self.execute_inner(step, target, cancel).await {
+            Ok(r) => r,
+            Err(e) => StepResult::failed(now(), e),
+        }
+    }
+
+    async fn registered_driver(
+        &self,
+        target: &StepTarget,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<Arc<dyn Hypervisor>, String> {
+        let d = self.driver(DriverKind::Static)?;
+        let machine = target.machine.clone().ok_or("no machine")?;
+        // The static driver may not know the machine yet (e.g. after a restart): register it.
+        if let Some((address, params)) = &target.registered
+            && let Err(HypervisorError::NotFound { .. }) = d.state(&machine).await
+        {
+            let source = TemplateSource::new("registered").map_err(|e| e.to_string())?;
+            let mut spec = ProvisionSpec::new(machine.clone(), source, 0)
+                .with_attach_address(address.clone())
+                .with_label("vsm.unit", target.unit.as_str());
+            spec.params = params.clone();
+            match self.call(cancel, || d.provision(&spec)).await {
+                Ok(_) => {}
+                Err(e) if e.contains("already exists") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(d)
+    }
+
+    async fn execute_inner(
+        &self,
+        step: &Step,
+        target: &StepTarget,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<StepResult, String> {
+        let machine = || {
+            target
+                .machine
+                .clone()
+                .ok_or_else(|| "no machine".to_owned())
+        };
+        let server_driver = |d: DriverKind| async move {
+            if d == DriverKind::Static {
+                self.registered_driver(target, cancel).await
+            } else {
+                Err(String::new())
+            }
+        };
+        let unit_driver = || async {
+            // Provisioned servers: the driver of their template.
+            let live = self.manager.live_for_unit(&target.unit);
+            let server = step.server().cloned();
+            match (live, server) {
+                (Some(live), Some(s)) => {
+                    let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
+                    self.driver_of(&u, &s)
+                }
+                _ => None,
+            }
+            .ok_or_else(|| "no driver for this server".to_owned())
+        };
+        let driver = |kind: DriverKind| async move {
+            if kind == DriverKind::Static {
+                server_driver(kind).await
+            } else {
+                unit_driver().await
+            }
+        };
+        match step {
+            Step::Wait { millis } => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(*millis)) => Ok(StepResult::ok(now())),
+                    _ = cancel.cancelled() => Err("cancelled while waiting".into()),
+                }
+            }
+            Step::Provision {
+                template,
+                generation,
+                ..
+            } => {
+                let (d, tpl) = self.driver_for_template(template)?;
+                let gen_info = tpl
+                    .generation(*generation)
+                    .ok_or_else(|| format!("template {template} has no generation {generation}"))?;
+                let source =
+                    TemplateSource::new(gen_info.source.clone()).map_err(|e| e.to_string())?;
+                let m = machine()?;
+                let spec = ProvisionSpec::new(m.clone(), source, generation.0)
+                    .with_label("vsm.unit", target.unit.as_str())
+                    .with_label(
+                        "vsm.server",
+                        step.server().map(|s| s.as_str()).unwrap_or(""),
+                    );
+                let info = match self.call(cancel, || d.provision(&spec)).await {
+                    Ok(info) => info,
+                    // A re-run after a crash: the machine exists from the interrupted attempt.
+                    Err(e) if e.contains("already exists") => {
+                        self.call(cancel, || d.info(&m)).await?
+                    }
+                    Err(e) => return Err(e),
+                };
+                let mut r = StepResult::ok(now());
+                if let Some(a) = info.address
+                    && let Ok(a) = ServerAddress::new(a.to_string())
+                {
+                    r = r.with_address(a);
+                }
+                if let Some(h) = info.host {
+                    r = r.with_host(h);
+                }
+                Ok(r)
+            }
+            Step::Apply { digest, .. } => {
+                let d = driver(target.driver).await?;
+                let m = machine()?;
+                if let Some(root) = d.local_root(&m) {
+                    let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
+                    let digest = digest.clone();
+                    tokio::task::spawn_blocking(move || apply_local(&store_root, &digest, &root))
+                        .await
+                        .map_err(|e| e.to_string())??;
+                }
+                Ok(StepResult::ok(now()))
+            }
+            Step::Start { .. } => {
+                let d = driver(target.driver).await?;
+                let m = machine()?;
+                match self.call(cancel, || d.start(&m)).await {
+                    Ok(()) => Ok(StepResult::ok(now())),
+                    Err(e) => {
+                        // Already running counts as started.
+                        match d.state(&m).await {
+                            Ok(PowerState::Running | PowerState::Starting) => {
+                                Ok(StepResult::ok(now()))
+                            }
+                            _ => Err(e),
+                        }
+                    }
+                }
+            }
+            Step::HealthCheck { timeout_ms, .. } => {
+                let d = driver(target.driver).await?;
+                let m = machine()?;
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(*timeout_ms);
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    match d.state(&m).await {
+                        Ok(PowerState::Running) => return Ok(StepResult::ok(now())),
+                        Ok(PowerState::Crashed) => return Err("the server crashed".into()),
+                        Ok(PowerState::Stopped) => {
+                            return Err("the server is not running".into());
+                        }
+                        Ok(_) => {}
+                        Err(e) if !e.is_transient() => return Err(error_chain(&e)),
+                        Err(_) => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(format!(
+                            "not healthy within {}s",
+                            Duration::from_millis(*timeout_ms).as_secs_f64()
+                        ));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = cancel.cancelled() => return Err("cancelled while checking health".into()),
+                    }
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+            }
+            Step::Stop { grace_ms, .. } => {
+                if *grace_ms > 0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(*grace_ms)) => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                }
+                let d = driver(target.driver).await?;
+                let m = machine()?;
+                let t = self.step_timeout;
+                self.call(cancel, || d.shutdown(&m, t)).await?;
+                Ok(StepResult::ok(now()))
+            }
+            Step::Destroy { .. } => {
+                let d = driver(target.driver).await?;
+                let m = machine()?;
+                match self.call(cancel, || d.destroy(&m)).await {
+                    Ok(()) => Ok(StepResult::ok(now())),
+                    Err(e) if e.contains("not found") => Ok(StepResult::ok(now())),
+                    Err(e) => Err(e),
+                }
+            }
+            Step::Attach { .. } => {
+                let d = self.registered_driver(target, cancel).await?;
+                let m = machine()?;
+                self.call(cancel, || d.state(&m)).await?;
+                Ok(StepResult::ok(now()))
+            }
+            Step::Detach { .. } => {
+                let d = self.driver(DriverKind::Static)?;
+                let m = machine()?;
+                match self.call(cancel, || d.destroy(&m)).await {
+                    Ok(()) => Ok(StepResult::ok(now())),
+                    Err(e) if e.contains("not found") => Ok(StepResult::ok(now())),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// After a crash: clears in-progress marks, settles servers caught mid-provision against
+    /// the driver, and records what every server really is.
+    pub(crate) async fn reconcile_unit(&self, unit: &mut Unit) {
+        let names: Vec<ServerName> = unit.servers().map(|(_, s)| s.name.clone()).collect();
+        let mut remove = Vec::new();
+        for name in names {
+            let machine = machine_name(&unit.name, &name);
+            let driver = self.driver_of(unit, &name);
+            let registered = unit
+                .server(&name)
+                .is_some_and(|(_, s)| s.origin == Origin::Registered);
+            let info = match &driver {
+                Some(d) => Some(d.info(&machine).await),
+                None => None,
+            };
+            let Some(s) = unit.server_mut(&name) else {
+                continue;
+            };
+            s.in_progress = None;
+            s.observed_at = Some(now());
+            match info {
+                Some(Ok(info)) => {
+                    s.observed = observed_of(info.state);
+                    if s.logical == LogicalStatus::Provisioning {
+                        s.logical = LogicalStatus::Stopped;
+                        if let Some(a) = info.address
+                            && let Ok(a) = ServerAddress::new(a.to_string())
+                        {
+                            s.address = Some(a);
+                        }
+                        s.host = info.host;
+                    }
+                }
+                Some(Err(HypervisorError::NotFound { .. })) if !registered => {
+                    if s.logical == LogicalStatus::Provisioning {
+                        remove.push(name.clone());
+                    } else {
+                        s.observed = ObservedStatus::Failed;
+                    }
+                }
+                _ => {
+                    s.observed = ObservedStatus::Unknown;
+                    if s.logical == LogicalStatus::Provisioning {
+                        remove.push(name.clone());
+                    }
+                }
+            }
+        }
+        for g in &mut unit.groups {
+            g.servers.retain(|s| !remove.contains(&s.name));
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+/// Pushes a snapshot into a local server's root atomically: export next to the target, then
+/// swap directories with renames, so a server never sees a half-written version.
+fn apply_local(
+    store_root: &Utf8Path,
+    digest: &vsm_core::DefinitionDigest,
+    root: &Utf8Path,
+) -> std::result::Result<(), String> {
+    let store = vsm_deploy::SnapshotStore::open(store_root).map_err(|e| error_chain(&e))?;
+    let base = root.join("vsm");
+    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {base}: {e}"))?;
+    let target = base.join("definitions");
+    let fresh = base.join(format!("definitions.new-{}", digest.short()));
+    let old = base.join("definitions.old");
+    let _ = std::fs::remove_dir_all(&fresh);
+    store.export(digest, &fresh).map_err(|e| error_chain(&e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    if target.exists() {
+        std::fs::rename(&target, &old).map_err(|e| format!("cannot move {target}: {e}"))?;
+    }
+    std::fs::rename(&fresh, &target).map_err(|e| format!("cannot move {fresh}: {e}"))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+// ------------------------------------------------------------------ templates
+
+pub(crate) async fn check_template_source(
+    m: &Manager,
+    driver: DriverKind,
+    source: &str,
+) -> Result<()> {
+    let source = TemplateSource::new(source).map_err(|e| Error::invalid(e.to_string()))?;
+    let Some(d) = m.inner.drivers.get(driver).cloned() else {
+        return Err(Error::invalid(format!(
+            "this manager has no {driver} driver"
+        )));
+    };
+    d.inspect_template(&source).await.map_err(|e| match e {
+        HypervisorError::InvalidTemplate { .. } | HypervisorError::NotFound { .. } => {
+            Error::invalid_with_hint(
+                error_chain(&e),
+                "give a template directory (local) or a domain/volume name (libvirt)",
+            )
+        }
+        other => Error::failed("cannot inspect the template", other),
+    })?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ definitions
+
+fn snapshot_store(m: &Manager) -> Result<vsm_deploy::SnapshotStore> {
+    vsm_deploy::SnapshotStore::open(&m.state_dir().join(DEFINITIONS_DIR))
+        .map_err(|e| Error::failed("cannot open the definition store", e))
+}
+
+fn definition_errors(dir: &Utf8Path, e: vsm_deploy::DefinitionErrors) -> Error {
+    Error::InvalidData {
+        problems: e
+            .errors
+            .into_iter()
+            .map(|p| DataProblem {
+                file: dir.join(&p.file).to_string(),
+                line: p.line,
+                field: p.field,
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
+fn to_api_diff(base: Option<DefinitionVersion>, d: &vsm_deploy::Diff) -> DefinitionDiff {
+    let mut files = Vec::new();
+    let mut push = |group: Option<String>, c: &vsm_deploy::Changes| {
+        for (list, change) in [
+            (&c.added, ChangeKind::Added),
+            (&c.changed, ChangeKind::Modified),
+            (&c.removed, ChangeKind::Removed),
+        ] {
+            for p in list {
+                files.push(FileChange {
+                    group: group.clone(),
+                    path: p.to_string(),
+                    change,
+                });
+            }
+        }
+    };
+    push(None, &d.files);
+    for g in &d.groups {
+        push(Some(g.group.to_string()), &g.targets);
+    }
+    DefinitionDiff { base, files }
+}
+
+pub(crate) async fn import(
+    m: &Manager,
+    actor: &Actor,
+    mut unit: Unit,
+    dir: &Utf8Path,
+) -> Result<ImportResult> {
+    if let Some(op) = m.busy_op(&unit.name) {
+        return Err(Error::Busy {
+            unit: unit.name.clone(),
+            operation: op,
+        });
+    }
+    let store = snapshot_store(m)?;
+    let dir = dir.to_owned();
+    let current = unit.current_definition().map(|d| d.digest.clone());
+    let (report, old) = tokio::task::spawn_blocking(move || {
+        let report = store.import(&dir, &vsm_deploy::ScanLimits::default());
+        let old = current.and_then(|c| store.load(&c).ok());
+        (report.map_err(|e| (dir.clone(), e)), old)
+    })
+    .await
+    .map_err(|e| Error::failed("import task failed", e))?;
+    let report = report.map_err(|(dir, e)| match e {
+        vsm_deploy::ImportError::Invalid(errs) => definition_errors(&dir, errs),
+        other => Error::failed("cannot store the definitions", other),
+    })?;
+    let def = report.definition;
+    let diff = vsm_deploy::diff(old.as_ref(), &def);
+    if let Some(cur) = unit.current_definition()
+        && cur.digest == def.id
+    {
+        return Ok(ImportResult {
+            version: cur.version,
+            digest: cur.digest.clone(),
+            created: false,
+            diff: to_api_diff(Some(cur.version), &diff),
+        });
+    }
+    let base = unit.current;
+    let version = unit
+        .definitions
+        .last()
+        .map_or(DefinitionVersion::FIRST, |d| d.version.next());
+    let groups = unit
+        .groups
+        .iter()
+        .filter_map(|g| vsm_deploy::group_parts(&def, g.name()).map(|p| (g.name().clone(), p)))
+        .collect();
+    unit.import_definition(DefinitionRecord {
+        version,
+        digest: def.id.clone(),
+        imported: now(),
+        groups,
+    })
+    .map_err(|e| Error::invalid(e.to_string()))?;
+    m.write(vec![
+        Change::PutUnitMeta(crate::engine::unit_meta(&unit)),
+        Change::Audit(crate::store::AuditEntry {
+            at: now(),
+            actor: Some(actor.account.clone()),
+            action: "unit import".into(),
+            target: unit.name.to_string(),
+            result: format!("version {version} ({})", def.id.short()),
+        }),
+    ])
+    .await?;
+    Ok(ImportResult {
+        version,
+        digest: def.id,
+        created: true,
+        diff: to_api_diff(base, &diff),
+    })
+}
+
+pub(crate) async fn export(
+    m: &Manager,
+    unit: Unit,
+    version: Option<DefinitionVersion>,
+    dest: &Utf8Path,
+) -> Result<VersionInfo> {
+    let v = version.or(unit.current).ok_or_else(|| {
+        Error::invalid_with_hint(
+            format!("unit {} has no definitions yet", unit.name),
+            "import a definition directory with `vsm unit import`",
+        )
+    })?;
+    let rec = unit
+        .definition(v)
+        .ok_or_else(|| Error::not_found(Entity::DefinitionVersion, v))?
+        .clone();
+    let store = snapshot_store(m)?;
+    let dest: Utf8PathBuf = dest.to_owned();
+    let digest = rec.digest.clone();
+    tokio::task::spawn_blocking(move || store.export(&digest, &dest))
+        .await
+        .map_err(|e| Error::failed("export task failed", e))?
+        .map_err(|e| Error::failed("cannot export the definitions", e))?;
+    Ok(VersionInfo {
+        version: rec.version,
+        digest: rec.digest,
+        created_at: rec.imported,
+    })
+}
+
+pub(crate) async fn diff(m: &Manager, unit: Unit, dir: &Utf8Path) -> Result<DefinitionDiff> {
+    let store = snapshot_store(m)?;
+    let dir = dir.to_owned();
+    let current = unit.current_definition().map(|d| d.digest.clone());
+    let base = unit.current;
+    let res = tokio::task::spawn_blocking(move || {
+        let scan = vsm_deploy::scan(&dir, &vsm_deploy::ScanLimits::default());
+        let old = current.and_then(|c| store.load(&c).ok());
+        (scan, old, dir)
+    })
+    .await
+    .map_err(|e| Error::failed("diff task failed", e))?;
+    let (scan, old, dir) = res;
+    let scan = scan.map_err(|e| definition_errors(&dir, e))?;
+    let d = vsm_deploy::diff(old.as_ref(), &scan.definition);
+    Ok(to_api_diff(base, &d))
+}
+
+pub(crate) async fn server_logs(
+    m: &Manager,
+    unit: &Unit,
+    server: &ServerName,
+    tail: Option<usize>,
+) -> Result<ServerLogs> {
+    if unit.server(server).is_none() {
+        return Err(Error::not_found(Entity::Server, server));
+    }
+    let templates = m.db(|s| s.templates()).await?;
+    let ctx = Ctx::new(
+        m,
+        templates.into_iter().map(|t| (t.name.clone(), t)).collect(),
+    );
+    let d = ctx
+        .driver_of(unit, server)
+        .ok_or_else(|| Error::failed_msg(format!("no driver for server {server}")))?;
+    let lines = d
+        .logs(&machine_name(&unit.name, server), tail.unwrap_or(1000))
+        .await
+        .map_err(|e| Error::failed(format!("cannot read the logs of {server}"), e))?;
+    Ok(ServerLogs {
+        server: server.clone(),
+        text: lines.join("\n"),
+    })
+}
