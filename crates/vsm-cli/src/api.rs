@@ -39,12 +39,11 @@ impl Api {
     pub fn new(url: &str, ca_cert: Option<&[u8]>, token: Option<String>) -> Result<Api> {
         let url = url.trim().trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Failure::new(
-                Exit::Usage,
-                format!("`{url}` is not a manager URL"),
-            )
-            .hint("give it as http://HOST:PORT or https://HOST:PORT (--url or VSM_URL)")
-            .into());
+            return Err(
+                Failure::new(Exit::Usage, format!("`{url}` is not a manager URL"))
+                    .hint("give it as http://HOST:PORT or https://HOST:PORT (--url or VSM_URL)")
+                    .into(),
+            );
         }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -57,7 +56,9 @@ impl Api {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder.build().context("could not set up the HTTP client")?;
+        let http = builder
+            .build()
+            .context("could not set up the HTTP client")?;
         Ok(Api {
             base: url.to_owned(),
             http,
@@ -134,10 +135,7 @@ impl Api {
     /// `GET path` → raw bytes (archives, logs).
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
         let resp = self.send(self.request(Method::GET, path)).await?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         Ok(bytes.to_vec())
     }
 
@@ -207,9 +205,9 @@ pub fn error_from_body(status: StatusCode, body: &[u8]) -> Failure {
         .or_else(|| match kind {
             "unauthenticated" => Some(LOGIN_HINT.to_owned()),
             "busy" => Some(match f.operation {
-                Some(id) => format!(
-                    "wait for it with --wait SECONDS, or follow it with `vsm op show {id}`"
-                ),
+                Some(id) => {
+                    format!("wait for it with --wait SECONDS, or follow it with `vsm op show {id}`")
+                }
                 None => "wait for it with --wait SECONDS".to_owned(),
             }),
             _ => None,

@@ -41,7 +41,10 @@ pub fn files() -> Vec<GeneratedFile> {
 }
 
 fn man_pages(cmd: &clap::Command, name: &str, out: &mut Vec<GeneratedFile>) {
-    let page = cmd.clone().display_name(name.to_owned()).bin_name(name.replace('-', " "));
+    let page = cmd
+        .clone()
+        .display_name(name.to_owned())
+        .bin_name(name.replace('-', " "));
     let mut buf = Vec::new();
     let man = clap_mangen::Man::new(page)
         .title(name.to_uppercase())
@@ -87,7 +90,11 @@ mod tests {
     #[test]
     fn there_is_a_man_page_per_command() {
         let names: Vec<String> = files().into_iter().map(|f| f.path).collect();
-        for page in ["man/vsm.1", "man/vsm-unit-start.1", "man/vsm-manager-init.1"] {
+        for page in [
+            "man/vsm.1",
+            "man/vsm-unit-start.1",
+            "man/vsm-manager-init.1",
+        ] {
             assert!(names.iter().any(|n| n == page), "{page} missing");
         }
         assert!(names.iter().any(|n| n == "completions/vsm.bash"));

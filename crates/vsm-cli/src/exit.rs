@@ -230,12 +230,21 @@ mod tests {
 
     #[test]
     fn operation_states_map_to_outcomes() {
-        assert_eq!(Exit::from_operation_state("succeeded", false), Exit::Success);
+        assert_eq!(
+            Exit::from_operation_state("succeeded", false),
+            Exit::Success
+        );
         assert_eq!(Exit::from_operation_state("succeeded", true), Exit::Warning);
-        assert_eq!(Exit::from_operation_state("partly_succeeded", false), Exit::Warning);
+        assert_eq!(
+            Exit::from_operation_state("partly_succeeded", false),
+            Exit::Warning
+        );
         assert_eq!(Exit::from_operation_state("failed", false), Exit::Failed);
         assert_eq!(Exit::from_operation_state("cancelled", false), Exit::Failed);
-        assert_eq!(Exit::from_operation_state("interrupted", false), Exit::Failed);
+        assert_eq!(
+            Exit::from_operation_state("interrupted", false),
+            Exit::Failed
+        );
         assert_eq!(Exit::from_operation_state("running", false), Exit::TimedOut);
     }
 

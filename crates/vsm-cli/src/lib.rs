@@ -11,8 +11,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
-pub mod exit;
 pub mod docgen;
+pub mod exit;
 
 mod api;
 mod cmd;

@@ -73,7 +73,10 @@ fn parse(bytes: &[u8], source: &str) -> Result<Password> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Failure::new(
             Exit::DataErr,
-            format!("the password in {source} is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+            format!(
+                "the password in {source} is not valid UTF-8 (byte {})",
+                e.valid_up_to() + 1
+            ),
         )
     })?;
     let mut lines = text.split('\n');
@@ -90,9 +93,12 @@ fn parse(bytes: &[u8], source: &str) -> Result<Password> {
         .into());
     }
     if first.is_empty() {
-        return Err(Failure::new(Exit::DataErr, format!("{source}, line 1: the password is empty"))
-            .hint("write the password on the first line")
-            .into());
+        return Err(Failure::new(
+            Exit::DataErr,
+            format!("{source}, line 1: the password is empty"),
+        )
+        .hint("write the password on the first line")
+        .into());
     }
     Ok(Password(first.to_owned()))
 }

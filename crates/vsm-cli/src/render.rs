@@ -121,9 +121,9 @@ impl Table {
         let mut out = String::new();
         let line = |cells: &[String], header: bool, out: &mut String| {
             let mut text = String::new();
-            for i in 0..cols {
+            for (i, w) in widths.iter().enumerate() {
                 let cell = cells.get(i).map(String::as_str).unwrap_or("");
-                let pad = widths[i] - width(cell);
+                let pad = w - width(cell);
                 let painted = if header {
                     paint(cell, Paint::Bold, color)
                 } else {
@@ -292,7 +292,9 @@ pub fn time_field(v: &Value, key: &str, now: i64) -> String {
 
 /// The array at `key` (empty when absent).
 pub fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The list in an answer: the answer itself when it is an array, else the array under the
@@ -314,7 +316,11 @@ mod tests {
     fn tables_align_columns_and_trim_line_ends() {
         let mut t = Table::new(&["NAME", "STATE", "NOTE"]);
         t.row(vec!["web-1".into(), "working".into(), "".into()]);
-        t.row(vec!["a-much-longer-name".into(), "stopped".into(), "x".into()]);
+        t.row(vec![
+            "a-much-longer-name".into(),
+            "stopped".into(),
+            "x".into(),
+        ]);
         insta::assert_snapshot!(t.render(false), @r"
         NAME                STATE    NOTE
         web-1               working

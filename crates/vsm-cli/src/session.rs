@@ -49,9 +49,11 @@ pub fn config_dir() -> Result<Utf8PathBuf> {
     if let Some(home) = from_env("HOME") {
         return Ok(Utf8PathBuf::from(home).join(".config").join("vsm"));
     }
-    Err(Failure::new(Exit::Usage, "cannot find a directory for the saved session")
-        .hint("set VSM_CONFIG_DIR (or HOME), or pass the token in VSM_TOKEN")
-        .into())
+    Err(
+        Failure::new(Exit::Usage, "cannot find a directory for the saved session")
+            .hint("set VSM_CONFIG_DIR (or HOME), or pass the token in VSM_TOKEN")
+            .into(),
+    )
 }
 
 /// A normalized form of a manager URL, the key of its session.
@@ -156,6 +158,9 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(remove(&dir, "http://a").expect("remove"), Some(s));
         assert_eq!(load(&dir, "http://a").expect("load"), None);
-        assert_eq!(load(&dir, "http://b").expect("load").map(|s| s.token), Some("t2".into()));
+        assert_eq!(
+            load(&dir, "http://b").expect("load").map(|s| s.token),
+            Some("t2".into())
+        );
     }
 }

@@ -31,8 +31,10 @@ pub struct Follow {
 
 /// The id of an operation record.
 pub fn op_id(op: &Value) -> Option<u64> {
-    op.get("id")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+    op.get("id").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    })
 }
 
 /// The state of an operation record (`running` when absent).
@@ -77,10 +79,7 @@ pub fn server_results(op: &Value) -> Vec<ServerResult> {
     let Some(list) = list else {
         // also accept an object keyed by server name
         if let Some(map) = op.get("servers").and_then(Value::as_object) {
-            return map
-                .iter()
-                .map(|(name, v)| entry(v, Some(name)))
-                .collect();
+            return map.iter().map(|(name, v)| entry(v, Some(name))).collect();
         }
         return Vec::new();
     };
@@ -89,7 +88,11 @@ pub fn server_results(op: &Value) -> Vec<ServerResult> {
 
 fn entry(v: &Value, name: Option<&str>) -> ServerResult {
     let server = name.map_or_else(|| text_any(v, &["server", "name", "target"]), str::to_owned);
-    let state = match v.get("state").or_else(|| v.get("status")).or_else(|| v.get("outcome")) {
+    let state = match v
+        .get("state")
+        .or_else(|| v.get("status"))
+        .or_else(|| v.get("outcome"))
+    {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Object(o)) => o
             .get("state")
@@ -105,7 +108,11 @@ fn entry(v: &Value, name: Option<&str>) -> ServerResult {
         server,
         group: text(v, "group"),
         state,
-        message: if message == "-" { String::new() } else { message },
+        message: if message == "-" {
+            String::new()
+        } else {
+            message
+        },
     }
 }
 
@@ -203,17 +210,24 @@ pub async fn follow(api: &Api, out: &Out, op: Value, how: Follow) -> Result<Exit
                 ),
             )
             .operation(id)
-            .hint(format!("follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"))
+            .hint(format!(
+                "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
+            ))
             .into())
         }
         Ended::LeftRunning(op) => {
             out.emit(&op, |_| String::new());
             Err(Failure::new(
                 Exit::TimedOut,
-                format!("interrupted: {} keeps running in the manager", describe(&op)),
+                format!(
+                    "interrupted: {} keeps running in the manager",
+                    describe(&op)
+                ),
             )
             .operation(id)
-            .hint(format!("follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"))
+            .hint(format!(
+                "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
+            ))
             .into())
         }
     }
@@ -375,7 +389,11 @@ impl Progress {
                     let msg = if r.message.is_empty() {
                         paint(&r.state, paint_for(&r.state), *color)
                     } else {
-                        format!("{} {}", paint(&r.state, paint_for(&r.state), *color), r.message)
+                        format!(
+                            "{} {}",
+                            paint(&r.state, paint_for(&r.state), *color),
+                            r.message
+                        )
                     };
                     bar.set_message(msg);
                 }

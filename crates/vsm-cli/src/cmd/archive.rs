@@ -14,9 +14,11 @@ pub fn pack_dir(dir: &Utf8Path) -> Result<Vec<u8>> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
-            return Err(Failure::new(Exit::Usage, format!("{dir} is not a directory"))
-                .hint("give the definition directory itself")
-                .into());
+            return Err(
+                Failure::new(Exit::Usage, format!("{dir} is not a directory"))
+                    .hint("give the definition directory itself")
+                    .into(),
+            );
         }
         Err(e) => {
             return Err(anyhow::Error::new(e).context(Failure::new(
@@ -96,7 +98,11 @@ fn walk(root: &Utf8Path, rel: &Utf8Path, out: &mut Vec<(Utf8PathBuf, Kind)>) -> 
             let target = Utf8PathBuf::from_path_buf(target).map_err(|t| {
                 Failure::new(
                     Exit::DataErr,
-                    format!("the link {} points at a path that is not UTF-8: {}", e.path(), t.display()),
+                    format!(
+                        "the link {} points at a path that is not UTF-8: {}",
+                        e.path(),
+                        t.display()
+                    ),
                 )
             })?;
             out.push((child, Kind::Link(target)));
@@ -121,14 +127,17 @@ fn walk(root: &Utf8Path, rel: &Utf8Path, out: &mut Vec<(Utf8PathBuf, Kind)>) -> 
 pub fn check_target_dir(dir: &Utf8Path) -> Result<()> {
     match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(anyhow::Error::new(e)
-            .context(Failure::new(Exit::Usage, format!("cannot use {dir} as the target"))))
-        ,
+        Err(e) => Err(anyhow::Error::new(e).context(Failure::new(
+            Exit::Usage,
+            format!("cannot use {dir} as the target"),
+        ))),
         Ok(mut entries) => {
             if entries.next().is_some() {
-                Err(Failure::new(Exit::Usage, format!("{dir} exists and is not empty"))
-                    .hint("give a new or empty directory")
-                    .into())
+                Err(
+                    Failure::new(Exit::Usage, format!("{dir} exists and is not empty"))
+                        .hint("give a new or empty directory")
+                        .into(),
+                )
             } else {
                 Ok(())
             }
@@ -142,7 +151,10 @@ pub fn unpack(tar: &[u8], dir: &Utf8Path) -> Result<usize> {
     let mut archive = tar::Archive::new(tar);
     archive.set_preserve_permissions(true);
     let mut files = 0;
-    for entry in archive.entries().context("the exported archive is damaged")? {
+    for entry in archive
+        .entries()
+        .context("the exported archive is damaged")?
+    {
         let mut entry = entry.context("the exported archive is damaged")?;
         if entry.header().entry_type().is_file() {
             files += 1;

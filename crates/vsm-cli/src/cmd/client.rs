@@ -53,8 +53,9 @@ pub async fn login(ctx: &Ctx<'_>, a: LoginArgs) -> Result<Exit> {
         .map_err(|e| {
             if crate::exit::classify(&e) == Exit::NoPerm {
                 e.context(
-                    Failure::new(Exit::NoPerm, format!("could not log in as `{}`", a.user))
-                        .hint("check the account name and password (failed logins are rate-limited)"),
+                    Failure::new(Exit::NoPerm, format!("could not log in as `{}`", a.user)).hint(
+                        "check the account name and password (failed logins are rate-limited)",
+                    ),
                 )
             } else {
                 e
@@ -81,12 +82,7 @@ pub async fn login(ctx: &Ctx<'_>, a: LoginArgs) -> Result<Exit> {
         "account": s.account, "role": s.role, "expires_at": s.expires_at, "url": api.base(),
     });
     ctx.out.emit(&shown, |_| {
-        format!(
-            "logged in to {} as {} ({})",
-            api.base(),
-            s.account,
-            s.role
-        )
+        format!("logged in to {} as {} ({})", api.base(), s.account, s.role)
     });
     Ok(Exit::Success)
 }
@@ -128,16 +124,28 @@ pub async fn account(ctx: &Ctx<'_>, c: AccountCommand) -> Result<Exit> {
         AccountCommand::Add(a) => {
             let pw = password::read(&a.password, "password for the new account", true)?;
             let body = json!({"name": a.name, "role": a.role.as_str(), "password": pw.expose()});
-            let v = api.call(Method::POST, "/api/v1/accounts", Some(&body)).await?;
-            let v = if v.is_null() { json!({"name": a.name, "role": a.role.as_str()}) } else { v };
-            ctx.out
-                .emit(&v, |_| format!("added account {} ({})", a.name, a.role.as_str()));
+            let v = api
+                .call(Method::POST, "/api/v1/accounts", Some(&body))
+                .await?;
+            let v = if v.is_null() {
+                json!({"name": a.name, "role": a.role.as_str()})
+            } else {
+                v
+            };
+            ctx.out.emit(&v, |_| {
+                format!("added account {} ({})", a.name, a.role.as_str())
+            });
         }
         AccountCommand::Delete(a) => {
             let v = api
-                .call(Method::DELETE, &format!("/api/v1/accounts/{}", seg(&a.name)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/accounts/{}", seg(&a.name)),
+                    None,
+                )
                 .await?;
-            ctx.out.emit(&ok_or(v), |_| format!("deleted account {}", a.name));
+            ctx.out
+                .emit(&ok_or(v), |_| format!("deleted account {}", a.name));
         }
         AccountCommand::List => {
             let v = api.get("/api/v1/accounts").await?;
@@ -172,13 +180,21 @@ pub async fn template(ctx: &Ctx<'_>, c: TemplateCommand) -> Result<Exit> {
         TemplateCommand::Register(a) => {
             let source = source_arg(&a.source, a.driver.as_str());
             let body = json!({"name": a.name, "driver": a.driver.as_str(), "source": source});
-            let v = api.call(Method::POST, "/api/v1/templates", Some(&body)).await?;
+            let v = api
+                .call(Method::POST, "/api/v1/templates", Some(&body))
+                .await?;
             ctx.out.emit(&v, |v| {
-                format!("registered template {}\n{}", a.name, view::template(v, ctx.out.color))
+                format!(
+                    "registered template {}\n{}",
+                    a.name,
+                    view::template(v, ctx.out.color)
+                )
             });
         }
         TemplateCommand::Update(a) => {
-            let current = api.get(&format!("/api/v1/templates/{}", seg(&a.name))).await?;
+            let current = api
+                .get(&format!("/api/v1/templates/{}", seg(&a.name)))
+                .await?;
             let driver = crate::render::text(&current, "driver");
             let body = json!({"source": source_arg(&a.source, &driver)});
             let v = api
@@ -201,14 +217,21 @@ pub async fn template(ctx: &Ctx<'_>, c: TemplateCommand) -> Result<Exit> {
             ctx.out.emit(&v, |v| view::templates(v, ctx.out.color));
         }
         TemplateCommand::Show(a) => {
-            let v = api.get(&format!("/api/v1/templates/{}", seg(&a.name))).await?;
+            let v = api
+                .get(&format!("/api/v1/templates/{}", seg(&a.name)))
+                .await?;
             ctx.out.emit(&v, |v| view::template(v, ctx.out.color));
         }
         TemplateCommand::Delete(a) => {
             let v = api
-                .call(Method::DELETE, &format!("/api/v1/templates/{}", seg(&a.name)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/templates/{}", seg(&a.name)),
+                    None,
+                )
                 .await?;
-            ctx.out.emit(&ok_or(v), |_| format!("deleted template {}", a.name));
+            ctx.out
+                .emit(&ok_or(v), |_| format!("deleted template {}", a.name));
         }
     }
     Ok(Exit::Success)
@@ -219,10 +242,11 @@ pub async fn template(ctx: &Ctx<'_>, c: TemplateCommand) -> Result<Exit> {
 fn source_arg(source: &str, driver: &str) -> String {
     if driver == "local" {
         let p = std::path::Path::new(source);
-        if p.is_relative() && p.exists() {
-            if let Ok(abs) = std::fs::canonicalize(p) {
-                return abs.to_string_lossy().into_owned();
-            }
+        if p.is_relative()
+            && p.exists()
+            && let Ok(abs) = std::fs::canonicalize(p)
+        {
+            return abs.to_string_lossy().into_owned();
         }
     }
     source.to_owned()
@@ -242,18 +266,29 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             let text = String::from_utf8(bytes).map_err(|e| {
                 Failure::new(
                     Exit::DataErr,
-                    format!("the unit file {} is not UTF-8 text (byte {})", a.file, e.utf8_error().valid_up_to() + 1),
+                    format!(
+                        "the unit file {} is not UTF-8 text (byte {})",
+                        a.file,
+                        e.utf8_error().valid_up_to() + 1
+                    ),
                 )
             })?;
             let body = json!({"name": a.name, "file_name": a.file.as_str(), "unit_file": text});
-            let v = ctx.api()?.call(Method::POST, "/api/v1/units", Some(&body)).await?;
+            let v = ctx
+                .api()?
+                .call(Method::POST, "/api/v1/units", Some(&body))
+                .await?;
             ctx.out.emit(&v, |v| {
                 format!("created unit {}\n{}", a.name, view::unit(v, color))
             });
             Ok(Exit::Success)
         }
         UnitCommand::List(a) => {
-            let path = if a.all { "/api/v1/units?all=true" } else { "/api/v1/units" };
+            let path = if a.all {
+                "/api/v1/units?all=true"
+            } else {
+                "/api/v1/units"
+            };
             let v = ctx.api()?.get(path).await?;
             ctx.out.emit(&v, |v| view::units(v, color));
             Ok(Exit::Success)
@@ -269,8 +304,9 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
                 .api()?
                 .call(Method::PUT, &unit_path(&a.name, "/owner"), Some(&body))
                 .await?;
-            ctx.out
-                .emit(&ok_or(v), |_| format!("unit {} now belongs to {}", a.name, a.to));
+            ctx.out.emit(&ok_or(v), |_| {
+                format!("unit {} now belongs to {}", a.name, a.to)
+            });
             Ok(Exit::Success)
         }
         UnitCommand::Import(a) => {
@@ -283,7 +319,9 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             Ok(Exit::Success)
         }
         UnitCommand::Export(a) => {
-            let version = a.version.map_or_else(|| "current".to_owned(), |v| v.to_string());
+            let version = a
+                .version
+                .map_or_else(|| "current".to_owned(), |v| v.to_string());
             archive::check_target_dir(&a.dir)?;
             let tar = ctx
                 .api()?
@@ -292,13 +330,19 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             let files = archive::unpack(&tar, &a.dir)?;
             let v = json!({"unit": a.name, "version": version, "dir": a.dir, "files": files});
             ctx.out.emit(&v, |_| {
-                format!("wrote version {version} of unit {} to {} ({} files)", a.name, a.dir, files)
+                format!(
+                    "wrote version {version} of unit {} to {} ({} files)",
+                    a.name, a.dir, files
+                )
             });
             Ok(Exit::Success)
         }
         UnitCommand::Diff(a) => {
             let tar = archive::pack_dir(&a.dir)?;
-            let v = ctx.api()?.post_tar(&unit_path(&a.name, "/diff"), tar).await?;
+            let v = ctx
+                .api()?
+                .post_tar(&unit_path(&a.name, "/diff"), tar)
+                .await?;
             ctx.out.emit(&v, |v| view::diff(v, color));
             Ok(Exit::Success)
         }
@@ -322,17 +366,44 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             if let Some(p) = a.pause {
                 obj.insert("pause_secs".into(), json!(p));
             }
-            operation(ctx, Method::POST, &unit_path(&a.name, "/apply"), body, &a.wait).await
+            operation(
+                ctx,
+                Method::POST,
+                &unit_path(&a.name, "/apply"),
+                body,
+                &a.wait,
+            )
+            .await
         }
         UnitCommand::Rollback(a) => {
-            operation(ctx, Method::POST, &unit_path(&a.name, "/rollback"), json!({}), &a.wait)
-                .await
+            operation(
+                ctx,
+                Method::POST,
+                &unit_path(&a.name, "/rollback"),
+                json!({}),
+                &a.wait,
+            )
+            .await
         }
         UnitCommand::Start(a) => {
-            operation(ctx, Method::POST, &unit_path(&a.name, "/start"), json!({}), &a.wait).await
+            operation(
+                ctx,
+                Method::POST,
+                &unit_path(&a.name, "/start"),
+                json!({}),
+                &a.wait,
+            )
+            .await
         }
         UnitCommand::Stop(a) => {
-            operation(ctx, Method::POST, &unit_path(&a.name, "/stop"), json!({}), &a.wait).await
+            operation(
+                ctx,
+                Method::POST,
+                &unit_path(&a.name, "/stop"),
+                json!({}),
+                &a.wait,
+            )
+            .await
         }
         UnitCommand::Scale(a) => {
             let mut body = json!({"group": a.group, "count": a.count});
@@ -343,7 +414,14 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             if let Some(g) = a.grace {
                 obj.insert("grace_secs".into(), json!(g));
             }
-            operation(ctx, Method::POST, &unit_path(&a.name, "/scale"), body, &a.wait).await
+            operation(
+                ctx,
+                Method::POST,
+                &unit_path(&a.name, "/scale"),
+                body,
+                &a.wait,
+            )
+            .await
         }
         UnitCommand::Upgrade(a) => {
             let mut body = json!({});
@@ -354,7 +432,14 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             if let Some(s) = a.surge {
                 obj.insert("surge".into(), json!(s));
             }
-            operation(ctx, Method::POST, &unit_path(&a.name, "/upgrade"), body, &a.wait).await
+            operation(
+                ctx,
+                Method::POST,
+                &unit_path(&a.name, "/upgrade"),
+                body,
+                &a.wait,
+            )
+            .await
         }
         UnitCommand::Delete(a) => {
             let mut query = String::new();
@@ -433,10 +518,17 @@ pub async fn server(ctx: &Ctx<'_>, c: ServerCommand) -> Result<Exit> {
             let body = json!({"comment": a.comment});
             let v = ctx
                 .api()?
-                .call(Method::PUT, &spath(&a.unit, &a.server, "/mark"), Some(&body))
+                .call(
+                    Method::PUT,
+                    &spath(&a.unit, &a.server, "/mark"),
+                    Some(&body),
+                )
                 .await?;
             ctx.out.emit(&ok_or(v), |_| {
-                format!("marked {} of unit {} as failed: {}", a.server, a.unit, a.comment)
+                format!(
+                    "marked {} of unit {} as failed: {}",
+                    a.server, a.unit, a.comment
+                )
             });
             Ok(Exit::Success)
         }
@@ -446,7 +538,10 @@ pub async fn server(ctx: &Ctx<'_>, c: ServerCommand) -> Result<Exit> {
                 .call(Method::DELETE, &spath(&a.unit, &a.server, "/mark"), None)
                 .await?;
             ctx.out.emit(&ok_or(v), |_| {
-                format!("removed the failure mark of {} of unit {}", a.server, a.unit)
+                format!(
+                    "removed the failure mark of {} of unit {}",
+                    a.server, a.unit
+                )
             });
             Ok(Exit::Success)
         }
@@ -472,10 +567,17 @@ pub async fn op(ctx: &Ctx<'_>, c: OpCommand) -> Result<Exit> {
         }
         OpCommand::Cancel(a) => {
             let v = api
-                .call(Method::POST, &format!("/api/v1/operations/{}/cancel", a.id), None)
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/operations/{}/cancel", a.id),
+                    None,
+                )
                 .await?;
             ctx.out.emit(&ok_or(v), |_| {
-                format!("asked operation {} to cancel; `vsm op wait {}` follows it", a.id, a.id)
+                format!(
+                    "asked operation {} to cancel; `vsm op wait {}` follows it",
+                    a.id, a.id
+                )
             });
             Ok(Exit::Success)
         }

@@ -14,7 +14,8 @@ pub async fn run(ctx: &Ctx<'_>, c: Jp1Command) -> Result<Exit> {
         Jp1Command::AjsJobnet(a) => ajs(ctx, a),
         Jp1Command::LogtrapConfig => {
             let text = vsm_jp1::logtrap_config();
-            ctx.out.emit(&json!({"action_definition": text}), |_| text.clone());
+            ctx.out
+                .emit(&json!({"action_definition": text}), |_| text.clone());
             Ok(Exit::Success)
         }
         Jp1Command::PfmExport(a) => pfm(ctx, a).await,
@@ -50,7 +51,10 @@ fn ajs(ctx: &Ctx<'_>, a: AjsJobnetArgs) -> Result<Exit> {
     spec.env_file = a.env_file;
     let text = vsm_jp1::ajs_jobnet(&spec)
         .map_err(|e| usage(e, "cannot generate the jobnet definition"))?;
-    ctx.out.emit(&json!({"unit": a.unit, "definition": text}), |_| text.clone());
+    ctx.out
+        .emit(&json!({"unit": a.unit, "definition": text}), |_| {
+            text.clone()
+        });
     Ok(Exit::Success)
 }
 
@@ -59,8 +63,15 @@ async fn pfm(ctx: &Ctx<'_>, a: OutArgs) -> Result<Exit> {
     let rows = crate::render::list(&v, &["rows"]);
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let name = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let bad = |e: vsm_core::NameError| anyhow::Error::new(e).context("the manager sent an invalid PFM row");
+        let name = |k: &str| {
+            r.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let bad = |e: vsm_core::NameError| {
+            anyhow::Error::new(e).context("the manager sent an invalid PFM row")
+        };
         out.push(vsm_jp1::PfmRow {
             unit: vsm_core::UnitName::new(name("unit")).map_err(bad)?,
             group: vsm_core::GroupName::new(name("group")).map_err(bad)?,
@@ -82,7 +93,11 @@ async fn pfm(ctx: &Ctx<'_>, a: OutArgs) -> Result<Exit> {
         .context("vsm jp1 pfm-export")?;
     let v = json!({"path": a.out, "servers": out.len()});
     ctx.out.emit(&v, |_| {
-        format!("wrote the figures of {} servers to {} (PI_UPI)", out.len(), a.out)
+        format!(
+            "wrote the figures of {} servers to {} (PI_UPI)",
+            out.len(),
+            a.out
+        )
     });
     Ok(Exit::Success)
 }

@@ -53,8 +53,13 @@ pub async fn run(ctx: &Ctx<'_>, c: ManagerCommand) -> Result<Exit> {
             let bytes = ctx.api()?.get_bytes("/api/v1/admin/backup").await?;
             write_out(&a.out, &bytes)?;
             let v = json!({"path": a.out, "bytes": bytes.len()});
-            ctx.out
-                .emit(&v, |_| format!("wrote a backup of the manager to {} ({} bytes)", a.out, bytes.len()));
+            ctx.out.emit(&v, |_| {
+                format!(
+                    "wrote a backup of the manager to {} ({} bytes)",
+                    a.out,
+                    bytes.len()
+                )
+            });
             Ok(Exit::Success)
         }
         ManagerCommand::Diagnose(a) => {
@@ -62,7 +67,11 @@ pub async fn run(ctx: &Ctx<'_>, c: ManagerCommand) -> Result<Exit> {
             write_out(&a.out, &bytes)?;
             let v = json!({"path": a.out, "bytes": bytes.len()});
             ctx.out.emit(&v, |_| {
-                format!("wrote a diagnostics bundle to {} ({} bytes)", a.out, bytes.len())
+                format!(
+                    "wrote a diagnostics bundle to {} ({} bytes)",
+                    a.out,
+                    bytes.len()
+                )
             });
             Ok(Exit::Success)
         }
@@ -81,8 +90,12 @@ pub async fn run(ctx: &Ctx<'_>, c: ManagerCommand) -> Result<Exit> {
                 if let Some(s) = a.size_mb {
                     body.insert("size_mb".into(), json!(s));
                 }
-                api.call(Method::PUT, "/api/v1/admin/log-config", Some(&Value::Object(body)))
-                    .await?
+                api.call(
+                    Method::PUT,
+                    "/api/v1/admin/log-config",
+                    Some(&Value::Object(body)),
+                )
+                .await?
             };
             ctx.out.emit(&v, view::log_config);
             Ok(Exit::Success)
@@ -149,6 +162,7 @@ pub fn read_run_info(dir: &Utf8Path) -> Option<RunInfo> {
 }
 
 /// Writes `<dir>/manager.json` atomically.
+#[allow(dead_code)] // reason: called by the foreground start once vsm_manager::http::serve lands
 pub fn write_run_info(dir: &Utf8Path, info: &RunInfo) -> Result<()> {
     let path = dir.join(RUN_FILE);
     let tmp = dir.join(format!(".{RUN_FILE}.tmp"));
@@ -181,8 +195,9 @@ async fn stop(ctx: &Ctx<'_>, a: ManagerStopArgs) -> Result<Exit> {
     let info = read_run_info(&a.dir);
     if !is_locked(&a.dir)? {
         let v = json!({"state": "stopped", "dir": a.dir, "was_running": false});
-        ctx.out
-            .emit(&v, |_| format!("no manager runs on {} (nothing to stop)", a.dir));
+        ctx.out.emit(&v, |_| {
+            format!("no manager runs on {} (nothing to stop)", a.dir)
+        });
         return Ok(Exit::Success);
     }
     let Some(info) = info else {
@@ -221,8 +236,9 @@ async fn stop(ctx: &Ctx<'_>, a: ManagerStopArgs) -> Result<Exit> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let v = json!({"state": "stopped", "dir": a.dir, "was_running": true, "pid": info.pid});
-    ctx.out
-        .emit(&v, |_| format!("stopped the manager of {} (pid {})", a.dir, info.pid));
+    ctx.out.emit(&v, |_| {
+        format!("stopped the manager of {} (pid {})", a.dir, info.pid)
+    });
     Ok(Exit::Success)
 }
 
@@ -230,19 +246,25 @@ async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
     require_state_dir(&a.dir)?;
     if !is_locked(&a.dir)? {
         let v = json!({"state": "stopped", "dir": a.dir});
-        ctx.out.emit(&v, |_| format!("stopped: no manager runs on {}", a.dir));
+        ctx.out
+            .emit(&v, |_| format!("stopped: no manager runs on {}", a.dir));
         return Ok(Exit::Success);
     }
     let Some(info) = read_run_info(&a.dir) else {
         let v = json!({"state": "starting", "dir": a.dir});
-        ctx.out.emit(&v, |_| format!("starting: a manager holds {}", a.dir));
+        ctx.out
+            .emit(&v, |_| format!("starting: a manager holds {}", a.dir));
         return Ok(Exit::Success);
     };
     let health = match Api::new(&info.url, None, None) {
         Ok(api) => api.health().await.ok(),
         Err(_) => None,
     };
-    let state = if health.is_some() { "running" } else { "unresponsive" };
+    let state = if health.is_some() {
+        "running"
+    } else {
+        "unresponsive"
+    };
     let v = json!({
         "state": state, "dir": a.dir, "pid": info.pid, "url": info.url, "listen": info.listen,
         "started_at": info.started_at, "health": health,

@@ -171,7 +171,8 @@ fn unit_at(v: &Value, color: bool, now: i64) -> String {
     if !servers.is_empty() {
         out.push('\n');
         let mut t = Table::new(&[
-            "SERVER", "GROUP", "LOGICAL", "OBSERVED", "UPDATE", "ADDRESS", "HOST", "VERSION", "MARK",
+            "SERVER", "GROUP", "LOGICAL", "OBSERVED", "UPDATE", "ADDRESS", "HOST", "VERSION",
+            "MARK",
         ]);
         for s in servers {
             let mark = match s.get("mark") {
@@ -284,14 +285,16 @@ pub fn import(unit: &str, v: &Value, color: bool) -> String {
     let short: String = digest.chars().take(12).collect();
     let created = v.get("created").and_then(Value::as_bool).unwrap_or(true);
     let mut out = if created {
-        format!("imported version {version} of unit {unit} (digest {short}); apply it with `vsm unit apply {unit}`\n")
+        format!(
+            "imported version {version} of unit {unit} (digest {short}); apply it with `vsm unit apply {unit}`\n"
+        )
     } else {
         format!("unchanged: the directory is version {version} of unit {unit} (digest {short})\n")
     };
-    if let Some(d) = v.get("diff") {
-        if created {
-            out.push_str(&diff(d, color));
-        }
+    if let Some(d) = v.get("diff")
+        && created
+    {
+        out.push_str(&diff(d, color));
     }
     out
 }
@@ -395,6 +398,9 @@ mod tests {
                 {"path": "apps/shop.txt", "change": "added"}, {"path": "apps/old.txt", "change": "removed"}]}
         ]});
         insta::assert_snapshot!(diff(&d, false));
-        assert_eq!(diff(&json!({"from": 3, "groups": []}), false), "no changes against version 3\n");
+        assert_eq!(
+            diff(&json!({"from": 3, "groups": []}), false),
+            "no changes against version 3\n"
+        );
     }
 }
