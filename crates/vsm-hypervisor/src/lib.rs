@@ -9,6 +9,9 @@ pub mod driver;
 pub mod error;
 pub mod types;
 
+#[cfg(feature = "test-support")]
+pub mod fake;
+
 pub use driver::Hypervisor;
 pub use error::{BoxError, HypervisorError, Operation, Result};
 pub use types::{
