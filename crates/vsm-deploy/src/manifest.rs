@@ -425,10 +425,14 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, Vec<DefinitionError>> {
     let dto: ManifestDto = match serde_yaml::from_str(text) {
         Ok(d) => d,
         Err(e) => {
+            let mut text = e.to_string();
+            if let Some(i) = text.rfind(" at line ") {
+                text.truncate(i);
+            }
             let mut err = DefinitionError::new(
                 ProblemKind::Syntax,
                 file,
-                format!("{e}; see docs/definition-format.md for the allowed keys"),
+                format!("{text}; see docs/definition-format.md for the allowed keys"),
             );
             if let Some(loc) = e.location() {
                 err = err.at(loc.line(), loc.column());

@@ -117,6 +117,19 @@ pub fn resolve_group(
     group: &GroupDefinition,
     record: &VersionRecord,
 ) -> Result<BTreeMap<RelPath, ResolvedFile>, Vec<DefinitionError>> {
+    let (files, errs) = resolve_group_lenient(group, record);
+    if errs.is_empty() {
+        Ok(files)
+    } else {
+        Err(errs)
+    }
+}
+
+/// Like [`resolve_group`], returning what resolved beside the problems.
+fn resolve_group_lenient(
+    group: &GroupDefinition,
+    record: &VersionRecord,
+) -> (BTreeMap<RelPath, ResolvedFile>, Vec<DefinitionError>) {
     let mut out: BTreeMap<RelPath, ResolvedFile> = BTreeMap::new();
     let mut origin: BTreeMap<RelPath, String> = BTreeMap::new();
     let mut errs = Vec::new();
@@ -216,7 +229,7 @@ pub fn resolve_group(
             }
         }
     }
-    if errs.is_empty() { Ok(out) } else { Err(errs) }
+    (out, errs)
 }
 
 /// Whether `name` is a variable that templates of `group` may use.
@@ -583,13 +596,8 @@ fn check_groups(
     let mut errs = Vec::new();
     let mut checked: BTreeSet<(RelPath, GroupName)> = BTreeSet::new();
     for group in &manifest.groups {
-        let files = match resolve_group(group, record) {
-            Ok(f) => f,
-            Err(e) => {
-                errs.extend(e);
-                continue;
-            }
-        };
+        let (files, problems) = resolve_group_lenient(group, record);
+        errs.extend(problems);
         for f in files.values().filter(|f| f.template) {
             if !checked.insert((f.source.clone(), group.name.clone())) {
                 continue;

@@ -1,0 +1,7 @@
+//! Integration tests of vsm-deploy: validation, import/diff/export, apply, batches, ssh.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod apply;
+mod fixtures;
+mod store;
+mod validate;
