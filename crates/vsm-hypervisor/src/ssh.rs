@@ -30,7 +30,10 @@ const SSH_FAILURE: i32 = 255;
 const READ_MISSING: i32 = 44;
 
 /// How the remote host's key is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized as `{ mode: strict, known_hosts: FILE }`, `{ mode: accept-new }` or `{ mode: off }`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum HostKeyChecking {
     /// The host key must already be listed in this known-hosts file (`StrictHostKeyChecking=yes`).
@@ -42,6 +45,7 @@ pub enum HostKeyChecking {
     /// (`StrictHostKeyChecking=accept-new`). `None` uses the user's default known-hosts file.
     AcceptNew {
         /// The known-hosts file to check against and record new keys in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         known_hosts: Option<Utf8PathBuf>,
     },
     /// No host-key checking at all (`StrictHostKeyChecking=no`, known hosts in `/dev/null`).

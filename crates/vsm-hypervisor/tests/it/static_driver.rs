@@ -1,4 +1,257 @@
 //! The static driver (registered machines) over a loopback `TestSshd`, plus the ssh module itself.
+//!
+//! The "registered machine" is this host reached over ssh; its application server is a `sleep`
+//! process whose pid file lives in a temporary directory. A [`Machines`] guard kills every such
+//! process when the test ends, also on failure.
+
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use vsm_hypervisor::ssh::shell_quote;
+use vsm_hypervisor::static_driver::{StaticConfig, StaticDriver, params};
+use vsm_hypervisor::testing::sshd::TestSshd;
+use vsm_hypervisor::{
+    Hypervisor, HypervisorError, MachineName, PowerState, ProvisionSpec, ShutdownOutcome,
+    TemplateSource,
+};
+
+/// The pretend application servers of one test: a directory of pid and log files; kills what is
+/// left on drop.
+struct Machines {
+    dir: tempfile::TempDir,
+}
+
+impl Machines {
+    fn new() -> Self {
+        Machines {
+            dir: tempfile::tempdir().expect("machine dir"),
+        }
+    }
+
+    fn root(&self) -> Utf8PathBuf {
+        Utf8PathBuf::try_from(self.dir.path().to_path_buf()).expect("utf8 temp dir")
+    }
+
+    /// start / stop / kill / status / logs commands that drive `sleep` processes in this dir.
+    fn commands(&self) -> [(&'static str, String); 5] {
+        let d = shell_quote(self.root().as_str());
+        let pid = format!("{d}/{{machine}}.pid");
+        let log = format!("{d}/{{machine}}.log");
+        [
+            (
+                params::START_COMMAND,
+                format!(
+                    "(setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $! > {pid}) && echo started >> {log}"
+                ),
+            ),
+            (
+                params::STOP_COMMAND,
+                format!(
+                    "if test -n \"$(cat {d}/stubborn 2>/dev/null)\"; then sleep 30; fi; \
+                     kill $(cat {pid}) && rm -f {pid} && echo stopped >> {log}"
+                ),
+            ),
+            (
+                params::KILL_COMMAND,
+                format!("kill -9 $(cat {pid}) && rm -f {pid} && echo killed >> {log}"),
+            ),
+            (
+                params::STATUS_COMMAND,
+                format!(
+                    "test -f {pid} && p=$(cat {pid}) && kill -0 $p 2>/dev/null && ! grep -q '^State:.*Z' /proc/$p/status"
+                ),
+            ),
+            (params::LOGS_COMMAND, format!("tail -n {{lines}} {log}")),
+        ]
+    }
+
+    fn make_stubborn(&self) {
+        std::fs::write(self.root().join("stubborn"), "yes").expect("write stubborn marker");
+    }
+}
+
+impl Drop for Machines {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "pid") {
+                if let Some(pid) = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2) with a pid our own start command recorded.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn name(s: &str) -> MachineName {
+    MachineName::new(s).expect("valid machine name")
+}
+
+fn spec(server: &TestSshd, machines: &Machines, machine: &str) -> ProvisionSpec {
+    let mut spec = ProvisionSpec::new(
+        name(machine),
+        TemplateSource::new("registered").expect("source"),
+        1,
+    )
+    .with_attach_address(server.host())
+    .with_param(params::SSH_USER, server.user())
+    .with_param(params::SSH_PORT, server.port().to_string())
+    .with_param(params::SSH_IDENTITY, server.identity().as_str())
+    .with_param(params::SSH_HOST_KEY_CHECKING, "strict")
+    .with_param(params::SSH_KNOWN_HOSTS, server.known_hosts().as_str())
+    .with_label("unit", "shop");
+    for (key, value) in machines.commands() {
+        spec = spec.with_param(key, value);
+    }
+    spec
+}
+
+async fn driver(state: &Utf8Path) -> StaticDriver {
+    let mut config = StaticConfig::new(state.join("static.json"));
+    config.poll_interval = Duration::from_millis(50);
+    StaticDriver::open(config)
+        .await
+        .expect("open static driver")
+}
+
+#[tokio::test]
+async fn attach_start_stop_logs_detach() {
+    let server = TestSshd::start().expect("test sshd");
+    let machines = Machines::new();
+    let state = tempfile::tempdir().expect("state dir");
+    let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
+    let hv = driver(&state).await;
+    let db1 = name("db1");
+
+    let info = hv
+        .provision(&spec(&server, &machines, "db1"))
+        .await
+        .expect("attach");
+    assert_eq!(info.state, PowerState::Stopped);
+    assert_eq!(info.address, Some("127.0.0.1".parse().expect("ip")));
+    assert_eq!(info.labels.get("unit").map(String::as_str), Some("shop"));
+    let again = hv
+        .provision(&spec(&server, &machines, "db1"))
+        .await
+        .expect_err("attached twice");
+    assert!(
+        matches!(again, HypervisorError::AlreadyExists { .. }),
+        "{again}"
+    );
+
+    hv.start(&db1).await.expect("start");
+    assert_eq!(hv.state(&db1).await.expect("state"), PowerState::Running);
+    hv.start(&db1).await.expect("start again is a no-op");
+    assert_eq!(
+        hv.logs(&db1, 10).await.expect("logs"),
+        ["started"],
+        "start ran once"
+    );
+
+    // A fresh driver on the same state file lists the machine and sees it running.
+    let reopened = driver(&state).await;
+    let list = reopened.list().await.expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].name.as_str(), list[0].state),
+        ("db1", PowerState::Running)
+    );
+
+    let outcome = hv
+        .shutdown(&db1, Duration::from_secs(20))
+        .await
+        .expect("shutdown");
+    assert_eq!(outcome, ShutdownOutcome::Graceful);
+    assert_eq!(hv.state(&db1).await.expect("state"), PowerState::Stopped);
+    assert_eq!(
+        hv.shutdown(&db1, Duration::from_secs(5))
+            .await
+            .expect("again"),
+        ShutdownOutcome::AlreadyStopped
+    );
+    assert_eq!(hv.logs(&db1, 1).await.expect("logs"), ["stopped"]);
+
+    let load = hv.load(&db1).await.expect("load over ssh");
+    assert!(load.memory_bytes.is_some_and(|m| m > 0), "{load:?}");
+    assert!(load.cpu_percent.is_some(), "{load:?}");
+
+    // Detaching leaves the machine alone: start it, detach, it still runs.
+    hv.start(&db1).await.expect("start");
+    hv.destroy(&db1).await.expect("detach");
+    assert!(hv.state(&db1).await.expect_err("gone").is_not_found());
+    assert!(driver(&state).await.list().await.expect("list").is_empty());
+    let pid =
+        std::fs::read_to_string(machines.root().join("db1.pid")).expect("pid file still there");
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "detach must not stop the machine"
+    );
+}
+
+#[tokio::test]
+async fn stubborn_stop_is_forced_with_the_kill_command() {
+    let server = TestSshd::start().expect("test sshd");
+    let machines = Machines::new();
+    let state = tempfile::tempdir().expect("state dir");
+    let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
+    let hv = driver(&state).await;
+    let m = name("app1");
+    hv.provision(&spec(&server, &machines, "app1"))
+        .await
+        .expect("attach");
+    hv.start(&m).await.expect("start");
+    machines.make_stubborn();
+    let outcome = hv
+        .shutdown(&m, Duration::from_secs(1))
+        .await
+        .expect("shutdown");
+    assert_eq!(outcome, ShutdownOutcome::Forced);
+    assert_eq!(hv.state(&m).await.expect("state"), PowerState::Stopped);
+    assert_eq!(hv.logs(&m, 1).await.expect("logs"), ["killed"]);
+}
+
+#[tokio::test]
+async fn unreachable_machine_is_not_attached_and_unknown_is_not_found() {
+    let server = TestSshd::start().expect("test sshd");
+    let machines = Machines::new();
+    let state = tempfile::tempdir().expect("state dir");
+    let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
+    let hv = driver(&state).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let spec = spec(&server, &machines, "gone1").with_param(params::SSH_PORT, port.to_string());
+    let err = hv
+        .provision(&spec)
+        .await
+        .expect_err("nothing listens there");
+    assert!(err.is_transient(), "{err}");
+    assert!(hv.list().await.expect("list").is_empty());
+    for result in [
+        hv.start(&name("nope")).await,
+        hv.destroy(&name("nope")).await,
+    ] {
+        assert!(result.expect_err("unknown").is_not_found());
+    }
+    let missing = ProvisionSpec::new(
+        name("x1"),
+        TemplateSource::new("registered").expect("source"),
+        1,
+    );
+    let err = hv.provision(&missing).await.expect_err("no address");
+    assert!(err.to_string().contains("attach_address"), "{err}");
+}
 
 mod ssh {
     use camino::Utf8PathBuf;
