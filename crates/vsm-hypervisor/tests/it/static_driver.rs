@@ -77,15 +77,16 @@ impl Drop for Machines {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "pid") {
-                if let Some(pid) = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<i32>().ok())
-                {
-                    // SAFETY: kill(2) with a pid our own start command recorded.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
+            if !path.extension().is_some_and(|e| e == "pid") {
+                continue;
+            }
+            if let Some(pid) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                // SAFETY: kill(2) with a pid our own start command recorded.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
                 }
             }
         }
