@@ -77,7 +77,7 @@ impl Drop for Machines {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if !path.extension().is_some_and(|e| e == "pid") {
+            if path.extension().is_none_or(|e| e != "pid") {
                 continue;
             }
             if let Some(pid) = std::fs::read_to_string(&path)
