@@ -17,6 +17,7 @@ pub mod local;
 pub mod manifest;
 pub mod path;
 pub mod scan;
+pub mod ssh;
 pub mod store;
 pub mod template;
 pub mod transport;
@@ -40,6 +41,7 @@ pub use manifest::{
 };
 pub use path::{PathProblem, RelPath};
 pub use scan::{Definition, FileEntry, ResolvedFile, Scan, ScanLimits, VersionRecord, scan};
+pub use ssh::SshTransport;
 pub use store::{ImportError, ImportReport, SnapshotStore, StoreError};
 pub use template::{Template, Variables};
 pub use transport::{

@@ -3,5 +3,6 @@
 
 mod apply;
 mod fixtures;
+mod ssh;
 mod store;
 mod validate;
