@@ -6,4 +6,6 @@
 //! or `cargo test -p vsm-tests`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod accounts;
 mod cli;
+mod manager;

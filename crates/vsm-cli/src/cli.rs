@@ -216,6 +216,10 @@ pub struct ManagerStartArgs {
     /// With --detach: how long to wait for the API to answer.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// Also drive libvirt at this URI (e.g. qemu:///system; needs a vsm built with the
+    /// `libvirt` feature).
+    #[arg(long, value_name = "URI", env = "VSM_LIBVIRT_URI")]
+    pub libvirt_uri: Option<String>,
 }
 
 /// `vsm manager stop`
@@ -334,11 +338,19 @@ pub enum RoleArg {
 }
 
 impl RoleArg {
-    /// The role's name in the API.
+    /// The role's word on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             RoleArg::Builder => "builder",
             RoleArg::Admin => "admin",
+        }
+    }
+
+    /// The core's role (its serde form is the API's word).
+    pub fn role(self) -> vsm_core::Role {
+        match self {
+            RoleArg::Builder => vsm_core::Role::Builder,
+            RoleArg::Admin => vsm_core::Role::Administrator,
         }
     }
 }

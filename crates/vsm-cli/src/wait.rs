@@ -199,37 +199,31 @@ pub async fn follow(api: &Api, out: &Out, op: Value, how: Follow) -> Result<Exit
             out.emit(&op, |op| summary(op, out.color));
             Ok(exit)
         }
-        Ended::TimedOut(op) => {
-            out.emit(&op, |_| String::new());
-            Err(Failure::new(
-                Exit::TimedOut,
-                format!(
-                    "gave up waiting after {}s: {} is still running in the manager",
-                    how.timeout.unwrap_or(0),
-                    describe(&op)
-                ),
-            )
-            .operation(id)
-            .hint(format!(
-                "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
-            ))
-            .into())
-        }
-        Ended::LeftRunning(op) => {
-            out.emit(&op, |_| String::new());
-            Err(Failure::new(
-                Exit::TimedOut,
-                format!(
-                    "interrupted: {} keeps running in the manager",
-                    describe(&op)
-                ),
-            )
-            .operation(id)
-            .hint(format!(
-                "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
-            ))
-            .into())
-        }
+        Ended::TimedOut(op) => Err(Failure::new(
+            Exit::TimedOut,
+            format!(
+                "gave up waiting after {}s: {} is still running in the manager",
+                how.timeout.unwrap_or(0),
+                describe(&op)
+            ),
+        )
+        .operation(id)
+        .hint(format!(
+            "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
+        ))
+        .into()),
+        Ended::LeftRunning(op) => Err(Failure::new(
+            Exit::TimedOut,
+            format!(
+                "interrupted: {} keeps running in the manager",
+                describe(&op)
+            ),
+        )
+        .operation(id)
+        .hint(format!(
+            "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
+        ))
+        .into()),
     }
 }
 

@@ -2760,7 +2760,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager__subcmd__start)
-            opts="-o -h --dir --listen --detach --timeout --output --url --ca-cert --color --help"
+            opts="-o -h --dir --listen --detach --timeout --libvirt-uri --output --url --ca-cert --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2775,6 +2775,10 @@ _vsm() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --libvirt-uri)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

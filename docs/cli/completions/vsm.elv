@@ -77,6 +77,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand --dir 'The manager''s state directory (created by `vsm manager init`)'
             cand --listen 'Listen on this address instead of the configured one (port 0 picks a free port)'
             cand --timeout 'With --detach: how long to wait for the API to answer'
+            cand --libvirt-uri 'Also drive libvirt at this URI (e.g. qemu:///system; needs a vsm built with the `libvirt` feature)'
             cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
             cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
             cand --url 'The manager''s URL'

@@ -79,6 +79,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l dir -d 'The manager\'s state directory (created by `vsm manager init`)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l listen -d 'Listen on this address instead of the configured one (port 0 picks a free port)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l timeout -d 'With --detach: how long to wait for the API to answer' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l libvirt-uri -d 'Also drive libvirt at this URI (e.g. qemu:///system; needs a vsm built with the `libvirt` feature)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL' -r

@@ -123,7 +123,7 @@ pub async fn account(ctx: &Ctx<'_>, c: AccountCommand) -> Result<Exit> {
     match c {
         AccountCommand::Add(a) => {
             let pw = password::read(&a.password, "password for the new account", true)?;
-            let body = json!({"name": a.name, "role": a.role.as_str(), "password": pw.expose()});
+            let body = json!({"name": a.name, "role": a.role.role(), "password": pw.expose()});
             let v = api
                 .call(Method::POST, "/api/v1/accounts", Some(&body))
                 .await?;

@@ -162,7 +162,6 @@ pub fn read_run_info(dir: &Utf8Path) -> Option<RunInfo> {
 }
 
 /// Writes `<dir>/manager.json` atomically.
-#[allow(dead_code)] // reason: called by the foreground start once vsm_manager::http::serve lands
 pub fn write_run_info(dir: &Utf8Path, info: &RunInfo) -> Result<()> {
     let path = dir.join(RUN_FILE);
     let tmp = dir.join(format!(".{RUN_FILE}.tmp"));

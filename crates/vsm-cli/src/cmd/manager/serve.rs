@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
+use std::sync::Arc;
 use vsm_core::AccountName;
-use vsm_manager::{InitOptions, Manager, OpenError};
+
+use vsm_hypervisor::local::{LocalDriver, LocalOptions};
+use vsm_hypervisor::static_driver::{StaticConfig, StaticDriver};
+use vsm_manager::http::{ServeConfig, ServeError, Server};
+use vsm_manager::{DriverKind, DriverSet, InitOptions, Manager, ManagerConfig, OpenError};
 
 use super::{RunInfo, is_locked, read_run_info};
 use crate::api::Api;
@@ -18,19 +23,6 @@ use crate::cli::{ManagerInitArgs, ManagerRestoreArgs, ManagerStartArgs};
 use crate::cmd::Ctx;
 use crate::exit::{Exit, Failure};
 use crate::password;
-
-/// A manager library error as a classified failure (the library says which class).
-#[allow(dead_code)] // reason: used by the foreground start once vsm_manager::http::serve lands
-pub fn manager_failure(e: vsm_manager::Error) -> anyhow::Error {
-    let mut f = Failure::new(Exit::from_api_kind(e.kind().as_str()), e.to_string());
-    f.kind = Some(e.kind().as_str().to_owned());
-    f.hint = e.hint();
-    f.operation = e.operation().map(|o| o.0);
-    if e.kind() == vsm_manager::ErrorKind::InvalidData {
-        f.details = e.details();
-    }
-    anyhow::Error::new(e).context(f)
-}
 
 /// An error opening, creating or restoring a state directory, classified.
 pub fn open_failure(e: OpenError) -> anyhow::Error {
@@ -138,14 +130,6 @@ fn check_listen(listen: &str) -> Result<()> {
         })
 }
 
-fn unavailable(what: &str) -> anyhow::Error {
-    Failure::new(
-        Exit::Failed,
-        format!("{what} is not built into this vsm yet"),
-    )
-    .into()
-}
-
 pub async fn start(ctx: &Ctx<'_>, a: ManagerStartArgs) -> Result<Exit> {
     super::require_state_dir(&a.dir)?;
     if is_locked(&a.dir)? {
@@ -163,8 +147,145 @@ pub async fn start(ctx: &Ctx<'_>, a: ManagerStartArgs) -> Result<Exit> {
     foreground(ctx, &a).await
 }
 
-async fn foreground(_ctx: &Ctx<'_>, _a: &ManagerStartArgs) -> Result<Exit> {
-    Err(unavailable("vsm manager start"))
+/// Runs the manager in this process until SIGTERM or Ctrl-C, then shuts down gracefully.
+async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
+    let dir = absolute(&a.dir)?;
+    let mut config = ManagerConfig::load(dir.clone()).map_err(open_failure)?;
+    if let Some(listen) = &a.listen {
+        check_listen(listen)?;
+        config.settings.service.listen = listen.clone();
+    }
+    init_logging(&config.settings.log.level);
+    let mut serve_config = ServeConfig::from_settings(&config.settings.service, &dir)
+        .map_err(|e| serve_failure(e, Exit::DataErr))?;
+    serve_config.shutdown_grace = Duration::from_secs(10);
+    let drivers = build_drivers(&dir, a).await?;
+    let manager = Manager::open(config, drivers).await.map_err(open_failure)?;
+    let server = match Server::start(manager.clone(), serve_config).await {
+        Ok(s) => s,
+        Err(e) => {
+            manager.shutdown(Duration::from_secs(5)).await;
+            return Err(serve_failure(e, Exit::Failed));
+        }
+    };
+    let info = RunInfo {
+        pid: std::process::id(),
+        listen: server.local_addr().to_string(),
+        url: server.url(),
+        started_at: crate::render::now_millis(),
+    };
+    super::write_run_info(&dir, &info)?;
+    tracing::info!(url = %info.url, dir = %dir, "manager started");
+    if !ctx.out.is_json() {
+        eprintln!(
+            "vsm manager: serving {} on {} (pid {}); stop with Ctrl-C or `vsm manager stop --dir {dir}`",
+            dir, info.url, info.pid
+        );
+    }
+    wait_for_stop_signal().await;
+    tracing::info!("manager stopping");
+    let _ = std::fs::remove_file(dir.join(super::RUN_FILE));
+    let served = server.shutdown().await;
+    manager.shutdown(Duration::from_secs(30)).await;
+    drop(manager);
+    tracing::info!("manager stopped");
+    served.map_err(|e| serve_failure(e, Exit::Failed))?;
+    Ok(Exit::Success)
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn serve_failure(e: ServeError, exit: Exit) -> anyhow::Error {
+    let exit = match &e {
+        ServeError::Config(_) => Exit::DataErr,
+        _ => exit,
+    };
+    let msg = e.to_string();
+    anyhow::Error::new(e).context(Failure::new(exit, msg))
+}
+
+/// Installs the log subscriber: standard error (the console log when detached), filtered by
+/// `VSM_LOG` or the configured level.
+fn init_logging(level: &str) {
+    let filter = std::env::var("VSM_LOG").unwrap_or_else(|_| level.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Builds the hypervisor drivers this binary injects: `local` (state in `DIR/local`, programs
+/// beside this executable on the servers' PATH), `static` (registered machines over SSH, state
+/// in `DIR/static.json`) and, when built with the `libvirt` feature and asked for, `libvirt`.
+async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet> {
+    let mut options = LocalOptions::default();
+    if let Some(bin_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+    {
+        options = options.with_bin_dir(bin_dir);
+    }
+    let local = LocalDriver::open(dir.join("local"), options).map_err(|e| {
+        anyhow::Error::new(e).context(Failure::new(
+            Exit::Failed,
+            "cannot open the local driver's state",
+        ))
+    })?;
+    let static_driver = StaticDriver::open(StaticConfig::new(dir.join("static.json")))
+        .await
+        .map_err(|e| {
+            anyhow::Error::new(e).context(Failure::new(
+                Exit::Failed,
+                "cannot open the registered machines' state",
+            ))
+        })?;
+    let drivers = DriverSet::new()
+        .with(DriverKind::Local, Arc::new(local))
+        .with(DriverKind::Static, Arc::new(static_driver));
+    libvirt_driver(drivers, a).await
+}
+
+#[cfg(feature = "libvirt")]
+async fn libvirt_driver(drivers: DriverSet, a: &ManagerStartArgs) -> Result<DriverSet> {
+    let Some(uri) = &a.libvirt_uri else {
+        return Ok(drivers);
+    };
+    let driver = vsm_hypervisor::libvirt::LibvirtDriver::open(
+        vsm_hypervisor::libvirt::LibvirtConfig::new(uri.clone()),
+    )
+    .await
+    .map_err(|e| {
+        anyhow::Error::new(e).context(Failure::new(
+            Exit::Unavailable,
+            format!("cannot connect to libvirt at {uri}"),
+        ))
+    })?;
+    Ok(drivers.with(DriverKind::Libvirt, Arc::new(driver)))
+}
+
+#[cfg(not(feature = "libvirt"))]
+async fn libvirt_driver(drivers: DriverSet, a: &ManagerStartArgs) -> Result<DriverSet> {
+    if a.libvirt_uri.is_some() {
+        return Err(
+            Failure::new(Exit::Usage, "this vsm was built without the libvirt driver")
+                .hint("build it with `cargo build -p vsm-cli --features libvirt`")
+                .into(),
+        );
+    }
+    Ok(drivers)
 }
 
 /// Starts `vsm manager start` in the background (a new session, output to the state
@@ -188,6 +309,9 @@ async fn detach(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
     cmd.args(["manager", "start", "--dir", dir.as_str()]);
     if let Some(l) = &a.listen {
         cmd.args(["--listen", l]);
+    }
+    if let Some(uri) = &a.libvirt_uri {
+        cmd.args(["--libvirt-uri", uri]);
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out))
