@@ -1,0 +1,127 @@
+//! The few JSON bodies of the HTTP API that are not [`crate::api`] types: health, login,
+//! password change, template generation, query strings and the plain acknowledgement.
+//!
+//! Every other body is a `crate::api` request or response serialized as is; this module adds
+//! nothing a library embedder would need.
+
+use serde::{Deserialize, Serialize};
+use vsm_core::{AccountName, Role};
+
+use crate::api::{OperationRecord, Password, ProgressEvent};
+
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `ok` when the manager answers.
+    pub status: String,
+    /// The manager's version.
+    pub version: String,
+    /// The manager's process id.
+    pub pid: u32,
+    /// The manager's state directory.
+    pub state_dir: String,
+}
+
+/// `POST /api/v1/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account.
+    pub user: AccountName,
+    /// The password (its `Debug` is hidden; never logged).
+    pub password: Password,
+}
+
+/// `GET /api/v1/whoami`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// The caller's account.
+    pub account: AccountName,
+    /// Its role.
+    pub role: Role,
+}
+
+/// `PUT /api/v1/accounts/{name}/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// The new password.
+    pub password: Password,
+}
+
+/// `POST /api/v1/templates/{name}/generations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationRequest {
+    /// Driver-specific source of the new generation.
+    pub source: String,
+}
+
+/// Query of `GET /api/v1/units`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitListQuery {
+    /// Every owner's units (administrators only).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Query of `GET /api/v1/operations`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationListQuery {
+    /// Only operations on this unit.
+    #[serde(default)]
+    pub unit: Option<vsm_core::UnitName>,
+}
+
+/// Query of `GET /api/v1/operations/{id}/wait`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitQuery {
+    /// How long to wait for the operation to end, in seconds (default 30, at most 300).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Query of `GET /api/v1/units/{unit}/servers/{server}/logs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsQuery {
+    /// Only the last N lines.
+    #[serde(default)]
+    pub tail: Option<usize>,
+}
+
+/// Query of `DELETE` routes that start an operation (`wait_secs`), and of unit deletion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteQuery {
+    /// Delete even if servers run (unit deletion only).
+    #[serde(default)]
+    pub force: bool,
+    /// How long to wait for a busy unit's lock, in seconds.
+    #[serde(default)]
+    pub wait_secs: Option<u64>,
+}
+
+/// The answer of routes that change something and have nothing else to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// Always true.
+    pub ok: bool,
+}
+
+impl Done {
+    /// The acknowledgement.
+    pub const OK: Done = Done { ok: true };
+}
+
+/// The event names of `GET /api/v1/operations/{id}/events`.
+pub mod sse {
+    /// Data: a [`super::ProgressEvent`] (JSON).
+    pub const PROGRESS: &str = "progress";
+    /// Data: the final [`super::OperationRecord`] (JSON); the last event of the stream.
+    pub const FINISHED: &str = "finished";
+    /// Data: an [`crate::http::ErrorBody`] (JSON); the stream ends after it.
+    pub const ERROR: &str = "error";
+}
+
+/// Documents which event carries which body (keeps the imports used by the docs).
+#[allow(dead_code, reason = "type-level documentation of the event stream")]
+type SseBodies = (ProgressEvent, OperationRecord);
