@@ -11,6 +11,7 @@ pub mod api;
 pub mod archive;
 pub mod client;
 pub mod error;
+pub mod logging;
 mod metrics;
 mod openapi;
 mod routes;
