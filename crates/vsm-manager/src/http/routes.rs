@@ -980,6 +980,8 @@ async fn import_definitions(
     Path(unit): Path<UnitName>,
     body: HttpBody,
 ) -> Res<Response> {
+    // Refuse unknown units and other owners before reading a possibly large body.
+    st.manager.show_unit(&actor, &unit).await?;
     let tmp = st.temp_dir("import-")?;
     let defs = receive_archive(body, &utf8(&tmp)?, st.config.max_upload_bytes).await?;
     let result = st.manager.import_definitions(&actor, &unit, &defs).await?;
@@ -997,6 +999,7 @@ async fn diff_definitions(
     Path(unit): Path<UnitName>,
     body: HttpBody,
 ) -> Res<axum::Json<DefinitionDiff>> {
+    st.manager.show_unit(&actor, &unit).await?;
     let tmp = st.temp_dir("diff-")?;
     let defs = receive_archive(body, &utf8(&tmp)?, st.config.max_upload_bytes).await?;
     Ok(axum::Json(

@@ -60,6 +60,10 @@ where
 }
 
 async fn env_with(ttl_secs: u64, login: LoginLimits) -> Env {
+    env_full(ttl_secs, login, None).await
+}
+
+async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<super::server::TlsConfig>) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
     let state = root.join("state");
@@ -76,6 +80,7 @@ async fn env_with(ttl_secs: u64, login: LoginLimits) -> Env {
     let serve = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         login,
+        tls,
         shutdown_grace: Duration::from_secs(2),
         ..ServeConfig::default()
     };
@@ -863,6 +868,33 @@ async fn authorization_matrix_covers_every_route() {
         failures.join("\n")
     );
     assert_eq!(checked, routes().len() * 4);
+}
+
+#[tokio::test]
+async fn tls_serves_and_clients_verify_the_certificate() {
+    let data = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/testdata");
+    let tls = super::server::TlsConfig {
+        cert: data.join("test-only-cert.pem"),
+        key: data.join("test-only-key.pem"),
+    };
+    let env = env_full(3600, LoginLimits::default(), Some(tls)).await;
+    assert!(env.url.starts_with("https://127.0.0.1:"), "{}", env.url);
+    let ca = std::fs::read(data.join("test-only-cert.pem")).expect("cert");
+    let mut client = Client::with_ca_certificate(&env.url, None, &ca).expect("client");
+    assert_eq!(client.health().await.expect("health over TLS").status, "ok");
+    let session = client
+        .login(&name("root"), &Password::new(ROOT_PW))
+        .await
+        .expect("login over TLS");
+    client.set_token(Some(session.token));
+    assert_eq!(
+        client.whoami().await.expect("whoami").account.as_str(),
+        "root"
+    );
+    // Without trusting the certificate the manager is unreachable (exit 69).
+    let untrusting = Client::with_ca_certificate(&env.url, None, b"").expect("client");
+    let err = untrusting.health().await.expect_err("untrusted");
+    assert_eq!(err.exit_code(), 69, "{err:?}");
 }
 
 #[test]
