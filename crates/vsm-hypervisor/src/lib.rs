@@ -7,6 +7,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod local;
 pub mod types;
 
 #[cfg(feature = "test-support")]

@@ -1,5 +1,7 @@
 //! Integration tests of vsm-hypervisor: the driver contract suite run against every driver.
 
+mod fake;
+mod local;
 mod static_driver;
 
 #[cfg(feature = "libvirt")]

@@ -1,0 +1,295 @@
+//! The contract suite and local-driver specifics: real processes, re-discovery, crashes,
+//! forced power-off, console cap, clone safety, and (with VSM_SLOW_TESTS=1) 50 servers at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vsm_hypervisor::local::{LocalDriver, LocalOptions};
+use vsm_hypervisor::testing::contract::{self, Fixture, wait_for_state};
+use vsm_hypervisor::testing::local::LocalTestbed;
+use vsm_hypervisor::{
+    Hypervisor, HypervisorError, MachineName, PowerState, ProvisionSpec, ShutdownOutcome,
+};
+
+fn name(s: &str) -> MachineName {
+    MachineName::new(s).expect("valid name")
+}
+
+fn dynhv(d: &Arc<LocalDriver>) -> Arc<dyn Hypervisor> {
+    Arc::clone(d) as Arc<dyn Hypervisor>
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_suite() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let fx = Fixture::new(bed.sleeper_template(), "ct-local");
+    let reopen = || dynhv(&bed.reopen());
+    contract::run_all(dynhv(&bed.driver), &fx, Some(&reopen)).await;
+    let left = bed.driver.list().await.expect("list");
+    assert!(left.is_empty(), "the suite leaves no machine: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_environment_root_and_console() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.template(
+        "env",
+        &[
+            "/bin/sh",
+            "-c",
+            "echo \"server=$VSM_SERVER address=$VSM_ADDRESS root=$VSM_ROOT pwd=$(pwd) gen=$VSM_GENERATION\"; cat data/hello.txt; exec sleep 100000",
+        ],
+    );
+    let hv = &bed.driver;
+    let m = name("env-1");
+    let info = hv
+        .provision(&ProvisionSpec::new(m.clone(), t, 7))
+        .await
+        .expect("provision");
+    let addr = info.address.expect("an address").to_string();
+    assert!(addr.starts_with("127."), "{addr}");
+    let root = hv.local_root(&m).expect("a local root");
+    assert!(
+        root.join("data/hello.txt").is_file(),
+        "the template tree is cloned"
+    );
+    assert!(
+        !root.join("template.yaml").exists(),
+        "the manifest is not part of the root"
+    );
+    hv.start(&m).await.expect("start");
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = hv.logs(&m, 10).await.expect("logs");
+        if lines.iter().any(|l| l == "hello") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let want = format!("server=env-1 address={addr} root={root} pwd={root} gen=7");
+    assert!(lines.contains(&want), "{lines:?} lacks {want:?}");
+    assert!(lines.iter().any(|l| l == "hello"), "{lines:?}");
+    let load = hv.load(&m).await.expect("load");
+    assert!(load.memory_bytes.unwrap_or(0) > 0, "{load:?}");
+    assert!(load.processes.unwrap_or(0) >= 1, "{load:?}");
+    hv.destroy(&m).await.expect("destroy");
+    assert!(!root.exists(), "destroy removes the root");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_process_shows_as_crashed_and_can_be_restarted() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.template("crashy", &["/bin/sh", "-c", "sleep 100000"]);
+    let hv = &bed.driver;
+    let m = name("crashy");
+    hv.provision(&ProvisionSpec::new(m.clone(), t, 1))
+        .await
+        .expect("provision");
+    hv.start(&m).await.expect("start");
+    let pid = hv.pid(&m).expect("a pid");
+    // SAFETY: kill has no memory-safety preconditions; pid is the test's own server.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+    let st = wait_for_state(&**hv, &m, PowerState::Crashed, Duration::from_secs(5)).await;
+    assert_eq!(st, PowerState::Crashed);
+    // A fresh instance sees the crash too.
+    assert_eq!(
+        bed.reopen().state(&m).await.expect("state"),
+        PowerState::Crashed
+    );
+    hv.start(&m).await.expect("restart");
+    assert_eq!(hv.state(&m).await.expect("state"), PowerState::Running);
+    let out = hv
+        .shutdown(&m, Duration::from_secs(5))
+        .await
+        .expect("shutdown");
+    assert_eq!(out, ShutdownOutcome::Graceful);
+    hv.destroy(&m).await.expect("destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ignoring_sigterm_is_killed_with_its_children() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.template(
+        "stubborn",
+        &[
+            "/bin/sh",
+            "-c",
+            "trap '' TERM; sleep 100000 & sleep 100000 & wait",
+        ],
+    );
+    let hv = &bed.driver;
+    let m = name("stubborn");
+    hv.provision(&ProvisionSpec::new(m.clone(), t, 1))
+        .await
+        .expect("provision");
+    hv.start(&m).await.expect("start");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let load = hv.load(&m).await.expect("load");
+    assert!(
+        load.processes.unwrap_or(0) >= 2,
+        "the tree has children: {load:?}"
+    );
+    let out = hv
+        .shutdown(&m, Duration::from_millis(300))
+        .await
+        .expect("shutdown");
+    assert_eq!(out, ShutdownOutcome::Forced);
+    assert_eq!(hv.state(&m).await.expect("state"), PowerState::Stopped);
+    let load = hv.load(&m).await.expect("load");
+    assert_eq!(load.processes, Some(0), "no process of the tree is left");
+    hv.destroy(&m).await.expect("destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_log_is_capped() {
+    let bed = LocalTestbed::new(LocalOptions::default().with_console_limit(4096));
+    let t = bed.template(
+        "chatty",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done; exec sleep 100000",
+        ],
+    );
+    let hv = &bed.driver;
+    let m = name("chatty");
+    hv.provision(&ProvisionSpec::new(m.clone(), t, 1))
+        .await
+        .expect("provision");
+    hv.start(&m).await.expect("start");
+    let mut last = Vec::new();
+    for _ in 0..500 {
+        last = hv.logs(&m, 3).await.expect("logs");
+        if last.last().map(String::as_str) == Some("line-1999") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(last, ["line-1997", "line-1998", "line-1999"]);
+    let dir = bed.driver.machine_dir(&m);
+    use std::os::unix::fs::MetadataExt;
+    let disk = |f: &str| std::fs::metadata(dir.join(f)).map_or(0, |m| m.blocks() * 512);
+    let size = disk("console.log") + disk("console.log.1");
+    assert!(size <= 3 * 4096, "console files hold {size} bytes");
+    hv.destroy(&m).await.expect("destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_errors_name_the_file() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.template("missing-prog", &["no-such-program-vsm"]);
+    let err = bed
+        .driver
+        .inspect_template(&t)
+        .await
+        .expect_err("unknown program");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "template.yaml: field `boot`: program \"no-such-program-vsm\" is not an executable"
+        ),
+        "{text}"
+    );
+    let rel = vsm_hypervisor::TemplateSource::new("relative/dir").expect("source");
+    let err = bed
+        .driver
+        .inspect_template(&rel)
+        .await
+        .expect_err("relative");
+    assert!(
+        matches!(err, HypervisorError::InvalidTemplate { .. }),
+        "{err}"
+    );
+    let err = bed
+        .driver
+        .provision(&ProvisionSpec::new(name("x"), rel, 1))
+        .await
+        .expect_err("provision from a bad template");
+    assert!(err.to_string().contains("absolute path"), "{err}");
+    assert!(
+        bed.driver.list().await.expect("list").is_empty(),
+        "nothing was made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bin_dirs_find_bare_program_names() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let bin = bed.root().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let prog = bin.join("my-server");
+    std::fs::write(&prog, "#!/bin/sh\necho my-server up\nexec sleep 100000\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let t = bed.template("bare", &["my-server"]);
+    assert!(
+        bed.driver.inspect_template(&t).await.is_err(),
+        "not found without the bin dir"
+    );
+    let with_bin = LocalDriver::open(
+        bed.state_dir(),
+        bed.driver.options().clone().with_bin_dir(bin),
+    )
+    .expect("open");
+    with_bin
+        .inspect_template(&t)
+        .await
+        .expect("found in the bin dir");
+    let m = name("bare");
+    with_bin
+        .provision(&ProvisionSpec::new(m.clone(), t, 1))
+        .await
+        .expect("provision");
+    with_bin.start(&m).await.expect("start");
+    assert_eq!(
+        with_bin.state(&m).await.expect("state"),
+        PowerState::Running
+    );
+    with_bin.destroy(&m).await.expect("destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_servers_are_rediscovered_by_a_fresh_instance() {
+    if std::env::var_os("VSM_SLOW_TESTS").is_none() {
+        return;
+    }
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.sleeper_template();
+    let hv = dynhv(&bed.driver);
+    let names: Vec<MachineName> = (0..50).map(|i| name(&format!("many-{i:02}"))).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in names.clone() {
+        let (hv, t) = (Arc::clone(&hv), t.clone());
+        tasks.spawn(async move {
+            hv.provision(&ProvisionSpec::new(m.clone(), t, 1)).await?;
+            hv.start(&m).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("join").expect("provision and start");
+    }
+    let fresh = bed.reopen();
+    let list = fresh.list().await.expect("list");
+    assert_eq!(list.len(), 50);
+    assert!(
+        list.iter().all(|m| m.state == PowerState::Running),
+        "{:?}",
+        list.iter()
+            .filter(|m| m.state != PowerState::Running)
+            .collect::<Vec<_>>()
+    );
+    let addrs: std::collections::HashSet<_> = list.iter().map(|m| m.address).collect();
+    assert_eq!(addrs.len(), 50, "every server has its own address");
+    let fresh = dynhv(&fresh);
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in names {
+        let hv = Arc::clone(&fresh);
+        tasks.spawn(async move { hv.destroy(&m).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("join").expect("destroy");
+    }
+    assert!(fresh.list().await.expect("list").is_empty());
+}
