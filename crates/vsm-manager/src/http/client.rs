@@ -679,8 +679,9 @@ impl Client {
         .await
     }
 
-    /// `GET /api/v1/operations/{id}/events`: the operation's progress as a stream, replayed from
-    /// its first event, ending with [`OperationEvent::Finished`].
+    /// `GET /api/v1/operations/{id}/events`: the operation's progress from now on, as a stream
+    /// that ends with [`OperationEvent::Finished`] (at once for a finished operation). Events
+    /// published before the subscription are not replayed: read the record for those.
     pub async fn operation_events(&self, id: OperationId) -> Result<EventStream> {
         let path = format!("/api/v1/operations/{id}/events");
         let req = self

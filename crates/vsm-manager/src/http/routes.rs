@@ -699,6 +699,27 @@ pub(crate) fn build(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
+/// Logs every request as one structured line (never bodies, headers or query strings).
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, ms, %client, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, %client, "request");
+    }
+    resp
+}
+
 type Res<T> = Result<T, ApiError>;
 
 fn created<T: serde::Serialize>(value: T) -> Response {

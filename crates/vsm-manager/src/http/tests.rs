@@ -635,6 +635,51 @@ async fn event_stream_delivers_steps_and_a_final_event() {
     assert!(again.next().await.is_none());
 }
 
+#[tokio::test]
+async fn shutdown_ends_streams_and_long_polls() {
+    let mut env = env().await;
+    let (_root, bob, _carol) = env.people().await;
+    let unit = env.shop(&bob).await;
+    env.fake.hang(HvOp::Provision);
+    let op = bob
+        .start_unit(&unit, OpOptions::default())
+        .await
+        .expect("start");
+    let mut events = bob
+        .operation_events(op.summary.id)
+        .await
+        .expect("subscribe");
+    let poll = {
+        let bob = bob.clone();
+        tokio::spawn(async move { bob.wait_operation(op.summary.id, 300).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let server = env.server.take().expect("server");
+    tokio::time::timeout(Duration::from_secs(20), server.shutdown())
+        .await
+        .expect("shutdown within its grace")
+        .expect("clean shutdown");
+    let record = tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("long poll ended")
+        .expect("task")
+        .expect("answered");
+    assert_eq!(record.summary.state, OperationState::Running);
+    let rest = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut n = 0;
+        while let Some(item) = events.next().await {
+            assert!(!matches!(item, Ok(OperationEvent::Finished(_))));
+            n += 1;
+        }
+        n
+    })
+    .await
+    .expect("stream ended");
+    assert!(rest < 1000);
+    env.fake.release_hangs();
+    env.manager.shutdown(Duration::from_secs(5)).await;
+}
+
 /// A raw tar with one entry whose name is written verbatim.
 fn raw_tar(entry: &str, kind: tar::EntryType, link: &str) -> Vec<u8> {
     let mut header = tar::Header::new_old();
