@@ -696,6 +696,7 @@ pub(crate) fn build(state: AppState) -> axum::Router {
         .fallback(|| async {
             ApiError::not_found("no such route").with_hint("see docs/openapi.json for the API")
         })
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 
