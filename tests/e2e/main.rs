@@ -9,3 +9,4 @@
 mod accounts;
 mod cli;
 mod manager;
+mod units;

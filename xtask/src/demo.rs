@@ -19,6 +19,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 const UNIT: &str = "shop";
+/// The port the example template's `vsm-appserver` listens on (examples/templates/appserver).
+const APP_PORT: u16 = 8080;
 
 /// Runs the task.
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -225,11 +227,20 @@ impl Demo {
     /// GETs the health URL of every server of the unit and prints the answers.
     fn probe_servers(&self) -> Result<()> {
         let unit = self.json(&["unit", "show", UNIT])?;
-        let servers = unit
-            .get("servers_detail")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let servers: Vec<Value> = match unit.get("servers_detail").and_then(Value::as_array) {
+            Some(flat) => flat.clone(),
+            None => unit
+                .get("groups")
+                .and_then(Value::as_array)
+                .map(|gs| {
+                    gs.iter()
+                        .filter_map(|g| g.get("servers").and_then(Value::as_array))
+                        .flatten()
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         if servers.is_empty() {
             bail!("unit {UNIT} has no servers");
         }
@@ -238,6 +249,13 @@ impl Demo {
             let Some(addr) = s.get("address").and_then(Value::as_str) else {
                 bail!("server {name} has no address");
             };
+            // The example template's application listens on APP_PORT of the server's address.
+            let addr = if addr.contains(':') {
+                addr.to_owned()
+            } else {
+                format!("{addr}:{APP_PORT}")
+            };
+            let addr = addr.as_str();
             let url = format!("http://{addr}/health");
             println!("\n$ curl -s {url}      # {name}");
             let body = http_get(addr, "/health")
@@ -288,7 +306,10 @@ fn free_port() -> Result<u16> {
 fn http_get(addr: &str, path: &str) -> Result<String> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
@@ -323,10 +344,7 @@ fn change_definition(dir: &Path) -> Result<String> {
     let (from, to) = ("release: \"1\"", "release: \"2\"");
     if text.contains(from) {
         std::fs::write(&manifest, text.replacen(from, to, 1))?;
-        return Ok(format!(
-            "sed -i 's/{from}/{to}/' {}",
-            manifest.display()
-        ));
+        return Ok(format!("sed -i 's/{from}/{to}/' {}", manifest.display()));
     }
     std::fs::write(&manifest, format!("{text}# release 2\n"))?;
     Ok(format!("echo '# release 2' >> {}", manifest.display()))

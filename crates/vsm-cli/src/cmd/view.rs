@@ -95,6 +95,39 @@ fn template_at(v: &Value, color: bool, now: i64) -> String {
     out
 }
 
+/// A unit's server counts `(all, active, invalid)` as text, from `counts` or flat fields.
+fn counts(u: &Value) -> (String, String, String) {
+    let c = u.get("counts").filter(|c| c.is_object()).unwrap_or(u);
+    (
+        text_any(c, &["all", "servers"]),
+        text(c, "active"),
+        text(c, "invalid"),
+    )
+}
+
+/// A unit's state in one word: `busy` while an operation runs, else from its server counts.
+fn unit_state(u: &Value) -> String {
+    if let Some(s) = u.get("state").and_then(Value::as_str) {
+        return s.to_owned();
+    }
+    if u.get("busy_with").is_some_and(|b| !b.is_null()) {
+        return "busy".into();
+    }
+    let c = u.get("counts").filter(|c| c.is_object()).unwrap_or(u);
+    let all = c
+        .get("all")
+        .or_else(|| c.get("servers"))
+        .and_then(Value::as_u64);
+    let active = c.get("active").and_then(Value::as_u64);
+    match (all, active) {
+        (Some(0), _) => "empty".into(),
+        (Some(a), Some(b)) if a == b => "working".into(),
+        (Some(_), Some(0)) => "stopped".into(),
+        (Some(_), Some(_)) => "partial".into(),
+        _ => "-".into(),
+    }
+}
+
 /// `vsm unit list`.
 pub fn units(v: &Value, color: bool) -> String {
     let mut t = Table::new(&[
@@ -108,13 +141,14 @@ pub fn units(v: &Value, color: bool) -> String {
         "DEFINITION",
     ]);
     for u in list(v, &["units"]) {
+        let (all, active, invalid) = counts(u);
         t.row(vec![
             text(u, "name"),
             text(u, "owner"),
-            text(u, "state"),
-            text_any(u, &["servers", "all"]),
-            text(u, "active"),
-            text(u, "invalid"),
+            unit_state(u),
+            all,
+            active,
+            invalid,
             text_any(u, &["version", "current_version"]),
             text(u, "definition_status"),
         ]);
@@ -125,25 +159,42 @@ pub fn units(v: &Value, color: bool) -> String {
     t.render(color)
 }
 
+/// Every server of a unit with its group: `servers_detail`, or the servers nested in groups.
+fn unit_servers(v: &Value) -> Vec<(String, &Value)> {
+    let flat = list(v, &["servers_detail"]);
+    if !flat.is_empty() {
+        return flat.iter().map(|s| (text(s, "group"), s)).collect();
+    }
+    array(v, "groups")
+        .iter()
+        .flat_map(|g| {
+            array(g, "servers")
+                .iter()
+                .map(move |s| (text(g, "name"), s))
+        })
+        .collect()
+}
+
 /// `vsm unit show`.
 pub fn unit(v: &Value, color: bool) -> String {
     unit_at(v, color, now_millis())
 }
 
 fn unit_at(v: &Value, color: bool, now: i64) -> String {
-    let state = text(v, "state");
+    let state = unit_state(v);
     let def = text(v, "definition_status");
+    let (all, active, invalid) = counts(v);
     let mut out = format!(
-        "unit {}  owner {}  state {}\ndefinition version {} ({})  servers {} (active {}, invalid {})\n",
+        "unit {}  owner {}  state {}\ndefinition version {} ({})  servers {all} (active {active}, invalid {invalid})\n",
         text(v, "name"),
         text(v, "owner"),
         paint(&state, crate::render::paint_for(&state), color),
         text_any(v, &["version", "current_version"]),
         paint(&def, crate::render::paint_for(&def), color),
-        text_any(v, &["servers", "all"]),
-        text(v, "active"),
-        text(v, "invalid"),
     );
+    if let Some(op) = v.get("busy_with").filter(|b| !b.is_null()) {
+        out.push_str(&format!("busy with operation {}\n", cell(op)));
+    }
     let groups = array(v, "groups");
     if !groups.is_empty() {
         out.push('\n');
@@ -167,14 +218,14 @@ fn unit_at(v: &Value, color: bool, now: i64) -> String {
         }
         out.push_str(&t.render(color));
     }
-    let servers = list(v, &["servers_detail"]);
+    let servers = unit_servers(v);
     if !servers.is_empty() {
         out.push('\n');
         let mut t = Table::new(&[
             "SERVER", "GROUP", "LOGICAL", "OBSERVED", "UPDATE", "ADDRESS", "HOST", "VERSION",
             "MARK",
         ]);
-        for s in servers {
+        for (group, s) in servers {
             let mark = match s.get("mark") {
                 Some(Value::Object(m)) => m.get("comment").map_or_else(|| "marked".into(), cell),
                 Some(other) => cell(other),
@@ -182,7 +233,7 @@ fn unit_at(v: &Value, color: bool, now: i64) -> String {
             };
             t.row(vec![
                 text(s, "name"),
-                text(s, "group"),
+                group,
                 text(s, "logical"),
                 text(s, "observed"),
                 text(s, "update_scope"),
@@ -370,6 +421,35 @@ mod tests {
     #[test]
     fn unit_show_renders_groups_servers_and_operations() {
         insta::assert_snapshot!(unit_at(&unit_json(), false, NOW));
+    }
+
+    #[test]
+    fn unit_show_renders_the_managers_unit_detail() {
+        let server = |name: &str, addr: &str, observed: &str| {
+            json!({"name": name, "address": addr, "applied_version": 1, "generation": 1,
+                   "host": "localhost", "logical": "working", "observed": observed,
+                   "update_scope": "none", "mark": null, "last_error": null})
+        };
+        let v = json!({
+            "name": "shop", "owner": "alice", "busy_with": null,
+            "counts": {"all": 3, "active": 2, "invalid": 1},
+            "current_version": 1, "definition_status": "changed",
+            "groups": [
+                {"name": "app", "start_order": 1, "kind": {"type": "provisioned",
+                 "template": "appserver", "count": 1, "min": 1, "max": 4},
+                 "servers": [server("app-1", "127.1.0.1", "working")]},
+                {"name": "web", "start_order": 2, "kind": {"type": "provisioned",
+                 "template": "appserver", "count": 2, "min": 1, "max": 6},
+                 "servers": [server("web-1", "127.1.0.2", "working"),
+                             server("web-2", "127.1.0.3", "unknown")]}
+            ],
+            "last_operations": []
+        });
+        insta::assert_snapshot!(unit_at(&v, false, NOW));
+        let list = json!([{"name": "shop", "owner": "alice", "busy_with": 7,
+            "counts": {"all": 3, "active": 2, "invalid": 1}, "current_version": 1,
+            "definition_status": "changed"}]);
+        insta::assert_snapshot!(units(&list, false));
     }
 
     #[test]
