@@ -259,6 +259,7 @@ async fn fifty_servers_are_rediscovered_by_a_fresh_instance() {
     let t = bed.sleeper_template();
     let hv = dynhv(&bed.driver);
     let names: Vec<MachineName> = (0..50).map(|i| name(&format!("many-{i:02}"))).collect();
+    let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for m in names.clone() {
         let (hv, t) = (Arc::clone(&hv), t.clone());
@@ -270,8 +271,14 @@ async fn fifty_servers_are_rediscovered_by_a_fresh_instance() {
     while let Some(r) = tasks.join_next().await {
         r.expect("join").expect("provision and start");
     }
+    eprintln!(
+        "50 local servers provisioned and started in {:?}",
+        started.elapsed()
+    );
     let fresh = bed.reopen();
+    let listed = std::time::Instant::now();
     let list = fresh.list().await.expect("list");
+    eprintln!("a fresh instance listed them in {:?}", listed.elapsed());
     assert_eq!(list.len(), 50);
     assert!(
         list.iter().all(|m| m.state == PowerState::Running),
@@ -292,4 +299,31 @@ async fn fifty_servers_are_rediscovered_by_a_fresh_instance() {
         r.expect("join").expect("destroy");
     }
     assert!(fresh.list().await.expect("list").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_test_bed_kills_its_servers() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.sleeper_template();
+    let m = name("left-running");
+    bed.driver
+        .provision(&ProvisionSpec::new(m.clone(), t, 1))
+        .await
+        .expect("provision");
+    bed.driver.start(&m).await.expect("start");
+    let pid = bed.driver.pid(&m).expect("a pid");
+    drop(bed);
+    let gone = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+    };
+    for _ in 0..200 {
+        if gone(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("server process {pid} survived the test bed");
 }
