@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use vsm_core::{AccountName, Role};
 
-use crate::api::{OperationRecord, Password, ProgressEvent};
+use crate::api::Password;
 
 /// `GET /api/v1/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,14 +114,10 @@ impl Done {
 
 /// The event names of `GET /api/v1/operations/{id}/events`.
 pub mod sse {
-    /// Data: a [`super::ProgressEvent`] (JSON).
+    /// Data: a [`crate::api::ProgressEvent`] (JSON).
     pub const PROGRESS: &str = "progress";
-    /// Data: the final [`super::OperationRecord`] (JSON); the last event of the stream.
+    /// Data: the final [`crate::api::OperationRecord`] (JSON); the last event of the stream.
     pub const FINISHED: &str = "finished";
     /// Data: an [`crate::http::ErrorBody`] (JSON); the stream ends after it.
     pub const ERROR: &str = "error";
 }
-
-/// Documents which event carries which body (keeps the imports used by the docs).
-#[allow(dead_code, reason = "type-level documentation of the event stream")]
-type SseBodies = (ProgressEvent, OperationRecord);

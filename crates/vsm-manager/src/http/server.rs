@@ -1,8 +1,8 @@
 //! The axum server: listening (plain or TLS), bearer-token authentication, login rate limits per
 //! client address, the error body, and graceful shutdown.
 //!
-//! Routes and handlers live in [`super::routes`] (one table). This module never decides who may
-//! do what: it resolves the token to an [`Actor`] through the manager and passes it on; the
+//! Routes and handlers live in `routes.rs` (one table). This module never decides who may
+//! do what: it resolves the token to an [`crate::Actor`] through the manager and passes it on; the
 //! manager enforces the policy for every request.
 
 use std::collections::{HashMap, VecDeque};
