@@ -456,6 +456,15 @@ impl Hypervisor for FakeHypervisor {
                 source: None,
             });
         }
+        if let Some(f) = &spec.fingerprint
+            && *f != format!("fake:{}", spec.template)
+        {
+            return Err(HypervisorError::InvalidTemplate {
+                template: spec.template.clone(),
+                reason: format!("its fingerprint is fake:{}, not {f}", spec.template),
+                source: None,
+            });
+        }
         let info = {
             let mut m = lock(&self.machines);
             if m.map.contains_key(&spec.machine) {

@@ -250,6 +250,11 @@ pub struct ProvisionSpec {
     /// The template generation this source belongs to (recorded with the machine and reported
     /// back by [`MachineInfo::generation`], so an upgrade can tell old machines from new ones).
     pub generation: u32,
+    /// The template's fingerprint as [`TemplateInfo::fingerprint`] reported it when the generation
+    /// was registered. Drivers that can (local, fake) refuse to provision when the source changed
+    /// since ([`HypervisorError::InvalidTemplate`](crate::HypervisorError::InvalidTemplate)), so a
+    /// generation never silently changes content. `None`: not checked.
+    pub fingerprint: Option<String>,
     /// For drivers that attach existing machines (`static`): the machine's address or host name.
     /// Other drivers ignore it.
     pub attach_address: Option<String>,
@@ -267,10 +272,17 @@ impl ProvisionSpec {
             machine,
             template,
             generation,
+            fingerprint: None,
             attach_address: None,
             labels: BTreeMap::new(),
             params: BTreeMap::new(),
         }
+    }
+
+    /// Sets [`ProvisionSpec::fingerprint`].
+    pub fn with_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.fingerprint = Some(fingerprint.into());
+        self
     }
 
     /// Sets [`ProvisionSpec::attach_address`].

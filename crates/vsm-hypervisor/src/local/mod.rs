@@ -765,6 +765,26 @@ impl Hypervisor for LocalDriver {
         let guard = self.machine_lock(machine);
         let _held = guard.lock().await;
         let (template_dir, manifest) = self.read_manifest(&spec.template).await?;
+        if let Some(want) = &spec.fingerprint {
+            let dir = template_dir.clone();
+            let (got, _, _) = blocking(op, Some(machine), move || {
+                clone::fingerprint_tree(dir.as_std_path())
+            })
+            .await?
+            .map_err(io_err(
+                op,
+                Some(machine),
+                format!("reading template {template_dir}"),
+            ))?;
+            if &got != want {
+                return Err(invalid_template(
+                    &spec.template,
+                    format!(
+                        "the directory changed since this generation was registered (fingerprint {got}, registered {want}); register its current content as a new generation"
+                    ),
+                ));
+            }
+        }
         let address = {
             let mut pending = self.pending.lock().await;
             let records = self.records(op).await?;

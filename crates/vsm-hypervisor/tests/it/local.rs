@@ -327,3 +327,31 @@ async fn dropping_the_test_bed_kills_its_servers() {
     }
     panic!("server process {pid} survived the test bed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_template_is_refused_for_an_old_generation() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.sleeper_template();
+    let info = bed.driver.inspect_template(&t).await.expect("inspect");
+    let spec = |n: &str| {
+        ProvisionSpec::new(name(n), t.clone(), 1).with_fingerprint(info.fingerprint.clone())
+    };
+    bed.driver
+        .provision(&spec("gen-a"))
+        .await
+        .expect("unchanged template");
+    std::fs::write(format!("{t}/data/new.txt"), "patched\n").expect("change the template");
+    let err = bed
+        .driver
+        .provision(&spec("gen-b"))
+        .await
+        .expect_err("changed template");
+    assert!(
+        err.to_string()
+            .contains("register its current content as a new generation"),
+        "{err}"
+    );
+    let again = bed.driver.inspect_template(&t).await.expect("inspect");
+    assert_ne!(again.fingerprint, info.fingerprint);
+    bed.driver.destroy(&name("gen-a")).await.expect("destroy");
+}
