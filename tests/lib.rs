@@ -398,7 +398,22 @@ impl Drop for Manager {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Servers outlive their manager by design; a test must not leave any behind.
+        kill_local_servers(&self.dir);
     }
+}
+
+/// Kills every process of every local-driver server of the state directory `dir`.
+pub fn kill_local_servers(dir: &Path) -> usize {
+    let Some(local) = camino::Utf8Path::from_path(&dir.join("local")).map(|p| p.to_owned()) else {
+        return 0;
+    };
+    if !local.exists() {
+        return 0;
+    }
+    vsm_hypervisor::local::LocalDriver::open(local, Default::default())
+        .map(|d| d.kill_all_now())
+        .unwrap_or(0)
 }
 
 /// Replaces what changes from run to run in rendered output (ports, temporary paths, relative

@@ -282,6 +282,18 @@ impl Demo {
                 .stdout(Stdio::null())
                 .status();
         }
+        // Servers outlive their manager by design: after a failure, kill what is left.
+        if self.unit_created
+            && let Some(local) = camino::Utf8Path::from_path(&self.state.join("local"))
+            && local.exists()
+            && let Ok(driver) =
+                vsm_hypervisor::local::LocalDriver::open(local.to_owned(), Default::default())
+        {
+            let n = driver.kill_all_now();
+            if n > 0 {
+                eprintln!("(cleaning up: killed {n} servers left running)");
+            }
+        }
     }
 }
 
