@@ -22,6 +22,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  demo    the main job end to end on the embedded defaults (local driver + SQLite)
+  e2e     [FILTER] [--driver local|libvirt] build vsm and run the end-to-end suite against it
+  gen     [--check] regenerate shell completions and man pages under docs/cli/
   ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
   tidy    check the architecture rules of ARCHITECTURE.md
   bench   [deploy|engine] run the benchmarks, print a table, write target/bench/*.json
