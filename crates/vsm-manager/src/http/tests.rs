@@ -414,6 +414,62 @@ async fn every_route_works_through_the_client() {
         .await
         .expect("group start");
     finish(&bob, &start).await;
+    let rollback = bob
+        .rollback(
+            &unit,
+            OpOptions {
+                wait_secs: Some(10),
+            },
+        )
+        .await
+        .expect("rollback");
+    finish(&bob, &rollback).await;
+    let upgrade = bob
+        .upgrade(
+            &unit,
+            &UpgradeRequest {
+                wait_secs: Some(10),
+                ..UpgradeRequest::default()
+            },
+        )
+        .await
+        .expect("upgrade");
+    finish(&bob, &upgrade).await;
+    // These depend on the group's kind and the server's state: the route must answer with an
+    // operation or a classified refusal, never a failure of the service itself.
+    let fine = |r: Result<OperationRecord, ClientError>, what: &str| match r {
+        Ok(op) => Some(op),
+        Err(e) => {
+            assert!(
+                matches!(
+                    e.kind(),
+                    Some(ErrorKind::InvalidRequest | ErrorKind::NotFound)
+                ),
+                "{what}: {e:?}"
+            );
+            None
+        }
+    };
+    let opts = OpOptions {
+        wait_secs: Some(10),
+    };
+    if let Some(op) = fine(
+        bob.recover_server(&unit, &servers[0], opts).await,
+        "recover",
+    ) {
+        finish(&bob, &op).await;
+    }
+    let attach = AttachRequest {
+        address: "192.0.2.7".into(),
+        name: None,
+        wait_secs: Some(10),
+    };
+    if let Some(op) = fine(bob.attach(&unit, &web, &attach).await, "attach") {
+        finish(&bob, &op).await;
+    }
+    if let Some(op) = fine(bob.detach(&unit, &web, &servers[1], opts).await, "detach") {
+        finish(&bob, &op).await;
+    }
     let ops = bob.list_operations(Some(&unit)).await.expect("ops");
     assert!(ops.len() >= 5, "{ops:?}");
     let shown = bob.operation(ops[0].id).await.expect("op show");
