@@ -226,7 +226,21 @@ impl LoginLimiter {
 
     pub(crate) fn failed(&self, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(ip).or_default().push_back(Instant::now());
+        let now = Instant::now();
+        if map.len() >= 10_000 {
+            // Forget addresses whose failures are all outside the window (bounded memory).
+            let window = self.limits.window;
+            map.retain(|_, list| {
+                list.back()
+                    .is_some_and(|t| now.duration_since(*t) <= window)
+            });
+        }
+        let list = map.entry(ip).or_default();
+        list.push_back(now);
+        // Only the most recent failures matter.
+        while list.len() > self.limits.max_failures.max(1) as usize {
+            list.pop_front();
+        }
     }
 
     pub(crate) fn succeeded(&self, ip: IpAddr) {
