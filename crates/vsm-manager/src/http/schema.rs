@@ -1,364 +1,167 @@
-//! JSON schemas of the API bodies for the OpenAPI document, inferred from fully populated sample
-//! values of the real types (so a renamed or added field changes the document, and a type change
-//! breaks the build here rather than going stale).
+//! JSON schemas of the API bodies for the OpenAPI document, inferred from sample values passed
+//! through the real types' serde (`from_value` then `to_value`), so the document follows the
+//! types: a field added with a default appears, a removed field disappears, and a sample the type
+//! no longer accepts fails the `openapi` tests (not the build of the types' owners).
 //!
 //! Each body named in the route table gets a component schema; a name without a sample fails the
 //! route-table test. This module only describes types; it must not define bodies of its own.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use vsm_core::model::{
-    DefinitionStatus, FailureMark, LogicalStatus, ObservedStatus, ServerCounts, StepKind,
-    UpdateScope,
-};
-use vsm_core::{
-    AccountName, DefinitionDigest, DefinitionVersion, GroupName, OperationId, Role, ServerName,
-    TemplateGeneration, TemplateName, Timestamp, UnitName,
-};
+use vsm_core::{AccountName, OperationId, Role};
 
 use super::api::*;
 use super::error::{ApiError, ErrorBody, ErrorKind};
 use super::routes::{Body, routes};
 use crate::api::*;
 
-fn n<T: TryFrom<&'static str>>(s: &'static str) -> Option<T> {
-    T::try_from(s).ok()
+/// `value` after a round trip through `T`, or why `T` refused it.
+fn sample<T: DeserializeOwned + Serialize>(
+    name: &'static str,
+    value: Value,
+) -> (&'static str, Result<Value, String>) {
+    let out = serde_json::from_value::<T>(value)
+        .and_then(|t| serde_json::to_value(&t))
+        .map_err(|e| format!("the sample of {name} no longer fits the type: {e}"));
+    (name, out)
 }
 
-const T: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+fn own<T: Serialize>(name: &'static str, value: &T) -> (&'static str, Result<Value, String>) {
+    (name, serde_json::to_value(value).map_err(|e| e.to_string()))
+}
 
-/// A sample of every body, by schema name (`None` only if a sample name were invalid).
-fn samples() -> Option<Vec<(&'static str, Value)>> {
-    let unit: UnitName = n("shop")?;
-    let account: AccountName = n("alice")?;
-    let group: GroupName = n("web")?;
-    let server: ServerName = n("web-1")?;
-    let template: TemplateName = n("websrv")?;
-    let digest = DefinitionDigest::from_bytes([0xab; 32]);
-    let summary = OperationSummary {
-        id: OperationId(7),
-        unit: Some(unit.clone()),
-        kind: OperationKind::UnitStart,
-        state: OperationState::Succeeded,
-        requested_by: Some(account.clone()),
-        created_at: T,
-        finished_at: Some(T),
-    };
-    let record = OperationRecord {
-        summary: summary.clone(),
-        request: json!({}),
-        servers: vec![ServerResult {
-            group: Some(group.clone()),
-            server: server.clone(),
-            status: StepStatus::Succeeded,
-            error: Some("health check timed out".into()),
-            marked: false,
-        }],
-        warnings: vec!["server web-1 is marked".into()],
-        error: Some("why it failed".into()),
-        steps_total: 4,
-    };
-    let counts = ServerCounts {
-        all: 3,
-        active: 2,
-        invalid: 1,
-    };
-    let version = VersionInfo {
-        version: DefinitionVersion(1),
-        digest: digest.clone(),
-        created_at: T,
-    };
-    let server_view = ServerView {
-        name: server.clone(),
-        logical: LogicalStatus::Working,
-        observed: ObservedStatus::Working,
-        observed_at: Some(T),
-        in_progress: Some(StepKind::Start),
-        update_scope: UpdateScope::None,
-        address: Some("10.0.0.1".into()),
-        host: Some("host-1".into()),
-        applied_version: Some(DefinitionVersion(1)),
-        generation: Some(TemplateGeneration(1)),
-        created_at: T,
-        mark: Some(FailureMark {
-            comment: "disk noise".into(),
-            at: T,
-        }),
-        last_error: Some("last error".into()),
-        load: Some(LoadView {
-            at: T,
-            cpu_percent: 12.5,
-            memory_bytes: 1 << 20,
-        }),
-    };
-    let diff = DefinitionDiff {
-        base: Some(DefinitionVersion(1)),
-        files: vec![FileChange {
-            group: Some("web".into()),
-            path: "www/index.html".into(),
-            change: ChangeKind::Modified,
-        }],
-    };
-    let log = LogSettings {
-        dir: "logs".into(),
-        files: 8,
-        size_mb: 4,
-        level: "info".into(),
-    };
-    let v = |x: Result<Value, serde_json::Error>| x.unwrap_or(Value::Null);
-    Some(vec![
-        (
+/// A sample of every body, by schema name.
+fn samples() -> Vec<(&'static str, Result<Value, String>)> {
+    let alice = AccountName::new("alice").ok();
+    let mut out = vec![
+        sample::<AccountInfo>(
+            "AccountInfo",
+            json!({"created_at": 1_767_225_600_000_i64, "name": "alice", "role": "builder", "units": ["shop"]}),
+        ),
+        sample::<AddAccount>(
+            "AddAccount",
+            json!({"name": "alice", "password": "secret", "role": "builder"}),
+        ),
+        sample::<ApplyRequest>(
+            "ApplyRequest",
+            json!({"batch": "25%", "max_unhealthy": "10%", "no_rollback": false, "pause_secs": 30, "version": 2, "wait_secs": 60}),
+        ),
+        sample::<AttachRequest>(
+            "AttachRequest",
+            json!({"address": "192.0.2.10", "name": "web-1", "wait_secs": 60}),
+        ),
+        sample::<Chown>("Chown", json!({"to": "alice"})),
+        sample::<CreateUnitFromFile>(
+            "CreateUnitFromFile",
+            json!({"file_name": "shop.yaml", "name": "shop", "unit_file": "format: 1\ngroups: []\n"}),
+        ),
+        sample::<DefinitionDiff>(
+            "DefinitionDiff",
+            json!({"base": 1, "files": [{"change": "modified", "group": "web", "path": "www/index.html"}]}),
+        ),
+        sample::<ImportResult>(
+            "ImportResult",
+            json!({"created": true, "diff": {"base": 1, "files": [{"change": "modified", "group": "web", "path": "www/index.html"}]}, "digest": "abababababababababababababababababababababababababababababababab", "version": 2}),
+        ),
+        sample::<LogSettings>(
+            "LogSettings",
+            json!({"dir": "logs", "files": 8, "level": "info", "size_mb": 4}),
+        ),
+        sample::<LogSettingsChange>(
+            "LogSettingsChange",
+            json!({"files": 8, "level": "info", "log_dir": "logs", "size_mb": 4}),
+        ),
+        sample::<MarkRequest>("MarkRequest", json!({"comment": "disk noise"})),
+        sample::<OpOptions>("OpOptions", json!({"wait_secs": 60})),
+        sample::<OperationRecord>(
+            "OperationRecord",
+            json!({"created_at": 1_767_225_600_000_i64, "error": "why it failed", "finished_at": 1_767_225_600_000_i64, "id": 7, "kind": "unit_start", "request": {}, "requested_by": "alice", "servers": [{"error": "health check timed out", "group": "web", "marked": false, "server": "web-1", "status": "succeeded"}], "state": "succeeded", "steps_total": 4, "unit": "shop", "warnings": ["server web-1 is marked"]}),
+        ),
+        sample::<OperationSummary>(
+            "OperationSummary",
+            json!({"created_at": 1_767_225_600_000_i64, "finished_at": 1_767_225_600_000_i64, "id": 7, "kind": "unit_start", "requested_by": "alice", "state": "succeeded", "unit": "shop"}),
+        ),
+        sample::<PfmRow>(
+            "PfmRow",
+            json!({"at": 1_767_225_600_000_i64, "cpu_percent": 12.5, "group": "web", "logical": "working", "memory_bytes": 1048576, "observed": "working", "server": "web-1", "unit": "shop"}),
+        ),
+        sample::<ProgressEvent>(
+            "ProgressEvent",
+            json!({"action": "start", "at": 1_767_225_600_000_i64, "error": "error text", "event": "step_finished", "group": "web", "operation": 7, "seq": 1, "server": "web-1", "status": "succeeded"}),
+        ),
+        sample::<RegisterTemplate>(
+            "RegisterTemplate",
+            json!({"driver": "local", "name": "websrv", "source": "/srv/templates/web"}),
+        ),
+        sample::<ScaleRequest>(
+            "ScaleRequest",
+            json!({"count": 4, "grace_secs": 30, "group": "web", "remove": ["web-1"], "wait_secs": 60}),
+        ),
+        sample::<ServerLogs>("ServerLogs", json!({"server": "web-1", "text": "booted\n"})),
+        sample::<Session>(
+            "Session",
+            json!({"account": "alice", "expires_at": 1_767_225_600_000_i64, "role": "builder", "token": "0123abcd"}),
+        ),
+        sample::<TemplateInfo>(
+            "TemplateInfo",
+            json!({"driver": "local", "generations": [{"created_at": 1_767_225_600_000_i64, "generation": 1, "source": "/srv/templates/web"}], "latest": 1, "name": "websrv", "owner": "alice", "used_by": ["shop"]}),
+        ),
+        sample::<UnitDetail>(
+            "UnitDetail",
+            json!({"busy_with": 7, "counts": {"active": 2, "all": 3, "invalid": 1}, "created_at": 1_767_225_600_000_i64, "current_version": 1, "definition_status": "changed", "groups": [{"kind": {"count": 3, "max": 8, "min": 1, "template": "websrv", "type": "provisioned"}, "name": "web", "servers": [{"address": "10.0.0.1", "applied_version": 1, "created_at": 1_767_225_600_000_i64, "generation": 1, "host": "host-1", "in_progress": "start", "last_error": "last error", "load": {"at": 1_767_225_600_000_i64, "cpu_percent": 12.5, "memory_bytes": 1048576}, "logical": "working", "mark": {"at": 1_767_225_600_000_i64, "comment": "disk noise"}, "name": "web-1", "observed": "working", "observed_at": 1_767_225_600_000_i64, "update_scope": "none"}], "start_order": 1}], "last_operations": [{"created_at": 1_767_225_600_000_i64, "finished_at": 1_767_225_600_000_i64, "id": 7, "kind": "unit_start", "requested_by": "alice", "state": "succeeded", "unit": "shop"}], "name": "shop", "owner": "alice", "versions": [{"created_at": 1_767_225_600_000_i64, "digest": "abababababababababababababababababababababababababababababababab", "version": 1}]}),
+        ),
+        sample::<UnitSummary>(
+            "UnitSummary",
+            json!({"busy_with": 7, "counts": {"active": 2, "all": 3, "invalid": 1}, "created_at": 1_767_225_600_000_i64, "current_version": 1, "definition_status": "changed", "name": "shop", "owner": "alice"}),
+        ),
+        sample::<UpgradeRequest>(
+            "UpgradeRequest",
+            json!({"batch": "2", "surge": 1, "wait_secs": 60}),
+        ),
+        sample::<VersionInfo>(
+            "VersionInfo",
+            json!({"created_at": 1_767_225_600_000_i64, "digest": "abababababababababababababababababababababababababababababababab", "version": 1}),
+        ),
+        own(
             "Health",
-            v(serde_json::to_value(Health {
+            &Health {
                 status: "ok".into(),
                 version: "0.1.0".into(),
                 pid: 4242,
                 state_dir: "/var/lib/vsm".into(),
-            })),
+            },
         ),
-        (
+        own("Done", &Done::OK),
+        sample::<LoginRequest>(
             "LoginRequest",
-            v(serde_json::to_value(LoginRequest {
-                user: account.clone(),
-                password: Password::new("secret"),
-            })),
+            json!({"user": "alice", "password": "secret"}),
         ),
-        (
-            "Session",
-            v(serde_json::to_value(Session {
-                token: "0123abcd".into(),
-                account: account.clone(),
-                role: Role::Builder,
-                expires_at: T,
-            })),
-        ),
-        ("Done", v(serde_json::to_value(Done::OK))),
-        (
-            "WhoAmI",
-            v(serde_json::to_value(WhoAmI {
-                account: account.clone(),
-                role: Role::Builder,
-            })),
-        ),
-        (
-            "AccountInfo",
-            v(serde_json::to_value(AccountInfo {
-                name: account.clone(),
-                role: Role::Builder,
-                created_at: T,
-                units: vec![unit.clone()],
-            })),
-        ),
-        (
-            "AddAccount",
-            v(serde_json::to_value(AddAccount {
-                name: account.clone(),
-                role: Role::Builder,
-                password: Password::new("secret"),
-            })),
-        ),
-        (
-            "PasswordRequest",
-            v(serde_json::to_value(PasswordRequest {
-                password: Password::new("secret"),
-            })),
-        ),
-        (
-            "TemplateInfo",
-            v(serde_json::to_value(TemplateInfo {
-                name: template.clone(),
-                owner: account.clone(),
-                driver: DriverKind::Local,
-                latest: TemplateGeneration(1),
-                generations: vec![GenerationInfo {
-                    generation: TemplateGeneration(1),
-                    source: "/srv/templates/web".into(),
-                    created_at: T,
-                }],
-                used_by: vec![unit.clone()],
-            })),
-        ),
-        (
-            "RegisterTemplate",
-            v(serde_json::to_value(RegisterTemplate {
-                name: template.clone(),
-                driver: DriverKind::Local,
-                source: "/srv/templates/web".into(),
-            })),
-        ),
-        (
+        sample::<PasswordRequest>("PasswordRequest", json!({"password": "secret"})),
+        sample::<GenerationRequest>(
             "GenerationRequest",
-            v(serde_json::to_value(GenerationRequest {
-                source: "/srv/templates/web-2".into(),
-            })),
+            json!({"source": "/srv/templates/web-2"}),
         ),
-        (
-            "UnitSummary",
-            v(serde_json::to_value(UnitSummary {
-                name: unit.clone(),
-                owner: account.clone(),
-                definition_status: DefinitionStatus::Changed,
-                current_version: Some(DefinitionVersion(1)),
-                counts,
-                busy_with: Some(OperationId(7)),
-                created_at: T,
-            })),
-        ),
-        (
-            "CreateUnitFromFile",
-            v(serde_json::to_value(CreateUnitFromFile {
-                name: unit.clone(),
-                file_name: "shop.yaml".into(),
-                unit_file: "format: 1\ngroups: []\n".into(),
-            })),
-        ),
-        (
-            "UnitDetail",
-            v(serde_json::to_value(UnitDetail {
-                name: unit.clone(),
-                owner: account.clone(),
-                created_at: T,
-                definition_status: DefinitionStatus::Changed,
-                current_version: Some(DefinitionVersion(1)),
-                versions: vec![version.clone()],
-                counts,
-                groups: vec![GroupView {
-                    name: group.clone(),
-                    kind: GroupKindView::Provisioned {
-                        template: template.clone(),
-                        count: 3,
-                        min: 1,
-                        max: 8,
-                    },
-                    start_order: 1,
-                    servers: vec![server_view],
-                }],
-                busy_with: Some(OperationId(7)),
-                last_operations: vec![summary.clone()],
-            })),
-        ),
-        ("OperationRecord", v(serde_json::to_value(&record))),
-        ("OperationSummary", v(serde_json::to_value(&summary))),
-        (
-            "Chown",
-            v(serde_json::to_value(Chown {
-                to: account.clone(),
-            })),
-        ),
-        (
-            "ImportResult",
-            v(serde_json::to_value(ImportResult {
-                version: DefinitionVersion(2),
-                digest,
-                created: true,
-                diff: diff.clone(),
-            })),
-        ),
-        ("VersionInfo", v(serde_json::to_value(&version))),
-        ("DefinitionDiff", v(serde_json::to_value(&diff))),
-        (
-            "ApplyRequest",
-            v(serde_json::to_value(ApplyRequest {
-                version: Some(DefinitionVersion(2)),
-                batch: Some(BatchSize::Percent(25)),
-                max_unhealthy: "10%".parse().ok(),
-                pause_secs: Some(30),
-                no_rollback: false,
-                wait_secs: Some(60),
-            })),
-        ),
-        (
-            "OpOptions",
-            v(serde_json::to_value(OpOptions {
-                wait_secs: Some(60),
-            })),
-        ),
-        (
-            "ScaleRequest",
-            v(serde_json::to_value(ScaleRequest {
-                group: group.clone(),
-                count: 4,
-                remove: vec![server.clone()],
-                grace_secs: Some(30),
-                wait_secs: Some(60),
-            })),
-        ),
-        (
-            "UpgradeRequest",
-            v(serde_json::to_value(UpgradeRequest {
-                batch: Some(BatchSize::Count(2)),
-                surge: Some(1),
-                wait_secs: Some(60),
-            })),
-        ),
-        (
-            "AttachRequest",
-            v(serde_json::to_value(AttachRequest {
-                address: "192.0.2.10".into(),
-                name: Some(server.clone()),
-                wait_secs: Some(60),
-            })),
-        ),
-        (
-            "ServerLogs",
-            v(serde_json::to_value(ServerLogs {
-                server: server.clone(),
-                text: "booted\n".into(),
-            })),
-        ),
-        (
-            "MarkRequest",
-            v(serde_json::to_value(MarkRequest {
-                comment: "disk noise".into(),
-            })),
-        ),
-        ("LogSettings", v(serde_json::to_value(&log))),
-        (
-            "LogSettingsChange",
-            v(serde_json::to_value(LogSettingsChange {
-                log_dir: Some("logs".into()),
-                files: Some(8),
-                size_mb: Some(4),
-                level: Some("info".into()),
-            })),
-        ),
-        (
-            "PfmRow",
-            v(serde_json::to_value(PfmRow {
-                unit: unit.clone(),
-                group: group.clone(),
-                server: server.clone(),
-                logical: LogicalStatus::Working,
-                observed: ObservedStatus::Working,
-                cpu_percent: 12.5,
-                memory_bytes: 1 << 20,
-                at: T,
-            })),
-        ),
-        (
+        own(
             "ErrorBody",
-            v(serde_json::to_value(ErrorBody {
+            &ErrorBody {
                 error: ApiError::new(ErrorKind::Busy, "unit shop busy: operation 7 is running")
                     .with_details(["detail".to_owned()])
                     .with_hint("wait for it")
                     .with_operation(OperationId(7)),
-            })),
+            },
         ),
-        (
-            "ProgressEvent",
-            v(serde_json::to_value(ProgressEvent {
-                operation: OperationId(7),
-                seq: 1,
-                at: T,
-                kind: ProgressKind::StepFinished {
-                    action: "start".into(),
-                    group: Some(group),
-                    server: Some(server),
-                    status: StepStatus::Succeeded,
-                    error: Some("error text".into()),
-                },
-            })),
-        ),
-    ])
+    ];
+    if let Some(account) = alice {
+        out.push(own(
+            "WhoAmI",
+            &WhoAmI {
+                account,
+                role: Role::Builder,
+            },
+        ));
+    }
+    out
 }
 
 /// A schema for a sample value: types, properties and item types, with the sample as example.
@@ -384,9 +187,8 @@ fn infer(value: &Value) -> Value {
 /// Every schema the route table names, plus the error body and the progress event.
 pub(crate) fn schemas() -> Value {
     let samples: Map<String, Value> = samples()
-        .unwrap_or_default()
         .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
+        .filter_map(|(name, value)| value.ok().map(|v| (name.to_owned(), v)))
         .collect();
     let mut names: Vec<&'static str> = vec!["ErrorBody", "ProgressEvent"];
     for route in routes() {
@@ -414,9 +216,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_sample_is_an_object() {
-        let samples = samples().expect("sample names are valid");
-        for (name, value) in samples {
+    fn every_sample_fits_its_type() {
+        for (name, value) in samples() {
+            let value = value.unwrap_or_else(|e| panic!("{e}"));
             assert!(value.is_object(), "{name}: {value}");
         }
     }
