@@ -547,6 +547,28 @@ mod tests {
     }
 
     #[test]
+    fn service_settings_resolve_tls_files_in_the_state_dir() {
+        let mut settings = crate::config::ServiceSettings {
+            listen: "127.0.0.1:0".into(),
+            tls_cert: Some("tls/cert.pem".into()),
+            tls_key: Some("/etc/vsm/key.pem".into()),
+        };
+        let config =
+            ServeConfig::from_settings(&settings, Utf8Path::new("/var/lib/vsm")).expect("valid");
+        assert_eq!(
+            config.tls,
+            Some(TlsConfig {
+                cert: "/var/lib/vsm/tls/cert.pem".into(),
+                key: "/etc/vsm/key.pem".into(),
+            })
+        );
+        settings.tls_key = None;
+        let err = ServeConfig::from_settings(&settings, Utf8Path::new("/var/lib/vsm"))
+            .expect_err("half a TLS pair");
+        assert!(err.to_string().contains("together"), "{err}");
+    }
+
+    #[test]
     fn bearer_tokens_are_read_case_insensitively() {
         let mut h = axum::http::HeaderMap::new();
         assert_eq!(bearer(&h), None);

@@ -556,6 +556,12 @@ async fn errors_map_to_kinds_statuses_and_exit_codes() {
     assert!(matches!(err, ClientError::Api { status: 404, .. }));
     assert_eq!(err.exit_code(), 64);
 
+    let err = bob
+        .list_units(true)
+        .await
+        .expect_err("only administrators list all");
+    assert_eq!(api_kind(&err), ErrorKind::Forbidden);
+
     let err = carol.show_unit(&unit).await.expect_err("not carol's");
     assert_eq!(api_kind(&err), ErrorKind::Forbidden);
     assert!(matches!(err, ClientError::Api { status: 403, .. }));
