@@ -679,9 +679,29 @@ impl Client {
         .await
     }
 
+    /// Long-polls until the operation finishes or `timeout` passes; returns the last record
+    /// (check its state: `running` means the time-out passed first, CLI exit 75).
+    pub async fn wait_finished(
+        &self,
+        id: OperationId,
+        timeout: Duration,
+    ) -> Result<OperationRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let secs = left.as_secs().clamp(0, 60);
+            let record = self.wait_operation(id, secs).await?;
+            if record.summary.state.is_finished() || secs == 0 {
+                return Ok(record);
+            }
+        }
+    }
+
     /// `GET /api/v1/operations/{id}/events`: the operation's progress from now on, as a stream
     /// that ends with [`OperationEvent::Finished`] (at once for a finished operation). Events
-    /// published before the subscription are not replayed: read the record for those.
+    /// published before the subscription are not replayed: read the record for those. When the
+    /// manager shuts down the stream ends without `Finished` (the operation goes on, or is
+    /// journaled as interrupted): follow up with [`Client::operation`].
     pub async fn operation_events(&self, id: OperationId) -> Result<EventStream> {
         let path = format!("/api/v1/operations/{id}/events");
         let req = self

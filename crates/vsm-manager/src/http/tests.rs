@@ -172,17 +172,16 @@ impl Env {
 }
 
 async fn finish(client: &Client, record: &OperationRecord) -> OperationRecord {
-    let mut rec = record.clone();
-    for _ in 0..60 {
-        if rec.summary.state.is_finished() {
-            return rec;
-        }
-        rec = client
-            .wait_operation(rec.summary.id, 5)
-            .await
-            .expect("wait");
-    }
-    panic!("operation {} did not finish: {rec:?}", rec.summary.id);
+    let rec = client
+        .wait_finished(record.summary.id, Duration::from_secs(60))
+        .await
+        .expect("wait");
+    assert!(
+        rec.summary.state.is_finished(),
+        "operation {} did not finish: {rec:?}",
+        rec.summary.id
+    );
+    rec
 }
 
 fn api_kind(err: &ClientError) -> ErrorKind {
