@@ -1,1 +1,1152 @@
-//! The `libvirt` driver: real VMs through the `virt` crate.
+//! The `libvirt` driver (feature `libvirt`): machines are libvirt domains on one connection URI.
+//!
+//! Owns: cloning a template domain (its inactive XML renamed, without UUID and MAC addresses, its
+//! first disk pointed at a new qcow2 overlay volume whose backing file and backing format are
+//! always given), and start / shutdown / destroy / state / list / address / load through libvirt.
+//! Machines are marked with vsm metadata in their domain XML (owner, template, generation, labels,
+//! overlay volume), so a fresh driver lists exactly the machines of its owner.
+//! Must not: block the async runtime (every libvirt call runs in `tokio::task::spawn_blocking`),
+//! touch domains or volumes it did not create (templates are only read), or shell out to `virsh`.
+//!
+//! One driver talks to one connection URI (`qemu:///system`, `qemu+ssh://host/system`,
+//! `test:///default`); a unit spanning hosts uses one driver per host.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use camino::Utf8PathBuf;
+use virt::connect::Connect;
+use virt::domain::{Domain, DomainShutoffReason, DomainState, DomainStateReason};
+use virt::enumutil::Enum;
+use virt::error::ErrorNumber;
+use virt::storage_pool::StoragePool;
+use virt::storage_vol::StorageVol;
+
+use crate::driver::Hypervisor;
+use crate::error::{HypervisorError, Operation, Result};
+use crate::types::{
+    HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
+    ShutdownOutcome, TemplateInfo, TemplateSource,
+};
+
+/// XML namespace of vsm's domain metadata.
+pub const METADATA_NAMESPACE: &str = "https://vsm.invalid/xmlns/libvirt/1";
+
+/// Configuration of a [`LibvirtDriver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibvirtConfig {
+    /// The libvirt connection URI.
+    pub uri: String,
+    /// Storage pool for the machines' overlay volumes (default: the template disk's pool).
+    pub pool: Option<String>,
+    /// Who owns the machines this driver creates and lists (stored in each domain's metadata),
+    /// so several managers can share a libvirt host. Default `vsm`.
+    pub owner: String,
+    /// How often `shutdown` polls the domain state while waiting.
+    pub poll_interval: Duration,
+    /// Directory holding `<domain>.log` console logs on this host (`/var/log/libvirt/qemu` for a
+    /// local `qemu:///system`). `None`: `logs` is unsupported.
+    pub log_dir: Option<Utf8PathBuf>,
+}
+
+impl LibvirtConfig {
+    /// A configuration for `uri` with owner `vsm`, no fixed pool and no log directory.
+    pub fn new(uri: impl Into<String>) -> Self {
+        LibvirtConfig {
+            uri: uri.into(),
+            pool: None,
+            owner: "vsm".into(),
+            poll_interval: Duration::from_millis(500),
+            log_dir: None,
+        }
+    }
+}
+
+/// The `libvirt` driver: one connection, domains cloned from template domains.
+#[derive(Debug)]
+pub struct LibvirtDriver {
+    conn: Arc<Connect>,
+    config: LibvirtConfig,
+    cpu: Mutex<BTreeMap<MachineName, (Instant, u64)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What vsm stores in a domain's `<metadata>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Meta {
+    owner: String,
+    template: String,
+    generation: u32,
+    volume: String,
+    labels: BTreeMap<String, String>,
+}
+
+/// A libvirt failure while doing `what`.
+fn virt_error(
+    op: Operation,
+    machine: Option<&MachineName>,
+    what: &str,
+    e: virt::error::Error,
+) -> HypervisorError {
+    if let (Enum::Known(ErrorNumber::NoDomain), Some(machine)) = (e.code(), machine) {
+        return HypervisorError::not_found(machine);
+    }
+    match e.code() {
+        Enum::Known(
+            ErrorNumber::SystemError
+            | ErrorNumber::Rpc
+            | ErrorNumber::NoConnect
+            | ErrorNumber::OperationTimeout
+            | ErrorNumber::AgentUnresponsive
+            | ErrorNumber::ResourceBusy,
+        ) => HypervisorError::transient_from(op, machine, what.to_string(), e),
+        _ => HypervisorError::permanent_from(op, machine, what.to_string(), e),
+    }
+}
+
+fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
+    e.code() == Enum::Known(code)
+}
+
+impl LibvirtDriver {
+    /// Opens the connection (clearing libvirt's default stderr error printer first).
+    pub async fn open(config: LibvirtConfig) -> Result<LibvirtDriver> {
+        virt::error::clear_error_callback();
+        let uri = config.uri.clone();
+        let conn = tokio::task::spawn_blocking(move || Connect::open(Some(&uri)))
+            .await
+            .map_err(|e| {
+                HypervisorError::permanent_from(Operation::Open, None, "libvirt open task", e)
+            })?
+            .map_err(|e| {
+                virt_error(
+                    Operation::Open,
+                    None,
+                    &format!("connecting to {}", config.uri),
+                    e,
+                )
+            })?;
+        Ok(LibvirtDriver {
+            conn: Arc::new(conn),
+            config,
+            cpu: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// A new driver instance on the same connection (as a restarted manager would see the host,
+    /// also for `test:///` URIs whose state lives only as long as a connection).
+    pub fn reopen(&self) -> LibvirtDriver {
+        LibvirtDriver {
+            conn: Arc::clone(&self.conn),
+            config: self.config.clone(),
+            cpu: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The driver's configuration.
+    pub fn config(&self) -> &LibvirtConfig {
+        &self.config
+    }
+
+    /// Runs `f` with the connection on the blocking thread pool.
+    async fn blocking<T, F>(&self, op: Operation, machine: Option<&MachineName>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connect) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || f(&conn))
+            .await
+            .map_err(|e| HypervisorError::permanent_from(op, machine, "libvirt call task", e))?
+    }
+
+    /// Looks up one of our machines: its domain and metadata (`NotFound` for strangers).
+    fn ours(
+        conn: &Connect,
+        owner: &str,
+        op: Operation,
+        machine: &MachineName,
+    ) -> Result<(Domain, Meta)> {
+        let dom = conn
+            .lookup_domain_by_name(machine.as_str())
+            .map_err(|e| virt_error(op, Some(machine), "looking up the domain", e))?;
+        let xml = dom
+            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+            .map_err(|e| virt_error(op, Some(machine), "reading the domain XML", e))?;
+        match parse_meta(&xml) {
+            Some(meta) if meta.owner == owner => Ok((dom, meta)),
+            _ => Err(HypervisorError::not_found(machine)),
+        }
+    }
+
+    fn info_of(&self, name: MachineName, meta: &Meta, state: PowerState) -> MachineInfo {
+        let mut info = MachineInfo::new(name, state).with_host(self.config.uri.clone());
+        info.template = TemplateSource::new(meta.template.clone()).ok();
+        info.generation = Some(meta.generation);
+        info.labels = meta.labels.clone();
+        info
+    }
+}
+
+fn power_state(dom: &Domain, op: Operation, machine: &MachineName) -> Result<PowerState> {
+    let (state, reason) = dom
+        .state()
+        .map_err(|e| virt_error(op, Some(machine), "reading the domain state", e))?;
+    Ok(match state {
+        Enum::Known(DomainState::Running | DomainState::Blocked) => PowerState::Running,
+        Enum::Known(DomainState::Paused | DomainState::PMSuspended) => PowerState::Paused,
+        Enum::Known(DomainState::Shutdown) => PowerState::Stopping,
+        Enum::Known(DomainState::Crashed) => PowerState::Crashed,
+        Enum::Known(DomainState::Shutoff) => match reason {
+            Enum::Known(DomainStateReason::Shutoff(Enum::Known(
+                DomainShutoffReason::Crashed | DomainShutoffReason::Failed,
+            ))) => PowerState::Crashed,
+            _ => PowerState::Stopped,
+        },
+        _ => PowerState::Unknown,
+    })
+}
+
+/// The template domain's first disk, as far as cloning needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TemplateDisk {
+    /// Byte range of the whole `<disk …>…</disk>` element in the domain XML.
+    range: (usize, usize),
+    /// `file` or `volume` (the disk's `type`).
+    kind: String,
+    /// The source file (type `file`).
+    file: Option<String>,
+    /// Pool and volume (type `volume`).
+    pool_volume: Option<(String, String)>,
+}
+
+fn find_template_disk(xml: &str) -> Option<TemplateDisk> {
+    let mut from = 0;
+    while let Some(start) = xml[from..].find("<disk ").map(|i| i + from) {
+        let open_end = xml[start..].find('>')? + start;
+        let open = &xml[start..=open_end];
+        let end = xml[start..].find("</disk>")? + start + "</disk>".len();
+        from = end;
+        if attr(open, "device").as_deref().unwrap_or("disk") != "disk" {
+            continue;
+        }
+        let body = &xml[start..end];
+        let kind = attr(open, "type").unwrap_or_else(|| "file".into());
+        let source = element_tag(body, "source");
+        let file = source.and_then(|s| attr(s, "file"));
+        let pool_volume = source.and_then(|s| Some((attr(s, "pool")?, attr(s, "volume")?)));
+        return Some(TemplateDisk {
+            range: (start, end),
+            kind,
+            file,
+            pool_volume,
+        });
+    }
+    None
+}
+
+/// The opening tag `<name …>` or `<name …/>` of the first element `name` in `xml`.
+fn element_tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!("<{name}");
+    let mut from = 0;
+    while let Some(start) = xml[from..].find(&needle).map(|i| i + from) {
+        let after = xml[start + needle.len()..].chars().next()?;
+        if after.is_whitespace() || after == '>' || after == '/' {
+            let end = xml[start..].find('>')? + start;
+            return Some(&xml[start..=end]);
+        }
+        from = start + needle.len();
+    }
+    None
+}
+
+/// The value of attribute `name` in one tag, either quote style, unescaped.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let mut from = 0;
+    let pat = format!("{name}=");
+    while let Some(i) = tag[from..].find(&pat).map(|i| i + from) {
+        let before_ok = i == 0 || tag[..i].ends_with(|c: char| c.is_whitespace());
+        let rest = &tag[i + pat.len()..];
+        let quote = rest.chars().next()?;
+        if before_ok && (quote == '\'' || quote == '"') {
+            let value_end = rest[1..].find(quote)?;
+            return Some(xml_unescape(&rest[1..=value_end]));
+        }
+        from = i + pat.len();
+    }
+    None
+}
+
+/// The text content of the first `<tag>…</tag>`, unescaped.
+fn element_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(xml_unescape(&xml[start..end]))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&apos;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Removes the first `<tag>…</tag>` element (with the line's leading indentation).
+fn remove_element(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let Some(start) = xml.find(&open) else {
+        return xml.to_string();
+    };
+    let Some(end) = xml[start..].find(&close).map(|i| i + start + close.len()) else {
+        return xml.to_string();
+    };
+    format!(
+        "{}{}",
+        xml[..start].trim_end_matches([' ', '\t']),
+        &xml[end..]
+    )
+}
+
+/// Removes every self-closing `<mac …/>` element.
+fn remove_macs(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(start) = rest.find("<mac ") {
+        let Some(end) = rest[start..].find("/>").map(|i| i + start + 2) else {
+            break;
+        };
+        out.push_str(rest[..start].trim_end_matches([' ', '\t']));
+        rest = &rest[end..];
+        // drop the line break that followed the removed element
+        rest = rest.strip_prefix('\n').unwrap_or(rest);
+        if out.ends_with('\n') || out.is_empty() {
+            continue;
+        }
+        out.push('\n');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Removes `<backingStore …/>` and `<backingStore …>…</backingStore>` elements.
+fn remove_backing_stores(disk: &str) -> String {
+    let mut out = disk.to_string();
+    while let Some(start) = out.find("<backingStore") {
+        let Some(tag_end) = out[start..].find('>').map(|i| i + start) else {
+            break;
+        };
+        let end = if out[..=tag_end].ends_with("/>") {
+            tag_end + 1
+        } else {
+            match out[start..].rfind("</backingStore>") {
+                Some(i) => start + i + "</backingStore>".len(),
+                None => break,
+            }
+        };
+        out.replace_range(start..end, "");
+    }
+    out
+}
+
+fn render_meta(meta: &Meta) -> String {
+    let labels = serde_json::to_string(&meta.labels).unwrap_or_else(|_| "{}".into());
+    format!(
+        "<vsm:machine xmlns:vsm='{METADATA_NAMESPACE}'><vsm:owner>{}</vsm:owner><vsm:template>{}</vsm:template><vsm:generation>{}</vsm:generation><vsm:volume>{}</vsm:volume><vsm:labels>{}</vsm:labels></vsm:machine>",
+        xml_escape(&meta.owner),
+        xml_escape(&meta.template),
+        meta.generation,
+        xml_escape(&meta.volume),
+        xml_escape(&labels),
+    )
+}
+
+fn parse_meta(xml: &str) -> Option<Meta> {
+    let start = xml.find("<vsm:machine")?;
+    let end = xml[start..].find("</vsm:machine>")? + start;
+    let block = &xml[start..end];
+    if !block.contains(METADATA_NAMESPACE) {
+        return None;
+    }
+    Some(Meta {
+        owner: element_text(block, "vsm:owner")?,
+        template: element_text(block, "vsm:template")?,
+        generation: element_text(block, "vsm:generation")?.trim().parse().ok()?,
+        volume: element_text(block, "vsm:volume")?,
+        labels: element_text(block, "vsm:labels")
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default(),
+    })
+}
+
+/// Builds the clone's domain XML from the template's inactive XML.
+fn clone_xml(
+    template_xml: &str,
+    name: &str,
+    disk: &TemplateDisk,
+    new_disk_source: &str,
+    meta: &Meta,
+) -> String {
+    let (start, end) = disk.range;
+    let mut disk_xml = remove_backing_stores(&template_xml[start..end]);
+    // Point the disk at the overlay.
+    if let Some(source) = element_tag(&disk_xml, "source").map(str::to_string) {
+        let replacement = if source.ends_with("/>") {
+            new_disk_source.to_string()
+        } else {
+            // `<source …>` with children (e.g. seclabel): keep the children.
+            new_disk_source.trim_end_matches("/>").to_string() + ">"
+        };
+        disk_xml = disk_xml.replacen(&source, &replacement, 1);
+    }
+    // The overlay is qcow2 whatever the template's format was.
+    match element_tag(&disk_xml, "driver").map(str::to_string) {
+        Some(driver) => {
+            let new_driver = match attr(&driver, "type") {
+                Some(old) => driver
+                    .replacen(&format!("type='{old}'"), "type='qcow2'", 1)
+                    .replacen(&format!("type=\"{old}\""), "type='qcow2'", 1),
+                None => driver.replacen("<driver", "<driver type='qcow2'", 1),
+            };
+            disk_xml = disk_xml.replacen(&driver, &new_driver, 1);
+        }
+        None => {
+            if let Some(open_end) = disk_xml.find('>') {
+                disk_xml.insert_str(open_end + 1, "\n      <driver name='qemu' type='qcow2'/>");
+            }
+        }
+    }
+    let mut xml = format!(
+        "{}{}{}",
+        &template_xml[..start],
+        disk_xml,
+        &template_xml[end..]
+    );
+    xml = remove_element(&xml, "uuid");
+    xml = remove_macs(&xml);
+    // Drop any vsm metadata the template carried (a template cloned from a machine).
+    if let (Some(s), Some(e)) = (xml.find("<vsm:machine"), xml.find("</vsm:machine>"))
+        && s < e
+    {
+        xml.replace_range(s..e + "</vsm:machine>".len(), "");
+    }
+    // Rename: the first <name> is the domain's.
+    if let (Some(s), Some(e)) = (xml.find("<name>"), xml.find("</name>"))
+        && s < e
+    {
+        xml.replace_range(s + "<name>".len()..e, &xml_escape(name));
+    }
+    let metadata = render_meta(meta);
+    if let Some(i) = xml.find("<metadata>") {
+        xml.insert_str(i + "<metadata>".len(), &metadata);
+    } else if xml.contains("<metadata/>") {
+        xml = xml.replacen(
+            "<metadata/>",
+            &format!("<metadata>{metadata}</metadata>"),
+            1,
+        );
+    } else if let Some(i) = xml.rfind("</domain>") {
+        xml.insert_str(i, &format!("  <metadata>{metadata}</metadata>\n"));
+    }
+    xml
+}
+
+/// The format of a volume (`<target><format type='…'/>`), if stated.
+fn volume_format(vol_xml: &str) -> Option<String> {
+    let target = &vol_xml[vol_xml.find("<target>")?..];
+    attr(element_tag(target, "format")?, "type")
+}
+
+/// The base volume of a template disk, with its pool, path, format and capacity.
+struct BaseVolume {
+    vol: StorageVol,
+    pool: StoragePool,
+    path: String,
+    format: String,
+    capacity: u64,
+}
+
+fn base_volume(
+    conn: &Connect,
+    disk: &TemplateDisk,
+    template: &TemplateSource,
+) -> Result<BaseVolume> {
+    let invalid =
+        |reason: String, source: Option<virt::error::Error>| HypervisorError::InvalidTemplate {
+            template: template.clone(),
+            reason,
+            source: source.map(|e| Box::new(e) as crate::error::BoxError),
+        };
+    let vol = match (&disk.file, &disk.pool_volume) {
+        (_, Some((pool, volume))) => conn
+            .lookup_storage_pool_by_name(pool)
+            .and_then(|p| p.lookup_storage_vol_by_name(volume))
+            .map_err(|e| invalid(format!("its disk volume {pool}/{volume} is not in a storage pool"), Some(e)))?,
+        (Some(file), None) => conn.lookup_storage_vol_by_path(file).map_err(|e| {
+            invalid(
+                format!("its disk {file} is not a volume of a storage pool: define a pool over its directory"),
+                Some(e),
+            )
+        })?,
+        (None, None) => {
+            return Err(invalid(
+                format!("its first disk (type {}) has no file or volume source", disk.kind),
+                None,
+            ));
+        }
+    };
+    let pool = vol
+        .lookup_storage_pool()
+        .map_err(|e| invalid("cannot find the pool of its disk volume".into(), Some(e)))?;
+    let path = vol
+        .path()
+        .map_err(|e| invalid("reading its disk path".into(), Some(e)))?;
+    let xml = vol
+        .xml_desc(0)
+        .map_err(|e| invalid("reading its volume XML".into(), Some(e)))?;
+    let format = volume_format(&xml).unwrap_or_else(|| "raw".into());
+    let capacity = vol
+        .info()
+        .map_err(|e| invalid("reading its volume size".into(), Some(e)))?
+        .capacity;
+    Ok(BaseVolume {
+        vol,
+        pool,
+        path,
+        format,
+        capacity,
+    })
+}
+
+fn overlay_volume_xml(
+    name: &str,
+    capacity: u64,
+    backing_path: &str,
+    backing_format: &str,
+) -> String {
+    format!(
+        "<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{capacity}</capacity>\n  <target>\n    <format type='qcow2'/>\n  </target>\n  <backingStore>\n    <path>{}</path>\n    <format type='{}'/>\n  </backingStore>\n</volume>\n",
+        xml_escape(name),
+        xml_escape(backing_path),
+        xml_escape(backing_format),
+    )
+}
+
+/// Inspects a template domain: its inactive XML, first disk and base volume.
+fn inspect(
+    conn: &Connect,
+    template: &TemplateSource,
+) -> Result<(String, TemplateDisk, BaseVolume, String)> {
+    let dom = conn.lookup_domain_by_name(template.as_str()).map_err(|e| {
+        HypervisorError::InvalidTemplate {
+            template: template.clone(),
+            reason: "no libvirt domain of this name: give the name of a defined template domain"
+                .into(),
+            source: Some(Box::new(e)),
+        }
+    })?;
+    let xml = dom
+        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+        .map_err(|e| {
+            virt_error(
+                Operation::InspectTemplate,
+                None,
+                "reading the template XML",
+                e,
+            )
+        })?;
+    let uuid = dom.uuid_string().map_err(|e| {
+        virt_error(
+            Operation::InspectTemplate,
+            None,
+            "reading the template UUID",
+            e,
+        )
+    })?;
+    let disk = find_template_disk(&xml).ok_or_else(|| HypervisorError::InvalidTemplate {
+        template: template.clone(),
+        reason: "the domain has no disk to clone".into(),
+        source: None,
+    })?;
+    let base = base_volume(conn, &disk, template)?;
+    Ok((xml, disk, base, uuid))
+}
+
+fn undefine(dom: &Domain, machine: &MachineName) -> Result<()> {
+    use virt::sys::{
+        VIR_DOMAIN_UNDEFINE_MANAGED_SAVE as SAVE, VIR_DOMAIN_UNDEFINE_NVRAM as NVRAM,
+        VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA as SNAPSHOTS,
+    };
+    let mut last = None;
+    for flags in [SAVE | SNAPSHOTS | NVRAM, SAVE | SNAPSHOTS, 0] {
+        match dom.undefine_flags(flags) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if is_code(&e, ErrorNumber::InvalidArg) || is_code(&e, ErrorNumber::NoSupport) =>
+            {
+                last = Some(e);
+            }
+            Err(e) => {
+                return Err(virt_error(
+                    Operation::Destroy,
+                    Some(machine),
+                    "undefining the domain",
+                    e,
+                ));
+            }
+        }
+    }
+    match last {
+        Some(e) => Err(virt_error(
+            Operation::Destroy,
+            Some(machine),
+            "undefining the domain",
+            e,
+        )),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl Hypervisor for LibvirtDriver {
+    fn kind(&self) -> HypervisorKind {
+        HypervisorKind::Libvirt
+    }
+
+    fn describe(&self) -> String {
+        format!("libvirt {}", self.config.uri)
+    }
+
+    async fn inspect_template(&self, source: &TemplateSource) -> Result<TemplateInfo> {
+        let template = source.clone();
+        let (disk, base, uuid) = self
+            .blocking(Operation::InspectTemplate, None, move |conn| {
+                let (_xml, disk, base, uuid) = inspect(conn, &template)?;
+                Ok((disk, (base.path, base.format, base.capacity), uuid))
+            })
+            .await?;
+        let mut info = TemplateInfo::new(source.clone(), uuid);
+        info.description = Some(format!("libvirt domain {source}"));
+        info.details.insert("disk".into(), base.0);
+        info.details.insert("format".into(), base.1);
+        info.details
+            .insert("capacity_bytes".into(), base.2.to_string());
+        info.details.insert("disk_type".into(), disk.kind);
+        Ok(info)
+    }
+
+    async fn provision(&self, spec: &ProvisionSpec) -> Result<MachineInfo> {
+        let spec2 = spec.clone();
+        let owner = self.config.owner.clone();
+        let pool_name = self.config.pool.clone();
+        let meta = self
+            .blocking(Operation::Provision, Some(&spec.machine), move |conn| {
+                let spec = spec2;
+                let machine = &spec.machine;
+                let op = Operation::Provision;
+                match conn.lookup_domain_by_name(machine.as_str()) {
+                    Ok(_) => return Err(HypervisorError::AlreadyExists { machine: machine.clone() }),
+                    Err(e) if is_code(&e, ErrorNumber::NoDomain) => {}
+                    Err(e) => return Err(virt_error(op, Some(machine), "looking up the name", e)),
+                }
+                let (xml, disk, base, uuid) = inspect(conn, &spec.template)?;
+                if let Some(want) = &spec.fingerprint
+                    && *want != uuid
+                {
+                    return Err(HypervisorError::InvalidTemplate {
+                        template: spec.template.clone(),
+                        reason: format!(
+                            "the template domain was replaced since this generation was registered (UUID {uuid}, registered {want}); register it again as a new generation"
+                        ),
+                        source: None,
+                    });
+                }
+                let pool = match &pool_name {
+                    Some(name) => conn
+                        .lookup_storage_pool_by_name(name)
+                        .map_err(|e| virt_error(op, Some(machine), &format!("looking up storage pool {name}"), e))?,
+                    None => base.pool,
+                };
+                let vol_name = format!("{machine}.qcow2");
+                if pool.lookup_storage_vol_by_name(&vol_name).is_ok() {
+                    return Err(HypervisorError::permanent(
+                        op,
+                        Some(machine),
+                        format!(
+                            "volume {vol_name} already exists without a domain (left by an interrupted provisioning?): delete it (virsh vol-delete) and retry"
+                        ),
+                    ));
+                }
+                let vol_xml = overlay_volume_xml(&vol_name, base.capacity, &base.path, &base.format);
+                let overlay = StorageVol::create_xml(&pool, &vol_xml, 0)
+                    .map_err(|e| virt_error(op, Some(machine), "creating the overlay volume", e))?;
+                drop(base.vol);
+                let result = (|| {
+                    let path = overlay
+                        .path()
+                        .map_err(|e| virt_error(op, Some(machine), "reading the overlay path", e))?;
+                    let source = if disk.kind == "volume" {
+                        let pool_name = pool
+                            .name()
+                            .map_err(|e| virt_error(op, Some(machine), "reading the pool name", e))?;
+                        format!("<source pool='{}' volume='{}'/>", xml_escape(&pool_name), xml_escape(&vol_name))
+                    } else {
+                        format!("<source file='{}'/>", xml_escape(&path))
+                    };
+                    let meta = Meta {
+                        owner,
+                        template: spec.template.as_str().to_string(),
+                        generation: spec.generation,
+                        volume: path,
+                        labels: spec.labels.clone(),
+                    };
+                    let new_xml = clone_xml(&xml, machine.as_str(), &disk, &source, &meta);
+                    conn.define_domain_xml(&new_xml)
+                        .map_err(|e| virt_error(op, Some(machine), "defining the cloned domain", e))?;
+                    Ok(meta)
+                })();
+                if result.is_err() {
+                    let _ = overlay.delete(0);
+                }
+                result
+            })
+            .await?;
+        tracing::info!(machine = %spec.machine, uri = %self.config.uri, "provisioned libvirt domain");
+        Ok(self.info_of(spec.machine.clone(), &meta, PowerState::Stopped))
+    }
+
+    async fn start(&self, machine: &MachineName) -> Result<()> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Start, Some(machine), move |conn| {
+            let op = Operation::Start;
+            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+            let err = |what: &str| {
+                let m = m.clone();
+                let what = what.to_string();
+                move |e| virt_error(op, Some(&m), &what, e)
+            };
+            match power_state(&dom, op, &m)? {
+                PowerState::Running => Ok(()),
+                PowerState::Paused => dom.resume().map_err(err("resuming the domain")),
+                PowerState::Stopping => Err(HypervisorError::transient(
+                    op,
+                    Some(&m),
+                    "the domain is shutting down: retry when it stopped",
+                )),
+                _ => {
+                    if dom.is_active().unwrap_or(false) {
+                        // Crashed but still active: power it off before booting again.
+                        dom.destroy()
+                            .map_err(err("powering off the crashed domain"))?;
+                    }
+                    dom.create().map_err(err("starting the domain"))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn shutdown(&self, machine: &MachineName, timeout: Duration) -> Result<ShutdownOutcome> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        let first = self
+            .blocking(Operation::Shutdown, Some(machine), move |conn| {
+                let op = Operation::Shutdown;
+                let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+                let state = power_state(&dom, op, &m)?;
+                if !state.is_active() {
+                    if dom.is_active().unwrap_or(false) {
+                        dom.destroy().map_err(|e| {
+                            virt_error(op, Some(&m), "powering off the crashed domain", e)
+                        })?;
+                    }
+                    return Ok(Some(ShutdownOutcome::AlreadyStopped));
+                }
+                match dom.shutdown() {
+                    Ok(()) => Ok(None),
+                    // It stopped between our look and the request.
+                    Err(_) if !dom.is_active().unwrap_or(true) => {
+                        Ok(Some(ShutdownOutcome::Graceful))
+                    }
+                    Err(e) => Err(virt_error(
+                        op,
+                        Some(&m),
+                        "asking the domain to shut down",
+                        e,
+                    )),
+                }
+            })
+            .await?;
+        if let Some(outcome) = first {
+            return Ok(outcome);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let owner = self.config.owner.clone();
+            let m = machine.clone();
+            let stopped = self
+                .blocking(Operation::Shutdown, Some(machine), move |conn| {
+                    let (dom, _) = Self::ours(conn, &owner, Operation::Shutdown, &m)?;
+                    Ok(!dom.is_active().unwrap_or(true))
+                })
+                .await?;
+            if stopped {
+                return Ok(ShutdownOutcome::Graceful);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(self.config.poll_interval.min(left)).await;
+        }
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Shutdown, Some(machine), move |conn| {
+            let op = Operation::Shutdown;
+            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+            match dom.destroy() {
+                Ok(()) => Ok(ShutdownOutcome::Forced),
+                Err(_) if !dom.is_active().unwrap_or(true) => Ok(ShutdownOutcome::Graceful),
+                Err(e) => Err(virt_error(op, Some(&m), "powering off the domain", e)),
+            }
+        })
+        .await
+    }
+
+    async fn destroy(&self, machine: &MachineName) -> Result<()> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Destroy, Some(machine), move |conn| {
+            let op = Operation::Destroy;
+            let (dom, meta) = Self::ours(conn, &owner, op, &m)?;
+            if dom.is_active().unwrap_or(false)
+                && let Err(e) = dom.destroy()
+                && dom.is_active().unwrap_or(true)
+            {
+                return Err(virt_error(op, Some(&m), "powering off the domain", e));
+            }
+            undefine(&dom, &m)?;
+            match conn.lookup_storage_vol_by_path(&meta.volume) {
+                Ok(vol) => vol.delete(0).map_err(|e| {
+                    virt_error(op, Some(&m), &format!("deleting volume {}", meta.volume), e)
+                }),
+                Err(e) if is_code(&e, ErrorNumber::NoStorageVolume) => Ok(()),
+                Err(e) => Err(virt_error(
+                    op,
+                    Some(&m),
+                    &format!("looking up volume {}", meta.volume),
+                    e,
+                )),
+            }
+        })
+        .await?;
+        lock(&self.cpu).remove(machine);
+        tracing::info!(%machine, uri = %self.config.uri, "destroyed libvirt domain");
+        Ok(())
+    }
+
+    async fn state(&self, machine: &MachineName) -> Result<PowerState> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::State, Some(machine), move |conn| {
+            let (dom, _) = Self::ours(conn, &owner, Operation::State, &m)?;
+            power_state(&dom, Operation::State, &m)
+        })
+        .await
+    }
+
+    async fn info(&self, machine: &MachineName) -> Result<MachineInfo> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        let (meta, state) = self
+            .blocking(Operation::Info, Some(machine), move |conn| {
+                let (dom, meta) = Self::ours(conn, &owner, Operation::Info, &m)?;
+                Ok((meta, power_state(&dom, Operation::Info, &m)?))
+            })
+            .await?;
+        let address = if state.is_active() {
+            self.address(machine).await.ok().flatten()
+        } else {
+            None
+        };
+        Ok(self
+            .info_of(machine.clone(), &meta, state)
+            .with_address(address))
+    }
+
+    async fn list(&self) -> Result<Vec<MachineInfo>> {
+        let owner = self.config.owner.clone();
+        let found = self
+            .blocking(Operation::List, None, move |conn| {
+                let domains = conn
+                    .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
+                    .map_err(|e| virt_error(Operation::List, None, "listing domains", e))?;
+                let mut found = Vec::new();
+                for dom in domains {
+                    // Domains may vanish while we look: skip what fails.
+                    let Ok(xml) = dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE) else {
+                        continue;
+                    };
+                    let Some(meta) = parse_meta(&xml).filter(|m| m.owner == owner) else {
+                        continue;
+                    };
+                    let Ok(name) = dom
+                        .name()
+                        .map_err(drop)
+                        .and_then(|n| MachineName::new(n).map_err(drop))
+                    else {
+                        continue;
+                    };
+                    let state =
+                        power_state(&dom, Operation::List, &name).unwrap_or(PowerState::Unknown);
+                    let address = if state.is_active() {
+                        domain_address(&dom)
+                    } else {
+                        None
+                    };
+                    found.push((name, meta, state, address));
+                }
+                Ok(found)
+            })
+            .await?;
+        let mut list: Vec<MachineInfo> = found
+            .into_iter()
+            .map(|(name, meta, state, address)| {
+                self.info_of(name, &meta, state).with_address(address)
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
+    async fn address(&self, machine: &MachineName) -> Result<Option<IpAddr>> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Address, Some(machine), move |conn| {
+            let (dom, _) = Self::ours(conn, &owner, Operation::Address, &m)?;
+            if !dom.is_active().unwrap_or(false) {
+                return Ok(None);
+            }
+            Ok(domain_address(&dom))
+        })
+        .await
+    }
+
+    async fn logs(&self, machine: &MachineName, tail_lines: usize) -> Result<Vec<String>> {
+        // Check the machine first: unknown machines are NotFound, not Unsupported.
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Logs, Some(machine), move |conn| {
+            Self::ours(conn, &owner, Operation::Logs, &m).map(drop)
+        })
+        .await?;
+        let Some(dir) = &self.config.log_dir else {
+            return Err(HypervisorError::Unsupported {
+                kind: HypervisorKind::Libvirt,
+                op: Operation::Logs,
+            });
+        };
+        let path = dir.join(format!("{machine}.log"));
+        let text = match tokio::fs::read(&path).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(HypervisorError::permanent_from(
+                    Operation::Logs,
+                    Some(machine),
+                    format!("reading {path}"),
+                    e,
+                ));
+            }
+        };
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let skip = lines.len().saturating_sub(tail_lines);
+        Ok(lines.into_iter().skip(skip).collect())
+    }
+
+    async fn load(&self, machine: &MachineName) -> Result<LoadFigures> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        let info = self
+            .blocking(Operation::Load, Some(machine), move |conn| {
+                let (dom, _) = Self::ours(conn, &owner, Operation::Load, &m)?;
+                dom.info()
+                    .map_err(|e| virt_error(Operation::Load, Some(&m), "reading domain info", e))
+            })
+            .await?;
+        let now = Instant::now();
+        let previous = lock(&self.cpu).insert(machine.clone(), (now, info.cpu_time));
+        let cpu_percent = previous.and_then(|(then, cpu)| {
+            let wall = now.duration_since(then).as_nanos() as f64;
+            (wall > 0.0 && info.cpu_time >= cpu)
+                .then(|| (info.cpu_time - cpu) as f64 * 100.0 / wall)
+        });
+        Ok(LoadFigures::new(
+            cpu_percent,
+            Some(Duration::from_nanos(info.cpu_time)),
+            Some(info.memory * 1024),
+            Some(info.nr_virt_cpu),
+        ))
+    }
+}
+
+/// The first address libvirt knows for a running domain: DHCP leases, then the ARP table.
+fn domain_address(dom: &Domain) -> Option<IpAddr> {
+    for source in [
+        virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+        virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
+    ] {
+        let Ok(interfaces) = dom.interface_addresses(source, 0) else {
+            continue;
+        };
+        let addrs: Vec<IpAddr> = interfaces
+            .iter()
+            .flat_map(|i| i.addrs.iter())
+            .filter_map(|a| a.addr.parse().ok())
+            .collect();
+        if let Some(ip) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
+            return Some(*ip);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "<domain type='test'>
+  <name>tmpl</name>
+  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
+  <memory unit='KiB'>1024</memory>
+  <devices>
+    <disk type='file' device='cdrom'>
+      <source file='/iso/x.iso'/>
+      <target dev='hdc'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='/pool/base.img'/>
+      <backingStore type='file'>
+        <format type='raw'/>
+        <source file='/pool/older.img'/>
+        <backingStore/>
+      </backingStore>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='network'>
+      <mac address='aa:bb:cc:dd:ee:ff'/>
+      <source network='default'/>
+    </interface>
+  </devices>
+</domain>
+";
+
+    fn meta() -> Meta {
+        Meta {
+            owner: "o&<1>".into(),
+            template: "tmpl".into(),
+            generation: 3,
+            volume: "/pool/web-1.qcow2".into(),
+            labels: BTreeMap::from([("unit".to_string(), "sh'op\"<&>".to_string())]),
+        }
+    }
+
+    #[test]
+    fn finds_the_first_real_disk() {
+        let disk = find_template_disk(TEMPLATE).expect("disk");
+        assert_eq!(disk.kind, "file");
+        assert_eq!(disk.file.as_deref(), Some("/pool/base.img"));
+        assert!(TEMPLATE[disk.range.0..disk.range.1].contains("vda"));
+    }
+
+    #[test]
+    fn clone_renames_drops_identity_and_points_at_the_overlay() {
+        let disk = find_template_disk(TEMPLATE).expect("disk");
+        let xml = clone_xml(
+            TEMPLATE,
+            "web-1",
+            &disk,
+            "<source file='/pool/web-1.qcow2'/>",
+            &meta(),
+        );
+        assert!(
+            xml.contains("<name>web-1</name>") && !xml.contains("<name>tmpl</name>"),
+            "{xml}"
+        );
+        assert!(!xml.contains("<uuid>") && !xml.contains("<mac "), "{xml}");
+        assert!(xml.contains("<source file='/pool/web-1.qcow2'/>"), "{xml}");
+        assert!(
+            !xml.contains("/pool/base.img") && !xml.contains("backingStore"),
+            "{xml}"
+        );
+        assert!(xml.contains("<driver name='qemu' type='qcow2'/>"), "{xml}");
+        assert!(
+            xml.contains("<source file='/iso/x.iso'/>"),
+            "cdrom untouched: {xml}"
+        );
+        assert_eq!(parse_meta(&xml), Some(meta()));
+    }
+
+    #[test]
+    fn metadata_round_trips_with_either_quote_style() {
+        let rendered = render_meta(&meta());
+        assert_eq!(parse_meta(&rendered), Some(meta()));
+        let libvirt_style = rendered.replace(
+            &format!("'{METADATA_NAMESPACE}'"),
+            &format!("\"{METADATA_NAMESPACE}\""),
+        );
+        assert_eq!(parse_meta(&libvirt_style), Some(meta()));
+        assert_eq!(parse_meta("<domain/>"), None);
+    }
+
+    #[test]
+    fn overlay_always_names_backing_format() {
+        let xml = overlay_volume_xml("web-1.qcow2", 1024, "/pool/base.img", "raw");
+        assert!(
+            xml.contains("<path>/pool/base.img</path>") && xml.contains("<format type='raw'/>"),
+            "{xml}"
+        );
+        assert_eq!(
+            volume_format(
+                "<volume><target><path>/x</path><format type='qcow2'/></target></volume>"
+            )
+            .as_deref(),
+            Some("qcow2")
+        );
+    }
+
+    #[test]
+    fn attributes_in_both_quote_styles() {
+        assert_eq!(
+            attr("<source file=\"/a b\"/>", "file").as_deref(),
+            Some("/a b")
+        );
+        assert_eq!(
+            attr("<disk type='file' device='disk'>", "device").as_deref(),
+            Some("disk")
+        );
+        assert_eq!(
+            attr("<x mytype='a' type='b'>", "type").as_deref(),
+            Some("b")
+        );
+    }
+}

@@ -219,9 +219,9 @@ fn ssh_error(op: Operation, machine: &MachineName, what: &str, e: SshError) -> H
 
 impl StaticDriver {
     /// Opens the driver, reading the attached machines from the state file (none when it does
-    /// not exist yet).
-    pub async fn open(config: StaticConfig) -> Result<StaticDriver> {
-        let machines = match tokio::fs::read(&config.state_file).await {
+    /// not exist yet). Synchronous: it reads one small file.
+    pub fn open(config: StaticConfig) -> Result<StaticDriver> {
+        let machines = match std::fs::read(&config.state_file) {
             Ok(bytes) => {
                 let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
                     HypervisorError::permanent_from(

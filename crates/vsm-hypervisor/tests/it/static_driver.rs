@@ -4,11 +4,13 @@
 //! process whose pid file lives in a temporary directory. A [`Machines`] guard kills every such
 //! process when the test ends, also on failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use vsm_hypervisor::ssh::shell_quote;
 use vsm_hypervisor::static_driver::{StaticConfig, StaticDriver, params};
+use vsm_hypervisor::testing::contract::{self, Fixture};
 use vsm_hypervisor::testing::sshd::TestSshd;
 use vsm_hypervisor::{
     Hypervisor, HypervisorError, MachineName, PowerState, ProvisionSpec, ShutdownOutcome,
@@ -116,12 +118,32 @@ fn spec(server: &TestSshd, machines: &Machines, machine: &str) -> ProvisionSpec 
     spec
 }
 
-async fn driver(state: &Utf8Path) -> StaticDriver {
+fn driver(state: &Utf8Path) -> StaticDriver {
     let mut config = StaticConfig::new(state.join("static.json"));
     config.poll_interval = Duration::from_millis(50);
-    StaticDriver::open(config)
-        .await
-        .expect("open static driver")
+    StaticDriver::open(config).expect("open static driver")
+}
+
+/// The shared driver contract, with the registered "machines" on this host over loopback ssh.
+#[tokio::test]
+async fn contract_suite() {
+    let server = TestSshd::start().expect("test sshd");
+    let machines = Machines::new();
+    let state = tempfile::tempdir().expect("state dir");
+    let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
+    let base = spec(&server, &machines, "template-only");
+    let fixture = Fixture::new(base.template.clone(), "ct-static")
+        .with_shutdown_timeout(Duration::from_secs(20))
+        .with_spec(move |machine| {
+            let mut spec = base.clone();
+            spec.machine = machine.clone();
+            spec.labels.insert("contract".into(), "yes".into());
+            spec
+        });
+    let hv: Arc<dyn Hypervisor> = Arc::new(driver(&state));
+    let reopen_state = state.clone();
+    let reopen = move || -> Arc<dyn Hypervisor> { Arc::new(driver(&reopen_state)) };
+    contract::run_all(hv, &fixture, Some(&reopen)).await;
 }
 
 #[tokio::test]
@@ -130,7 +152,7 @@ async fn attach_start_stop_logs_detach() {
     let machines = Machines::new();
     let state = tempfile::tempdir().expect("state dir");
     let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
-    let hv = driver(&state).await;
+    let hv = driver(&state);
     let db1 = name("db1");
 
     let info = hv
@@ -159,7 +181,7 @@ async fn attach_start_stop_logs_detach() {
     );
 
     // A fresh driver on the same state file lists the machine and sees it running.
-    let reopened = driver(&state).await;
+    let reopened = driver(&state);
     let list = reopened.list().await.expect("list");
     assert_eq!(list.len(), 1);
     assert_eq!(
@@ -189,7 +211,7 @@ async fn attach_start_stop_logs_detach() {
     hv.start(&db1).await.expect("start");
     hv.destroy(&db1).await.expect("detach");
     assert!(hv.state(&db1).await.expect_err("gone").is_not_found());
-    assert!(driver(&state).await.list().await.expect("list").is_empty());
+    assert!(driver(&state).list().await.expect("list").is_empty());
     let pid =
         std::fs::read_to_string(machines.root().join("db1.pid")).expect("pid file still there");
     assert!(
@@ -204,7 +226,7 @@ async fn stubborn_stop_is_forced_with_the_kill_command() {
     let machines = Machines::new();
     let state = tempfile::tempdir().expect("state dir");
     let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
-    let hv = driver(&state).await;
+    let hv = driver(&state);
     let m = name("app1");
     hv.provision(&spec(&server, &machines, "app1"))
         .await
@@ -226,7 +248,7 @@ async fn unreachable_machine_is_not_attached_and_unknown_is_not_found() {
     let machines = Machines::new();
     let state = tempfile::tempdir().expect("state dir");
     let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
-    let hv = driver(&state).await;
+    let hv = driver(&state);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
