@@ -70,7 +70,16 @@ pub struct SshTarget {
     pub connect_timeout: Duration,
     /// The `ssh` program to run (default `ssh`, found on `PATH`).
     pub program: Utf8PathBuf,
+    /// Connection sharing: when set, calls share one master connection per target through a
+    /// control socket in this directory (`ControlMaster=auto`, `ControlPersist`), which saves the
+    /// handshake on every call after the first. The directory must exist, be private, and have a
+    /// short path (socket paths are limited to about 100 bytes). Close the master with
+    /// [`close_master`] when done, or it exits by itself after [`MASTER_PERSIST_SECS`] idle seconds.
+    pub control_dir: Option<Utf8PathBuf>,
 }
+
+/// How long an idle shared master connection stays up (see [`SshTarget::control_dir`]).
+pub const MASTER_PERSIST_SECS: u32 = 30;
 
 impl SshTarget {
     /// A target on port 22 with strict-by-default `AcceptNew` checking in the user's known-hosts
@@ -88,6 +97,7 @@ impl SshTarget {
             host_key_checking: HostKeyChecking::AcceptNew { known_hosts: None },
             connect_timeout: Duration::from_secs(10),
             program: Utf8PathBuf::from("ssh"),
+            control_dir: None,
         }
     }
 
@@ -109,6 +119,14 @@ impl SshTarget {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The same target sharing one connection through a control socket in `dir`
+    /// (see [`SshTarget::control_dir`]).
+    #[must_use]
+    pub fn with_control_dir(mut self, dir: impl Into<Utf8PathBuf>) -> Self {
+        self.control_dir = Some(dir.into());
         self
     }
 
@@ -166,6 +184,11 @@ impl SshTarget {
                 args.extend(["-o".into(), "StrictHostKeyChecking=no".into()]);
                 args.extend(["-o".into(), "UserKnownHostsFile=/dev/null".into()]);
             }
+        }
+        if let Some(dir) = &self.control_dir {
+            args.extend(["-o".into(), "ControlMaster=auto".into()]);
+            args.extend(["-o".into(), format!("ControlPath={dir}/%C")]);
+            args.extend(["-o".into(), format!("ControlPersist={MASTER_PERSIST_SECS}")]);
         }
         args.push("--".into());
         args.push(self.host.clone());
@@ -369,6 +392,33 @@ pub async fn run_args<S: AsRef<str>>(target: &SshTarget, words: &[S]) -> Result<
 /// Check that the machine answers: log in and run `true`.
 pub async fn check_reachable(target: &SshTarget) -> Result<(), SshError> {
     run_checked(target, "true").await.map(|_| ())
+}
+
+/// Stops the shared master connection of a target that uses [`SshTarget::control_dir`]
+/// (`ssh -O exit`). Nothing happens when the target shares no connection or none is up.
+pub async fn close_master(target: &SshTarget) -> Result<(), SshError> {
+    if target.control_dir.is_none() {
+        return Ok(());
+    }
+    let mut args = target.ssh_args("")?;
+    // Replace the trailing `-- host ""` with `-O exit -- host`.
+    args.truncate(args.len() - 3);
+    args.extend(["-O".into(), "exit".into(), "--".into(), target.host.clone()]);
+    let status = Command::new(target.program.as_std_path())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|source| SshError::Spawn {
+            program: target.program.clone(),
+            source,
+        })?;
+    // A non-zero status means no master was running: that is the state we want.
+    let _ = status;
+    Ok(())
 }
 
 /// Unpack a tar stream into `remote_dir` (created when missing) with the remote `tar`.

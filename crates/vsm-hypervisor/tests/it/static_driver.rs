@@ -410,4 +410,38 @@ mod ssh {
             .await
             .expect("remove is idempotent");
     }
+
+    #[tokio::test]
+    async fn shared_connection_runs_commands_and_closes() {
+        let server = sshd();
+        let control = tempfile::Builder::new()
+            .prefix("vsm-ctl")
+            .tempdir_in("/tmp")
+            .expect("control dir");
+        let control_dir = Utf8PathBuf::try_from(control.path().to_path_buf()).expect("utf8");
+        let target = server.target().with_control_dir(control_dir.clone());
+        for i in 0..3 {
+            let out = ssh::run_checked(&target, &format!("echo {i}"))
+                .await
+                .expect("runs over the shared connection");
+            assert_eq!(out.stdout_text(), format!("{i}\n"));
+        }
+        let sockets = || {
+            std::fs::read_dir(&control_dir)
+                .expect("read control dir")
+                .count()
+        };
+        assert_eq!(sockets(), 1, "one master socket for the target");
+        ssh::close_master(&target).await.expect("close master");
+        for _ in 0..100 {
+            if sockets() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(sockets(), 0, "the master is gone");
+        ssh::close_master(&target)
+            .await
+            .expect("closing twice is fine");
+    }
 }
