@@ -7,6 +7,8 @@
 //! the manager except through the binary: the tests see what a user sees.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod demo;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

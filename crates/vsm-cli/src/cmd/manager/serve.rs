@@ -245,7 +245,6 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
         ))
     })?;
     let static_driver = StaticDriver::open(StaticConfig::new(dir.join("static.json")))
-        .await
         .map_err(|e| {
             anyhow::Error::new(e).context(Failure::new(
                 Exit::Failed,
