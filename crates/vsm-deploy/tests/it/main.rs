@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod apply;
+mod example;
 mod fixtures;
 mod ssh;
 mod store;
