@@ -221,3 +221,123 @@ async fn example_applies_to_local_roots() {
         );
     }
 }
+
+/// Kills and reaps the server process when the test ends, also on failure.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `vsm-appserver`, built beside this test binary by `cargo build -p vsm-hypervisor --bins`
+/// (a workspace build or test builds it).
+fn appserver_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("vsm-appserver");
+    bin.is_file().then_some(bin)
+}
+
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// The whole promise of the example: a server of the example template, started, becomes healthy
+/// on the manifest's health URL once the apply is done, and serves the definition's content.
+#[tokio::test]
+async fn example_is_served_by_vsm_appserver() {
+    let Some(bin) = appserver_binary() else {
+        eprintln!(
+            "vsm-appserver is not built (cargo build -p vsm-hypervisor --bins); the live part of the example is checked by the workspace test run"
+        );
+        return;
+    };
+    let dir = example_dir();
+    let (store_dir, servers) = (tmp(), tmp());
+    let store = SnapshotStore::open(&store_dir.path).expect("open store");
+    let def = store
+        .import(&dir, &ScanLimits::default())
+        .expect("import")
+        .definition;
+    // A loopback address of its own, so the manifest's port 8080 is free.
+    let pid = std::process::id();
+    let address = format!("127.77.{}.{}", (pid >> 8) % 250 + 1, pid % 250 + 1);
+    let root = servers.path.join("web-1");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let child = std::process::Command::new(&bin)
+        .current_dir(&root)
+        .env("VSM_ADDRESS", &address)
+        .env("VSM_SERVER", "web-1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start vsm-appserver");
+    let _running = Running(child);
+    let http = format!("{address}:8080");
+    // Not deployed yet: up, but unhealthy.
+    let mut before = String::new();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&http).is_ok() {
+            before = http_get(&http, "/healthz").0;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(before.contains(" 503"), "before the apply: {before:?}");
+
+    let group = GroupName::new("web").unwrap();
+    let plan = GroupPlan::new(&store, &def, &group).expect("plan");
+    let mut members = members();
+    members.insert(group.clone(), vec![ServerAddress::new(&address).unwrap()]);
+    let ctx = ServerContext {
+        unit: UnitName::new("shop").unwrap(),
+        group,
+        server: ServerName::new("web-1").unwrap(),
+        address: ServerAddress::new(&address).unwrap(),
+        index: 1,
+        members,
+    };
+    let jobs = [ServerJob {
+        server: ctx.server.clone(),
+        address: Some(ctx.address.clone()),
+        transport: Arc::new(LocalTransport::new(root.clone()).with_fsync(false)),
+        desired: Arc::new(plan.for_server(&ctx).expect("render")),
+        previous: None,
+    }];
+    let opts = BatchOptions {
+        concurrency: 1,
+        health_check: true,
+    };
+    let report = apply_batch(&jobs, &opts, no_progress()).await;
+    if let Some((s, e)) = report.failures().next() {
+        panic!("{s}: {}", vsm_deploy::batch::error_chain(e));
+    }
+    assert_eq!(report.outcome(), Outcome::AllDone);
+
+    let (status, body) = http_get(&http, "/healthz");
+    assert!(status.contains(" 200"), "{status}");
+    assert_eq!(body, "ok\n");
+    let (status, body) = http_get(&http, "/");
+    assert!(status.contains(" 200"), "{status}");
+    assert_eq!(body, file(&dir, "web/site/index.html"));
+    let (status, body) = http_get(&http, "/server.html");
+    assert!(status.contains(" 200"), "{status}");
+    assert!(
+        body.contains(&format!("<span id=\"address\">{address}</span>")),
+        "{body}"
+    );
+}
