@@ -175,7 +175,7 @@ impl LocalTransport {
                     .map_err(io_err("sync", &dest))?;
             }
         }
-        let record = serde_json::to_vec_pretty(&change.record)
+        let record = serde_json::to_vec(&change.record)
             .map_err(|e| TransportError::Failed(e.to_string()))?;
         let rp = st.join("applied.json");
         let mut f = fs::File::create(&rp).map_err(io_err("create", &rp))?;
@@ -280,7 +280,7 @@ impl LocalTransport {
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         let tmp = dir.join("applied.json.tmp");
         let bytes =
-            serde_json::to_vec_pretty(record).map_err(|e| TransportError::Failed(e.to_string()))?;
+            serde_json::to_vec(record).map_err(|e| TransportError::Failed(e.to_string()))?;
         let mut f = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
         f.write_all(&bytes).map_err(io_err("write", &tmp))?;
         if self.fsync {
