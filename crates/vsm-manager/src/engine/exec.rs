@@ -336,6 +336,61 @@ impl Ctx {
         Ok(d)
     }
 
+    /// The server's address as the model knows it.
+    fn server_address(&self, target: &StepTarget, server: &ServerName) -> Option<ServerAddress> {
+        let live = self.manager.live_for_unit(&target.unit)?;
+        let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
+        u.server(server).and_then(|(_, s)| s.address.clone())
+    }
+
+    /// Who `server` is, for rendering its definition templates.
+    fn deploy_context(
+        &self,
+        target: &StepTarget,
+        server: &ServerName,
+        address: Option<ServerAddress>,
+    ) -> Option<vsm_deploy::ServerContext> {
+        let live = self.manager.live_for_unit(&target.unit)?;
+        let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
+        let (group, _) = u.server(server)?;
+        let index = group.servers.iter().position(|s| s.name == *server)? + 1;
+        let members = u
+            .groups
+            .iter()
+            .map(|g| {
+                let addrs = g.servers.iter().filter_map(|s| s.address.clone()).collect();
+                (g.name().clone(), addrs)
+            })
+            .collect();
+        Some(vsm_deploy::ServerContext {
+            unit: u.name.clone(),
+            group: group.name().clone(),
+            server: server.clone(),
+            address: address?,
+            index,
+            members,
+        })
+    }
+
+    /// The health check that the unit's current definition gives `server`'s group, if any.
+    fn definition_health(
+        &self,
+        target: &StepTarget,
+        server: &ServerName,
+    ) -> Option<vsm_deploy::HealthCheck> {
+        let (group, digest) = {
+            let live = self.manager.live_for_unit(&target.unit)?;
+            let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
+            let (group, _) = u.server(server)?;
+            (group.name().clone(), u.current_definition()?.digest.clone())
+        };
+        let store =
+            vsm_deploy::SnapshotStore::open(&self.manager.state_dir().join(DEFINITIONS_DIR))
+                .ok()?;
+        let def = store.load(&digest).ok()?;
+        def.manifest.group(&group)?.health.clone()
+    }
+
     async fn execute_inner(
         &self,
         step: &Step,
@@ -419,15 +474,22 @@ impl Ctx {
                 }
                 Ok(r)
             }
-            Step::Apply { digest, .. } => {
+            Step::Apply { digest, server, .. } => {
                 let d = driver(target.driver).await?;
                 let m = machine()?;
                 if let Some(root) = d.local_root(&m) {
+                    let address = match self.server_address(target, server) {
+                        Some(a) => Some(a),
+                        None => self
+                            .call(cancel, || d.address(&m))
+                            .await?
+                            .and_then(|a| ServerAddress::new(a.to_string()).ok()),
+                    };
+                    let ctx = self
+                        .deploy_context(target, server, address)
+                        .ok_or_else(|| format!("server {server} has no address yet"))?;
                     let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
-                    let digest = digest.clone();
-                    tokio::task::spawn_blocking(move || apply_local(&store_root, &digest, &root))
-                        .await
-                        .map_err(|e| e.to_string())??;
+                    apply_local(&store_root, digest, &ctx, &root).await?;
                 }
                 Ok(StepResult::ok(now()))
             }
@@ -447,14 +509,42 @@ impl Ctx {
                     }
                 }
             }
-            Step::HealthCheck { timeout_ms, .. } => {
+            Step::HealthCheck { timeout_ms, server } => {
                 let d = driver(target.driver).await?;
                 let m = machine()?;
+                // The definition's own check (tcp, http or command) decides, once the machine runs.
+                let check = self.definition_health(target, server);
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(*timeout_ms);
                 let mut pause = Duration::from_millis(5);
                 loop {
                     match d.state(&m).await {
-                        Ok(PowerState::Running) => return Ok(StepResult::ok(now())),
+                        Ok(PowerState::Running) => {
+                            let Some(check) = check else {
+                                return Ok(StepResult::ok(now()));
+                            };
+                            let address = match self.server_address(target, server) {
+                                Some(a) => a.to_string(),
+                                None => match d.address(&m).await {
+                                    Ok(Some(a)) => a.to_string(),
+                                    _ => {
+                                        return Err(format!(
+                                            "server {server} has no address to check"
+                                        ));
+                                    }
+                                },
+                            };
+                            let left =
+                                deadline.saturating_duration_since(tokio::time::Instant::now());
+                            let mut check = check;
+                            check.timeout = check.timeout.min(left.max(Duration::from_millis(1)));
+                            return tokio::select! {
+                                r = vsm_deploy::health_check(&check, &address, None) => match r {
+                                    Ok(()) => Ok(StepResult::ok(now())),
+                                    Err(e) => Err(error_chain(&e)),
+                                },
+                                _ = cancel.cancelled() => Err("cancelled while checking health".into()),
+                            };
+                        }
                         Ok(PowerState::Crashed) => return Err("the server crashed".into()),
                         Ok(PowerState::Stopped) => {
                             return Err("the server is not running".into());
@@ -584,28 +674,45 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Pushes a snapshot into a local server's root atomically: export next to the target, then
-/// swap directories with renames, so a server never sees a half-written version.
-fn apply_local(
+/// Pushes one server's part of a definition version into its local root through the deploy
+/// layer: per-server atomic (staged, then switched in), idempotent (an unchanged version sends
+/// nothing) and incremental (only changed files travel). A group the version does not define
+/// has nothing to receive.
+async fn apply_local(
     store_root: &Utf8Path,
     digest: &vsm_core::DefinitionDigest,
+    ctx: &vsm_deploy::ServerContext,
     root: &Utf8Path,
 ) -> std::result::Result<(), String> {
-    let store = vsm_deploy::SnapshotStore::open(store_root).map_err(|e| error_chain(&e))?;
-    let base = root.join("vsm");
-    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {base}: {e}"))?;
-    let target = base.join("definitions");
-    let fresh = base.join(format!("definitions.new-{}", digest.short()));
-    let old = base.join("definitions.old");
-    let _ = std::fs::remove_dir_all(&fresh);
-    store.export(digest, &fresh).map_err(|e| error_chain(&e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    if target.exists() {
-        std::fs::rename(&target, &old).map_err(|e| format!("cannot move {target}: {e}"))?;
-    }
-    std::fs::rename(&fresh, &target).map_err(|e| format!("cannot move {fresh}: {e}"))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    let desired = {
+        let store_root = store_root.to_path_buf();
+        let digest = digest.clone();
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(
+            move || -> std::result::Result<Option<vsm_deploy::DesiredState>, String> {
+                let store =
+                    vsm_deploy::SnapshotStore::open(&store_root).map_err(|e| error_chain(&e))?;
+                let def = store.load(&digest).map_err(|e| error_chain(&e))?;
+                if def.manifest.group(&ctx.group).is_none() {
+                    return Ok(None);
+                }
+                let plan = vsm_deploy::GroupPlan::new(&store, &def, &ctx.group)
+                    .map_err(|e| error_chain(&e))?;
+                plan.for_server(&ctx).map(Some).map_err(|e| error_chain(&e))
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let Some(desired) = desired else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(root).map_err(|e| format!("cannot create {root}: {e}"))?;
+    let transport = vsm_deploy::LocalTransport::new(root.to_path_buf());
+    vsm_deploy::apply_to_server(&transport, &desired)
+        .await
+        .map(|_| ())
+        .map_err(|e| error_chain(&e))
 }
 
 // ------------------------------------------------------------------ templates
