@@ -18,6 +18,8 @@ pub struct Api {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    /// The typed client of the same manager, for the operation event stream (SSE).
+    typed: Option<vsm_manager::http::Client>,
 }
 
 /// Percent-encodes one path segment (names are validated by the manager; this keeps the URL
@@ -59,11 +61,23 @@ impl Api {
         let http = builder
             .build()
             .context("could not set up the HTTP client")?;
+        let typed = match ca_cert {
+            Some(pem) => vsm_manager::http::Client::with_ca_certificate(url, token.clone(), pem),
+            None => vsm_manager::http::Client::new(url, token.clone()),
+        }
+        .ok();
         Ok(Api {
             base: url.to_owned(),
             http,
             token,
+            typed,
         })
+    }
+
+    /// The typed client of the same manager (for the operation event stream), when it could
+    /// be set up.
+    pub fn typed(&self) -> Option<&vsm_manager::http::Client> {
+        self.typed.as_ref()
     }
 
     /// The manager's URL.

@@ -1,4 +1,5 @@
-//! Waiting for operations: long-polls the manager until an operation ends, shows per-server
+//! Waiting for operations: follows the manager's event stream (SSE; long polls when it is not
+//! available) until an operation ends, shows per-server
 //! progress (a live indicatif display on a terminal, plain lines on standard error otherwise,
 //! nothing with `--output json`), handles Ctrl-C and `--timeout`, and turns the final record into
 //! the exit code.
@@ -12,9 +13,11 @@ use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::Method;
 use serde_json::Value;
+use vsm_manager::http::{EventStream, OperationEvent};
 
 use crate::api::Api;
 use crate::exit::{Exit, Failure};
@@ -232,6 +235,9 @@ async fn watch(api: &Api, out: &Out, mut op: Value, timeout: Option<u64>) -> Res
     let deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
     let mut progress = Progress::new(out, &op);
     let mut cancelling = false;
+    // Live progress from the manager's event stream (SSE); long polls when it is unavailable.
+    let mut events: Option<EventStream> = None;
+    let mut events_failed = false;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         progress.update(&op);
@@ -246,8 +252,42 @@ async fn watch(api: &Api, out: &Out, mut op: Value, timeout: Option<u64>) -> Res
         }
         let poll_secs = remaining.map_or(2, |r| r.as_secs().clamp(1, 2));
         let path = format!("/api/v1/operations/{id}/wait?timeout_secs={poll_secs}");
+        let pause = remaining.map_or(Duration::from_secs(3600), |r| {
+            r.max(Duration::from_millis(1))
+        });
+        if events.is_none()
+            && !events_failed
+            && let Some(client) = api.typed()
+        {
+            match client.operation_events(vsm_core::OperationId(id)).await {
+                Ok(stream) => {
+                    events = Some(stream);
+                    // events before the subscription are not replayed: refresh the record
+                    op = api.get(&format!("/api/v1/operations/{id}")).await?;
+                    continue;
+                }
+                Err(_) => events_failed = true,
+            }
+        }
         tokio::select! {
-            next = api.get_with_timeout(&path, poll_secs) => {
+            event = next_event(&mut events), if events.is_some() => {
+                match event {
+                    Some(Ok(OperationEvent::Finished(record))) => {
+                        op = serde_json::to_value(&record)?;
+                    }
+                    Some(Ok(OperationEvent::Progress(_))) => {
+                        op = api.get(&format!("/api/v1/operations/{id}")).await?;
+                    }
+                    // the stream broke or ended early (e.g. the manager shuts down): long-poll
+                    Some(Err(_)) | None => {
+                        events = None;
+                        events_failed = true;
+                        op = api.get(&format!("/api/v1/operations/{id}")).await?;
+                    }
+                }
+            }
+            _ = tokio::time::sleep(pause), if events.is_some() => {}
+            next = api.get_with_timeout(&path, poll_secs), if events.is_none() => {
                 op = next?;
             }
             _ = &mut ctrl_c => {
@@ -271,6 +311,16 @@ async fn watch(api: &Api, out: &Out, mut op: Value, timeout: Option<u64>) -> Res
                 }
             }
         }
+    }
+}
+
+/// The next item of the event stream (`None` when it ended or there is none).
+async fn next_event(
+    events: &mut Option<EventStream>,
+) -> Option<Result<OperationEvent, vsm_manager::http::ClientError>> {
+    match events {
+        Some(stream) => stream.next().await,
+        None => None,
     }
 }
 
