@@ -19,6 +19,7 @@ pub mod config;
 mod engine;
 pub mod error;
 pub mod http;
+mod jp1;
 pub mod logging;
 mod manager;
 pub mod store;

@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     failed_logins: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
     pub(crate) writer: crate::engine::Writer,
     pub(crate) loads: Mutex<HashMap<(UnitName, ServerName), LoadView>>,
+    /// JP1/IM events, when `jp1.enabled`.
+    pub(crate) jp1: Option<crate::jp1::Jp1Sink>,
     _lock: File,
 }
 
@@ -263,6 +265,7 @@ impl Manager {
             .map_err(|e| OpenError::Invalid(Box::new(Error::failed("store task failed", e))))??;
         let store: Arc<dyn Store> = Arc::new(store);
         let max = store.max_operation_id()?;
+        let config_jp1 = config.settings.jp1.clone();
         let manager = Manager {
             inner: Arc::new(Inner {
                 settings: RwLock::new(config.settings.clone()),
@@ -276,6 +279,7 @@ impl Manager {
                 failed_logins: Mutex::new(HashMap::new()),
                 writer: crate::engine::Writer::spawn(store.clone()),
                 loads: Mutex::new(HashMap::new()),
+                jp1: crate::jp1::Jp1Sink::open(&dir, &config_jp1),
                 _lock: lock,
             }),
         };
@@ -286,6 +290,7 @@ impl Manager {
         if manager.inner.config.monitor {
             crate::engine::spawn_monitor(&manager);
         }
+        manager.jp1_event(&vsm_jp1::VsmEvent::ManagerStarted);
         Ok(manager)
     }
 
@@ -297,11 +302,22 @@ impl Manager {
         loop {
             let notified = self.inner.ops_changed.notified();
             if self.ops().running.is_empty() {
-                return;
+                break;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
+                break;
             }
+        }
+        self.jp1_event(&vsm_jp1::VsmEvent::ManagerStopped);
+        if let Some(jp1) = &self.inner.jp1 {
+            let _ = tokio::time::timeout(Duration::from_secs(5), jp1.drain()).await;
+        }
+    }
+
+    /// Queues a JP1/IM event when JP1 is enabled (never blocks on JP1).
+    pub(crate) fn jp1_event(&self, event: &vsm_jp1::VsmEvent) {
+        if let Some(jp1) = &self.inner.jp1 {
+            jp1.send(event);
         }
     }
 
@@ -445,6 +461,10 @@ impl Manager {
                     .push(t);
                 self.write(vec![Self::audit_entry(None, "login", name, "failed")])
                     .await?;
+                self.jp1_event(&vsm_jp1::VsmEvent::LoginFailed {
+                    account: name.clone(),
+                    source: None,
+                });
                 Err(Error::Unauthenticated(
                     "wrong account name or password".into(),
                 ))

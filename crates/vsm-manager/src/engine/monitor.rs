@@ -26,8 +26,30 @@ pub(crate) fn load_of(m: &Manager, unit: &UnitName, server: &ServerName) -> Opti
         .copied()
 }
 
-/// Reports the end of an operation (log now; JP1 events when configured).
-pub(crate) fn operation_event(_m: &Manager, record: &OperationRecord) {
+/// Reports the end of an operation (log; JP1 events when configured).
+pub(crate) fn operation_event(m: &Manager, record: &OperationRecord) {
+    if let Some(unit) = &record.summary.unit {
+        let op = vsm_jp1::OperationInfo {
+            unit: unit.clone(),
+            id: record.summary.id,
+            kind: record.summary.kind.to_string(),
+            by: record.summary.requested_by.clone(),
+        };
+        let detail = record.error.clone().unwrap_or_default();
+        let event = match record.summary.state {
+            OperationState::Succeeded => Some(vsm_jp1::VsmEvent::OperationSucceeded { op, detail }),
+            OperationState::PartlySucceeded => {
+                Some(vsm_jp1::VsmEvent::OperationPartlySucceeded { op, detail })
+            }
+            OperationState::Failed | OperationState::Interrupted => {
+                Some(vsm_jp1::VsmEvent::OperationFailed { op, detail })
+            }
+            _ => None,
+        };
+        if let Some(event) = event {
+            m.jp1_event(&event);
+        }
+    }
     match record.summary.state {
         OperationState::Succeeded => {
             tracing::info!(operation = %record.summary.id, kind = %record.summary.kind, "operation succeeded")
@@ -110,6 +132,12 @@ pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, Serv
                     _ => "the server stopped without being asked".into(),
                 });
                 tracing::warn!(unit = %unit.name, server = %s.name, "server failed");
+                m.jp1_event(&vsm_jp1::VsmEvent::ServerFailed {
+                    unit: unit.name.clone(),
+                    group: g.name().clone(),
+                    server: s.name.clone(),
+                    reason: s2.last_error.clone().unwrap_or_default(),
+                });
                 failed.push((unit.name.clone(), s.name.clone()));
                 if g.spec.recover != RecoverPolicy::None {
                     recover.push(s.name.clone());
