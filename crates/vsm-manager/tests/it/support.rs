@@ -1,0 +1,181 @@
+//! A manager on a temporary state dir over a `FakeHypervisor`, with two accounts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use vsm_core::{AccountName, OperationId, Role, UnitName};
+use vsm_hypervisor::MachineName;
+use vsm_hypervisor::fake::FakeHypervisor;
+use vsm_manager::*;
+
+pub const ROOT_PW: &str = "root-password-1";
+pub const BOB_PW: &str = "bob-password-1";
+
+/// Two groups: `db` (start order 1) and `web` (start order 2).
+pub const TWO_GROUPS: &str = "format: 1
+groups:
+  - name: db
+    template: tpl
+    count: 2
+    min: 1
+    max: 3
+    start_order: 1
+  - name: web
+    template: tpl
+    count: 2
+    min: 1
+    max: 4
+    start_order: 2
+    recover: restart
+";
+
+pub struct Env {
+    _dir: tempfile::TempDir,
+    pub root: Utf8PathBuf,
+    pub fake: Arc<FakeHypervisor>,
+    pub manager: Manager,
+    pub admin: Actor,
+    pub bob: Actor,
+}
+
+pub fn name<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().expect("valid name")
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
+        let state = root.join("state");
+        let mut init = InitOptions::new(state.clone(), name("root"), Password::new(ROOT_PW));
+        init.password_cost = PasswordCost::Insecure;
+        Manager::init(init).expect("init");
+        let mut config = ManagerConfig::load(&state).expect("config");
+        config.password_cost = PasswordCost::Insecure;
+        config.monitor = false;
+        let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
+        let manager = Manager::open(
+            config,
+            DriverSet::new().with(DriverKind::Local, fake.clone()),
+        )
+        .await
+        .expect("open");
+        let admin = manager
+            .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
+            .await
+            .expect("admin login");
+        manager
+            .add_account(
+                &admin,
+                AddAccount {
+                    name: name("bob"),
+                    role: Role::Builder,
+                    password: Password::new(BOB_PW),
+                },
+            )
+            .await
+            .expect("add bob");
+        let bob = manager
+            .authenticate(&name::<AccountName>("bob"), &Password::new(BOB_PW))
+            .await
+            .expect("bob login");
+        manager
+            .register_template(
+                &bob,
+                RegisterTemplate {
+                    name: name("tpl"),
+                    driver: DriverKind::Local,
+                    source: "image-1".into(),
+                },
+            )
+            .await
+            .expect("template");
+        Env {
+            _dir: dir,
+            root,
+            fake,
+            manager,
+            admin,
+            bob,
+        }
+    }
+
+    /// bob's unit `shop` from `unit_file`, with one imported definition version.
+    pub async fn unit(&self, unit_file: &str) -> UnitName {
+        let unit: UnitName = name("shop");
+        self.manager
+            .create_unit_from_file(
+                &self.bob,
+                CreateUnitFromFile {
+                    name: unit.clone(),
+                    file_name: "shop.yaml".into(),
+                    unit_file: unit_file.into(),
+                },
+            )
+            .await
+            .expect("create unit");
+        let dir = self.definitions("defs-v1", "v1");
+        self.manager
+            .import_definitions(&self.bob, &unit, &dir)
+            .await
+            .expect("import");
+        unit
+    }
+
+    /// A definition directory giving every group `www/index.html` with `body`.
+    pub fn definitions(&self, dirname: &str, body: &str) -> Utf8PathBuf {
+        let dir = self.root.join(dirname);
+        std::fs::create_dir_all(dir.join("site")).expect("mkdir");
+        let mut manifest = String::from("format: 1\ngroups:\n");
+        for g in ["db", "web"] {
+            manifest.push_str(&format!(
+                "  - name: {g}\n    files:\n      - {{ source: site/index.html, target: www/index.html }}\n"
+            ));
+        }
+        std::fs::write(dir.join("vsm-definition.yaml"), manifest).expect("manifest");
+        std::fs::write(dir.join("site/index.html"), body).expect("file");
+        dir
+    }
+
+    /// Waits for an operation and returns its record.
+    pub async fn finish(&self, id: OperationId) -> OperationRecord {
+        let rec = self
+            .manager
+            .wait(&self.admin, id, Duration::from_secs(60))
+            .await
+            .expect("wait");
+        assert!(
+            rec.summary.state.is_finished(),
+            "operation {id} did not finish: {rec:?}"
+        );
+        rec
+    }
+
+    pub async fn show(&self, unit: &UnitName) -> UnitDetail {
+        self.manager.show_unit(&self.bob, unit).await.expect("show")
+    }
+
+    pub fn machine(&self, server: &str) -> MachineName {
+        MachineName::new(format!("shop--{server}")).expect("machine name")
+    }
+
+    pub fn machine_root(&self, server: &str) -> Utf8PathBuf {
+        self.root
+            .join("machines")
+            .join(self.machine(server).as_str())
+    }
+}
+
+/// The names of the servers of `group` in `detail`.
+pub fn servers_of(detail: &UnitDetail, group: &str) -> Vec<String> {
+    detail
+        .groups
+        .iter()
+        .filter(|g| g.name.as_str() == group)
+        .flat_map(|g| g.servers.iter().map(|s| s.name.to_string()))
+        .collect()
+}
