@@ -9,5 +9,6 @@
 mod accounts;
 mod busy;
 mod cli;
+mod demo;
 mod manager;
 mod units;
