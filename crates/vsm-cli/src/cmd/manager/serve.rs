@@ -244,8 +244,8 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
             "cannot open the local driver's state",
         ))
     })?;
-    let static_driver = StaticDriver::open(StaticConfig::new(dir.join("static.json")))
-        .map_err(|e| {
+    let static_driver =
+        StaticDriver::open(StaticConfig::new(dir.join("static.json"))).map_err(|e| {
             anyhow::Error::new(e).context(Failure::new(
                 Exit::Failed,
                 "cannot open the registered machines' state",
