@@ -575,7 +575,9 @@ impl Ctx {
                 }
                 let d = driver(target.driver).await?;
                 let m = machine()?;
-                let t = self.step_timeout;
+                // A graceful stop gets a bounded time before the driver forces the power off;
+                // the step time-out only bounds the whole call.
+                let t = GRACEFUL_STOP.min(self.step_timeout);
                 self.call(cancel, || d.shutdown(&m, t)).await?;
                 Ok(StepResult::ok(now()))
             }
@@ -659,6 +661,9 @@ impl Ctx {
         }
     }
 }
+
+/// How long a server gets to stop gracefully before the driver forces it off.
+const GRACEFUL_STOP: Duration = Duration::from_secs(30);
 
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
