@@ -10,6 +10,39 @@
 //!
 //! This crate never chooses a hypervisor backend from the environment or configuration: the
 //! binary (or an embedder) builds the drivers and injects them.
+//!
+//! # Embedding
+//!
+//! `examples/embed.rs` is the whole builder flow in one program (run in CI by the test
+//! `embed::the_embedding_example_runs_the_whole_flow`):
+//!
+//! ```sh
+//! cargo build -p vsm-hypervisor --bins && cargo run -p vsm-manager --example embed
+//! ```
+//!
+//! In short:
+//!
+//! ```no_run
+//! # use std::{sync::Arc, time::Duration};
+//! # use vsm_manager::*;
+//! # use vsm_hypervisor::local::{LocalDriver, LocalOptions};
+//! # async fn demo() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//! let state = camino::Utf8PathBuf::from("/tmp/vsm-state");
+//! Manager::init(InitOptions::new(state.clone(), "admin".parse()?, Password::new("s3cret-pw")))?;
+//! let local = Arc::new(LocalDriver::open(state.join("local"), LocalOptions::default())?);
+//! let manager = Manager::open(
+//!     ManagerConfig::load(&state)?,
+//!     DriverSet::new().with(DriverKind::Local, local),
+//! )
+//! .await?;
+//! let me = manager.authenticate(&"admin".parse()?, &Password::new("s3cret-pw")).await?;
+//! let unit = "shop".parse()?;
+//! let op = manager.start_unit(&me, &unit, OpOptions::default()).await?;
+//! let mut progress = manager.subscribe(&me, op).await?;
+//! let record = manager.wait(&me, op, Duration::from_secs(60)).await?;
+//! # let _ = (progress.try_recv(), record);
+//! # Ok(()) }
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admin;
