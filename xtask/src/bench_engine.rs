@@ -1,8 +1,301 @@
 //! `cargo xtask bench engine`: unit start of 1,000 and 10,000 servers on the fake driver.
+//!
+//! Case 1: 10 groups × 100 servers, 100 ms per driver call, `engine.concurrency = 32`; the first
+//! start (which also provisions) and a second start after a stop are timed against the ideal of a
+//! perfectly parallel engine. Case 2: 10 groups × 1,000 servers at 0 ms latency: wall time and
+//! peak memory (VmHWM). Prints a table and writes `target/bench/engine.json`.
 
-use anyhow::{Result, bail};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use camino::Utf8PathBuf;
+use vsm_core::{AccountName, OperationId, UnitName};
+use vsm_hypervisor::fake::FakeHypervisor;
+use vsm_manager::{
+    Actor, CreateUnitFromFile, DriverKind, DriverSet, InitOptions, Manager, ManagerConfig,
+    OpOptions, OperationState, Password, PasswordCost, RegisterTemplate,
+};
+
+const PW: &str = "bench-password-1";
+const CONCURRENCY: usize = 32;
+
+/// One timed measurement.
+struct Row {
+    case: String,
+    seconds: f64,
+    ideal: Option<f64>,
+}
 
 /// Runs the engine benchmark.
 pub(crate) fn run() -> Result<()> {
-    bail!("the engine benchmark is not written yet")
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(bench())
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| anyhow::anyhow!("bad name {s}: {e}"))
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    manager: Manager,
+    admin: Actor,
+    fake: Arc<FakeHypervisor>,
+}
+
+async fn env() -> Result<Env> {
+    let dir = tempfile::tempdir().context("tempdir")?;
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf())
+        .map_err(|p| anyhow::anyhow!("non-utf-8 temp dir {}", p.display()))?;
+    let state = root.join("state");
+    let mut init = InitOptions::new(state.clone(), parse("root")?, Password::new(PW));
+    init.password_cost = PasswordCost::Insecure;
+    init.settings.engine.concurrency = CONCURRENCY;
+    Manager::init(init).context("init")?;
+    let mut config = ManagerConfig::load(&state).context("config")?;
+    config.password_cost = PasswordCost::Insecure;
+    config.monitor = false;
+    config.settings.engine.concurrency = CONCURRENCY;
+    let fake = Arc::new(FakeHypervisor::new());
+    let manager = Manager::open(
+        config,
+        DriverSet::new().with(DriverKind::Local, fake.clone()),
+    )
+    .await
+    .context("open")?;
+    let admin = manager
+        .authenticate(&parse::<AccountName>("root")?, &Password::new(PW))
+        .await
+        .context("login")?;
+    manager
+        .register_template(
+            &admin,
+            RegisterTemplate {
+                name: parse("tpl")?,
+                driver: DriverKind::Local,
+                source: "image-1".into(),
+            },
+        )
+        .await
+        .context("template")?;
+    Ok(Env {
+        _dir: dir,
+        manager,
+        admin,
+        fake,
+    })
+}
+
+fn unit_file(groups: usize, per_group: usize) -> String {
+    let mut s = String::from("format: 1\ngroups:\n");
+    for g in 1..=groups {
+        s.push_str(&format!(
+            "  - name: g{g}\n    template: tpl\n    count: {per_group}\n    min: 1\n    max: {per_group}\n    start_order: {g}\n"
+        ));
+    }
+    s
+}
+
+async fn create(env: &Env, groups: usize, per_group: usize) -> Result<UnitName> {
+    let unit: UnitName = parse("bench")?;
+    env.manager
+        .create_unit_from_file(
+            &env.admin,
+            CreateUnitFromFile {
+                name: unit.clone(),
+                file_name: "bench.yaml".into(),
+                unit_file: unit_file(groups, per_group),
+            },
+        )
+        .await
+        .context("create unit")?;
+    Ok(unit)
+}
+
+async fn finish(env: &Env, id: OperationId, what: &str) -> Result<()> {
+    let rec = env
+        .manager
+        .wait(&env.admin, id, Duration::from_secs(3600))
+        .await
+        .with_context(|| format!("wait for {what}"))?;
+    if rec.summary.state != OperationState::Succeeded {
+        bail!("{what} ended {:?}", rec.summary.state);
+    }
+    Ok(())
+}
+
+async fn timed_start(env: &Env, unit: &UnitName, what: &str) -> Result<f64> {
+    let t = Instant::now();
+    let id = env
+        .manager
+        .start_unit(&env.admin, unit, OpOptions::default())
+        .await
+        .with_context(|| what.to_string())?;
+    finish(env, id, what).await?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+async fn stop(env: &Env, unit: &UnitName) -> Result<f64> {
+    let t = Instant::now();
+    let id = env
+        .manager
+        .stop_unit(&env.admin, unit, OpOptions::default())
+        .await
+        .context("stop")?;
+    finish(env, id, "stop").await?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Ideal wall time of a start: per group, `ceil(n / c)` waves of `ops` driver calls of `lat`.
+fn ideal(groups: usize, per_group: usize, ops: u32, lat: f64) -> f64 {
+    groups as f64 * per_group.div_ceil(CONCURRENCY) as f64 * f64::from(ops) * lat
+}
+
+fn vm_hwm_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn bench() -> Result<()> {
+    let mut rows = Vec::new();
+    let lat = 0.1;
+
+    // Case 1: 1,000 servers, 100 ms per call.
+    let e = env().await?;
+    e.fake.set_latency_all(Duration::from_millis(100));
+    let unit = create(&e, 10, 100).await?;
+    e.fake.record_calls(true);
+    let first = timed_start(&e, &unit, "first start (1,000)").await?;
+    let calls = e.fake.calls();
+    let per_server = calls.len() as f64 / 1000.0;
+    e.fake.record_calls(false);
+    // The first start provisions, starts and waits for each server: count the driver calls per
+    // server to derive its ideal (each call costs 100 ms).
+    let first_ops = per_server.round().max(1.0) as u32;
+    rows.push(Row {
+        case: format!("1,000 first start ({per_server:.1} calls/server)"),
+        seconds: first,
+        ideal: Some(ideal(10, 100, first_ops, lat)),
+    });
+    let stopped = stop(&e, &unit).await?;
+    rows.push(Row {
+        case: "1,000 stop".into(),
+        seconds: stopped,
+        ideal: None,
+    });
+    e.fake.record_calls(true);
+    let second = timed_start(&e, &unit, "second start (1,000)").await?;
+    let per_server2 = e.fake.calls().len() as f64 / 1000.0;
+    e.fake.record_calls(false);
+    rows.push(Row {
+        case: format!("1,000 second start ({per_server2:.1} calls/server)"),
+        seconds: second,
+        ideal: Some(ideal(10, 100, 1, lat)),
+    });
+    drop(e);
+
+    // Case 2: 10,000 servers, 0 ms latency.
+    let e = env().await?;
+    let unit = create(&e, 10, 1000).await?;
+    let big = timed_start(&e, &unit, "start (10,000)").await?;
+    rows.push(Row {
+        case: "10,000 first start, 0 ms".into(),
+        seconds: big,
+        ideal: Some(1.0),
+    });
+    let big_stop = stop(&e, &unit).await?;
+    rows.push(Row {
+        case: "10,000 stop, 0 ms".into(),
+        seconds: big_stop,
+        ideal: None,
+    });
+    let big2 = timed_start(&e, &unit, "second start (10,000)").await?;
+    rows.push(Row {
+        case: "10,000 second start, 0 ms".into(),
+        seconds: big2,
+        ideal: Some(1.0),
+    });
+    let hwm_mb = vm_hwm_kb().map(|kb| kb as f64 / 1024.0);
+    drop(e);
+
+    println!("engine benchmark (concurrency {CONCURRENCY})");
+    println!(
+        "{:<44} {:>10} {:>10} {:>8}",
+        "case", "wall s", "ideal s", "ratio"
+    );
+    for r in &rows {
+        match r.ideal {
+            Some(i) => println!(
+                "{:<44} {:>10.3} {:>10.3} {:>8.2}",
+                r.case,
+                r.seconds,
+                i,
+                r.seconds / i
+            ),
+            None => println!("{:<44} {:>10.3} {:>10} {:>8}", r.case, r.seconds, "-", "-"),
+        }
+    }
+    match hwm_mb {
+        Some(mb) => println!("peak memory VmHWM: {mb:.1} MB (goal < 200 MB)"),
+        None => println!("peak memory VmHWM: unavailable"),
+    }
+
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let nproc = std::thread::available_parallelism().map(|n| n.get()).ok();
+    let date = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%dT%H:%M:%SZ")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let results: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "case": r.case,
+                "seconds": r.seconds,
+                "ideal_seconds": r.ideal,
+                "ratio": r.ideal.map(|i| r.seconds / i),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "benchmark": "engine",
+        "machine": { "nproc": nproc, "rustc": rustc },
+        "date": date,
+        "concurrency": CONCURRENCY,
+        "latency_ms_case_1": 100,
+        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
+        "results": results,
+        "peak_memory_mb": hwm_mb,
+        "goals": {
+            "case_1_ratio_max": 1.1,
+            "case_2_seconds_max": 1.0,
+            "peak_memory_mb_max": 200.0,
+        },
+    });
+    let out = Utf8PathBuf::from("target/bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("create {out}"))?;
+    let file = out.join("engine.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("write {file}"))?;
+    println!("wrote {file}");
+    Ok(())
 }
