@@ -4,6 +4,7 @@
 //! start (which also provisions) and a second start after a stop are timed against the ideal of a
 //! perfectly parallel engine. Case 2: 10 groups × 1,000 servers at 0 ms latency: wall time and
 //! peak memory (VmHWM). Prints a table and writes `target/bench/engine.json`.
+//! `VSM_BENCH_CASE=big` runs only case 2 (for profiling with `perf record`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,11 +170,7 @@ fn vm_hwm_kb() -> Option<u64> {
         .ok()
 }
 
-async fn bench() -> Result<()> {
-    let mut rows = Vec::new();
-    let lat = 0.1;
-
-    // Case 1: 1,000 servers, 100 ms per call.
+async fn case_1(rows: &mut Vec<Row>, lat: f64) -> Result<()> {
     let e = env().await?;
     e.fake.set_latency_all(Duration::from_millis(100));
     let unit = create(&e, 10, 100).await?;
@@ -181,6 +178,11 @@ async fn bench() -> Result<()> {
     let first = timed_start(&e, &unit, "first start (1,000)").await?;
     let calls = e.fake.calls();
     let per_server = calls.len() as f64 / 1000.0;
+    let mut by_op = std::collections::BTreeMap::new();
+    for c in &calls {
+        *by_op.entry(format!("{:?}", c.op)).or_insert(0usize) += 1;
+    }
+    println!("first start driver calls by operation: {by_op:?}");
     e.fake.record_calls(false);
     // The first start provisions, starts and waits for each server: count the driver calls per
     // server to derive its ideal (each call costs 100 ms).
@@ -198,7 +200,13 @@ async fn bench() -> Result<()> {
     });
     e.fake.record_calls(true);
     let second = timed_start(&e, &unit, "second start (1,000)").await?;
-    let per_server2 = e.fake.calls().len() as f64 / 1000.0;
+    let calls2 = e.fake.calls();
+    let per_server2 = calls2.len() as f64 / 1000.0;
+    let mut by_op = std::collections::BTreeMap::new();
+    for c in &calls2 {
+        *by_op.entry(format!("{:?}", c.op)).or_insert(0usize) += 1;
+    }
+    println!("second start driver calls by operation: {by_op:?}");
     e.fake.record_calls(false);
     rows.push(Row {
         case: format!("1,000 second start ({per_server2:.1} calls/server)"),
@@ -206,6 +214,19 @@ async fn bench() -> Result<()> {
         ideal: Some(ideal(10, 100, 1, lat)),
     });
     drop(e);
+
+    Ok(())
+}
+
+async fn bench() -> Result<()> {
+    let mut rows = Vec::new();
+    let lat = 0.1;
+
+    // `VSM_BENCH_CASE=big` runs only case 2 (for profiling).
+    let only_big = std::env::var("VSM_BENCH_CASE").is_ok_and(|v| v == "big");
+    if !only_big {
+        case_1(&mut rows, lat).await?;
+    }
 
     // Case 2: 10,000 servers, 0 ms latency.
     let e = env().await?;
