@@ -40,7 +40,7 @@ fn an_unreachable_manager_is_69() {
         err["message"]
             .as_str()
             .unwrap()
-            .contains("cannot reach the manager"),
+            .contains("the manager at http://127.0.0.1:9/api/v1/units is unreachable"),
         "{out}"
     );
     out.stderr_has("hint:");

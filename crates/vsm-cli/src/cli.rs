@@ -4,9 +4,6 @@
 //! This module only declares and parses; it does no IO. Names of commands and flags here are a
 //! contract with users, scripts and JP1/AJS jobs: add freely, never rename or drop.
 
-use std::fmt;
-use std::str::FromStr;
-
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -420,6 +417,14 @@ impl DriverArg {
             DriverArg::Libvirt => "libvirt",
         }
     }
+
+    /// The manager's driver kind.
+    pub fn kind(self) -> vsm_manager::DriverKind {
+        match self {
+            DriverArg::Local => vsm_manager::DriverKind::Local,
+            DriverArg::Libvirt => vsm_manager::DriverKind::Libvirt,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -619,61 +624,9 @@ pub struct UnitDeleteArgs {
     pub wait: WaitArgs,
 }
 
-/// A batch size: a count of servers or a percentage of the unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchSize {
-    /// N servers.
-    Count(u32),
-    /// P% of the unit (1..=100).
-    Percent(u8),
-}
-
-impl FromStr for BatchSize {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.ends_with('%') {
-            return Percent::from_str(s).map(|p| BatchSize::Percent(p.0));
-        }
-        match s.parse::<u32>() {
-            Ok(n) if n > 0 => Ok(BatchSize::Count(n)),
-            _ => Err(format!(
-                "`{s}` is not a batch size: give a count of servers (e.g. 2) or a percentage (e.g. 25%)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for BatchSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BatchSize::Count(n) => write!(f, "{n}"),
-            BatchSize::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-/// A percentage, written `P%` (0..=100).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Percent(pub u8);
-
-impl FromStr for Percent {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let digits = s.strip_suffix('%').unwrap_or(s);
-        match digits.parse::<u8>() {
-            Ok(p) if p <= 100 => Ok(Percent(p)),
-            _ => Err(format!(
-                "`{s}` is not a percentage: give a number from 0 to 100 followed by %, e.g. 20%"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Percent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%", self.0)
-    }
-}
+/// A batch size (`N` servers or `P%` of the unit) and a percentage (`P%`): the manager's own
+/// types, parsed as the API parses them.
+pub use vsm_manager::api::{BatchSize, Percent};
 
 // ---------------------------------------------------------------------------------------------
 // groups, servers, operations
@@ -894,12 +847,15 @@ mod tests {
 
     #[test]
     fn batch_sizes_parse_counts_and_percentages() {
-        assert_eq!("3".parse::<BatchSize>(), Ok(BatchSize::Count(3)));
-        assert_eq!("25%".parse::<BatchSize>(), Ok(BatchSize::Percent(25)));
+        assert_eq!("3".parse::<BatchSize>().ok(), Some(BatchSize::Count(3)));
+        assert_eq!(
+            "25%".parse::<BatchSize>().ok(),
+            Some(BatchSize::Percent(25))
+        );
         assert!("0".parse::<BatchSize>().is_err());
         assert!("101%".parse::<BatchSize>().is_err());
         assert!("x".parse::<BatchSize>().is_err());
-        assert_eq!("20%".parse::<Percent>(), Ok(Percent(20)));
+        assert_eq!("20%".parse::<Percent>().ok(), Percent::new(20));
         assert_eq!(BatchSize::Percent(5).to_string(), "5%");
     }
 

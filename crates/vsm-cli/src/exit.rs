@@ -2,9 +2,13 @@
 //!
 //! The codes are a contract (SPEC.md, exit-code table) judged by JP1/AJS jobs: `0` normal, `1`
 //! warning, `2` exclusion, `64` and above abnormal. Never 255. Every other module reports a
-//! failure as a [`Failure`] carrying its [`Exit`] class; nothing else calls `process::exit`.
+//! failure as a [`Failure`] carrying its [`Exit`] class, or leaves the typed API client's
+//! [`ClientError`] in the `anyhow` chain (classified by the manager library's own
+//! `exit_code()`); nothing else calls `process::exit`.
 
 use std::fmt;
+
+use vsm_manager::http::ClientError;
 
 /// An exit code of `vsm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,40 +64,20 @@ impl Exit {
         }
     }
 
-    /// The class of an API error `kind` (notes/API.md error table). Unknown kinds are failures.
-    pub fn from_api_kind(kind: &str) -> Exit {
-        match kind {
-            "invalid_request" | "not_found" | "conflict" | "out_of_bounds" => Exit::Usage,
-            "invalid_data" => Exit::DataErr,
-            "busy" => Exit::Busy,
-            "unauthenticated" | "forbidden" => Exit::NoPerm,
-            "unavailable" => Exit::Unavailable,
+    /// The class of a numeric exit code, as the manager's library computes them
+    /// ([`vsm_manager::ErrorKind::exit_code`], [`vsm_manager::OperationRecord::exit_code`],
+    /// [`vsm_manager::http::ClientError::exit_code`]). Codes outside the contract are failures.
+    pub fn from_code(code: u8) -> Exit {
+        match code {
+            0 => Exit::Success,
+            1 => Exit::Warning,
+            2 => Exit::Busy,
+            64 => Exit::Usage,
+            65 => Exit::DataErr,
+            69 => Exit::Unavailable,
+            75 => Exit::TimedOut,
+            77 => Exit::NoPerm,
             _ => Exit::Failed,
-        }
-    }
-
-    /// The class of an HTTP status when the body did not say (e.g. a proxy answered).
-    pub fn from_http_status(status: u16) -> Exit {
-        match status {
-            400 | 404 | 405 | 409 | 413 => Exit::Usage,
-            422 => Exit::DataErr,
-            423 => Exit::Busy,
-            401 | 403 => Exit::NoPerm,
-            502..=504 => Exit::Unavailable,
-            _ => Exit::Failed,
-        }
-    }
-
-    /// The exit code of a finished (or still running) operation, by its `state`.
-    ///
-    /// `warnings` says whether the record carries warnings (e.g. a marked server was touched).
-    pub fn from_operation_state(state: &str, warnings: bool) -> Exit {
-        match state {
-            "succeeded" if warnings => Exit::Warning,
-            "succeeded" => Exit::Success,
-            "partly_succeeded" | "succeeded_with_warnings" | "warning" => Exit::Warning,
-            "running" | "pending" | "queued" => Exit::TimedOut,
-            _ => Exit::Failed, // failed, cancelled, interrupted, rolled_back, ...
         }
     }
 
@@ -179,9 +163,10 @@ pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Failure::new(exit, message))
 }
 
-/// The exit class of an error: the first [`Failure`] in its chain, else a failure (70).
+/// The exit class of an error: the first [`Failure`] in its chain, else the manager's answer
+/// (a [`ClientError`] in the chain), else a failure (70).
 pub fn classify(err: &anyhow::Error) -> Exit {
-    find_failure(err).map_or(Exit::Failed, |f| f.exit)
+    describe(err).exit
 }
 
 /// The first [`Failure`] in the chain of `err`.
@@ -190,6 +175,90 @@ pub fn find_failure(err: &anyhow::Error) -> Option<&Failure> {
     // itself; a Failure that is the source of another error shows up in the chain.
     err.downcast_ref::<Failure>()
         .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
+}
+
+/// The first error of the typed API client in the chain of `err`.
+pub fn find_client_error(err: &anyhow::Error) -> Option<&ClientError> {
+    err.downcast_ref::<ClientError>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<ClientError>()))
+}
+
+/// What an error says beyond its message: its exit class and, for printing, the error kind,
+/// details, hint and operation — from the first [`Failure`] in the chain, completed by the
+/// manager's answer when the manager answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The exit class.
+    pub exit: Exit,
+    /// The manager's error kind, else the exit class's name.
+    pub kind: String,
+    /// Detail lines.
+    pub details: Vec<String>,
+    /// What to do next.
+    pub hint: Option<String>,
+    /// The operation concerned.
+    pub operation: Option<u64>,
+}
+
+/// Describes `err` (see [`Described`]).
+pub fn describe(err: &anyhow::Error) -> Described {
+    let failure = find_failure(err);
+    let client = find_client_error(err);
+    let api = client.and_then(ClientError::api);
+    let exit = match (failure, client) {
+        (Some(f), _) => f.exit,
+        (None, Some(c)) => Exit::from_code(c.exit_code()),
+        (None, None) => Exit::Failed,
+    };
+    let kind = failure
+        .and_then(|f| f.kind.clone())
+        .or_else(|| api.map(|a| a.kind.as_str().to_owned()))
+        .unwrap_or_else(|| exit.name().to_owned());
+    let mut details = failure.map(|f| f.details.clone()).unwrap_or_default();
+    if let Some(a) = api {
+        details.extend(
+            a.details
+                .iter()
+                .filter(|d| !details.contains(d))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    let operation = failure
+        .and_then(|f| f.operation)
+        .or_else(|| api.and_then(|a| a.operation).map(|o| o.0));
+    let hint = failure
+        .and_then(|f| f.hint.clone())
+        .or_else(|| api.and_then(|a| a.hint.clone()))
+        .or_else(|| default_hint(client?, operation));
+    Described {
+        exit,
+        kind,
+        details,
+        hint,
+        operation,
+    }
+}
+
+/// The hint for an answer of the manager that came without one.
+fn default_hint(e: &ClientError, operation: Option<u64>) -> Option<String> {
+    use vsm_manager::http::ErrorKind as K;
+    match e {
+        ClientError::Unreachable { .. } => Some(
+            "check that it runs (`vsm manager status --dir DIR`) and that --url / VSM_URL point at it"
+                .to_owned(),
+        ),
+        _ => match e.kind()? {
+            K::Unauthenticated => Some(crate::api::LOGIN_HINT.to_owned()),
+            K::Busy => Some(match operation {
+                Some(id) => format!(
+                    "wait for it with --wait SECONDS, follow it with `vsm op show {id}`, or cancel it with `vsm op cancel {id}`"
+                ),
+                None => "wait for it with --wait SECONDS".to_owned(),
+            }),
+            _ => None,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -216,36 +285,59 @@ mod tests {
     }
 
     #[test]
-    fn api_kinds_map_per_the_api_contract() {
-        assert_eq!(Exit::from_api_kind("invalid_request"), Exit::Usage);
-        assert_eq!(Exit::from_api_kind("not_found"), Exit::Usage);
-        assert_eq!(Exit::from_api_kind("invalid_data"), Exit::DataErr);
-        assert_eq!(Exit::from_api_kind("busy"), Exit::Busy);
-        assert_eq!(Exit::from_api_kind("unauthenticated"), Exit::NoPerm);
-        assert_eq!(Exit::from_api_kind("forbidden"), Exit::NoPerm);
-        assert_eq!(Exit::from_api_kind("failed"), Exit::Failed);
-        assert_eq!(Exit::from_api_kind("unavailable"), Exit::Unavailable);
-        assert_eq!(Exit::from_api_kind("something_new"), Exit::Failed);
+    fn the_library_s_codes_map_back_to_classes() {
+        for e in [
+            Exit::Success,
+            Exit::Warning,
+            Exit::Busy,
+            Exit::Usage,
+            Exit::DataErr,
+            Exit::Unavailable,
+            Exit::Failed,
+            Exit::TimedOut,
+            Exit::NoPerm,
+        ] {
+            assert_eq!(Exit::from_code(e.code()), e);
+        }
+        assert_eq!(Exit::from_code(255), Exit::Failed);
     }
 
     #[test]
-    fn operation_states_map_to_outcomes() {
-        assert_eq!(
-            Exit::from_operation_state("succeeded", false),
-            Exit::Success
-        );
-        assert_eq!(Exit::from_operation_state("succeeded", true), Exit::Warning);
-        assert_eq!(
-            Exit::from_operation_state("partly_succeeded", false),
-            Exit::Warning
-        );
-        assert_eq!(Exit::from_operation_state("failed", false), Exit::Failed);
-        assert_eq!(Exit::from_operation_state("cancelled", false), Exit::Failed);
-        assert_eq!(
-            Exit::from_operation_state("interrupted", false),
-            Exit::Failed
-        );
-        assert_eq!(Exit::from_operation_state("running", false), Exit::TimedOut);
+    fn answers_of_the_manager_are_classified_by_their_kind() {
+        use vsm_manager::http::{ApiError, ErrorKind};
+        let busy = ClientError::Api {
+            status: 423,
+            error: ApiError::new(ErrorKind::Busy, "unit shop busy: operation 7 is running")
+                .with_operation(vsm_core::OperationId(7)),
+        };
+        let err = anyhow::Error::new(busy).context("could not stop unit `shop`");
+        let d = describe(&err);
+        assert_eq!(d.exit, Exit::Busy);
+        assert_eq!(d.kind, "busy");
+        assert_eq!(d.operation, Some(7));
+        assert!(d.hint.unwrap_or_default().contains("vsm op show 7"));
+
+        let invalid = ClientError::Api {
+            status: 422,
+            error: ApiError::new(ErrorKind::InvalidData, "the unit file is invalid")
+                .with_details(["shop.yaml:3: unknown key `cont`".to_owned()])
+                .with_hint("fix it"),
+        };
+        let d = describe(&anyhow::Error::new(invalid));
+        assert_eq!(d.exit, Exit::DataErr);
+        assert_eq!(d.details, vec!["shop.yaml:3: unknown key `cont`"]);
+        assert_eq!(d.hint.as_deref(), Some("fix it"));
+
+        // a Failure above the answer decides the class, the answer adds its details
+        let denied = ClientError::Api {
+            status: 401,
+            error: ApiError::new(ErrorKind::Unauthenticated, "wrong password"),
+        };
+        let err =
+            anyhow::Error::new(denied).context(Failure::new(Exit::NoPerm, "could not log in"));
+        let d = describe(&err);
+        assert_eq!(d.exit, Exit::NoPerm);
+        assert_eq!(d.kind, "unauthenticated");
     }
 
     #[test]

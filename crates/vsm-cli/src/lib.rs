@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::exit::{Exit, find_failure};
+use crate::exit::Exit;
 use crate::render::{Paint, paint};
 
 /// The clap command of `vsm` (for completions, the man page and docs).
@@ -44,7 +44,7 @@ pub fn main() -> ExitCode {
         Err(e) => return clap_exit(&e),
     };
     // reqwest is built without a default TLS provider: install ring for https:// managers.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    vsm_manager::http::install_crypto_provider();
     let out = render::Out::new(&args.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,8 +76,7 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
 /// Prints an error: JSON on standard output in JSON mode, and always one sentence, the cause
 /// chain, the details and the hint on standard error.
 fn report(err: &anyhow::Error, out: &render::Out) {
-    let failure = find_failure(err);
-    let exit = exit::classify(err);
+    let d = exit::describe(err);
     let message = err.to_string();
     let mut causes: Vec<String> = Vec::new();
     for cause in err.chain().skip(1) {
@@ -89,13 +88,13 @@ fn report(err: &anyhow::Error, out: &render::Out) {
     if out.is_json() {
         let v = serde_json::json!({
             "error": {
-                "kind": failure.and_then(|f| f.kind.clone()).unwrap_or_else(|| exit.name().to_owned()),
+                "kind": d.kind,
                 "message": message,
                 "causes": causes,
-                "details": failure.map(|f| f.details.clone()).unwrap_or_default(),
-                "hint": failure.and_then(|f| f.hint.clone()),
-                "operation": failure.and_then(|f| f.operation),
-                "exit_code": exit.code(),
+                "details": d.details,
+                "hint": d.hint,
+                "operation": d.operation,
+                "exit_code": d.exit.code(),
             }
         });
         out.json(&v);
@@ -105,13 +104,11 @@ fn report(err: &anyhow::Error, out: &render::Out) {
     for cause in &causes {
         text.push_str(&format!("  caused by: {cause}\n"));
     }
-    if let Some(f) = failure {
-        for d in &f.details {
-            text.push_str(&format!("  - {d}\n"));
-        }
-        if let Some(h) = &f.hint {
-            text.push_str(&format!("{} {h}\n", paint("hint:", Paint::Bold, c)));
-        }
+    for detail in &d.details {
+        text.push_str(&format!("  - {detail}\n"));
+    }
+    if let Some(h) = &d.hint {
+        text.push_str(&format!("{} {h}\n", paint("hint:", Paint::Bold, c)));
     }
     eprint!("{text}");
 }

@@ -83,6 +83,20 @@ impl Out {
     }
 }
 
+impl Out {
+    /// Prints an answer of the manager (any API type): its JSON form in JSON mode, else the
+    /// human text `human` renders from that JSON form.
+    pub fn show<T: serde::Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce(&Value) -> String,
+    ) -> anyhow::Result<()> {
+        let v = serde_json::to_value(value)?;
+        self.emit(&v, human);
+        Ok(())
+    }
+}
+
 /// A table: headers and rows of cells, rendered with aligned columns.
 #[derive(Debug, Default)]
 pub struct Table {

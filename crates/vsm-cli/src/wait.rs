@@ -1,8 +1,8 @@
-//! Waiting for operations: follows the manager's event stream (SSE; long polls when it is not
-//! available) until an operation ends, shows per-server
-//! progress (a live indicatif display on a terminal, plain lines on standard error otherwise,
-//! nothing with `--output json`), handles Ctrl-C and `--timeout`, and turns the final record into
-//! the exit code.
+//! Waiting for operations: follows the manager's event stream (server-sent events through the
+//! typed client; long polls when the stream is unavailable or breaks) until an operation ends,
+//! shows per-server progress live (an indicatif display on a terminal, plain lines on standard
+//! error otherwise, nothing with `--output json`), handles Ctrl-C and `--timeout`, and turns the
+//! final record into the exit code ([`OperationRecord::exit_code`]).
 //!
 //! Ctrl-C while waiting: on a terminal vsm asks whether to cancel the operation or leave it
 //! running; without a terminal (jobs) it leaves the operation running and exits with 75, like a
@@ -10,18 +10,19 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use reqwest::Method;
-use serde_json::Value;
+use tokio::time::Instant;
+use vsm_core::OperationId;
 use vsm_manager::http::{EventStream, OperationEvent};
+use vsm_manager::{OperationRecord, ProgressEvent, ProgressKind, StepStatus};
 
-use crate::api::Api;
+use crate::api::Client;
 use crate::exit::{Exit, Failure};
-use crate::render::{self, Out, Table, paint, paint_for, text, text_any};
+use crate::render::{self, Out, Table, paint, paint_for};
 
 /// How long to follow an operation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,138 +33,64 @@ pub struct Follow {
     pub no_wait: bool,
 }
 
-/// The id of an operation record.
-pub fn op_id(op: &Value) -> Option<u64> {
-    op.get("id").and_then(|v| {
-        v.as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    })
-}
-
-/// The state of an operation record (`running` when absent).
-pub fn op_state(op: &Value) -> &str {
-    op.get("state")
-        .and_then(Value::as_str)
-        .or_else(|| op.get("status").and_then(Value::as_str))
-        .unwrap_or("running")
-}
-
-/// Whether the operation ended.
-pub fn is_finished(op: &Value) -> bool {
-    !matches!(op_state(op), "running" | "pending" | "queued")
-}
-
-/// Whether the record carries warnings.
-pub fn has_warnings(op: &Value) -> bool {
-    op.get("warnings")
-        .and_then(Value::as_array)
-        .is_some_and(|w| !w.is_empty())
-        || op.get("outcome").and_then(Value::as_str) == Some("warning")
-}
-
-/// One server's line in an operation record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerResult {
-    /// The server.
-    pub server: String,
-    /// Its group, when known.
-    pub group: String,
-    /// Its state in this operation (`pending`, `running`, `succeeded`, `failed`, ...).
-    pub state: String,
-    /// What it is doing or why it failed.
-    pub message: String,
-}
-
-/// The per-server entries of an operation record, however the manager names them.
-pub fn server_results(op: &Value) -> Vec<ServerResult> {
-    let list = ["servers", "results", "server_results", "steps"]
-        .iter()
-        .find_map(|k| op.get(*k).and_then(Value::as_array));
-    let Some(list) = list else {
-        // also accept an object keyed by server name
-        if let Some(map) = op.get("servers").and_then(Value::as_object) {
-            return map.iter().map(|(name, v)| entry(v, Some(name))).collect();
-        }
-        return Vec::new();
-    };
-    list.iter().map(|v| entry(v, None)).collect()
-}
-
-fn entry(v: &Value, name: Option<&str>) -> ServerResult {
-    let server = name.map_or_else(|| text_any(v, &["server", "name", "target"]), str::to_owned);
-    let state = match v
-        .get("state")
-        .or_else(|| v.get("status"))
-        .or_else(|| v.get("outcome"))
-    {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(o)) => o
-            .get("state")
-            .or_else(|| o.get("kind"))
-            .map_or_else(|| "-".into(), render::cell),
-        Some(other) => render::cell(other),
-        None => v
-            .get("result")
-            .map_or_else(|| "-".into(), |r| text_any(r, &["state", "kind", "status"])),
-    };
-    let message = text_any(v, &["message", "error", "detail", "phase", "step"]);
-    ServerResult {
-        server,
-        group: text(v, "group"),
-        state,
-        message: if message == "-" {
-            String::new()
-        } else {
-            message
-        },
+/// The word of a step status (`succeeded`, `failed`, …).
+pub fn step_word(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Started => "running",
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Cancelled => "cancelled",
     }
 }
 
-/// A one-line description of an operation: `unit start shop (operation 12)`.
-pub fn describe(op: &Value) -> String {
-    let kind = text(op, "kind").replace('_', " ");
-    let unit = text(op, "unit");
-    match op_id(op) {
-        Some(id) if unit != "-" => format!("{kind} of unit `{unit}` (operation {id})"),
-        Some(id) => format!("{kind} (operation {id})"),
-        None => kind,
+/// A one-line description of an operation: `unit start of unit `shop` (operation 12)`.
+pub fn describe(op: &OperationRecord) -> String {
+    let s = &op.summary;
+    match &s.unit {
+        Some(unit) => format!("{} of unit `{unit}` (operation {})", s.kind, s.id),
+        None => format!("{} (operation {})", s.kind, s.id),
     }
 }
 
-/// The human summary of a finished operation: a headline and the per-server table.
-pub fn summary(op: &Value, color: bool) -> String {
-    let state = op_state(op);
-    let mut out = String::new();
-    let took = match (
-        op.get("started_at").and_then(Value::as_i64),
-        op.get("finished_at").and_then(Value::as_i64),
-    ) {
-        (Some(a), Some(b)) => format!(" in {}", render::duration(b - a)),
-        _ => String::new(),
-    };
-    out.push_str(&format!(
+/// The human summary of an operation: a headline and the per-server table.
+pub fn summary(op: &OperationRecord, color: bool) -> String {
+    let state = op.summary.state.as_str();
+    let took = op.summary.finished_at.map_or_else(String::new, |end| {
+        format!(
+            " in {}",
+            render::duration(end.millis_since(op.summary.created_at))
+        )
+    });
+    let mut out = format!(
         "{}: {}{took}\n",
         describe(op),
         paint(&state.replace('_', " "), paint_for(state), color)
-    ));
-    if let Some(err) = op.get("error").filter(|e| !e.is_null()) {
-        let msg = err
-            .get("message")
-            .map_or_else(|| render::cell(err), render::cell);
-        out.push_str(&format!("  error: {msg}\n"));
+    );
+    if let Some(err) = &op.error {
+        out.push_str(&format!("  error: {err}\n"));
     }
-    for w in render::array(op, "warnings") {
-        out.push_str(&format!("  warning: {}\n", render::cell(w)));
+    for w in &op.warnings {
+        out.push_str(&format!("  warning: {w}\n"));
     }
-    let results = server_results(op);
-    if !results.is_empty() {
+    if !op.servers.is_empty() {
         let mut t = Table::new(&["SERVER", "GROUP", "RESULT", "MESSAGE"]);
-        for r in &results {
+        for r in &op.servers {
+            let mut message = r.error.clone().unwrap_or_default();
+            if r.marked {
+                message = if message.is_empty() {
+                    "marked as failed".to_owned()
+                } else {
+                    format!("marked as failed; {message}")
+                };
+            }
             t.row(vec![
-                r.server.clone(),
-                r.group.clone(),
-                r.state.clone(),
-                r.message.clone(),
+                r.server.to_string(),
+                r.group
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
+                step_word(r.status).to_owned(),
+                message,
             ]);
         }
         out.push_str(&t.render(color));
@@ -173,75 +100,72 @@ pub fn summary(op: &Value, color: bool) -> String {
 
 /// What happened while following.
 enum Ended {
-    Finished(Value),
-    TimedOut(Value),
-    LeftRunning(Value),
+    Finished(OperationRecord),
+    TimedOut(OperationRecord),
+    LeftRunning(OperationRecord),
 }
 
 /// Follows the operation `op` (just returned by the manager) to its end and prints the result.
 /// Returns the exit code of its outcome.
-pub async fn follow(api: &Api, out: &Out, op: Value, how: Follow) -> Result<Exit> {
-    let Some(id) = op_id(&op) else {
-        // Not an operation record: the request completed synchronously.
-        out.emit(&op, |_| String::new());
-        return Ok(Exit::Success);
-    };
-    if how.no_wait && !is_finished(&op) {
-        out.emit(&op, |op| {
+pub async fn follow(client: &Client, out: &Out, op: OperationRecord, how: Follow) -> Result<Exit> {
+    let id = op.summary.id;
+    if how.no_wait && !op.summary.state.is_finished() {
+        out.show(&op, |_| {
             format!(
                 "{} started; follow it with `vsm op wait {id}`",
-                describe(op)
+                describe(&op)
             )
-        });
+        })?;
         return Ok(Exit::Success);
     }
-    let ended = watch(api, out, op, how.timeout).await?;
-    match ended {
+    let still_running = |op: &OperationRecord, why: String| -> anyhow::Error {
+        Failure::new(
+            Exit::TimedOut,
+            format!("{why}: {} is still running in the manager", describe(op)),
+        )
+        .operation(id.0)
+        .hint(format!(
+            "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
+        ))
+        .into()
+    };
+    match watch(client, out, op, how.timeout).await? {
         Ended::Finished(op) => {
-            let exit = Exit::from_operation_state(op_state(&op), has_warnings(&op));
-            out.emit(&op, |op| summary(op, out.color));
-            Ok(exit)
+            out.show(&op, |_| summary(&op, out.color))?;
+            Ok(Exit::from_code(op.exit_code()))
         }
-        Ended::TimedOut(op) => Err(Failure::new(
-            Exit::TimedOut,
-            format!(
-                "gave up waiting after {}s: {} is still running in the manager",
-                how.timeout.unwrap_or(0),
-                describe(&op)
-            ),
-        )
-        .operation(id)
-        .hint(format!(
-            "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
-        ))
-        .into()),
-        Ended::LeftRunning(op) => Err(Failure::new(
-            Exit::TimedOut,
-            format!(
-                "interrupted: {} keeps running in the manager",
-                describe(&op)
-            ),
-        )
-        .operation(id)
-        .hint(format!(
-            "follow it with `vsm op wait {id}`, or cancel it with `vsm op cancel {id}`"
-        ))
-        .into()),
+        Ended::TimedOut(op) => Err(still_running(
+            &op,
+            format!("gave up waiting after {}s", how.timeout.unwrap_or(0)),
+        )),
+        Ended::LeftRunning(op) => Err(still_running(&op, "interrupted".to_owned())),
     }
 }
 
-async fn watch(api: &Api, out: &Out, mut op: Value, timeout: Option<u64>) -> Result<Ended> {
-    let id = op_id(&op).unwrap_or(0);
+async fn watch(
+    client: &Client,
+    out: &Out,
+    mut op: OperationRecord,
+    timeout: Option<u64>,
+) -> Result<Ended> {
+    let id = op.summary.id;
     let deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
     let mut progress = Progress::new(out, &op);
-    let mut cancelling = false;
-    // Live progress from the manager's event stream (SSE); long polls when it is unavailable.
+    progress.record(&op);
+    // Live progress from the manager's event stream; long polls when it is unavailable.
     let mut events: Option<EventStream> = None;
-    let mut events_failed = false;
+    if !op.summary.state.is_finished()
+        && let Ok(stream) = client.operation_events(id).await
+    {
+        events = Some(stream);
+        // events published before the subscription are not replayed: catch up once
+        op = client.operation(id).await?;
+        progress.record(&op);
+    }
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut cancelling = false;
     loop {
-        progress.update(&op);
-        if is_finished(&op) {
+        if op.summary.state.is_finished() {
             progress.finish();
             return Ok(Ended::Finished(op));
         }
@@ -250,46 +174,23 @@ async fn watch(api: &Api, out: &Out, mut op: Value, timeout: Option<u64>) -> Res
             progress.finish();
             return Ok(Ended::TimedOut(op));
         }
-        let poll_secs = remaining.map_or(2, |r| r.as_secs().clamp(1, 2));
-        let path = format!("/api/v1/operations/{id}/wait?timeout_secs={poll_secs}");
-        let pause = remaining.map_or(Duration::from_secs(3600), |r| {
-            r.max(Duration::from_millis(1))
-        });
-        if events.is_none()
-            && !events_failed
-            && let Some(client) = api.typed()
-        {
-            match client.operation_events(vsm_core::OperationId(id)).await {
-                Ok(stream) => {
-                    events = Some(stream);
-                    // events before the subscription are not replayed: refresh the record
-                    op = api.get(&format!("/api/v1/operations/{id}")).await?;
-                    continue;
-                }
-                Err(_) => events_failed = true,
-            }
-        }
+        let poll_secs = remaining.map_or(30, |r| r.as_secs().clamp(1, 30));
         tokio::select! {
-            event = next_event(&mut events), if events.is_some() => {
-                match event {
-                    Some(Ok(OperationEvent::Finished(record))) => {
-                        op = serde_json::to_value(&record)?;
-                    }
-                    Some(Ok(OperationEvent::Progress(_))) => {
-                        op = api.get(&format!("/api/v1/operations/{id}")).await?;
-                    }
-                    // the stream broke or ended early (e.g. the manager shuts down): long-poll
-                    Some(Err(_)) | None => {
-                        events = None;
-                        events_failed = true;
-                        op = api.get(&format!("/api/v1/operations/{id}")).await?;
-                    }
+            event = next_event(&mut events), if events.is_some() => match event {
+                Some(Ok(OperationEvent::Progress(e))) => progress.event(&e),
+                Some(Ok(OperationEvent::Finished(record))) => op = record,
+                // the stream broke or ended early (e.g. the manager shuts down): long-poll
+                Some(Err(_)) | None => {
+                    events = None;
+                    op = client.operation(id).await?;
+                    progress.record(&op);
                 }
-            }
-            _ = tokio::time::sleep(pause), if events.is_some() => {}
-            next = api.get_with_timeout(&path, poll_secs), if events.is_none() => {
+            },
+            next = client.wait_operation(id, poll_secs), if events.is_none() => {
                 op = next?;
+                progress.record(&op);
             }
+            () = sleep_until(deadline) => {}
             _ = &mut ctrl_c => {
                 ctrl_c.set(tokio::signal::ctrl_c());
                 if cancelling || !(out.in_tty && out.err_tty) {
@@ -301,16 +202,23 @@ async fn watch(api: &Api, out: &Out, mut op: Value, timeout: Option<u64>) -> Res
                     a = answer => a,
                     _ = &mut ctrl_c => false,
                 };
-                if answer {
-                    api.call(Method::POST, &format!("/api/v1/operations/{id}/cancel"), None).await?;
-                    progress.note(&format!("cancelling operation {id}…"));
-                    cancelling = true;
-                } else {
+                if !answer {
                     progress.finish();
                     return Ok(Ended::LeftRunning(op));
                 }
+                op = client.cancel_operation(id).await?;
+                progress.note(&format!("cancelling operation {id}…"));
+                cancelling = true;
             }
         }
+    }
+}
+
+/// Sleeps until `deadline`, forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -325,7 +233,7 @@ async fn next_event(
 }
 
 /// Asks on the terminal whether to cancel; `true` means cancel.
-fn ask_cancel(id: u64) -> impl std::future::Future<Output = bool> {
+fn ask_cancel(id: OperationId) -> impl std::future::Future<Output = bool> {
     let mut err = std::io::stderr();
     let _ = write!(
         err,
@@ -343,31 +251,55 @@ fn ask_cancel(id: u64) -> impl std::future::Future<Output = bool> {
     }
 }
 
+/// One server's line of the progress display: what it does and how that went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServerLine {
+    action: String,
+    status: &'static str,
+    error: Option<String>,
+}
+
+impl ServerLine {
+    fn text(&self, color: bool) -> String {
+        let status = paint(self.status, paint_for(self.status), color);
+        let mut s = if self.action.is_empty() {
+            status
+        } else {
+            format!("{} {status}", self.action.replace('_', " "))
+        };
+        if let Some(e) = &self.error {
+            s.push_str(&format!(": {e}"));
+        }
+        s
+    }
+}
+
 /// The progress display: bars on a terminal, plain lines otherwise, nothing in JSON mode.
 enum Progress {
     Quiet,
     Lines {
-        seen: BTreeMap<String, (String, String)>,
-        state: String,
+        seen: BTreeMap<String, ServerLine>,
     },
     Live {
         multi: MultiProgress,
         head: ProgressBar,
         bars: BTreeMap<String, ProgressBar>,
+        title: String,
+        phase: String,
+        done: usize,
         color: bool,
     },
 }
 
 impl Progress {
-    fn new(out: &Out, op: &Value) -> Progress {
+    fn new(out: &Out, op: &OperationRecord) -> Progress {
         if out.is_json() {
             return Progress::Quiet;
         }
         if !out.err_tty {
-            eprintln!("{}: {}", describe(op), op_state(op));
+            eprintln!("{}: {}", describe(op), op.summary.state);
             return Progress::Lines {
                 seen: BTreeMap::new(),
-                state: op_state(op).to_owned(),
             };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -377,70 +309,118 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         head.enable_steady_tick(Duration::from_millis(120));
+        let title = describe(op);
+        head.set_message(title.clone());
         Progress::Live {
             multi,
             head,
             bars: BTreeMap::new(),
+            title,
+            phase: String::new(),
+            done: 0,
             color: out.color_err,
         }
     }
 
-    fn update(&mut self, op: &Value) {
-        let results = server_results(op);
+    /// Shows the per-server results of a record (at the start, after a catch-up or a poll).
+    fn record(&mut self, op: &OperationRecord) {
+        for r in &op.servers {
+            let line = ServerLine {
+                action: String::new(),
+                status: step_word(r.status),
+                error: r.error.clone(),
+            };
+            self.server(r.server.as_str(), line);
+        }
+    }
+
+    /// Shows one event of the stream.
+    fn event(&mut self, e: &ProgressEvent) {
+        match &e.kind {
+            ProgressKind::PhaseStarted { phase, steps } => {
+                if let Progress::Live {
+                    head,
+                    title,
+                    phase: current,
+                    done,
+                    ..
+                } = self
+                {
+                    *current = phase.clone();
+                    head.set_message(format!("{title}: {phase} ({done} steps done)"));
+                } else {
+                    let s = if *steps == 1 { "" } else { "s" };
+                    self.note(&format!("  {phase} ({steps} step{s})"));
+                }
+            }
+            // plain lines show how steps end, the live display also that they begin
+            ProgressKind::StepStarted {
+                action,
+                server: Some(server),
+                ..
+            } if matches!(self, Progress::Live { .. }) => {
+                let line = ServerLine {
+                    action: action.clone(),
+                    status: step_word(StepStatus::Started),
+                    error: None,
+                };
+                self.server(server.as_str(), line);
+            }
+            ProgressKind::StepFinished {
+                action,
+                server,
+                status,
+                error,
+                ..
+            } => {
+                if let Progress::Live {
+                    head,
+                    title,
+                    phase,
+                    done,
+                    ..
+                } = self
+                {
+                    *done += 1;
+                    head.set_message(format!("{title}: {phase} ({done} steps done)"));
+                }
+                if let Some(server) = server {
+                    let line = ServerLine {
+                        action: action.clone(),
+                        status: step_word(*status),
+                        error: error.clone(),
+                    };
+                    self.server(server.as_str(), line);
+                }
+            }
+            ProgressKind::Message { text } => self.note(&format!("  {text}")),
+            // the final record follows and is shown as the summary
+            _ => {}
+        }
+    }
+
+    fn server(&mut self, server: &str, line: ServerLine) {
         match self {
             Progress::Quiet => {}
-            Progress::Lines { seen, state } => {
-                for r in results {
-                    let now = (r.state.clone(), r.message.clone());
-                    if seen.get(&r.server) != Some(&now) {
-                        let msg = if r.message.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", r.message)
-                        };
-                        eprintln!("  {}: {}{msg}", r.server, r.state);
-                        seen.insert(r.server, now);
-                    }
-                }
-                let s = op_state(op);
-                if s != state {
-                    *state = s.to_owned();
+            Progress::Lines { seen } => {
+                if seen.get(server) != Some(&line) {
+                    eprintln!("  {server}: {}", line.text(false));
+                    seen.insert(server.to_owned(), line);
                 }
             }
             Progress::Live {
-                multi,
-                head,
-                bars,
-                color,
+                multi, bars, color, ..
             } => {
-                let done = results.iter().filter(|r| is_done_word(&r.state)).count();
-                head.set_message(format!(
-                    "{}: {} ({done}/{} servers done)",
-                    describe(op),
-                    op_state(op),
-                    results.len()
-                ));
-                for r in results {
-                    let bar = bars.entry(r.server.clone()).or_insert_with(|| {
-                        let b = multi.add(ProgressBar::new_spinner());
-                        b.set_style(
-                            ProgressStyle::with_template("  {prefix:<20} {msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
-                        b.set_prefix(r.server.clone());
-                        b
-                    });
-                    let msg = if r.message.is_empty() {
-                        paint(&r.state, paint_for(&r.state), *color)
-                    } else {
-                        format!(
-                            "{} {}",
-                            paint(&r.state, paint_for(&r.state), *color),
-                            r.message
-                        )
-                    };
-                    bar.set_message(msg);
-                }
+                let bar = bars.entry(server.to_owned()).or_insert_with(|| {
+                    let b = multi.add(ProgressBar::new_spinner());
+                    b.set_style(
+                        ProgressStyle::with_template("  {prefix:<20} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    b.set_prefix(server.to_owned());
+                    b
+                });
+                bar.set_message(line.text(*color));
             }
         }
     }
@@ -476,39 +456,22 @@ impl Progress {
     }
 }
 
-fn is_done_word(s: &str) -> bool {
-    matches!(
-        s,
-        "succeeded" | "failed" | "skipped" | "cancelled" | "done" | "ok" | "rolled_back"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn record() -> Value {
-        json!({
+    fn record() -> OperationRecord {
+        serde_json::from_value(serde_json::json!({
             "id": 12, "unit": "shop", "kind": "unit_start", "state": "partly_succeeded",
-            "started_at": 1_000, "finished_at": 4_200,
+            "requested_by": "alice", "created_at": 1_000, "finished_at": 4_200,
+            "request": {}, "warnings": [], "error": null, "steps_total": 4,
             "servers": [
-                {"server": "db-1", "group": "db", "state": "succeeded"},
-                {"server": "web-1", "group": "web", "state": "failed", "message": "health check timed out"}
+                {"server": "db-1", "group": "db", "status": "succeeded", "error": null, "marked": false},
+                {"server": "web-1", "group": "web", "status": "failed",
+                 "error": "health check timed out", "marked": true}
             ]
-        })
-    }
-
-    #[test]
-    fn records_yield_per_server_results() {
-        let r = server_results(&record());
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[1].server, "web-1");
-        assert_eq!(r[1].state, "failed");
-        assert_eq!(r[1].message, "health check timed out");
-        assert_eq!(op_id(&record()), Some(12));
-        assert!(is_finished(&record()));
-        assert!(!is_finished(&json!({"id": 1, "state": "running"})));
+        }))
+        .expect("an operation record")
     }
 
     #[test]
@@ -517,7 +480,18 @@ mod tests {
         unit start of unit `shop` (operation 12): partly succeeded in 3.2s
         SERVER  GROUP  RESULT     MESSAGE
         db-1    db     succeeded
-        web-1   web    failed     health check timed out
+        web-1   web    failed     marked as failed; health check timed out
         ");
+        assert_eq!(Exit::from_code(record().exit_code()), Exit::Warning);
+    }
+
+    #[test]
+    fn server_lines_read_as_action_and_outcome() {
+        let line = ServerLine {
+            action: "health_check".into(),
+            status: "failed",
+            error: Some("no answer".into()),
+        };
+        assert_eq!(line.text(false), "health check failed: no answer");
     }
 }

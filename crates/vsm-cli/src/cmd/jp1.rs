@@ -3,7 +3,7 @@
 //! vsm-jp1 write the PFM user-record file.
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Ctx;
 use crate::cli::{AjsJobnetArgs, Jp1Command, OutArgs};
@@ -59,35 +59,18 @@ fn ajs(ctx: &Ctx<'_>, a: AjsJobnetArgs) -> Result<Exit> {
 }
 
 async fn pfm(ctx: &Ctx<'_>, a: OutArgs) -> Result<Exit> {
-    let v = ctx.api()?.get("/api/v1/jp1/pfm").await?;
-    let rows = crate::render::list(&v, &["rows"]);
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let name = |k: &str| {
-            r.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let bad = |e: vsm_core::NameError| {
-            anyhow::Error::new(e).context("the manager sent an invalid PFM row")
-        };
-        out.push(vsm_jp1::PfmRow {
-            unit: vsm_core::UnitName::new(name("unit")).map_err(bad)?,
-            group: vsm_core::GroupName::new(name("group")).map_err(bad)?,
-            server: vsm_core::ServerName::new(name("server")).map_err(bad)?,
-            state: name("state"),
-            cpu_percent: r
-                .get("cpu")
-                .or_else(|| r.get("cpu_percent"))
-                .and_then(Value::as_f64),
-            memory_mib: r
-                .get("memory")
-                .or_else(|| r.get("memory_bytes"))
-                .and_then(Value::as_u64)
-                .map(|b| b / (1024 * 1024)),
-        });
-    }
+    let rows = ctx.api()?.pfm_rows().await?;
+    let out: Vec<vsm_jp1::PfmRow> = rows
+        .into_iter()
+        .map(|r| vsm_jp1::PfmRow {
+            unit: r.unit,
+            group: r.group,
+            server: r.server,
+            state: r.observed.to_string(),
+            cpu_percent: Some(r.cpu_percent),
+            memory_mib: Some(r.memory_bytes / (1024 * 1024)),
+        })
+        .collect();
     vsm_jp1::pfm::write_pfm_file(&a.out, &out)
         .map_err(|e| usage(e, &format!("could not write {}", a.out)))
         .context("vsm jp1 pfm-export")?;

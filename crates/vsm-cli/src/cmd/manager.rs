@@ -7,18 +7,17 @@
 //! the lock is free, so a recycled pid can never be mistaken for the manager.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
-use reqwest::Method;
+use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
+use vsm_manager::LogSettingsChange;
 
 use super::{Ctx, view};
-use crate::api::Api;
+use crate::api;
 use crate::cli::{ManagerCommand, ManagerDirArgs, ManagerStopArgs};
 use crate::exit::{Exit, Failure};
 
@@ -50,71 +49,43 @@ pub async fn run(ctx: &Ctx<'_>, c: ManagerCommand) -> Result<Exit> {
         ManagerCommand::Status(a) => status(ctx, a).await,
         ManagerCommand::Restore(a) => serve::restore(ctx, a).await,
         ManagerCommand::Backup(a) => {
-            let bytes = ctx.api()?.get_bytes("/api/v1/admin/backup").await?;
-            write_out(&a.out, &bytes)?;
-            let v = json!({"path": a.out, "bytes": bytes.len()});
+            let bytes = ctx.api()?.backup(&a.out).await?;
+            let v = json!({"path": a.out, "bytes": bytes});
             ctx.out.emit(&v, |_| {
-                format!(
-                    "wrote a backup of the manager to {} ({} bytes)",
-                    a.out,
-                    bytes.len()
-                )
+                format!("wrote a backup of the manager to {} ({bytes} bytes)", a.out)
             });
             Ok(Exit::Success)
         }
         ManagerCommand::Diagnose(a) => {
-            let bytes = ctx.api()?.get_bytes("/api/v1/admin/diagnostics").await?;
-            write_out(&a.out, &bytes)?;
-            let v = json!({"path": a.out, "bytes": bytes.len()});
+            let bytes = ctx.api()?.diagnostics(&a.out).await?;
+            let v = json!({"path": a.out, "bytes": bytes});
             ctx.out.emit(&v, |_| {
-                format!(
-                    "wrote a diagnostics bundle to {} ({} bytes)",
-                    a.out,
-                    bytes.len()
-                )
+                format!("wrote a diagnostics bundle to {} ({bytes} bytes)", a.out)
             });
             Ok(Exit::Success)
         }
         ManagerCommand::LogConfig(a) => {
-            let api = ctx.api()?;
-            let v = if a.log_dir.is_none() && a.files.is_none() && a.size_mb.is_none() {
-                api.get("/api/v1/admin/log-config").await?
+            let client = ctx.api()?;
+            let settings = if a.log_dir.is_none() && a.files.is_none() && a.size_mb.is_none() {
+                client.log_config().await?
             } else {
-                let mut body = serde_json::Map::new();
-                if let Some(d) = &a.log_dir {
-                    body.insert("log_dir".into(), json!(d));
-                }
-                if let Some(f) = a.files {
-                    body.insert("files".into(), json!(f));
-                }
-                if let Some(s) = a.size_mb {
-                    body.insert("size_mb".into(), json!(s));
-                }
-                api.call(
-                    Method::PUT,
-                    "/api/v1/admin/log-config",
-                    Some(&Value::Object(body)),
-                )
-                .await?
+                let change = LogSettingsChange {
+                    log_dir: a.log_dir.as_ref().map(ToString::to_string),
+                    files: a.files,
+                    size_mb: a.size_mb,
+                    level: None,
+                };
+                client.set_log_config(&change).await?
             };
+            // the documented document: {log_dir, files, size_mb}
+            let v = json!({
+                "log_dir": settings.dir, "files": settings.files, "size_mb": settings.size_mb,
+                "level": settings.level,
+            });
             ctx.out.emit(&v, view::log_config);
             Ok(Exit::Success)
         }
     }
-}
-
-fn write_out(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
-    let tmp = Utf8PathBuf::from(format!("{path}.part"));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(Failure::new(Exit::Usage, format!("could not write {path}")))
-    })
 }
 
 // ---------------------------------------------------------------- lock and run file
@@ -255,8 +226,11 @@ async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
             .emit(&v, |_| format!("starting: a manager holds {}", a.dir));
         return Ok(Exit::Success);
     };
-    let health = match Api::new(&info.url, None, None) {
-        Ok(api) => api.health().await.ok(),
+    let health = match api::connect(&info.url, None, None) {
+        Ok(client) => tokio::time::timeout(Duration::from_secs(5), client.health())
+            .await
+            .ok()
+            .and_then(Result::ok),
         Err(_) => None,
     };
     let state = if health.is_some() {
@@ -273,9 +247,7 @@ async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
         match &health {
             Some(h) => format!(
                 "running: pid {} on {} since {since}, healthy (version {})",
-                info.pid,
-                info.url,
-                crate::render::text(h, "version")
+                info.pid, info.url, h.version
             ),
             None => format!(
                 "unresponsive: pid {} on {} since {since} does not answer its health check",

@@ -1,6 +1,7 @@
-//! The commands: each takes its parsed arguments, calls the manager (through [`Api`], or the
-//! manager library for `vsm manager init/start/stop/status/restore`), prints the result and
-//! returns the exit code. Rendering of human output lives in [`view`].
+//! The commands: each takes its parsed arguments, calls the manager (through the typed
+//! [`Client`] of its HTTP API, or the manager library for `vsm manager
+//! init/start/stop/status/restore`), prints the result and returns the exit code. Rendering of
+//! human output lives in [`view`].
 
 mod archive;
 mod client;
@@ -10,7 +11,7 @@ pub mod view;
 
 use anyhow::Result;
 
-use crate::api::Api;
+use crate::api::{self, Client};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::exit::{Exit, Failure};
 use crate::render::Out;
@@ -35,12 +36,12 @@ impl Ctx<'_> {
     }
 
     /// A client without a token (health, login).
-    pub fn anonymous(&self) -> Result<Api> {
-        Api::new(&self.global.url, self.ca_cert()?.as_deref(), None)
+    pub fn anonymous(&self) -> Result<Client> {
+        api::connect(&self.global.url, self.ca_cert()?.as_deref(), None)
     }
 
     /// A client with the token from VSM_TOKEN or the saved session.
-    pub fn api(&self) -> Result<Api> {
+    pub fn api(&self) -> Result<Client> {
         let token = match std::env::var("VSM_TOKEN") {
             Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
             _ => {
@@ -53,10 +54,10 @@ impl Ctx<'_> {
                 Exit::NoPerm,
                 format!("not logged in to the manager at {}", self.global.url),
             )
-            .hint(crate::api::LOGIN_HINT)
+            .hint(api::LOGIN_HINT)
             .into());
         }
-        Api::new(&self.global.url, self.ca_cert()?.as_deref(), token)
+        api::connect(&self.global.url, self.ca_cert()?.as_deref(), token)
     }
 }
 

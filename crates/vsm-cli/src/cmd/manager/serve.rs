@@ -18,7 +18,7 @@ use vsm_manager::http::{ServeConfig, ServeError, Server};
 use vsm_manager::{DriverKind, DriverSet, InitOptions, Manager, ManagerConfig, OpenError};
 
 use super::{RunInfo, is_locked, read_run_info};
-use crate::api::Api;
+use crate::api;
 use crate::cli::{ManagerInitArgs, ManagerRestoreArgs, ManagerStartArgs};
 use crate::cmd::Ctx;
 use crate::exit::{Exit, Failure};
@@ -26,7 +26,7 @@ use crate::password;
 
 /// An error opening, creating or restoring a state directory, classified.
 pub fn open_failure(e: OpenError) -> anyhow::Error {
-    let mut f = Failure::new(Exit::from_api_kind(e.kind().as_str()), e.to_string());
+    let mut f = Failure::new(Exit::from_code(e.kind().exit_code()), e.to_string());
     match &e {
         OpenError::Invalid(inner) => {
             f.hint = inner.hint();
@@ -348,8 +348,9 @@ async fn detach(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
         }
         if let Some(info) =
             read_run_info(&dir).filter(|i| i.pid == pid && Some(i.started_at) != old_run)
-            && let Ok(api) = Api::new(&info.url, None, None)
-            && let Ok(health) = api.health().await
+            && let Ok(client) = api::connect(&info.url, None, None)
+            && let Ok(Ok(health)) =
+                tokio::time::timeout(Duration::from_secs(5), client.health()).await
         {
             return ready(ctx, &info, health);
         }
@@ -370,7 +371,7 @@ async fn detach(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
     }
 }
 
-fn ready(ctx: &Ctx<'_>, info: &RunInfo, health: serde_json::Value) -> Result<Exit> {
+fn ready(ctx: &Ctx<'_>, info: &RunInfo, health: vsm_manager::http::api::Health) -> Result<Exit> {
     let v = json!({
         "state": "running", "pid": info.pid, "url": info.url, "listen": info.listen,
         "started_at": info.started_at, "health": health,
