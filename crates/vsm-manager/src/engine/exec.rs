@@ -608,25 +608,44 @@ impl Ctx {
         }
     }
 
-    /// After a crash: clears in-progress marks, settles servers caught mid-provision against
-    /// the driver, and records what every server really is.
+    /// After a crash (and on every open): asks the drivers about every server (32 at a time),
+    /// clears in-progress marks, and settles what a killed step left half-done by what the
+    /// driver reports: a provision that never reached the driver is forgotten, one that did
+    /// keeps its machine; a destroy that happened removes the server; a server caught stopping
+    /// or starting gets the logical state its machine is really in (so the monitor does not
+    /// mistake an interrupted stop for a crash). Every server's observed state is refreshed.
     pub(crate) async fn reconcile_unit(&self, unit: &mut Unit) {
-        let names: Vec<ServerName> = unit.servers().map(|(_, s)| s.name.clone()).collect();
+        use futures::StreamExt;
+        use vsm_core::model::StepKind;
+        let queries: Vec<_> = unit
+            .servers()
+            .map(|(_, s)| {
+                let registered = s.origin == Origin::Registered;
+                (
+                    s.name.clone(),
+                    machine_name(&unit.name, &s.name),
+                    self.driver_of(unit, &s.name),
+                    registered,
+                )
+            })
+            .collect();
+        let answers: Vec<_> = futures::stream::iter(queries)
+            .map(|(name, machine, driver, registered)| async move {
+                let info = match driver {
+                    Some(d) => Some(d.info(&machine).await),
+                    None => None,
+                };
+                (name, registered, info)
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
         let mut remove = Vec::new();
-        for name in names {
-            let machine = machine_name(&unit.name, &name);
-            let driver = self.driver_of(unit, &name);
-            let registered = unit
-                .server(&name)
-                .is_some_and(|(_, s)| s.origin == Origin::Registered);
-            let info = match &driver {
-                Some(d) => Some(d.info(&machine).await),
-                None => None,
-            };
+        for (name, registered, info) in answers {
             let Some(s) = unit.server_mut(&name) else {
                 continue;
             };
-            s.in_progress = None;
+            let was_doing = s.in_progress.take();
             s.observed_at = Some(now());
             match info {
                 Some(Ok(info)) => {
@@ -639,10 +658,27 @@ impl Ctx {
                             s.address = Some(a);
                         }
                         s.host = info.host;
+                    } else if was_doing.is_some() {
+                        match s.observed {
+                            ObservedStatus::Stopped if s.logical.is_running() => {
+                                s.logical = LogicalStatus::Stopped;
+                            }
+                            ObservedStatus::Working
+                                if matches!(
+                                    s.logical,
+                                    LogicalStatus::Stopped | LogicalStatus::Failed
+                                ) =>
+                            {
+                                s.logical = LogicalStatus::Started;
+                            }
+                            _ => {}
+                        }
                     }
                 }
                 Some(Err(HypervisorError::NotFound { .. })) if !registered => {
-                    if s.logical == LogicalStatus::Provisioning {
+                    if s.logical == LogicalStatus::Provisioning
+                        || was_doing == Some(StepKind::Destroy)
+                    {
                         remove.push(name.clone());
                     } else {
                         s.observed = ObservedStatus::Failed;

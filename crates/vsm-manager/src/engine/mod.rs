@@ -14,7 +14,7 @@ use camino::Utf8Path;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use vsm_core::fold::{StepOutcome, StepResult};
-use vsm_core::model::{LogicalStatus, Template, Unit};
+use vsm_core::model::{Template, Unit};
 use vsm_core::plan::{self, Plan, PlanError, Step};
 use vsm_core::run::{Outcome, Progress, StopReason};
 use vsm_core::{DefinitionVersion, GroupName, OperationId, ServerName, UnitName};
@@ -301,9 +301,22 @@ pub(crate) async fn launch(
     m.set_live(id, live.clone(), done_rx);
     let m2 = m.clone();
     tokio::spawn(async move {
-        run(m2.clone(), id, live, first, request, templates, cancel).await;
-        let _ = done_tx.send(true);
+        let state = run(
+            m2.clone(),
+            id,
+            live.clone(),
+            first,
+            request,
+            templates,
+            cancel,
+        )
+        .await;
+        // Unlock the unit before telling anyone it ended: whoever waited for this operation
+        // may start the next one on the unit at once.
         m2.release(id);
+        let _ = done_tx.send(true);
+        let seq = live.next_seq();
+        live.emit(id, seq, ProgressKind::Finished { state });
     });
     Ok(())
 }
@@ -316,7 +329,7 @@ async fn run(
     request: Request,
     templates: HashMap<vsm_core::TemplateName, Template>,
     cancel: CancellationToken,
-) {
+) -> OperationState {
     let ctx = Arc::new(exec::Ctx::new(&m, templates.clone()));
     let before = lock(&live.unit).clone();
     let mut plan = first;
@@ -495,8 +508,7 @@ async fn run(
         tracing::error!(operation = %id, error = %e, "cannot record the end of an operation");
     }
     crate::engine::monitor::operation_event(&m, &record);
-    let seq = live.next_seq();
-    live.emit(id, seq, ProgressKind::Finished { state });
+    state
 }
 
 /// Runs one plan to its end (or until cancelled / stopped by a gate).
@@ -562,6 +574,16 @@ async fn run_plan(
         progress.finish_phase();
     }
     Ok(progress)
+}
+
+/// What a successful step tells about its machine's power state.
+fn observed_after(step: &Step) -> Option<vsm_core::model::ObservedStatus> {
+    use vsm_core::model::ObservedStatus;
+    match step {
+        Step::Provision { .. } | Step::Stop { .. } => Some(ObservedStatus::Stopped),
+        Step::Start { .. } | Step::HealthCheck { .. } => Some(ObservedStatus::Working),
+        _ => None,
+    }
 }
 
 /// Journals, executes and folds one step. `Err` only when the journal cannot be written.
@@ -634,6 +656,14 @@ async fn run_step(
         if let Err(e) = unit.fold(step, &result) {
             outcome = StepOutcome::Failed(format!("the result does not fit the model: {e}"));
         }
+        // A driver call that succeeded is also an observation of the machine.
+        if outcome == StepOutcome::Succeeded
+            && let Some(seen) = observed_after(step)
+            && let Some(s) = server.as_ref().and_then(|s| unit.server_mut(s))
+        {
+            s.observed = seen;
+            s.observed_at = Some(result.at);
+        }
         let mut changes = Vec::new();
         if let Some(s) = &server {
             match server_row(&unit, s) {
@@ -693,7 +723,6 @@ pub(crate) async fn recover_interrupted(m: &Manager) -> Result<()> {
         .await?;
     let templates: HashMap<_, _> = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
     let ctx = exec::Ctx::new(m, templates);
-    let interrupted: BTreeSet<OperationId> = running.iter().map(|r| r.summary.id).collect();
     let mut changes = Vec::new();
     for mut rec in running {
         rec.summary.state = OperationState::Interrupted;
@@ -704,14 +733,9 @@ pub(crate) async fn recover_interrupted(m: &Manager) -> Result<()> {
         );
         changes.push(Change::PutOperation(rec));
     }
+    // Every server is reconciled with its driver: what ran mid-step settles, and the observed
+    // state of the others is refreshed (they may have changed while no manager watched).
     for mut unit in units {
-        let held = unit.busy.is_some_and(|op| interrupted.contains(&op)) || unit.busy.is_some();
-        let mid_step = unit
-            .servers()
-            .any(|(_, s)| s.in_progress.is_some() || s.logical == LogicalStatus::Provisioning);
-        if !held && !mid_step {
-            continue;
-        }
         if let Some(op) = unit.busy {
             unit.finish_plan(op);
         }

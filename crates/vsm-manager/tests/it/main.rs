@@ -2,6 +2,9 @@
 //! in-memory `FakeHypervisor` (real directories per machine, so applies write real files).
 
 mod crash;
+mod crash_ops;
+mod crash_script;
 mod embed;
 mod engine;
+mod file_driver;
 mod support;
