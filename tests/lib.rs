@@ -293,6 +293,27 @@ impl Manager {
         m
     }
 
+    /// Writes `text` to the file `rel` under the test's directory (parents created) and returns
+    /// its path as a string.
+    pub fn write(&self, rel: &str, text: &str) -> String {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create the parent directory");
+        }
+        std::fs::write(&path, text).expect("write a test file");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// A template directory `rel` for the local driver whose servers are plain long-running
+    /// processes (no network, no extra programs) that stop at once on SIGTERM; returns its path.
+    pub fn sleep_template(&self, rel: &str) -> String {
+        self.write(
+            &format!("{rel}/template.yaml"),
+            "format: 1\nboot: [sh, -c, \"exec sleep 100000\"]\nstop_timeout_seconds: 2\n",
+        );
+        self.path(rel).to_string_lossy().into_owned()
+    }
+
     /// The state directory as a string.
     pub fn dir_str(&self) -> String {
         self.dir.to_string_lossy().into_owned()

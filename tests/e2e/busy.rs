@@ -12,20 +12,13 @@ const GRACE: &str = "6";
 /// A started unit `slow` of two servers (processes that stop at once on SIGTERM).
 fn slow_unit(m: &Manager) -> User {
     let alice = m.add_account("alice", "builder");
-    let tpl = m.path("template");
-    std::fs::create_dir_all(&tpl).unwrap();
-    std::fs::write(
-        tpl.join("template.yaml"),
-        "format: 1\nboot: [sh, -c, \"exec sleep 100000\"]\nstop_timeout_seconds: 2\n",
-    )
-    .unwrap();
+    let tpl_s = m.sleep_template("template");
     let unit_file = m.path("slow.yaml");
     std::fs::write(
         &unit_file,
         "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 2\n    min: 1\n    max: 3\n",
     )
     .unwrap();
-    let tpl_s = tpl.to_string_lossy().into_owned();
     let unit_s = unit_file.to_string_lossy().into_owned();
     m.vsm(
         &alice,

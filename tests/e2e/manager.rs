@@ -83,6 +83,28 @@ impl Drop for StopOnDrop {
 fn backup_diagnose_restore() {
     let m = Manager::start();
     let alice = m.add_account("alice", "builder");
+    // something worth restoring: a template, a unit and an imported definition version
+    let tpl = m.sleep_template("template");
+    m.vsm(
+        &alice,
+        &[
+            "template", "register", "t", "--driver", "local", "--source", &tpl,
+        ],
+    )
+    .ok();
+    let unit_file = m.write(
+        "shop.yaml",
+        "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 1\n",
+    );
+    m.vsm(&alice, &["unit", "create", "shop", "--file", &unit_file])
+        .ok();
+    m.write(
+        "defs/vsm-definition.yaml",
+        "format: 1\ngroups:\n  - name: app\n    files:\n      - { source: app.conf, target: etc/app.conf }\n",
+    );
+    m.write("defs/app.conf", "release=1\n");
+    let defs = m.path("defs").to_string_lossy().into_owned();
+    m.vsm(&alice, &["unit", "import", "shop", &defs]).ok();
     let backup = m.path("backup.tar");
     let backup_s = backup.to_string_lossy().into_owned();
     m.vsm(&m.admin, &["manager", "backup", "--out", &backup_s])
@@ -98,7 +120,8 @@ fn backup_diagnose_restore() {
         .ok();
     assert!(std::fs::metadata(&diag).unwrap().len() > 0);
 
-    // restore into a new directory and start a second manager from it: it knows alice
+    // restore into a new directory and start a second manager from it: it knows alice, her
+    // template, her unit and its imported definition
     let restored = m.path("restored").to_string_lossy().into_owned();
     run_vsm(
         &[
@@ -141,6 +164,24 @@ fn backup_diagnose_restore() {
         None,
     )
     .ok();
+    let as_alice = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        run_vsm(&all, &[("VSM_URL", &url), ("VSM_CONFIG_DIR", &cfg)], None)
+    };
+    let unit = as_alice(&["unit", "show", "shop"]).ok().json();
+    assert_eq!(unit["owner"], "alice", "{unit}");
+    assert_eq!(unit["current_version"], 1, "{unit}");
+    assert_eq!(unit["groups"][0]["name"], "app", "{unit}");
+    let templates = as_alice(&["template", "list"]).ok().json();
+    assert_eq!(templates[0]["name"], "t", "{templates}");
+    let exported = m.path("restored-export");
+    let exported_s = exported.to_string_lossy().into_owned();
+    as_alice(&["unit", "export", "shop", &exported_s]).ok();
+    assert_eq!(
+        std::fs::read_to_string(exported.join("app.conf")).unwrap(),
+        "release=1\n"
+    );
     // restoring over a running manager is refused
     run_vsm(
         &[
