@@ -13,6 +13,7 @@ use std::sync::Arc;
 use vsm_core::AccountName;
 
 use vsm_hypervisor::local::{LocalDriver, LocalOptions};
+use vsm_hypervisor::ssh::HostKeyChecking;
 use vsm_hypervisor::static_driver::{StaticConfig, StaticDriver};
 use vsm_manager::http::{ServeConfig, ServeError, Server};
 use vsm_manager::{DriverKind, DriverSet, InitOptions, Manager, ManagerConfig, OpenError};
@@ -226,9 +227,14 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// The known-hosts file of registered machines in the state directory.
+pub const KNOWN_HOSTS_FILE: &str = "ssh_known_hosts";
+
 /// Builds the hypervisor drivers this binary injects: `local` (state in `DIR/local`, programs
 /// beside this executable on the servers' PATH), `static` (registered machines over SSH, state
-/// in `DIR/static.json`) and, when built with the `libvirt` feature and asked for, `libvirt`.
+/// in `DIR/static.json`, their host keys in `DIR/ssh_known_hosts`: trusted on first contact,
+/// a changed key refused; never the service account's `~/.ssh`) and, when built with the
+/// `libvirt` feature and asked for, `libvirt`.
 async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet> {
     let mut options = LocalOptions::default();
     if let Some(bin_dir) = std::env::current_exe()
@@ -244,13 +250,16 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
             "cannot open the local driver's state",
         ))
     })?;
-    let static_driver =
-        StaticDriver::open(StaticConfig::new(dir.join("static.json"))).map_err(|e| {
-            anyhow::Error::new(e).context(Failure::new(
-                Exit::Failed,
-                "cannot open the registered machines' state",
-            ))
-        })?;
+    let mut static_config = StaticConfig::new(dir.join("static.json"));
+    static_config.ssh.host_key_checking = HostKeyChecking::AcceptNew {
+        known_hosts: Some(dir.join(KNOWN_HOSTS_FILE)),
+    };
+    let static_driver = StaticDriver::open(static_config).map_err(|e| {
+        anyhow::Error::new(e).context(Failure::new(
+            Exit::Failed,
+            "cannot open the registered machines' state",
+        ))
+    })?;
     let drivers = DriverSet::new()
         .with(DriverKind::Local, Arc::new(local))
         .with(DriverKind::Static, Arc::new(static_driver));
