@@ -265,6 +265,7 @@ impl Demo<'_> {
         }
         let files = file_contents(definition)?;
         let mut marked = 0;
+        let mut shown: Vec<(String, String)> = Vec::new();
         for s in &servers {
             let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
             let Some(addr) = s.get("address").and_then(Value::as_str) else {
@@ -283,7 +284,13 @@ impl Demo<'_> {
             println!("$ curl -s http://{addr}/");
             let page = http_get(&addr, "/")
                 .with_context(|| format!("server {name} does not serve its page on {addr}"))?;
-            println!("{}", page.trim_end());
+            match shown.iter().find(|(p, _)| *p == page) {
+                Some((_, first)) => println!("(the same page as {first})"),
+                None => {
+                    println!("{}", page.trim_end());
+                    shown.push((page.clone(), name.to_owned()));
+                }
+            }
             if !files.contains(&page) {
                 bail!(
                     "server {name} serves a page that is no file of {}",

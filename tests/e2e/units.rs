@@ -14,13 +14,7 @@ struct Fixture {
 }
 
 fn fixture(m: &Manager) -> Fixture {
-    let tpl = m.path("template");
-    std::fs::create_dir_all(&tpl).unwrap();
-    std::fs::write(
-        tpl.join("template.yaml"),
-        "format: 1\nboot: [sh, -c, \"exec sleep 100000\"]\nstop_timeout_seconds: 2\n",
-    )
-    .unwrap();
+    let template = m.sleep_template("template");
     let unit_file = m.path("shop.yaml");
     std::fs::write(
         &unit_file,
@@ -37,7 +31,7 @@ fn fixture(m: &Manager) -> Fixture {
     std::fs::write(defs.join("app.conf"), "release=1\n").unwrap();
     let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
     Fixture {
-        template: s(tpl),
+        template,
         unit_file: s(unit_file),
         defs: s(defs),
     }
