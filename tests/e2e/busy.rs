@@ -1,5 +1,6 @@
 //! Exclusion and time-outs: a unit busy with a slow operation refuses a second one with 2,
-//! `--wait` waits for the lock, `--timeout` exits 75 and leaves the operation running.
+//! `--wait` waits for the lock, `--timeout` exits 75 and leaves the operation running, and
+//! `vsm op cancel` ends it `cancelled` (70 for whoever waits for it).
 //!
 //! The slow operation is deterministic: scaling a group in with `--grace 6` drains the victim for
 //! six seconds before stopping it, and the unit stays locked meanwhile.
@@ -104,5 +105,35 @@ fn a_timeout_is_75_and_the_operation_goes_on() {
     // the operation goes on in the manager and succeeds
     m.vsm(&alice, &["op", "wait", &id.to_string(), "--timeout", "60"])
         .ok();
+    m.vsm(&alice, &["unit", "stop", "slow"]).ok();
+}
+
+#[test]
+fn a_cancelled_operation_ends_cancelled_and_waiting_for_it_is_70() {
+    let m = Manager::start();
+    let alice = slow_unit(&m);
+    let first = m.vsm(
+        &alice,
+        &[
+            "unit",
+            "scale",
+            "slow",
+            "app",
+            "--count",
+            "1",
+            "--grace",
+            GRACE,
+            "--no-wait",
+        ],
+    );
+    let id = first.ok().json()["id"].as_u64().unwrap().to_string();
+    m.vsm(&alice, &["op", "cancel", &id]).ok();
+    let waited = m.vsm(&alice, &["op", "wait", &id, "--timeout", "60"]);
+    waited.code(70);
+    assert_eq!(waited.json()["state"], "cancelled", "{waited}");
+    // cancelling is for the owner (or an administrator)
+    let bob = m.add_account("bob", "builder");
+    m.vsm(&bob, &["op", "cancel", &id]).code(77);
+    m.vsm(&alice, &["op", "cancel", "999999"]).code(64);
     m.vsm(&alice, &["unit", "stop", "slow"]).ok();
 }

@@ -10,5 +10,6 @@ mod accounts;
 mod busy;
 mod cli;
 mod demo;
+mod lifecycle;
 mod manager;
 mod units;
