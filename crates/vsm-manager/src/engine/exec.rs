@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use vsm_core::fold::StepResult;
 use vsm_core::model::{
-    DefinitionRecord, GroupKind, LogicalStatus, ObservedStatus, Origin, ServerAddress, Template,
-    Unit,
+    DefinitionRecord, Group, GroupKind, LogicalStatus, ObservedStatus, Origin, Server,
+    ServerAddress, Template, Unit,
 };
 use vsm_core::plan::Step;
 use vsm_core::{DefinitionVersion, ServerName, TemplateName, UnitName};
@@ -147,12 +147,17 @@ fn registered_params(spec: &vsm_core::model::RegisteredSpec) -> BTreeMap<String,
 }
 
 impl StepTarget {
-    pub(crate) fn of(unit: &Unit, step: &Step) -> std::result::Result<StepTarget, String> {
+    /// `find` looks a server up in `unit` (the engine's index, or `Unit::server`).
+    pub(crate) fn of<'a>(
+        unit: &'a Unit,
+        step: &Step,
+        find: impl Fn(&ServerName) -> Option<(&'a Group, &'a Server)>,
+    ) -> std::result::Result<StepTarget, String> {
         let machine = step.server().map(|s| machine_name(&unit.name, s));
         let group = match step {
             Step::Provision { group, .. } | Step::Attach { group, .. } => unit.group(group),
             other => match other.server() {
-                Some(s) => unit.server(s).map(|(g, _)| g),
+                Some(s) => find(s).map(|(g, _)| g),
                 None => {
                     return Ok(StepTarget {
                         unit: unit.name.clone(),
@@ -172,7 +177,7 @@ impl StepTarget {
                     Step::Attach { address, .. } => Some(address.to_string()),
                     other => other
                         .server()
-                        .and_then(|s| unit.server(s))
+                        .and_then(&find)
                         .and_then(|(_, s)| s.address.as_ref().map(ToString::to_string)),
                 };
                 (
@@ -256,6 +261,11 @@ impl Ctx {
         server: &ServerName,
     ) -> Option<Arc<dyn Hypervisor>> {
         let (g, s) = unit.server(server)?;
+        self.driver_for(g, s)
+    }
+
+    /// The driver of server `s` of group `g`.
+    pub(crate) fn driver_for(&self, g: &Group, s: &Server) -> Option<Arc<dyn Hypervisor>> {
         match (&g.spec.kind, &s.origin) {
             (_, Origin::Provisioned { template, .. }) => {
                 self.driver_for_template(template).ok().map(|(d, _)| d)
@@ -340,7 +350,7 @@ impl Ctx {
     fn server_address(&self, target: &StepTarget, server: &ServerName) -> Option<ServerAddress> {
         let live = self.manager.live_for_unit(&target.unit)?;
         let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-        u.server(server).and_then(|(_, s)| s.address.clone())
+        live.server(&u, server).and_then(|(_, s)| s.address.clone())
     }
 
     /// Who `server` is, for rendering its definition templates.
@@ -352,7 +362,7 @@ impl Ctx {
     ) -> Option<vsm_deploy::ServerContext> {
         let live = self.manager.live_for_unit(&target.unit)?;
         let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-        let (group, _) = u.server(server)?;
+        let (group, _) = live.server(&u, server)?;
         let index = group.servers.iter().position(|s| s.name == *server)? + 1;
         let members = u
             .groups
@@ -381,7 +391,7 @@ impl Ctx {
         let (group, digest) = {
             let live = self.manager.live_for_unit(&target.unit)?;
             let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-            let (group, _) = u.server(server)?;
+            let (group, _) = live.server(&u, server)?;
             (group.name().clone(), u.current_definition()?.digest.clone())
         };
         let store =
@@ -417,7 +427,8 @@ impl Ctx {
             match (live, server) {
                 (Some(live), Some(s)) => {
                     let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-                    self.driver_of(&u, &s)
+                    live.server(&u, &s)
+                        .and_then(|(g, srv)| self.driver_for(g, srv))
                 }
                 _ => None,
             }
@@ -619,12 +630,12 @@ impl Ctx {
         use vsm_core::model::StepKind;
         let queries: Vec<_> = unit
             .servers()
-            .map(|(_, s)| {
+            .map(|(g, s)| {
                 let registered = s.origin == Origin::Registered;
                 (
                     s.name.clone(),
                     machine_name(&unit.name, &s.name),
-                    self.driver_of(unit, &s.name),
+                    self.driver_for(g, s),
                     registered,
                 )
             })
@@ -640,9 +651,23 @@ impl Ctx {
             .buffer_unordered(32)
             .collect()
             .await;
+        let positions: HashMap<ServerName, (usize, usize)> = unit
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, g)| {
+                g.servers
+                    .iter()
+                    .enumerate()
+                    .map(move |(si, s)| (s.name.clone(), (gi, si)))
+            })
+            .collect();
         let mut remove = Vec::new();
         for (name, registered, info) in answers {
-            let Some(s) = unit.server_mut(&name) else {
+            let Some(s) = positions
+                .get(&name)
+                .and_then(|&(gi, si)| unit.groups.get_mut(gi)?.servers.get_mut(si))
+            else {
                 continue;
             };
             let was_doing = s.in_progress.take();
@@ -692,8 +717,11 @@ impl Ctx {
                 }
             }
         }
-        for g in &mut unit.groups {
-            g.servers.retain(|s| !remove.contains(&s.name));
+        if !remove.is_empty() {
+            let remove: std::collections::HashSet<ServerName> = remove.into_iter().collect();
+            for g in &mut unit.groups {
+                g.servers.retain(|s| !remove.contains(&s.name));
+            }
         }
     }
 }

@@ -173,9 +173,67 @@ pub(crate) struct Live {
     events: broadcast::Sender<ProgressEvent>,
     errors: Mutex<BTreeMap<ServerName, String>>,
     cancelled_steps: Mutex<BTreeSet<ServerName>>,
+    /// Where each server sits in `unit` (group index, server index): the model's own lookups
+    /// are linear, which costs O(n) per step and O(n²) per operation on big units. Entries
+    /// are checked on use and the index is rebuilt when servers moved (after a removal).
+    index: Mutex<HashMap<ServerName, (usize, usize)>>,
 }
 
 impl Live {
+    /// The position of `name` in `unit`, which must be this operation's (locked) model.
+    fn locate(&self, unit: &Unit, name: &ServerName) -> Option<(usize, usize)> {
+        let at = |(g, s): (usize, usize)| {
+            unit.groups
+                .get(g)
+                .and_then(|gr| gr.servers.get(s))
+                .is_some_and(|x| x.name == *name)
+        };
+        let mut index = lock(&self.index);
+        match index.get(name).copied() {
+            Some(pos) if at(pos) => return Some(pos),
+            // Servers moved: re-index everything once.
+            Some(_) => {
+                index.clear();
+                for (gi, g) in unit.groups.iter().enumerate() {
+                    for (si, s) in g.servers.iter().enumerate() {
+                        index.insert(s.name.clone(), (gi, si));
+                    }
+                }
+            }
+            // New (or unknown) server: one search, remembered.
+            None => {
+                for (gi, g) in unit.groups.iter().enumerate() {
+                    if let Some(si) = g.servers.iter().position(|s| s.name == *name) {
+                        index.insert(name.clone(), (gi, si));
+                        break;
+                    }
+                }
+            }
+        }
+        index.get(name).copied().filter(|p| at(*p))
+    }
+
+    /// `unit.server(name)` in O(1).
+    pub(crate) fn server<'a>(
+        &self,
+        unit: &'a Unit,
+        name: &ServerName,
+    ) -> Option<(&'a vsm_core::model::Group, &'a vsm_core::model::Server)> {
+        let (g, s) = self.locate(unit, name)?;
+        let group = unit.groups.get(g)?;
+        Some((group, group.servers.get(s)?))
+    }
+
+    /// `unit.server_mut(name)` in O(1).
+    pub(crate) fn server_mut<'a>(
+        &self,
+        unit: &'a mut Unit,
+        name: &ServerName,
+    ) -> Option<&'a mut vsm_core::model::Server> {
+        let (g, s) = self.locate(unit, name)?;
+        unit.groups.get_mut(g)?.servers.get_mut(s)
+    }
+
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
     }
@@ -195,8 +253,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The server's group and a copy of it, for persisting.
-fn server_row(unit: &Unit, name: &ServerName) -> Option<Change> {
-    unit.server(name).map(|(g, s)| Change::PutServer {
+fn server_row(live: &Live, unit: &Unit, name: &ServerName) -> Option<Change> {
+    live.server(unit, name).map(|(g, s)| Change::PutServer {
         unit: unit.name.clone(),
         group: g.name().clone(),
         server: s.clone(),
@@ -296,6 +354,7 @@ pub(crate) async fn launch(
         events,
         errors: Mutex::new(BTreeMap::new()),
         cancelled_steps: Mutex::new(BTreeSet::new()),
+        index: Mutex::new(HashMap::new()),
     });
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     m.set_live(id, live.clone(), done_rx);
@@ -435,13 +494,14 @@ async fn run(
         rec.summary.state = state;
         rec.summary.finished_at = Some(now());
         rec.steps_total = all_results.iter().map(|p| p.results.len()).sum();
+        let mut group_of: HashMap<&ServerName, &GroupName> = HashMap::new();
+        for (g, s) in before.servers().chain(unit.servers()) {
+            group_of.insert(&s.name, g.name());
+        }
         rec.servers = results
             .iter()
             .map(|(s, ok)| ServerResult {
-                group: unit
-                    .server(s)
-                    .map(|(g, _)| g.name().clone())
-                    .or_else(|| before.server(s).map(|(g, _)| g.name().clone())),
+                group: group_of.get(s).map(|g| (*g).clone()),
                 server: s.clone(),
                 status: if *ok {
                     StepStatus::Succeeded
@@ -576,6 +636,72 @@ async fn run_plan(
     Ok(progress)
 }
 
+/// Runs `f` — the core's `begin` (`folding == false`) or `fold` of `step` — on a copy of the
+/// unit that holds only the step's server (in its group), when the step touches nothing but
+/// that server: start, stop, health check and apply (and the `begin` of destroy/detach). The
+/// core finds servers by a linear search; on a unit of 10,000 servers doing that twice per step
+/// dominated the engine. Other steps (provision, attach, a destroy's fold) run on the whole
+/// unit. `one_server_fold_equals_the_full_fold` checks that both give the same model.
+fn on_one_server<T>(
+    live: &Live,
+    unit: &mut Unit,
+    step: &Step,
+    folding: bool,
+    f: impl FnOnce(&mut Unit) -> T,
+) -> T {
+    let local = match step {
+        Step::Start { .. } | Step::Stop { .. } | Step::HealthCheck { .. } | Step::Apply { .. } => {
+            true
+        }
+        Step::Destroy { .. } | Step::Detach { .. } => !folding,
+        _ => false,
+    };
+    let Some(name) = step.server().filter(|_| local) else {
+        return f(unit);
+    };
+    let Some((gi, si)) = live.locate(unit, name) else {
+        return f(unit);
+    };
+    let Some(group) = unit.groups.get_mut(gi) else {
+        return f(unit);
+    };
+    let Some(slot) = group.servers.get_mut(si) else {
+        return f(unit);
+    };
+    let original = slot.clone();
+    let placeholder = vsm_core::model::Server::new(
+        name.clone(),
+        vsm_core::model::Origin::Registered,
+        0,
+        vsm_core::Timestamp::EPOCH,
+    );
+    let server = std::mem::replace(slot, placeholder);
+    let mut one = Unit {
+        name: unit.name.clone(),
+        owner: unit.owner.clone(),
+        created: unit.created,
+        groups: vec![vsm_core::model::Group {
+            spec: group.spec.clone(),
+            servers: vec![server],
+            next_seq: group.next_seq,
+        }],
+        definitions: Vec::new(),
+        current: unit.current,
+        busy: unit.busy,
+    };
+    let out = f(&mut one);
+    let back = one
+        .groups
+        .pop()
+        .and_then(|mut g| g.servers.pop())
+        .filter(|s| s.name == *name)
+        .unwrap_or(original);
+    if let Some(slot) = unit.groups.get_mut(gi).and_then(|g| g.servers.get_mut(si)) {
+        *slot = back;
+    }
+    out
+}
+
 /// What a successful step tells about its machine's power state.
 fn observed_after(step: &Step) -> Option<vsm_core::model::ObservedStatus> {
     use vsm_core::model::ObservedStatus;
@@ -600,25 +726,26 @@ async fn run_step(
     let (group, begin_changes, ctx_info) = {
         let mut unit = lock(&live.unit);
         let had = unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>();
-        let begun = unit.begin(step, now());
+        let at = now();
+        let begun = on_one_server(live, &mut unit, step, false, |u| u.begin(step, at));
         let mut changes = Vec::new();
         if let Err(e) = &begun {
             tracing::warn!(operation = %id, step = %step, error = %e, "step does not fit the model");
         }
         if let Some(s) = &server {
-            changes.extend(server_row(&unit, s));
+            changes.extend(server_row(live, &unit, s));
         }
         if unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>() != had {
             changes.push(Change::PutUnitMeta(unit_meta(&unit)));
         }
         let group = server
             .as_ref()
-            .and_then(|s| unit.server(s).map(|(g, _)| g.name().clone()))
+            .and_then(|s| live.server(&unit, s).map(|(g, _)| g.name().clone()))
             .or_else(|| match step {
                 Step::Provision { group, .. } | Step::Attach { group, .. } => Some(group.clone()),
                 _ => None,
             });
-        let info = exec::StepTarget::of(&unit, step);
+        let info = exec::StepTarget::of(&unit, step, |s| live.server(&unit, s));
         (group, changes, info.map_err(|e| (e, begun.err())))
     };
     let seq = live.next_seq();
@@ -653,20 +780,20 @@ async fn run_step(
         let mut unit = lock(&live.unit);
         let had = unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>();
         let mut outcome = result.outcome.clone();
-        if let Err(e) = unit.fold(step, &result) {
+        if let Err(e) = on_one_server(live, &mut unit, step, true, |u| u.fold(step, &result)) {
             outcome = StepOutcome::Failed(format!("the result does not fit the model: {e}"));
         }
         // A driver call that succeeded is also an observation of the machine.
         if outcome == StepOutcome::Succeeded
             && let Some(seen) = observed_after(step)
-            && let Some(s) = server.as_ref().and_then(|s| unit.server_mut(s))
+            && let Some(s) = server.as_ref().and_then(|s| live.server_mut(&mut unit, s))
         {
             s.observed = seen;
             s.observed_at = Some(result.at);
         }
         let mut changes = Vec::new();
         if let Some(s) = &server {
-            match server_row(&unit, s) {
+            match server_row(live, &unit, s) {
                 Some(c) => changes.push(c),
                 None => changes.push(Change::DeleteServer {
                     unit: unit.name.clone(),
@@ -794,7 +921,7 @@ pub(crate) fn note_mark(
     mark: Option<vsm_core::model::FailureMark>,
 ) {
     if let Some(live) = m.live_for_unit(unit)
-        && let Some(s) = lock(&live.unit).server_mut(server)
+        && let Some(s) = live.server_mut(&mut lock(&live.unit), server)
     {
         s.mark = mark;
     }
@@ -802,4 +929,126 @@ pub(crate) fn note_mark(
 
 pub(crate) fn live_record(m: &Manager, id: OperationId) -> Option<OperationRecord> {
     m.live(id).map(|l| lock(&l.record).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vsm_core::fold::StepResult;
+    use vsm_core::model::{LogicalStatus, Origin, Server};
+    use vsm_core::{DefinitionDigest, DefinitionVersion, Timestamp};
+
+    fn live() -> Live {
+        Live {
+            record: Mutex::new(OperationRecord {
+                summary: OperationSummary {
+                    id: OperationId(1),
+                    unit: None,
+                    kind: OperationKind::UnitStart,
+                    state: OperationState::Running,
+                    requested_by: None,
+                    created_at: Timestamp::EPOCH,
+                    finished_at: None,
+                },
+                request: serde_json::Value::Null,
+                servers: vec![],
+                warnings: vec![],
+                error: None,
+                steps_total: 0,
+            }),
+            unit: Mutex::new(sample_unit()),
+            seq: std::sync::atomic::AtomicU64::new(0),
+            events: broadcast::channel(4).0,
+            errors: Mutex::new(BTreeMap::new()),
+            cancelled_steps: Mutex::new(BTreeSet::new()),
+            index: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sample_unit() -> Unit {
+        let file = "format: 1\ngroups:\n  - name: db\n    template: tpl\n    count: 2\n    min: 1\n    max: 3\n    start_order: 1\n  - name: web\n    template: tpl\n    count: 3\n    min: 1\n    max: 4\n    start_order: 2\n";
+        let spec = crate::unitfile::parse("u.yaml", file).expect("unit file");
+        let mut unit = Unit::create(
+            "shop".parse().expect("name"),
+            "bob".parse().expect("name"),
+            spec,
+            Timestamp::from_millis(1),
+        )
+        .expect("unit");
+        for g in &mut unit.groups {
+            let base = g.spec.name.to_string();
+            for i in 1..=3u32 {
+                let origin = Origin::Provisioned {
+                    template: "tpl".parse().expect("name"),
+                    generation: vsm_core::TemplateGeneration(1),
+                };
+                let mut s = Server::new(
+                    format!("{base}-{i}").parse().expect("name"),
+                    origin,
+                    i,
+                    Timestamp::from_millis(i64::from(i)),
+                );
+                s.logical = if i == 2 {
+                    LogicalStatus::Working
+                } else {
+                    LogicalStatus::Stopped
+                };
+                g.servers.push(s);
+            }
+            g.next_seq = 4;
+        }
+        unit
+    }
+
+    #[test]
+    fn one_server_fold_equals_the_full_fold() {
+        let digest: DefinitionDigest = "0".repeat(64).parse().expect("digest");
+        for server in ["db-1", "db-2", "web-2", "web-3"] {
+            let server: ServerName = server.parse().expect("name");
+            let steps = [
+                Step::Start {
+                    server: server.clone(),
+                },
+                Step::Stop {
+                    server: server.clone(),
+                    grace_ms: 0,
+                },
+                Step::HealthCheck {
+                    server: server.clone(),
+                    timeout_ms: 1,
+                },
+                Step::Apply {
+                    server: server.clone(),
+                    version: DefinitionVersion(1),
+                    digest: digest.clone(),
+                    scope: vsm_core::model::UpdateScope::All,
+                },
+                Step::Destroy {
+                    server: server.clone(),
+                },
+            ];
+            for step in &steps {
+                for ok in [true, false] {
+                    let result = if ok {
+                        StepResult::ok(Timestamp::from_millis(9))
+                    } else {
+                        StepResult::failed(Timestamp::from_millis(9), "boom")
+                    };
+                    let l = live();
+                    let mut fast = sample_unit();
+                    let mut full = sample_unit();
+                    let a = on_one_server(&l, &mut fast, step, false, |u| {
+                        u.begin(step, Timestamp::from_millis(8))
+                    });
+                    let b = full.begin(step, Timestamp::from_millis(8));
+                    assert_eq!(a, b, "begin {step}");
+                    assert_eq!(fast, full, "begin {step}");
+                    let a = on_one_server(&l, &mut fast, step, true, |u| u.fold(step, &result));
+                    let b = full.fold(step, &result);
+                    assert_eq!(a, b, "fold {step} ok={ok}");
+                    assert_eq!(fast, full, "fold {step} ok={ok}");
+                }
+            }
+        }
+    }
 }

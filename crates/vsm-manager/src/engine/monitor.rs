@@ -96,7 +96,7 @@ pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, Serv
             if s.logical == LogicalStatus::Provisioning {
                 continue;
             }
-            let Some(d) = ctx.driver_of(&unit, &s.name) else {
+            let Some(d) = ctx.driver_for(g, s) else {
                 continue;
             };
             let machine = machine_name(&unit.name, &s.name);
