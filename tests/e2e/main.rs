@@ -12,4 +12,5 @@ mod cli;
 mod demo;
 mod lifecycle;
 mod manager;
+mod registered;
 mod units;

@@ -184,8 +184,17 @@ fn the_builder_flow_from_template_to_rolled_out_update() {
             assert_eq!(s["applied_version"], 2, "{unit}");
         }
     }
-    // `vsm unit rollback` is exercised once the engine's rollback settles (it currently ends
-    // `failed`: "no earlier definition version" after rolling the servers back).
+    // rollback: the servers go back to version 1
+    let op = m.vsm(&alice, &["unit", "rollback", "shop"]).ok().json();
+    assert_eq!(op["kind"], "rollback", "{op}");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let unit = m.vsm(&alice, &["unit", "show", "shop"]).ok().json();
+    assert_eq!(unit["current_version"], 1, "{unit}");
+    assert_eq!(unit["definition_status"], "unchanged", "{unit}");
+    for s in servers(&unit) {
+        assert_eq!(s["applied_version"], 1, "{unit}");
+        assert_eq!(s["update_scope"], "none", "{unit}");
+    }
 
     // operations
     let ops = m.vsm(&alice, &["op", "list", "--unit", "shop"]).ok().json();

@@ -270,6 +270,10 @@ pub struct RegisteredSpec {
     pub ssh: SshSettings,
     /// How to drive the application on them.
     pub commands: CommandSettings,
+    /// The directory on each machine that definitions are applied to (`{machine}` stands for
+    /// the machine's name; relative: under the remote user's home). Opaque here.
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 /// Provisioned or registered.

@@ -101,4 +101,12 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
         let _ = machine;
         None
     }
+
+    /// Capability: how to reach the machine over SSH, when this driver drives existing machines
+    /// over SSH (static driver). The deploy layer's ssh transport writes through it. Defaults to
+    /// `None`.
+    fn ssh_target(&self, machine: &MachineName) -> Option<crate::ssh::SshTarget> {
+        let _ = machine;
+        None
+    }
 }

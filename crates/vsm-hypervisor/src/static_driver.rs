@@ -749,6 +749,10 @@ impl Hypervisor for StaticDriver {
         }
         Ok(figures)
     }
+
+    fn ssh_target(&self, machine: &MachineName) -> Option<SshTarget> {
+        lock(&self.machines).get(machine).map(Attached::target)
+    }
 }
 
 /// Where a state file for a driver would conventionally live under a manager state directory.

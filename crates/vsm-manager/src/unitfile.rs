@@ -13,6 +13,8 @@
 //!       - { name: db1, address: 192.0.2.10 }
 //!     ssh: { user: vsm, identity: keys/vsm_ed25519 }
 //!     commands: { start: "systemctl start pg", stop: "systemctl stop pg", status: "systemctl is-active pg" }
+//!     root: /srv/pg            # where definitions are applied on each machine ({machine}: its
+//!                              # name; default vsm/UNIT under the ssh user's home)
 //!   - name: web                # provisioned group: cloned from a template, scaled by count
 //!     template: websrv
 //!     count: 3
@@ -83,6 +85,8 @@ struct GroupDto {
     ssh: Option<SshDto>,
     #[serde(default)]
     commands: Option<CommandsDto>,
+    #[serde(default)]
+    root: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,7 +264,11 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                 continue;
             }
             (Some(t), None) => {
-                for (key, set) in [("ssh", g.ssh.is_some()), ("commands", g.commands.is_some())] {
+                for (key, set) in [
+                    ("ssh", g.ssh.is_some()),
+                    ("commands", g.commands.is_some()),
+                    ("root", g.root.is_some()),
+                ] {
                     if set {
                         problem(
                             key_line(text, at, key),
@@ -366,6 +374,17 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                         port: ssh.port,
                     },
                     commands,
+                    root: match g.root.as_deref().map(str::trim) {
+                        Some("") => {
+                            problem(
+                                key_line(text, at, "root"),
+                                field("root"),
+                                "`root` is empty: give the directory definitions are applied to, or remove it".into(),
+                            );
+                            None
+                        }
+                        other => other.map(str::to_owned),
+                    },
                 })
             }
         };
@@ -474,6 +493,41 @@ groups:
         assert!(p[0].starts_with("unit.yaml:1: format:"), "{p:?}");
         let p = problems("format: 1\ngroups:\n  - name: web\n    grace: soon\n    template: t\n");
         assert!(p[0].starts_with("unit.yaml:4: groups[0].grace"), "{p:?}");
+    }
+
+    #[test]
+    fn a_registered_root_is_kept_and_refused_elsewhere() {
+        let with_root = EXAMPLE.replace(
+            "    commands: { start:",
+            "    root: /srv/{machine}\n    commands: { start:",
+        );
+        let spec = parse("unit.yaml", &with_root).expect("valid");
+        let r = spec.groups[0].registered().expect("registered");
+        assert_eq!(r.root.as_deref(), Some("/srv/{machine}"));
+        assert_eq!(
+            parse("unit.yaml", EXAMPLE).expect("valid").groups[0]
+                .registered()
+                .expect("registered")
+                .root,
+            None
+        );
+        let p = problems("format: 1\ngroups:\n  - name: web\n    template: t\n    root: /srv\n");
+        assert_eq!(
+            p,
+            vec![
+                "unit.yaml:5: groups[0].root: `root` is for registered groups only; remove it"
+                    .to_owned()
+            ]
+        );
+        let p = problems(&EXAMPLE.replace(
+            "    commands: { start:",
+            "    root: \" \"\n    commands: { start:",
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("unit.yaml:8: groups[0].root: `root` is empty"),
+            "{p:?}"
+        );
     }
 
     #[test]

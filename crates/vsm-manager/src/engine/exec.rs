@@ -16,6 +16,7 @@ use vsm_core::model::{
 };
 use vsm_core::plan::Step;
 use vsm_core::{DefinitionVersion, ServerName, TemplateName, UnitName};
+use vsm_hypervisor::static_driver::params;
 use vsm_hypervisor::{
     Hypervisor, HypervisorError, MachineName, PowerState, ProvisionSpec, TemplateSource,
 };
@@ -123,21 +124,38 @@ pub(crate) struct StepTarget {
     pub(crate) driver: DriverKind,
     pub(crate) machine: Option<MachineName>,
     pub(crate) registered: Option<(String, BTreeMap<String, String>)>,
+    /// Registered groups: the directory on the machine that definitions are applied to.
+    pub(crate) remote_root: Option<Utf8PathBuf>,
+}
+
+/// Where definitions go on a registered machine: the group's `root` with `{machine}` replaced,
+/// or `vsm/UNIT` under the ssh user's home directory.
+fn remote_root(
+    unit: &UnitName,
+    spec: &vsm_core::model::RegisteredSpec,
+    machine: Option<&MachineName>,
+) -> Utf8PathBuf {
+    match &spec.root {
+        Some(root) => {
+            Utf8PathBuf::from(root.replace("{machine}", machine.map_or("", |m| m.as_str())))
+        }
+        None => Utf8PathBuf::from(format!("vsm/{unit}")),
+    }
 }
 
 fn registered_params(spec: &vsm_core::model::RegisteredSpec) -> BTreeMap<String, String> {
     let mut p = BTreeMap::new();
-    p.insert("ssh_user".into(), spec.ssh.user.clone());
+    p.insert(params::SSH_USER.into(), spec.ssh.user.clone());
     if let Some(i) = &spec.ssh.identity {
-        p.insert("ssh_identity".into(), i.clone());
+        p.insert(params::SSH_IDENTITY.into(), i.clone());
     }
     if let Some(port) = spec.ssh.port {
-        p.insert("ssh_port".into(), port.to_string());
+        p.insert(params::SSH_PORT.into(), port.to_string());
     }
     for (k, v) in [
-        ("start", &spec.commands.start),
-        ("stop", &spec.commands.stop),
-        ("status", &spec.commands.status),
+        (params::START_COMMAND, &spec.commands.start),
+        (params::STOP_COMMAND, &spec.commands.stop),
+        (params::STATUS_COMMAND, &spec.commands.status),
     ] {
         if let Some(v) = v {
             p.insert(k.into(), v.clone());
@@ -164,6 +182,7 @@ impl StepTarget {
                         driver: DriverKind::Local,
                         machine: None,
                         registered: None,
+                        remote_root: None,
                     });
                 }
             },
@@ -171,7 +190,7 @@ impl StepTarget {
         let Some(group) = group else {
             return Err(format!("the unit has no such server or group for `{step}`"));
         };
-        let (driver, registered) = match &group.spec.kind {
+        let (driver, registered, remote_root) = match &group.spec.kind {
             GroupKind::Registered(r) => {
                 let address = match step {
                     Step::Attach { address, .. } => Some(address.to_string()),
@@ -183,15 +202,17 @@ impl StepTarget {
                 (
                     DriverKind::Static,
                     address.map(|a| (a, registered_params(r))),
+                    Some(remote_root(&unit.name, r, machine.as_ref())),
                 )
             }
-            GroupKind::Provisioned(_) => (DriverKind::Local, None),
+            GroupKind::Provisioned(_) => (DriverKind::Local, None, None),
         };
         Ok(StepTarget {
             unit: unit.name.clone(),
             driver,
             machine,
             registered,
+            remote_root,
         })
     }
 }
@@ -500,7 +521,27 @@ impl Ctx {
                         .deploy_context(target, server, address)
                         .ok_or_else(|| format!("server {server} has no address yet"))?;
                     let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
-                    apply_local(&store_root, digest, &ctx, &root).await?;
+                    let root = root.clone();
+                    apply_with(&store_root, digest, &ctx, move || {
+                        std::fs::create_dir_all(&root)
+                            .map_err(|e| format!("cannot create {root}: {e}"))?;
+                        Ok(Box::new(vsm_deploy::LocalTransport::new(root)))
+                    })
+                    .await?;
+                } else if let (Some(ssh), Some(base)) = (d.ssh_target(&m), &target.remote_root) {
+                    // A registered machine: over SSH into the group's root directory.
+                    let address = self
+                        .server_address(target, server)
+                        .or_else(|| ServerAddress::new(ssh.host.clone()).ok());
+                    let ctx = self
+                        .deploy_context(target, server, address)
+                        .ok_or_else(|| format!("server {server} has no address"))?;
+                    let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
+                    let base = base.clone();
+                    apply_with(&store_root, digest, &ctx, move || {
+                        Ok(Box::new(vsm_deploy::SshTransport::new(ssh, base)))
+                    })
+                    .await?;
                 }
                 Ok(StepResult::ok(now()))
             }
@@ -743,15 +784,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Pushes one server's part of a definition version into its local root through the deploy
-/// layer: per-server atomic (staged, then switched in), idempotent (an unchanged version sends
+/// Pushes one server's part of a definition version through the deploy layer, into a local
+/// root or over SSH (`transport` makes the transport once there is something to push):
+/// per-server atomic (staged, then switched in), idempotent (an unchanged version sends
 /// nothing) and incremental (only changed files travel). A group the version does not define
 /// has nothing to receive.
-async fn apply_local(
+async fn apply_with(
     store_root: &Utf8Path,
     digest: &vsm_core::DefinitionDigest,
     ctx: &vsm_deploy::ServerContext,
-    root: &Utf8Path,
+    transport: impl FnOnce() -> std::result::Result<Box<dyn vsm_deploy::Transport>, String>,
 ) -> std::result::Result<(), String> {
     let desired = {
         let store_root = store_root.to_path_buf();
@@ -776,9 +818,8 @@ async fn apply_local(
     let Some(desired) = desired else {
         return Ok(());
     };
-    std::fs::create_dir_all(root).map_err(|e| format!("cannot create {root}: {e}"))?;
-    let transport = vsm_deploy::LocalTransport::new(root.to_path_buf());
-    vsm_deploy::apply_to_server(&transport, &desired)
+    let transport = transport()?;
+    vsm_deploy::apply_to_server(transport.as_ref(), &desired)
         .await
         .map(|_| ())
         .map_err(|e| error_chain(&e))

@@ -431,9 +431,14 @@ async fn run(
         if stage > 1 {
             break;
         }
+        // Only a start or an apply continues after its first stage (a create, then the rest);
+        // every other kind is done once its plan ran.
+        if !matches!(request, Request::Start(_) | Request::Apply(_)) {
+            break;
+        }
         let unit = lock(&live.unit).clone();
         match plan_for(&unit, &request, &templates, false) {
-            Ok(Some(p)) if matches!(request, Request::Start(_) | Request::Apply(_)) => {
+            Ok(Some(p)) => {
                 if p.kind == vsm_core::plan::PlanKind::Create {
                     break;
                 }
