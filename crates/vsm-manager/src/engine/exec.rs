@@ -49,8 +49,10 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let all: Vec<Change> =
-                        batch.iter().flat_map(|(c, _)| c.iter().cloned()).collect();
+                    let all: Vec<Change> = batch
+                        .iter_mut()
+                        .flat_map(|(c, _)| std::mem::take(c))
+                        .collect();
                     let res = store.write(&all).map_err(|e| {
                         let mut msg = e.to_string();
                         let mut src = std::error::Error::source(&e);

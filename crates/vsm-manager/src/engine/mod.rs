@@ -200,10 +200,11 @@ impl Live {
                     }
                 }
             }
-            // New (or unknown) server: one search, remembered.
+            // New (or unknown) server: one search, remembered. New servers are appended to
+            // their group, so search from the ends.
             None => {
                 for (gi, g) in unit.groups.iter().enumerate() {
-                    if let Some(si) = g.servers.iter().position(|s| s.name == *name) {
+                    if let Some(si) = g.servers.iter().rposition(|s| s.name == *name) {
                         index.insert(name.clone(), (gi, si));
                         break;
                     }
