@@ -14,6 +14,8 @@ pub mod error;
 pub mod logging;
 mod metrics;
 mod openapi;
+#[cfg(test)]
+mod proof_tests;
 mod routes;
 mod schema;
 pub mod server;

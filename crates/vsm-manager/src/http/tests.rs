@@ -19,11 +19,11 @@ use crate::api::*;
 use crate::config::PasswordCost;
 use crate::{DriverSet, ErrorKind, InitOptions, Manager, ManagerConfig};
 
-const ROOT_PW: &str = "root password";
-const BOB_PW: &str = "bob password";
-const CAROL_PW: &str = "carol password";
+pub(super) const ROOT_PW: &str = "root password";
+pub(super) const BOB_PW: &str = "bob password";
+pub(super) const CAROL_PW: &str = "carol password";
 
-const UNIT_FILE: &str = "format: 1
+pub(super) const UNIT_FILE: &str = "format: 1
 groups:
   - name: web
     template: tpl
@@ -34,13 +34,13 @@ groups:
 ";
 
 /// A manager and its API server; everything is removed when dropped.
-struct Env {
+pub(super) struct Env {
     _dir: tempfile::TempDir,
-    root: Utf8PathBuf,
-    fake: Arc<FakeHypervisor>,
-    manager: Manager,
+    pub(super) root: Utf8PathBuf,
+    pub(super) fake: Arc<FakeHypervisor>,
+    pub(super) manager: Manager,
     server: Option<Server>,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Drop for Env {
@@ -52,14 +52,14 @@ impl Drop for Env {
     }
 }
 
-fn name<T: TryFrom<&'static str>>(s: &'static str) -> T
+pub(super) fn name<T: TryFrom<&'static str>>(s: &'static str) -> T
 where
     T::Error: std::fmt::Debug,
 {
     T::try_from(s).expect("valid name")
 }
 
-async fn env_with(ttl_secs: u64, login: LoginLimits) -> Env {
+pub(super) async fn env_with(ttl_secs: u64, login: LoginLimits) -> Env {
     env_full(ttl_secs, login, None).await
 }
 
@@ -96,16 +96,16 @@ async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<super::server::
     }
 }
 
-async fn env() -> Env {
+pub(super) async fn env() -> Env {
     env_with(3600, LoginLimits::default()).await
 }
 
 impl Env {
-    fn anonymous(&self) -> Client {
+    pub(super) fn anonymous(&self) -> Client {
         Client::new(&self.url, None).expect("client")
     }
 
-    async fn login(&self, user: &'static str, password: &str) -> Client {
+    pub(super) async fn login(&self, user: &'static str, password: &str) -> Client {
         let mut c = self.anonymous();
         let session = c
             .login(&name(user), &Password::new(password))
@@ -115,12 +115,12 @@ impl Env {
         c
     }
 
-    async fn root(&self) -> Client {
+    pub(super) async fn root(&self) -> Client {
         self.login("root", ROOT_PW).await
     }
 
     /// root, plus builders bob and carol; returns (root, bob, carol).
-    async fn people(&self) -> (Client, Client, Client) {
+    pub(super) async fn people(&self) -> (Client, Client, Client) {
         let root = self.root().await;
         for (n, pw) in [("bob", BOB_PW), ("carol", CAROL_PW)] {
             root.create_account(&AddAccount {
@@ -136,7 +136,7 @@ impl Env {
         (root, bob, carol)
     }
 
-    fn definitions(&self, dirname: &str, body: &str) -> Utf8PathBuf {
+    pub(super) fn definitions(&self, dirname: &str, body: &str) -> Utf8PathBuf {
         let dir = self.root.join(dirname);
         std::fs::create_dir_all(dir.join("web")).expect("mkdir");
         std::fs::write(
@@ -149,7 +149,7 @@ impl Env {
     }
 
     /// bob's unit `shop` (group `web`, template `tpl`) with one imported version.
-    async fn shop(&self, bob: &Client) -> UnitName {
+    pub(super) async fn shop(&self, bob: &Client) -> UnitName {
         bob.register_template(&RegisterTemplate {
             name: name("tpl"),
             driver: DriverKind::Local,
@@ -171,7 +171,7 @@ impl Env {
     }
 }
 
-async fn finish(client: &Client, record: &OperationRecord) -> OperationRecord {
+pub(super) async fn finish(client: &Client, record: &OperationRecord) -> OperationRecord {
     let rec = client
         .wait_finished(record.summary.id, Duration::from_secs(60))
         .await
@@ -184,7 +184,7 @@ async fn finish(client: &Client, record: &OperationRecord) -> OperationRecord {
     rec
 }
 
-fn api_kind(err: &ClientError) -> ErrorKind {
+pub(super) fn api_kind(err: &ClientError) -> ErrorKind {
     err.kind()
         .unwrap_or_else(|| panic!("expected an API error, got {err:?}"))
 }

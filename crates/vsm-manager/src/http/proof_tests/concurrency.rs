@@ -1,0 +1,1 @@
+//! Many clients at once on the same and different units.

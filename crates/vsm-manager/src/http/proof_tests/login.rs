@@ -1,0 +1,1 @@
+//! Login rate limiting, owner-only permissions, loopback by default, no passwords in logs.
