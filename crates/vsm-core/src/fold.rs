@@ -371,9 +371,15 @@ impl Unit {
         generation: crate::time::TemplateGeneration,
         result: &StepResult,
     ) -> Result<(), FoldError> {
+        // The placeholder sits at the end of its group: look there first.
         let existing = self
-            .server(server)
-            .map(|(g, s)| (g.name().clone(), s.logical, s.seq));
+            .group(group)
+            .and_then(|g| g.servers.iter().rev().find(|s| s.name == *server))
+            .map(|s| (group.clone(), s.logical, s.seq))
+            .or_else(|| {
+                self.server(server)
+                    .map(|(g, s)| (g.name().clone(), s.logical, s.seq))
+            });
         let seq = match existing {
             Some((g, LogicalStatus::Provisioning, seq)) if g == *group => Some(seq),
             Some((_, state, _)) => {
@@ -423,7 +429,7 @@ impl Unit {
             s.logical = LogicalStatus::Failed;
             s.last_error = Some(r.clone());
         }
-        match g.servers.iter_mut().find(|x| x.name == *server) {
+        match g.servers.iter_mut().rev().find(|x| x.name == *server) {
             Some(slot) => *slot = s,
             None => g.servers.push(s),
         }

@@ -9,7 +9,7 @@
 //! Fields are public for reading; code that mutates them directly must keep
 //! [`Unit::validate`] true (the functions of this crate do).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -806,6 +806,28 @@ impl Group {
     pub fn server(&self, name: &ServerName) -> Option<&Server> {
         self.servers.iter().find(|s| s.name == *name)
     }
+
+    /// A name for a new server of this group that is not in `used` (which must hold every
+    /// name of the unit), and its sequence number: `<group>-<seq>` with `_` turned into `-`,
+    /// from the group's next sequence number on.
+    pub fn next_free_name(&self, used: &HashSet<ServerName>) -> (ServerName, u32) {
+        let base: String = self
+            .spec
+            .name
+            .as_str()
+            .chars()
+            .map(|c| if c == '_' { '-' } else { c })
+            .collect();
+        let mut seq = self.next_seq.max(1);
+        loop {
+            if let Ok(name) = ServerName::new(format!("{base}-{seq}"))
+                && !used.contains(&name)
+            {
+                return (name, seq);
+            }
+            seq = seq.saturating_add(1);
+        }
+    }
 }
 
 /// A management unit: owner, groups with servers, imported definitions.
@@ -1109,24 +1131,15 @@ impl Unit {
         group: &Group,
         taken: &BTreeSet<ServerName>,
     ) -> (ServerName, u32) {
-        let base: String = group
-            .spec
-            .name
-            .as_str()
-            .chars()
-            .map(|c| if c == '_' { '-' } else { c })
-            .collect();
-        let mut seq = group.next_seq.max(1);
-        loop {
-            let candidate = format!("{base}-{seq}");
-            if let Ok(name) = ServerName::new(candidate)
-                && self.server(&name).is_none()
-                && !taken.contains(&name)
-            {
-                return (name, seq);
-            }
-            seq = seq.saturating_add(1);
-        }
+        let mut used = self.server_names();
+        used.extend(taken.iter().cloned());
+        group.next_free_name(&used)
+    }
+
+    /// The names of every server of the unit (for naming many new servers at once with
+    /// [`Group::next_free_name`] in O(1) each).
+    pub fn server_names(&self) -> HashSet<ServerName> {
+        self.servers().map(|(_, s)| s.name.clone()).collect()
     }
 
     /// Checks every invariant: the spec, unique server names and addresses, each server's own

@@ -9,7 +9,7 @@
 //! Impossible requests are refused with a [`PlanError`]; a request with nothing to do is an
 //! empty plan, not an error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -856,12 +856,12 @@ impl Growth {
         n: u32,
         (template, generation): (&TemplateName, TemplateGeneration),
         start: bool,
-        taken: &mut BTreeSet<ServerName>,
+        used: &mut HashSet<ServerName>,
     ) -> Vec<ServerName> {
         let mut names = Vec::new();
         for _ in 0..n {
-            let (name, _) = unit.next_server_name(g, taken);
-            taken.insert(name.clone());
+            let (name, _) = g.next_free_name(used);
+            used.insert(name.clone());
             self.provision.push(Step::Provision {
                 server: name.clone(),
                 group: g.name().clone(),
@@ -898,7 +898,7 @@ pub fn plan_create(unit: &Unit, latest: &LatestGenerations) -> Result<Plan, Plan
     not_busy(unit)?;
     let mut plan = Plan::new(PlanKind::Create);
     let mut growth = Growth::default();
-    let mut taken = BTreeSet::new();
+    let mut taken = unit.server_names();
     for g in &unit.groups {
         if let GroupKind::Provisioned(p) = &g.spec.kind {
             let have = u32::try_from(g.servers.len()).unwrap_or(u32::MAX);
@@ -979,7 +979,7 @@ pub fn plan_scale(
             req.count - have,
             (&p.template, generation),
             start,
-            &mut BTreeSet::new(),
+            &mut unit.server_names(),
         );
         growth.push_into(
             &mut plan,
@@ -1421,7 +1421,7 @@ pub fn plan_upgrade(
             }
         }
         Some(surge) => {
-            let mut taken = BTreeSet::new();
+            let mut taken = unit.server_names();
             let mut by_group: Vec<(&Group, Vec<&Server>, &TemplateName, TemplateGeneration)> =
                 Vec::new();
             for (g, s, t, gen_) in &outdated {
