@@ -12,6 +12,11 @@
 //! STATE_DIR/machines/NAME/console.log.1  older console lines, only where holes cannot be punched
 //! ```
 //!
+//! A start writes its intent (`starting` in the record) before it spawns the boot process and
+//! the process identity right after; when the manager is killed in between, the next start,
+//! stop or destroy finds the unrecorded boot process by its `VSM_ROOT` and adopts it (killing
+//! any extra copies), so a machine never runs twice.
+//!
 //! Machines keep running when the driver (the manager) goes away; [`LocalDriver::open`] on the
 //! same state directory finds them again from their records, checking pid **and** start time.
 //! A machine whose process ended without a shutdown request shows as [`PowerState::Crashed`].
@@ -184,6 +189,15 @@ struct Record {
     stop_timeout_ms: u64,
     desired: Desired,
     process: Option<ProcessId>,
+    /// Set (atomically, on disk) right before the boot process is spawned and cleared once its
+    /// identity is recorded: a record left `starting` by a killed manager may have a running,
+    /// unrecorded boot process, which the next instance finds by its environment and adopts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    starting: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Default)]
@@ -296,6 +310,19 @@ impl LocalDriver {
                 n += 1;
             }
         }
+        // Boot processes no record names (a start interrupted between spawn and record).
+        let prefix = format!("VSM_ROOT={}/", self.machines_dir);
+        let strays = proc::with_environment(&prefix, true);
+        for p in proc::sessions(&strays, &self.boot_id) {
+            proc::signal_all(&p, &self.boot_id, libc::SIGKILL);
+            for st in strays.iter().filter(|st| st.session == p.pid) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(st.pid, libc::SIGKILL);
+                }
+            }
+            n += 1;
+        }
         n
     }
 
@@ -330,9 +357,56 @@ impl LocalDriver {
     }
 
     fn running(&self, rec: &Record) -> bool {
-        rec.process.as_ref().is_some_and(|p| {
+        let recorded = rec.process.as_ref().is_some_and(|p| {
             proc::is_alive(p, &self.boot_id) || !proc::members_of(p, &self.boot_id).is_empty()
-        })
+        });
+        recorded || (rec.starting && !self.unrecorded(rec).is_empty())
+    }
+
+    /// The sessions of boot processes of `rec`'s machine that its record does not name (found by
+    /// their `VSM_ROOT`), oldest first. Only meaningful while the record is `starting`.
+    fn unrecorded(&self, rec: &Record) -> Vec<ProcessId> {
+        let root = self.machine_dir(&rec.name).join(ROOT_DIR);
+        let found = proc::with_environment(&format!("VSM_ROOT={root}"), false);
+        proc::sessions(&found, &self.boot_id)
+            .into_iter()
+            .filter(|p| {
+                rec.process
+                    .as_ref()
+                    .is_none_or(|r| r.pid != p.pid || !proc::is_alive(r, &self.boot_id))
+            })
+            .collect()
+    }
+
+    /// Finishes a start that a killed instance left `starting`: adopts the oldest unrecorded boot
+    /// process of the machine (killing any others), or records that none runs. Caller holds the
+    /// machine lock, so no start of this instance is in flight.
+    async fn settle(&self, op: Operation, rec: &mut Record) -> Result<()> {
+        if !rec.starting {
+            return Ok(());
+        }
+        let recorded_alive = rec
+            .process
+            .as_ref()
+            .is_some_and(|p| proc::is_alive(p, &self.boot_id));
+        let mut found = self.unrecorded(rec).into_iter();
+        if !recorded_alive && let Some(first) = found.next() {
+            let console = self.machine_dir(&rec.name).join(CONSOLE_FILE);
+            note(
+                &console,
+                &format!(
+                    "adopting boot process {} of an interrupted start",
+                    first.pid
+                ),
+            )
+            .await;
+            rec.process = Some(first);
+        }
+        for extra in found {
+            proc::signal_all(&extra, &self.boot_id, libc::SIGKILL);
+        }
+        rec.starting = false;
+        self.save(op, rec).await
     }
 
     fn state_of(&self, rec: &Record) -> PowerState {
@@ -480,6 +554,7 @@ impl LocalDriver {
         grace: Duration,
     ) -> Result<ShutdownOutcome> {
         let mut rec = self.record(op, machine).await?;
+        self.settle(op, &mut rec).await?;
         let running = self.running(&rec);
         if !running {
             if rec.desired != Desired::Stopped || rec.process.is_some() {
@@ -818,6 +893,7 @@ impl Hypervisor for LocalDriver {
         let guard = self.machine_lock(machine);
         let _held = guard.lock().await;
         let mut rec = self.record(op, machine).await?;
+        self.settle(op, &mut rec).await?;
         if self.running(&rec) {
             if rec.desired != Desired::Running {
                 rec.desired = Desired::Running;
@@ -871,6 +947,12 @@ impl Hypervisor for LocalDriver {
             .stdout(out)
             .stderr(err)
             .kill_on_drop(false);
+        // The intent goes to disk first: if this process dies between the spawn and the record
+        // of the child's identity, the next instance finds the child (see `settle`).
+        let desired_before = rec.desired;
+        rec.desired = Desired::Running;
+        rec.starting = true;
+        self.save(op, &rec).await?;
         // SAFETY: the closure only calls setsid, which is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -880,11 +962,19 @@ impl Hypervisor for LocalDriver {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(io_err(
-            op,
-            Some(machine),
-            format!("running boot program {program}"),
-        ))?;
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                rec.desired = desired_before;
+                rec.starting = false;
+                let _ = self.save(op, &rec).await;
+                return Err(io_err(
+                    op,
+                    Some(machine),
+                    format!("running boot program {program}"),
+                )(e));
+            }
+        };
         let pid = child
             .id()
             .and_then(|p| i32::try_from(p).ok())
@@ -892,8 +982,8 @@ impl Hypervisor for LocalDriver {
                 HypervisorError::permanent(op, Some(machine), "the boot process has no pid")
             })?;
         let identity = proc::identify(pid).ok();
-        rec.desired = Desired::Running;
         rec.process = identity;
+        rec.starting = false;
         let saved = self.save(op, &rec).await;
         // Reap the child when it ends and note how it ended (only while this runtime lives; after a
         // manager restart the system reaps it).
@@ -1061,6 +1151,7 @@ impl LocalDriver {
                 .unwrap_or(u64::MAX),
             desired: Desired::Stopped,
             process: None,
+            starting: false,
         };
         let built = async {
             let (src, dst, mode) = (

@@ -116,6 +116,62 @@ pub fn session_members(sid: i32) -> Vec<Stat> {
         .collect()
 }
 
+/// Every live (non-zombie) process whose initial environment holds the exact entry `entry`
+/// (`NAME=value`), or, with `prefix`, an entry starting with `entry`. Reads `/proc/PID/environ`
+/// of every process this user may read: a slow scan, for recovery paths only.
+pub fn with_environment(entry: &str, prefix: bool) -> Vec<Stat> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let want = entry.as_bytes();
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0).any(|e| {
+                    if prefix {
+                        e.starts_with(want)
+                    } else {
+                        e == want
+                    }
+                })
+            })
+        })
+        .filter_map(stat)
+        .filter(|st| !st.is_dead())
+        .collect()
+}
+
+/// Groups processes by session: one identity per session, whose start time is the session
+/// leader's (or, when the leader is gone, the oldest member's), oldest session first.
+pub fn sessions(members: &[Stat], current_boot_id: &str) -> Vec<ProcessId> {
+    let mut by_sid: std::collections::BTreeMap<i32, u64> = std::collections::BTreeMap::new();
+    for st in members {
+        let start = by_sid.entry(st.session).or_insert(u64::MAX);
+        if st.pid == st.session {
+            *start = st.start_ticks;
+        } else if st.start_ticks < *start {
+            // only lower it when no leader was seen: a leader's start time always wins
+            if !members
+                .iter()
+                .any(|m| m.pid == st.session && m.session == st.session)
+            {
+                *start = st.start_ticks;
+            }
+        }
+    }
+    let mut out: Vec<ProcessId> = by_sid
+        .into_iter()
+        .map(|(pid, start_ticks)| ProcessId {
+            pid,
+            start_ticks,
+            boot_id: current_boot_id.to_owned(),
+        })
+        .collect();
+    out.sort_by_key(|p| (p.start_ticks, p.pid));
+    out
+}
+
 /// The live processes of a recorded server's session (the leader and whatever it started that
 /// stayed in its session), also after the leader died. Processes that started before the leader,
 /// or a session whose id was recycled by a new session leader, are never included.

@@ -355,3 +355,123 @@ async fn a_changed_template_is_refused_for_an_old_generation() {
     assert_ne!(again.fingerprint, info.fingerprint);
     bed.driver.destroy(&name("gen-a")).await.expect("destroy");
 }
+
+/// Live processes whose environment names `root` as their `VSM_ROOT` (copies of one server).
+fn copies_of(root: &camino::Utf8Path) -> Vec<i32> {
+    let want = format!("VSM_ROOT={root}");
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+        });
+        let ours = std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == want.as_bytes()));
+        if alive && ours {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Rewrites a machine's record as a manager killed between spawning the boot process and
+/// recording it leaves it: `starting`, no process.
+fn forget_process(driver: &LocalDriver, m: &MachineName) {
+    let path = driver.machine_dir(m).join("machine.json");
+    let text = std::fs::read_to_string(&path).expect("read the record");
+    let mut rec: serde_json::Value = serde_json::from_str(&text).expect("record is JSON");
+    rec["process"] = serde_json::Value::Null;
+    rec["starting"] = serde_json::Value::Bool(true);
+    rec["desired"] = serde_json::Value::String("running".into());
+    std::fs::write(&path, serde_json::to_vec(&rec).expect("encode")).expect("write the record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_start_is_adopted_never_started_twice() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.sleeper_template();
+    let m = name("half-started");
+    bed.driver
+        .provision(&ProvisionSpec::new(m.clone(), t.clone(), 1))
+        .await
+        .expect("provision");
+    bed.driver.start(&m).await.expect("start");
+    let pid = bed.driver.pid(&m).expect("a pid");
+    let root = bed.driver.local_root(&m).expect("a root");
+    assert_eq!(copies_of(&root), vec![pid]);
+
+    // the manager died right after the spawn: the process runs, the record does not name it
+    forget_process(&bed.driver, &m);
+    let fresh = bed.reopen();
+    assert_eq!(fresh.pid(&m), None, "the record names no process");
+    assert_eq!(
+        fresh.state(&m).await.expect("state"),
+        PowerState::Running,
+        "the unrecorded process is seen"
+    );
+    assert_eq!(
+        fresh.list().await.expect("list")[0].state,
+        PowerState::Running
+    );
+    // the re-run start adopts it instead of starting a second copy
+    fresh.start(&m).await.expect("start again");
+    assert_eq!(fresh.pid(&m), Some(pid), "the running copy is adopted");
+    assert_eq!(copies_of(&root), vec![pid], "exactly one copy runs");
+
+    // a stop of an interrupted start stops the unrecorded process too
+    forget_process(&fresh, &m);
+    let fresh = bed.reopen();
+    let out = fresh
+        .shutdown(&m, Duration::from_secs(5))
+        .await
+        .expect("shutdown");
+    assert_eq!(out, ShutdownOutcome::Graceful);
+    assert!(copies_of(&root).is_empty(), "{:?}", copies_of(&root));
+    assert_eq!(fresh.state(&m).await.expect("state"), PowerState::Stopped);
+
+    // died before the spawn: nothing runs, the start starts exactly one copy
+    forget_process(&fresh, &m);
+    let fresh = bed.reopen();
+    assert_eq!(fresh.state(&m).await.expect("state"), PowerState::Crashed);
+    fresh.start(&m).await.expect("start");
+    assert_eq!(copies_of(&root).len(), 1);
+
+    // two unrecorded copies (a start re-run by an old driver): one is kept, the other killed
+    let kept = fresh.pid(&m).expect("a pid");
+    forget_process(&fresh, &m);
+    bed.reopen().start(&m).await.expect("adopting start");
+    forget_process(&fresh, &m);
+    // make a second copy the way the bug did: a start that does not know about the first
+    let path = fresh.machine_dir(&m).join("machine.json");
+    let text = std::fs::read_to_string(&path).expect("read the record");
+    let mut rec: serde_json::Value = serde_json::from_str(&text).expect("record is JSON");
+    rec["starting"] = serde_json::Value::Bool(false);
+    std::fs::write(&path, serde_json::to_vec(&rec).expect("encode")).expect("write the record");
+    fresh.start(&m).await.expect("a second copy");
+    assert_eq!(copies_of(&root).len(), 2, "the set-up made two copies");
+    forget_process(&fresh, &m);
+    let fresh = bed.reopen();
+    fresh.start(&m).await.expect("settling start");
+    for _ in 0..200 {
+        if copies_of(&root).len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(copies_of(&root), vec![kept], "the oldest copy is kept");
+    assert_eq!(fresh.pid(&m), Some(kept));
+
+    // and the test bed's clean-up kills unrecorded copies too
+    forget_process(&fresh, &m);
+    assert_eq!(fresh.kill_all_now(), 1);
+    for _ in 0..200 {
+        if copies_of(&root).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(copies_of(&root).is_empty(), "{:?}", copies_of(&root));
+}
