@@ -265,7 +265,8 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
-    /// Streams `path` into the file `out` (written beside it, then renamed); returns its size.
+    /// Streams `path` into the file `out` (mode 0600, written beside it, then renamed); returns
+    /// its size.
     async fn download(&self, path: &str, out: &Utf8Path) -> Result<u64> {
         use tokio::io::AsyncWriteExt;
         let resp = self.send(self.request(Method::GET, path), path).await?;
@@ -275,7 +276,15 @@ impl Client {
             path: out.to_string(),
             source,
         };
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        // Owner-only: backups and diagnostics hold password hashes and the whole state.
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .await
+            .map_err(io)?;
         let mut stream = resp.bytes_stream();
         let mut total = 0u64;
         while let Some(chunk) = stream.next().await {

@@ -86,9 +86,18 @@ impl State {
     }
 
     fn open(&mut self) -> io::Result<()> {
-        fs::create_dir_all(&self.target.dir)?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        // Owner-only: log lines name accounts and client addresses.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.target.dir)?;
         let path = self.path(0);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
         self.written = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.file = Some(file);
         Ok(())

@@ -768,11 +768,37 @@ async fn login(
         }
         Err(e) => {
             if e.kind() == crate::ErrorKind::Unauthenticated {
-                st.limiter.failed(ip);
+                let locked = st.limiter.failed(ip);
                 tracing::warn!(account = %req.user, client = %ip, "failed login");
+                if locked {
+                    audit_lockout(&st, &req.user, ip).await;
+                }
             }
             Err(e.into())
         }
+    }
+}
+
+/// Records in the audit log that `ip` is locked out after its latest failed login (as `user`);
+/// once per lock-out, so that refused attempts cannot flood the log.
+async fn audit_lockout(st: &AppState, user: &AccountName, ip: std::net::IpAddr) {
+    tracing::warn!(account = %user, client = %ip, "login lock-out: too many failed logins from this address");
+    let entry = crate::store::AuditEntry {
+        at: crate::manager::now(),
+        actor: None,
+        action: "login lock-out".to_owned(),
+        target: format!("client {ip}"),
+        result: format!(
+            "refused for up to {} minutes after too many failed logins (last as {user})",
+            st.limiter.window_minutes()
+        ),
+    };
+    if let Err(e) = st
+        .manager
+        .write(vec![crate::store::Change::Audit(entry)])
+        .await
+    {
+        tracing::error!(client = %ip, error = %e, "cannot audit a login lock-out");
     }
 }
 

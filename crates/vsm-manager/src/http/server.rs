@@ -210,7 +210,7 @@ impl LoginLimiter {
             )
             .with_hint(format!(
                 "wait up to {} minutes, or ask an administrator to check the audit log",
-                self.limits.window.as_secs().div_ceil(60)
+                self.window_minutes()
             )));
         }
         if n < self.limits.free_failures {
@@ -224,7 +224,8 @@ impl LoginLimiter {
             .min(self.limits.max_delay))
     }
 
-    pub(crate) fn failed(&self, ip: IpAddr) {
+    /// Counts a failed login from `ip`; true when this failure locks the address out.
+    pub(crate) fn failed(&self, ip: IpAddr) -> bool {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if map.len() >= 10_000 {
@@ -241,6 +242,12 @@ impl LoginLimiter {
         while list.len() > self.limits.max_failures.max(1) as usize {
             list.pop_front();
         }
+        list.len() >= self.limits.max_failures as usize
+    }
+
+    /// The lock-out window in whole minutes (at least 1), for messages.
+    pub(crate) fn window_minutes(&self) -> u64 {
+        self.limits.window.as_secs().div_ceil(60).max(1)
     }
 
     pub(crate) fn succeeded(&self, ip: IpAddr) {
@@ -263,8 +270,12 @@ pub(crate) struct AppState {
 impl AppState {
     /// A fresh temporary directory under `<state dir>/tmp` (removed on drop).
     pub(crate) fn temp_dir(&self, prefix: &str) -> Result<tempfile::TempDir, ApiError> {
+        use std::os::unix::fs::DirBuilderExt;
         let root = self.manager.state_dir().join("tmp");
-        std::fs::create_dir_all(&root)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
             .and_then(|()| tempfile::Builder::new().prefix(prefix).tempdir_in(&root))
             .map_err(|e| {
                 ApiError::failed(format!(
