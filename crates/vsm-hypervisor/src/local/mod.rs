@@ -85,6 +85,11 @@ pub struct LocalOptions {
     /// How template files are cloned. Default [`CloneMode::Auto`].
     pub clone_mode: CloneMode,
     /// The first loopback address handed out. Default `127.1.0.1`.
+    ///
+    /// When the range spans several /16 blocks, the search for a free address starts at a block
+    /// chosen from the state directory's path (and wraps around), so several managers on one
+    /// host rarely hand out the same addresses; an address on which any TCP socket of the host
+    /// is bound is never handed out.
     pub first_address: Ipv4Addr,
     /// The last loopback address handed out. Default `127.254.255.254`.
     pub last_address: Ipv4Addr,
@@ -520,12 +525,25 @@ impl LocalDriver {
             .map(|r| r.address)
             .chain(pending.values().copied())
             .collect();
+        let bound = bound_tcp_addresses();
         let first = u32::from(self.options.first_address);
         let last = u32::from(self.options.last_address);
-        (first..=last).map(Ipv4Addr::from).find(|a| {
-            let o = a.octets()[3];
-            o != 0 && o != 255 && !used.contains(a)
-        })
+        if last < first {
+            return None;
+        }
+        let span = u64::from(last - first) + 1;
+        let blocks = span / 65536;
+        let offset = if blocks > 1 {
+            (fnv1a(self.state_dir.as_str().as_bytes()) % blocks) * 65536
+        } else {
+            0
+        };
+        (0..span)
+            .map(|i| Ipv4Addr::from(first + ((offset + i) % span) as u32))
+            .find(|a| {
+                let o = a.octets()[3];
+                o != 0 && o != 255 && !used.contains(a) && !bound.contains(a)
+            })
     }
 
     /// Waits until the machine's processes are gone or `wait` passed; true when gone.
@@ -651,6 +669,31 @@ fn parse_record(text: &str, path: &Utf8Path, dir_name: Option<&str>) -> Result<R
         });
     }
     Ok(record)
+}
+
+/// FNV-1a: a stable hash (the same on every run, unlike the standard library's).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The IPv4 addresses on which some TCP socket of this host is bound (`/proc/net/tcp`), so a
+/// new machine never gets an address another manager's server (or anything else) listens on.
+fn bound_tcp_addresses() -> BTreeSet<Ipv4Addr> {
+    let Ok(text) = std::fs::read_to_string("/proc/net/tcp") else {
+        return BTreeSet::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let local = line.split_whitespace().nth(1)?;
+            let (hex, _port) = local.split_once(':')?;
+            let raw = u32::from_str_radix(hex, 16).ok()?;
+            // The kernel prints the network-order address bytes read as a native integer.
+            Some(Ipv4Addr::from(raw.to_ne_bytes()))
+        })
+        .collect()
 }
 
 fn invalid_template(source: &TemplateSource, reason: impl Into<String>) -> HypervisorError {

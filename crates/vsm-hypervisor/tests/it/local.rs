@@ -475,3 +475,20 @@ async fn an_interrupted_start_is_adopted_never_started_twice() {
     }
     assert!(copies_of(&root).is_empty(), "{:?}", copies_of(&root));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_something_listens_on_is_never_handed_out() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let first = bed.driver.options().first_address;
+    // another manager's server (or anything else) listens on the first address of the range
+    let taken = std::net::TcpListener::bind((first, 0)).expect("bind the first address");
+    let m = name("next-door");
+    let info = bed
+        .driver
+        .provision(&ProvisionSpec::new(m.clone(), bed.sleeper_template(), 1))
+        .await
+        .expect("provision");
+    assert_ne!(info.address, Some(std::net::IpAddr::V4(first)));
+    drop(taken);
+    bed.driver.destroy(&m).await.expect("destroy");
+}
