@@ -762,13 +762,13 @@ async fn login(
     }
     match st.manager.login(&req.user, &req.password).await {
         Ok(session) => {
-            st.limiter.succeeded(ip);
+            st.limiter.succeeded(ip, &req.user);
             tracing::info!(account = %req.user, client = %ip, "login");
             Ok(axum::Json(session))
         }
         Err(e) => {
             if e.kind() == crate::ErrorKind::Unauthenticated {
-                let locked = st.limiter.failed(ip);
+                let locked = st.limiter.failed(ip, &req.user);
                 tracing::warn!(account = %req.user, client = %ip, "failed login");
                 if locked {
                     audit_lockout(&st, &req.user, ip).await;

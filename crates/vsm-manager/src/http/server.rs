@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::{ApiError, ErrorBody, ErrorKind};
 use super::metrics::Metrics;
 use crate::Manager;
+use vsm_core::AccountName;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7460";
@@ -167,11 +168,11 @@ pub enum ServeError {
     Serve(#[source] std::io::Error),
 }
 
-/// Failed logins per client address.
+/// Failed logins per client address, each with the account it tried.
 #[derive(Debug)]
 pub(crate) struct LoginLimiter {
     limits: LoginLimits,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<IpAddr, VecDeque<(Instant, AccountName)>>>,
 }
 
 impl LoginLimiter {
@@ -189,7 +190,7 @@ impl LoginLimiter {
         let list = map.entry(ip).or_default();
         while list
             .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
+            .is_some_and(|(t, _)| now.duration_since(*t) > window)
         {
             list.pop_front();
         }
@@ -224,8 +225,9 @@ impl LoginLimiter {
             .min(self.limits.max_delay))
     }
 
-    /// Counts a failed login from `ip`; true when this failure locks the address out.
-    pub(crate) fn failed(&self, ip: IpAddr) -> bool {
+    /// Counts a failed login from `ip` as `account`; true when this failure locks the address
+    /// out.
+    pub(crate) fn failed(&self, ip: IpAddr, account: &AccountName) -> bool {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if map.len() >= 10_000 {
@@ -233,11 +235,11 @@ impl LoginLimiter {
             let window = self.limits.window;
             map.retain(|_, list| {
                 list.back()
-                    .is_some_and(|t| now.duration_since(*t) <= window)
+                    .is_some_and(|(t, _)| now.duration_since(*t) <= window)
             });
         }
         let list = map.entry(ip).or_default();
-        list.push_back(now);
+        list.push_back((now, account.clone()));
         // Only the most recent failures matter.
         while list.len() > self.limits.max_failures.max(1) as usize {
             list.pop_front();
@@ -250,9 +252,17 @@ impl LoginLimiter {
         self.limits.window.as_secs().div_ceil(60).max(1)
     }
 
-    pub(crate) fn succeeded(&self, ip: IpAddr) {
+    /// Forgets the address's failures for `account`, which just logged in. Failures for other
+    /// accounts stay: logging in with one's own account must not reset the limit on guessing
+    /// at others.
+    pub(crate) fn succeeded(&self, ip: IpAddr, account: &AccountName) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&ip);
+        if let Some(list) = map.get_mut(&ip) {
+            list.retain(|(_, a)| a != account);
+            if list.is_empty() {
+                map.remove(&ip);
+            }
+        }
     }
 }
 
@@ -533,18 +543,26 @@ mod tests {
             max_delay: Duration::from_millis(300),
         });
         let ip: IpAddr = [10, 0, 0, 1].into();
+        let (alice, bob): (AccountName, AccountName) = (
+            AccountName::new("alice").expect("name"),
+            AccountName::new("bob").expect("name"),
+        );
         let mut delays = Vec::new();
-        for _ in 0..5 {
+        for n in 0..5 {
             delays.push(limiter.check(ip).expect("not locked yet").as_millis());
-            limiter.failed(ip);
+            let locked = limiter.failed(ip, if n < 4 { &alice } else { &bob });
+            assert_eq!(locked, n == 4);
         }
         assert_eq!(delays, vec![0, 0, 100, 200, 300]);
         let err = limiter.check(ip).expect_err("locked");
         assert_eq!(err.kind, ErrorKind::Unauthenticated);
         let other: IpAddr = [10, 0, 0, 2].into();
         assert_eq!(limiter.check(other).expect("other address"), Duration::ZERO);
-        limiter.succeeded(ip);
+        limiter.succeeded(ip, &alice);
+        // bob's failure stays: one, within the free ones.
         assert_eq!(limiter.check(ip).expect("cleared"), Duration::ZERO);
+        limiter.succeeded(ip, &bob);
+        assert_eq!(limiter.recent(ip), 0);
     }
 
     #[test]

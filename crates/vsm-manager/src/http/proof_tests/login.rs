@@ -99,6 +99,48 @@ async fn lockout_is_audited_refuses_the_right_password_and_ends() {
 /// state directory's own 0700 keeps others out meanwhile).
 const NOT_YET_OWNER_ONLY: &[&str] = &["definitions"];
 
+/// A successful login forgets the address's failures for that account only: logging in with
+/// one's own account between guesses at another does not reset the address's limit.
+#[tokio::test]
+async fn a_login_as_another_account_does_not_reset_the_address_limit() {
+    let limits = LoginLimits {
+        window: Duration::from_secs(600),
+        max_failures: 3,
+        free_failures: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+    };
+    let env = env_with(3600, limits).await;
+    let (_root, _bob, _carol) = env.people().await;
+    let fail = |user: &'static str| {
+        let c = env.anonymous();
+        async move {
+            c.login(&name(user), &Password::new("a wrong guess"))
+                .await
+                .expect_err("wrong password")
+        }
+    };
+    // A user who mistypes and then gets it right starts afresh.
+    fail("bob").await;
+    fail("bob").await;
+    env.login("bob", BOB_PW).await;
+    fail("bob").await;
+    fail("bob").await;
+    env.login("bob", BOB_PW).await;
+    // Guessing root's password, interleaved with bob's own logins.
+    fail("root").await;
+    env.login("bob", BOB_PW).await;
+    fail("root").await;
+    env.login("bob", BOB_PW).await;
+    fail("root").await;
+    let err = env
+        .anonymous()
+        .login(&name("root"), &Password::new(ROOT_PW))
+        .await
+        .expect_err("the address is locked out");
+    assert!(err.to_string().contains("too many failed logins"), "{err}");
+}
+
 /// Every directory under `dir` is 0700 and every file 0600 (no group or other bits); returns
 /// the files seen.
 fn assert_owner_only(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
