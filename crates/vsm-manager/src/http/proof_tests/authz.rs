@@ -489,3 +489,84 @@ async fn authorization_matrix_from_the_route_table() {
     );
     assert_eq!(checked, routes().len() * CALLERS.len());
 }
+
+/// Routes every account may call show only what the caller may see: another builder's units,
+/// operations and servers stay out of lists, and a builder cannot change another account's
+/// password (the administrator's least of all).
+#[tokio::test]
+async fn listings_show_only_what_the_caller_may_see() {
+    let env = env().await;
+    let (root, bob, carol) = env.people().await;
+    let unit = env.shop(&bob).await;
+    let start = bob
+        .start_unit(&unit, OpOptions::default())
+        .await
+        .expect("start");
+    let start = finish(&bob, &start).await;
+
+    let carols_units = carol.list_units(false).await.expect("carol's units");
+    assert!(
+        carols_units.iter().all(|u| u.name != unit),
+        "{carols_units:?}"
+    );
+    let all = carol.list_units(true).await.expect_err("all units");
+    assert_eq!(
+        super::super::tests::api_kind(&all),
+        crate::ErrorKind::Forbidden
+    );
+    let ops = carol
+        .list_operations(None)
+        .await
+        .expect("carol's operations");
+    assert!(
+        ops.iter()
+            .all(|o| o.unit.as_ref() != Some(&unit) && o.id != start.summary.id),
+        "{ops:?}"
+    );
+    let err = carol
+        .list_operations(Some(&unit))
+        .await
+        .expect_err("bob's unit's operations");
+    assert_eq!(
+        super::super::tests::api_kind(&err),
+        crate::ErrorKind::Forbidden
+    );
+    let rows = carol.pfm_rows().await.expect("carol's PFM rows");
+    assert!(rows.iter().all(|r| r.unit != unit), "{rows:?}");
+
+    // The owner and the administrator see them.
+    for (who, c) in [("bob", &bob), ("root", &root)] {
+        let ops = c.list_operations(None).await.expect("operations");
+        assert!(
+            ops.iter().any(|o| o.id == start.summary.id),
+            "{who}: {ops:?}"
+        );
+        let rows = c.pfm_rows().await.expect("PFM rows");
+        assert_eq!(
+            rows.iter().filter(|r| r.unit == unit).count(),
+            2,
+            "{who}: {rows:?}"
+        );
+    }
+    assert!(
+        root.list_units(true)
+            .await
+            .expect("all units")
+            .iter()
+            .any(|u| u.name == unit)
+    );
+
+    for target in ["root", "carol"] {
+        let err = bob
+            .set_password(&name(target), &Password::new("taken over"))
+            .await
+            .expect_err("another account's password");
+        assert_eq!(
+            super::super::tests::api_kind(&err),
+            crate::ErrorKind::Forbidden,
+            "bob sets {target}'s password: {err:?}"
+        );
+    }
+    env.login("root", ROOT_PW).await;
+    env.login("carol", CAROL_PW).await;
+}
