@@ -9,6 +9,7 @@
 mod accounts;
 mod busy;
 mod cli;
+mod crash;
 mod demo;
 mod lifecycle;
 mod manager;
