@@ -811,6 +811,12 @@ impl Group {
     /// name of the unit), and its sequence number: `<group>-<seq>` with `_` turned into `-`,
     /// from the group's next sequence number on.
     pub fn next_free_name(&self, used: &HashSet<ServerName>) -> (ServerName, u32) {
+        self.next_free_name_from(used, self.next_seq)
+    }
+
+    /// [`Group::next_free_name`] trying sequence numbers from `from` (at least the group's
+    /// next one) on: naming many servers in a row passes the last number + 1.
+    pub fn next_free_name_from(&self, used: &HashSet<ServerName>, from: u32) -> (ServerName, u32) {
         let base: String = self
             .spec
             .name
@@ -818,7 +824,7 @@ impl Group {
             .chars()
             .map(|c| if c == '_' { '-' } else { c })
             .collect();
-        let mut seq = self.next_seq.max(1);
+        let mut seq = from.max(self.next_seq).max(1);
         loop {
             if let Ok(name) = ServerName::new(format!("{base}-{seq}"))
                 && !used.contains(&name)

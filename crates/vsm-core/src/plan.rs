@@ -9,7 +9,7 @@
 //! Impossible requests are refused with a [`PlanError`]; a request with nothing to do is an
 //! empty plan, not an error.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -838,6 +838,22 @@ fn apply_current(unit: &Unit, server: &ServerName) -> Option<Step> {
     })
 }
 
+/// The names in use while a plan names new servers: every server's, plus the new ones, and
+/// where each group's numbering goes on (so naming n servers costs O(n)).
+struct Naming {
+    names: HashSet<ServerName>,
+    next: HashMap<GroupName, u32>,
+}
+
+impl Naming {
+    fn of(unit: &Unit) -> Naming {
+        Naming {
+            names: unit.server_names(),
+            next: HashMap::new(),
+        }
+    }
+}
+
 /// New servers for `group`: provision → apply the current definitions → (start → health-check
 /// when `start`), appended to the four phase lists.
 #[derive(Default)]
@@ -856,12 +872,14 @@ impl Growth {
         n: u32,
         (template, generation): (&TemplateName, TemplateGeneration),
         start: bool,
-        used: &mut HashSet<ServerName>,
+        used: &mut Naming,
     ) -> Vec<ServerName> {
         let mut names = Vec::new();
         for _ in 0..n {
-            let (name, _) = g.next_free_name(used);
-            used.insert(name.clone());
+            let from = used.next.get(g.name()).copied().unwrap_or(0);
+            let (name, seq) = g.next_free_name_from(&used.names, from);
+            used.names.insert(name.clone());
+            used.next.insert(g.name().clone(), seq.saturating_add(1));
             self.provision.push(Step::Provision {
                 server: name.clone(),
                 group: g.name().clone(),
@@ -898,7 +916,7 @@ pub fn plan_create(unit: &Unit, latest: &LatestGenerations) -> Result<Plan, Plan
     not_busy(unit)?;
     let mut plan = Plan::new(PlanKind::Create);
     let mut growth = Growth::default();
-    let mut taken = unit.server_names();
+    let mut taken = Naming::of(unit);
     for g in &unit.groups {
         if let GroupKind::Provisioned(p) = &g.spec.kind {
             let have = u32::try_from(g.servers.len()).unwrap_or(u32::MAX);
@@ -979,7 +997,7 @@ pub fn plan_scale(
             req.count - have,
             (&p.template, generation),
             start,
-            &mut unit.server_names(),
+            &mut Naming::of(unit),
         );
         growth.push_into(
             &mut plan,
@@ -1421,7 +1439,7 @@ pub fn plan_upgrade(
             }
         }
         Some(surge) => {
-            let mut taken = unit.server_names();
+            let mut taken = Naming::of(unit);
             let mut by_group: Vec<(&Group, Vec<&Server>, &TemplateName, TemplateGeneration)> =
                 Vec::new();
             for (g, s, t, gen_) in &outdated {

@@ -636,3 +636,54 @@ proptest! {
         }
     }
 }
+
+/// New servers get `<group>-<n>` names that skip every name in use, also one a registered
+/// server of another group already has, and stay unique over many servers at once.
+#[test]
+fn new_server_names_are_unique_and_skip_names_in_use() {
+    let mut unit = two_group_unit();
+    // A registered server named like the next web server.
+    if let Some(db) = unit.group_mut(&gn("db"))
+        && let GroupKind::Registered(_) = &db.spec.kind
+    {
+        let mut s = Server::new(
+            sn("web-5"),
+            Origin::Registered,
+            db.next_seq,
+            Timestamp::EPOCH,
+        );
+        s.address = Some(ServerAddress::new("192.0.2.99").expect("valid"));
+        db.next_seq += 1;
+        db.servers.push(s);
+    }
+    unit.validate().expect("valid");
+    let plan = plan_scale(
+        &unit,
+        &ScaleRequest {
+            group: gn("web"),
+            count: 8,
+            remove: vec![],
+            grace_ms: None,
+        },
+        &latest(1),
+    )
+    .expect("plan");
+    let new: Vec<ServerName> = plan
+        .steps()
+        .filter_map(|s| match s {
+            Step::Provision { server, .. } => Some(server.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        new,
+        ["web-4", "web-6", "web-7", "web-8", "web-9"]
+            .map(sn)
+            .to_vec()
+    );
+    let (name, seq) = unit.next_server_name(
+        unit.group(&gn("web")).expect("web"),
+        &[sn("web-4")].into_iter().collect(),
+    );
+    assert_eq!((name, seq), (sn("web-6"), 6));
+}

@@ -74,11 +74,28 @@ impl Writer {
     }
 
     pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
+        self.submit(changes)?.wait().await
+    }
+
+    /// Queues `changes` behind everything queued before (one writer: the order on disk is the
+    /// order of submission) without waiting for them to be durable.
+    pub(crate) fn submit(&self, changes: Vec<Change>) -> Result<Pending> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send((changes, reply))
             .map_err(|_| Error::failed_msg("the journal writer stopped"))?;
-        rx.await
+        Ok(Pending(rx))
+    }
+}
+
+/// Changes queued for the journal writer; [`Pending::wait`] returns once they are durable.
+pub(crate) struct Pending(oneshot::Receiver<std::result::Result<(), String>>);
+
+impl Pending {
+    /// Waits until the changes are written (or the write failed).
+    pub(crate) async fn wait(self) -> Result<()> {
+        self.0
+            .await
             .map_err(|_| Error::failed_msg("the journal writer stopped"))?
             .map_err(|e| Error::failed_msg(format!("cannot write the journal: {e}")))
     }
@@ -254,6 +271,11 @@ impl Ctx {
 
     pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
         self.manager.inner.writer.commit(changes).await
+    }
+
+    /// Queues `changes` without waiting (see [`Writer::submit`]).
+    pub(crate) fn submit(&self, changes: Vec<Change>) -> Result<Pending> {
+        self.manager.inner.writer.submit(changes)
     }
 
     fn driver_for_template(

@@ -176,6 +176,9 @@ pub(crate) struct Live {
     /// Where each server sits in `unit`: the model's own lookups are linear, which costs O(n)
     /// per step and O(n²) per operation on big units.
     index: Mutex<ServerIndex>,
+    /// Step results queued for the journal and not yet known to be durable; a phase ends only
+    /// once they are.
+    pending: Mutex<Vec<exec::Pending>>,
 }
 
 /// Where each server of a unit sits (group index, server index) and which server has which
@@ -398,6 +401,7 @@ pub(crate) async fn launch(
         errors: Mutex::new(BTreeMap::new()),
         cancelled_steps: Mutex::new(BTreeSet::new()),
         index: Mutex::new(ServerIndex::default()),
+        pending: Mutex::new(Vec::new()),
     });
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     m.set_live(id, live.clone(), done_rx);
@@ -675,6 +679,10 @@ async fn run_plan(
                 Err(e) => return Err(Error::failed("a step task panicked", e)),
             }
         }
+        let pending = std::mem::take(&mut *lock(&live.pending));
+        for p in pending {
+            p.wait().await?;
+        }
         if cancel.is_cancelled() {
             progress.cancel();
             break;
@@ -951,7 +959,12 @@ async fn run_step(
         status,
         detail: error.clone(),
     }));
-    ctx.commit(changes).await?;
+    // The result is journaled behind this step's start (one writer keeps the order) but not
+    // waited for here: the next steps go on while it is written, and the phase ends only once
+    // every result of it is durable (`run_plan`). A crash before that leaves the step started
+    // and not finished, which the next start reconciles with the driver.
+    let pending = ctx.submit(changes)?;
+    lock(&live.pending).push(pending);
     live.emit(
         id,
         seq,
@@ -1088,6 +1101,7 @@ mod tests {
             errors: Mutex::new(BTreeMap::new()),
             cancelled_steps: Mutex::new(BTreeSet::new()),
             index: Mutex::new(ServerIndex::default()),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
