@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use vsm_core::{LogicalStatus, OperationId, UnitName};
+use vsm_core::{LogicalStatus, OperationId, Role, UnitName};
 use vsm_hypervisor::Hypervisor;
 use vsm_hypervisor::error::Operation as HvOp;
 use vsm_hypervisor::types::PowerState;
@@ -77,6 +77,8 @@ enum Outcome {
     Done(Box<OperationRecord>),
     /// Refused: the unit was busy.
     Busy,
+    /// Refused: the unit does not exist (any more).
+    NotFound,
     /// Anything else (a failure of the test).
     Other(String),
 }
@@ -134,6 +136,7 @@ async fn send(client: &Client, unit: &UnitName, request: &Request, wait: Option<
             }
         }
         Err(e) if is_busy(&e) => Outcome::Busy,
+        Err(e) if refusal(&e) == Ok(ErrorKind::NotFound) => Outcome::NotFound,
         Err(e) => Outcome::Other(format!("refused with {e} ({e:?})")),
     }
 }
@@ -248,6 +251,7 @@ async fn many_clients_on_the_same_and_different_units() {
         .iter()
         .filter_map(|a| match &a.outcome {
             Outcome::Other(why) => Some(format!("{}: {why}", a.what)),
+            Outcome::NotFound => Some(format!("{}: unit not found", a.what)),
             _ => None,
         })
         .collect();
@@ -509,4 +513,196 @@ async fn different_units_run_at_once_and_busy_is_refused(
             "a second operation on busy {unit} (wait {wait:?}) was not refused as busy: {msg}"
         );
     }
+}
+
+/// The kind of an API refusal, or a description of anything else.
+fn refusal(e: &ClientError) -> Result<ErrorKind, String> {
+    match e {
+        ClientError::Api { status, error } if *status < 500 => Ok(error.kind),
+        other => Err(format!("{other} ({other:?})")),
+    }
+}
+
+/// Racing creations of one name: exactly one wins, the others are told the name is taken
+/// (never a server error); racing operations with a delete of their unit all get an answer, and
+/// afterwards the unit, its locks and its machines are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_and_a_delete_amid_operations() {
+    let env = env().await;
+    let (root, bob, carol) = env.people().await;
+    bob.register_template(&RegisterTemplate {
+        name: name("tpl"),
+        driver: DriverKind::Local,
+        source: "image-1".into(),
+    })
+    .await
+    .expect("register template");
+
+    // Sixteen clients create the same unit, template and account at once.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let c = if i % 2 == 0 {
+            bob.clone()
+        } else {
+            carol.clone()
+        };
+        let admin = root.clone();
+        set.spawn(async move {
+            let unit = c
+                .create_unit(&CreateUnitFromFile {
+                    name: name("race"),
+                    file_name: "race.yaml".into(),
+                    unit_file: UNIT_FILE.into(),
+                })
+                .await
+                .map(|_| ());
+            let template = c
+                .register_template(&RegisterTemplate {
+                    name: name("race-tpl"),
+                    driver: DriverKind::Local,
+                    source: "image-2".into(),
+                })
+                .await
+                .map(|_| ());
+            let account = admin
+                .create_account(&AddAccount {
+                    name: name("race-account"),
+                    role: Role::Builder,
+                    password: Password::new("race password"),
+                })
+                .await
+                .map(|_| ());
+            [("unit", unit), ("template", template), ("account", account)]
+        });
+    }
+    let mut wins: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut odd = Vec::new();
+    while let Some(done) = tokio::time::timeout(ANSWER_WITHIN, set.join_next())
+        .await
+        .expect("racing creations hung")
+    {
+        for (what, result) in done.expect("task") {
+            match result {
+                Ok(()) => *wins.entry(what).or_default() += 1,
+                Err(e) => match refusal(&e) {
+                    Ok(ErrorKind::InvalidRequest) if e.to_string().contains("already exists") => {}
+                    _ => odd.push(format!("{what}: {e} ({e:?})")),
+                },
+            }
+        }
+    }
+    assert!(odd.is_empty(), "unexpected answers:\n{}", odd.join("\n"));
+    assert_eq!(
+        wins,
+        [("account", 1), ("template", 1), ("unit", 1)]
+            .into_iter()
+            .collect()
+    );
+
+    // A started unit is deleted while a dozen clients operate on it.
+    let doomed: UnitName = name("doomed");
+    bob.create_unit(&CreateUnitFromFile {
+        name: doomed.clone(),
+        file_name: "doomed.yaml".into(),
+        unit_file: UNIT_FILE.into(),
+    })
+    .await
+    .expect("create");
+    let dir = env.definitions("defs-doomed", "doomed");
+    bob.import_directory(&doomed, &dir).await.expect("import");
+    let start = bob
+        .start_unit(&doomed, OpOptions::default())
+        .await
+        .expect("start");
+    finish(&bob, &start).await;
+    env.fake.set_latency_all(Duration::from_millis(10));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12usize {
+        let c = bob.clone();
+        let unit = doomed.clone();
+        set.spawn(async move {
+            let wait = (i % 3 != 0).then_some(10);
+            let request = match i % 3 {
+                0 => Request::Start,
+                1 => Request::Stop,
+                _ => Request::Scale(3),
+            };
+            if i == 5 {
+                let r = c
+                    .delete_unit(
+                        &unit,
+                        &DeleteUnitRequest {
+                            force: true,
+                            wait_secs: Some(10),
+                        },
+                    )
+                    .await;
+                let outcome = match r {
+                    Ok(rec) => match c
+                        .wait_finished(rec.summary.id, Duration::from_secs(50))
+                        .await
+                    {
+                        Ok(rec) => Outcome::Done(Box::new(rec)),
+                        Err(e) => Outcome::Other(format!("waiting for the delete: {e}")),
+                    },
+                    Err(e) => Outcome::Other(format!("delete refused: {e} ({e:?})")),
+                };
+                return (format!("client {i}: delete"), outcome);
+            }
+            let what = format!("client {i}: {request:?} (wait {wait:?})");
+            (what, send(&c, &unit, &request, wait).await)
+        });
+    }
+    let mut deleted = None;
+    let mut odd = Vec::new();
+    while let Some(done) = tokio::time::timeout(ANSWER_WITHIN, set.join_next())
+        .await
+        .expect("operations around a delete hung")
+    {
+        let (what, outcome) = done.expect("task");
+        match outcome {
+            Outcome::Done(rec) if rec.summary.kind == OperationKind::UnitDelete => {
+                deleted = Some(rec)
+            }
+            // Before the delete, or refused while it ran, or after it: the unit is gone.
+            Outcome::Done(_) | Outcome::Busy | Outcome::NotFound => {}
+            Outcome::Other(why) => odd.push(format!("{what}: {why}")),
+        }
+    }
+    assert!(odd.is_empty(), "unexpected answers:\n{}", odd.join("\n"));
+    let deleted = deleted.expect("the delete ran");
+    assert_eq!(
+        deleted.summary.state,
+        OperationState::Succeeded,
+        "{deleted:?}"
+    );
+    let err = bob.show_unit(&doomed).await.expect_err("deleted");
+    assert_eq!(refusal(&err), Ok(ErrorKind::NotFound), "{err:?}");
+    let left: Vec<String> = env
+        .fake
+        .list()
+        .await
+        .expect("machines")
+        .into_iter()
+        .map(|m| m.name.as_str().to_owned())
+        .filter(|m| m.starts_with("doomed--"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "machines of the deleted unit remain: {left:?}"
+    );
+    let status = env.manager.status().await.expect("status");
+    assert!(
+        status.running_operations.is_empty(),
+        "operations still registered as running: {:?}",
+        status.running_operations
+    );
+    // The name can be used again.
+    bob.create_unit(&CreateUnitFromFile {
+        name: doomed.clone(),
+        file_name: "doomed.yaml".into(),
+        unit_file: UNIT_FILE.into(),
+    })
+    .await
+    .expect("create again");
 }
