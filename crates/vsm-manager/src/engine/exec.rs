@@ -245,6 +245,10 @@ pub(crate) struct Ctx {
     step_timeout: Duration,
     retries: u32,
     backoff: Duration,
+    /// The health check of each (definition version, group), read once per operation.
+    health: std::sync::Mutex<
+        HashMap<(vsm_core::DefinitionDigest, vsm_core::GroupName), Option<vsm_deploy::HealthCheck>>,
+    >,
 }
 
 fn observed_of(state: PowerState) -> ObservedStatus {
@@ -266,6 +270,7 @@ impl Ctx {
             step_timeout: Duration::from_secs(s.engine.step_timeout_secs.max(1)),
             retries: s.engine.retries,
             backoff: Duration::from_millis(s.engine.backoff_ms),
+            health: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -432,18 +437,41 @@ impl Ctx {
         &self,
         target: &StepTarget,
         server: &ServerName,
-    ) -> Option<vsm_deploy::HealthCheck> {
-        let (group, digest) = {
+    ) -> std::result::Result<Option<vsm_deploy::HealthCheck>, String> {
+        let Some((group, digest)) = (|| {
             let live = self.manager.live_for_unit(&target.unit)?;
             let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
             let (group, _) = live.server(&u, server)?;
-            (group.name().clone(), u.current_definition()?.digest.clone())
+            Some((group.name().clone(), u.current_definition()?.digest.clone()))
+        })() else {
+            return Ok(None);
         };
+        let key = (digest, group);
+        if let Some(check) = self
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(check.clone());
+        }
+        // A snapshot that cannot be read fails the check: it must not pass unchecked.
         let store =
             vsm_deploy::SnapshotStore::open(&self.manager.state_dir().join(DEFINITIONS_DIR))
-                .ok()?;
-        let def = store.load(&digest).ok()?;
-        def.manifest.group(&group)?.health.clone()
+                .map_err(|e| format!("cannot read the definition store: {}", error_chain(&e)))?;
+        let def = store.load(&key.0).map_err(|e| {
+            format!(
+                "cannot read definition {} for its health check: {}",
+                key.0,
+                error_chain(&e)
+            )
+        })?;
+        let check = def.manifest.group(&key.1).and_then(|g| g.health.clone());
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, check.clone());
+        Ok(check)
     }
 
     async fn execute_inner(
@@ -589,7 +617,7 @@ impl Ctx {
                 let d = driver(target.driver).await?;
                 let m = machine()?;
                 // The definition's own check (tcp, http or command) decides, once the machine runs.
-                let check = self.definition_health(target, server);
+                let check = self.definition_health(target, server)?;
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(*timeout_ms);
                 let mut pause = Duration::from_millis(5);
                 loop {
