@@ -945,7 +945,11 @@ async fn run_step(
         StepOutcome::Failed(e) => (StepStatus::Failed, Some(e.clone())),
     };
     if let (Some(s), Some(e)) = (&server, &error) {
-        lock(&live.errors).insert(s.clone(), e.clone());
+        // The first error of a server is its cause (a later plan of the same operation, e.g.
+        // an apply after a failed provision, fails it again only as a consequence).
+        lock(&live.errors)
+            .entry(s.clone())
+            .or_insert_with(|| e.clone());
     }
     let seq = live.next_seq();
     let mut changes = after_changes;
