@@ -6,5 +6,6 @@ mod crash_ops;
 mod crash_script;
 mod embed;
 mod engine;
+mod faults;
 mod file_driver;
 mod support;
