@@ -754,7 +754,9 @@ async fn login(
     Json(req): Json<LoginRequest>,
 ) -> Res<axum::Json<Session>> {
     let ip = peer.ip();
-    let delay = st.limiter.check(ip).inspect_err(|_| {
+    // The attempt counts against the address from here on (until it succeeds), so that
+    // guesses sent at once cannot pass the limit together.
+    let delay = st.limiter.admit(ip, &req.user).inspect_err(|_| {
         tracing::warn!(account = %req.user, client = %ip, "login refused: too many failures from this address");
     })?;
     if !delay.is_zero() {
@@ -768,11 +770,13 @@ async fn login(
         }
         Err(e) => {
             if e.kind() == crate::ErrorKind::Unauthenticated {
-                let locked = st.limiter.failed(ip, &req.user);
+                let locked = st.limiter.failed(ip);
                 tracing::warn!(account = %req.user, client = %ip, "failed login");
                 if locked {
                     audit_lockout(&st, &req.user, ip).await;
                 }
+            } else {
+                st.limiter.abandoned(ip, &req.user);
             }
             Err(e.into())
         }

@@ -168,11 +168,25 @@ pub enum ServeError {
     Serve(#[source] std::io::Error),
 }
 
+/// Login attempts of one client address within the window.
+#[derive(Debug, Default)]
+struct Attempts {
+    /// When, and as which account; oldest first. An attempt counts as failed until it is known
+    /// to have succeeded.
+    list: VecDeque<(Instant, AccountName)>,
+    /// Whether the current lock-out was reported (audited) already.
+    reported: bool,
+}
+
 /// Failed logins per client address, each with the account it tried.
+///
+/// An attempt is counted when it is admitted, before its password is checked, so that attempts
+/// sent at the same time cannot pass the limit together; a success takes back that account's
+/// failures from the address.
 #[derive(Debug)]
 pub(crate) struct LoginLimiter {
     limits: LoginLimits,
-    failures: Mutex<HashMap<IpAddr, VecDeque<(Instant, AccountName)>>>,
+    failures: Mutex<HashMap<IpAddr, Attempts>>,
 }
 
 impl LoginLimiter {
@@ -183,27 +197,56 @@ impl LoginLimiter {
         }
     }
 
-    fn recent(&self, ip: IpAddr) -> usize {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Attempts>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops attempts outside the window; a lock-out that ended may be reported again.
+    fn prune(&self, a: &mut Attempts, now: Instant) {
         let window = self.limits.window;
-        let list = map.entry(ip).or_default();
-        while list
+        while a
+            .list
             .front()
             .is_some_and(|(t, _)| now.duration_since(*t) > window)
         {
-            list.pop_front();
+            a.list.pop_front();
         }
-        let n = list.len();
-        if n == 0 {
-            map.remove(&ip);
+        if a.list.len() < self.limits.max_failures as usize {
+            a.reported = false;
         }
-        n
     }
 
-    /// The delay before answering a login from `ip`, or a refusal when it is locked out.
-    pub(crate) fn check(&self, ip: IpAddr) -> Result<Duration, ApiError> {
-        let n = self.recent(ip) as u32;
+    #[cfg(test)]
+    fn recent(&self, ip: IpAddr) -> usize {
+        let mut map = self.map();
+        let now = Instant::now();
+        match map.get_mut(&ip) {
+            Some(a) => {
+                self.prune(a, now);
+                a.list.len()
+            }
+            None => 0,
+        }
+    }
+
+    /// Admits a login attempt from `ip` as `account`: the delay before checking it, or a
+    /// refusal when the address is locked out. The attempt counts as failed until
+    /// [`succeeded`](Self::succeeded) or [`abandoned`](Self::abandoned) says otherwise.
+    pub(crate) fn admit(&self, ip: IpAddr, account: &AccountName) -> Result<Duration, ApiError> {
+        let mut map = self.map();
+        let now = Instant::now();
+        if map.len() >= 10_000 {
+            // Forget addresses whose attempts are all outside the window (bounded memory).
+            let window = self.limits.window;
+            map.retain(|_, a| {
+                a.list
+                    .back()
+                    .is_some_and(|(t, _)| now.duration_since(*t) <= window)
+            });
+        }
+        let a = map.entry(ip).or_default();
+        self.prune(a, now);
+        let n = a.list.len() as u32;
         if n >= self.limits.max_failures {
             return Err(ApiError::new(
                 ErrorKind::Unauthenticated,
@@ -214,6 +257,7 @@ impl LoginLimiter {
                 self.window_minutes()
             )));
         }
+        a.list.push_back((now, account.clone()));
         if n < self.limits.free_failures {
             return Ok(Duration::ZERO);
         }
@@ -225,44 +269,49 @@ impl LoginLimiter {
             .min(self.limits.max_delay))
     }
 
-    /// Counts a failed login from `ip` as `account`; true when this failure locks the address
-    /// out.
-    pub(crate) fn failed(&self, ip: IpAddr, account: &AccountName) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if map.len() >= 10_000 {
-            // Forget addresses whose failures are all outside the window (bounded memory).
-            let window = self.limits.window;
-            map.retain(|_, list| {
-                list.back()
-                    .is_some_and(|(t, _)| now.duration_since(*t) <= window)
-            });
+    /// An admitted attempt from `ip` failed; true when the address is locked out now and no
+    /// earlier failure said so (report it once).
+    pub(crate) fn failed(&self, ip: IpAddr) -> bool {
+        let mut map = self.map();
+        match map.get_mut(&ip) {
+            Some(a) if a.list.len() >= self.limits.max_failures as usize && !a.reported => {
+                a.reported = true;
+                true
+            }
+            _ => false,
         }
-        let list = map.entry(ip).or_default();
-        list.push_back((now, account.clone()));
-        // Only the most recent failures matter.
-        while list.len() > self.limits.max_failures.max(1) as usize {
-            list.pop_front();
+    }
+
+    /// An admitted attempt as `account` succeeded: forgets the address's failures for that
+    /// account. Failures for other accounts stay: logging in with one's own account must not
+    /// reset the limit on guessing at others.
+    pub(crate) fn succeeded(&self, ip: IpAddr, account: &AccountName) {
+        let mut map = self.map();
+        if let Some(a) = map.get_mut(&ip) {
+            a.list.retain(|(_, who)| who != account);
+            if a.list.is_empty() {
+                map.remove(&ip);
+            }
         }
-        list.len() >= self.limits.max_failures as usize
+    }
+
+    /// An admitted attempt as `account` ended without a verdict (e.g. the store failed): it does
+    /// not count.
+    pub(crate) fn abandoned(&self, ip: IpAddr, account: &AccountName) {
+        let mut map = self.map();
+        if let Some(a) = map.get_mut(&ip) {
+            if let Some(i) = a.list.iter().rposition(|(_, who)| who == account) {
+                a.list.remove(i);
+            }
+            if a.list.is_empty() {
+                map.remove(&ip);
+            }
+        }
     }
 
     /// The lock-out window in whole minutes (at least 1), for messages.
     pub(crate) fn window_minutes(&self) -> u64 {
         self.limits.window.as_secs().div_ceil(60).max(1)
-    }
-
-    /// Forgets the address's failures for `account`, which just logged in. Failures for other
-    /// accounts stay: logging in with one's own account must not reset the limit on guessing
-    /// at others.
-    pub(crate) fn succeeded(&self, ip: IpAddr, account: &AccountName) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = map.get_mut(&ip) {
-            list.retain(|(_, a)| a != account);
-            if list.is_empty() {
-                map.remove(&ip);
-            }
-        }
     }
 }
 
@@ -549,20 +598,57 @@ mod tests {
         );
         let mut delays = Vec::new();
         for n in 0..5 {
-            delays.push(limiter.check(ip).expect("not locked yet").as_millis());
-            let locked = limiter.failed(ip, if n < 4 { &alice } else { &bob });
-            assert_eq!(locked, n == 4);
+            let who = if n < 4 { &alice } else { &bob };
+            delays.push(limiter.admit(ip, who).expect("not locked yet").as_millis());
+            assert_eq!(limiter.failed(ip), n == 4, "failure {n}");
         }
         assert_eq!(delays, vec![0, 0, 100, 200, 300]);
-        let err = limiter.check(ip).expect_err("locked");
+        let err = limiter.admit(ip, &alice).expect_err("locked");
         assert_eq!(err.kind, ErrorKind::Unauthenticated);
+        assert!(!limiter.failed(ip), "the lock-out is reported once");
         let other: IpAddr = [10, 0, 0, 2].into();
-        assert_eq!(limiter.check(other).expect("other address"), Duration::ZERO);
+        assert_eq!(
+            limiter.admit(other, &alice).expect("other address"),
+            Duration::ZERO
+        );
         limiter.succeeded(ip, &alice);
         // bob's failure stays: one, within the free ones.
-        assert_eq!(limiter.check(ip).expect("cleared"), Duration::ZERO);
+        assert_eq!(limiter.recent(ip), 1);
+        assert_eq!(limiter.admit(ip, &alice).expect("cleared"), Duration::ZERO);
+        limiter.succeeded(ip, &alice);
         limiter.succeeded(ip, &bob);
         assert_eq!(limiter.recent(ip), 0);
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_limit() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            window: Duration::from_secs(60),
+            max_failures: 3,
+            free_failures: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+        });
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let names: Vec<AccountName> = ["a1", "a2", "a3", "a4"]
+            .into_iter()
+            .map(|n| AccountName::new(n).expect("name"))
+            .collect();
+        // Three attempts admitted at once, none finished yet: the fourth is refused.
+        for n in &names[..3] {
+            limiter.admit(ip, n).expect("admitted");
+        }
+        limiter
+            .admit(ip, &names[3])
+            .expect_err("limit reached by attempts in flight");
+        // One succeeds, one ends without a verdict: two slots free again.
+        limiter.succeeded(ip, &names[0]);
+        limiter.abandoned(ip, &names[1]);
+        assert_eq!(limiter.recent(ip), 1);
+        limiter.admit(ip, &names[3]).expect("admitted");
+        limiter.admit(ip, &names[3]).expect("admitted");
+        assert!(limiter.failed(ip), "three failures lock the address out");
+        limiter.admit(ip, &names[0]).expect_err("locked out");
     }
 
     #[test]

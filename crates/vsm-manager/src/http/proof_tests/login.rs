@@ -141,6 +141,55 @@ async fn a_login_as_another_account_does_not_reset_the_address_limit() {
     assert!(err.to_string().contains("too many failed logins"), "{err}");
 }
 
+/// Guesses sent all at once are limited like guesses sent one by one: no more than
+/// `max_failures` of them reach the password check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_do_not_exceed_the_address_limit() {
+    let limits = LoginLimits {
+        window: Duration::from_secs(600),
+        max_failures: 3,
+        free_failures: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+    };
+    let env = env_with(3600, limits).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let c = env.anonymous();
+        set.spawn(async move {
+            // Different accounts: only the address limit applies.
+            let user = format!("guess-{i}");
+            let user: vsm_core::AccountName = user.as_str().try_into().expect("name");
+            c.login(&user, &Password::new("a wrong guess"))
+                .await
+                .expect_err("wrong password")
+                .to_string()
+        });
+    }
+    let mut checked = 0;
+    let mut limited = 0;
+    while let Some(msg) = set.join_next().await {
+        let msg = msg.expect("task");
+        if msg.contains("wrong account name or password") {
+            checked += 1;
+        } else if msg.contains("too many failed logins") {
+            limited += 1;
+        } else {
+            panic!("unexpected answer: {msg}");
+        }
+    }
+    assert!(
+        checked <= 3,
+        "{checked} of 30 parallel guesses reached the password check ({limited} were limited)"
+    );
+    let audit = env.manager.audit_log(&admin(), 100).await.expect("audit");
+    let lockouts = audit
+        .iter()
+        .filter(|e| e.action == "login lock-out")
+        .count();
+    assert_eq!(lockouts, 1, "{audit:#?}");
+}
+
 /// Every directory under `dir` is 0700 and every file 0600 (no group or other bits); returns
 /// the files seen.
 fn assert_owner_only(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
