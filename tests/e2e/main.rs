@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod accounts;
+mod backup;
 mod busy;
 mod cli;
 mod crash;
