@@ -131,8 +131,9 @@ fn a_backup_taken_during_an_apply_restores_into_a_consistent_manager() {
         assert_ne!(o["state"], "running", "{list}");
     }
     assert!(
-        list.as_array()
-            .is_some_and(|ops| ops.iter().any(|o| o["id"].to_string() == id)),
+        list.as_array().is_some_and(|ops| ops
+            .iter()
+            .any(|o| o["id"].as_u64().map(|n| n.to_string()) == Some(id.clone()))),
         "{list}"
     );
 
