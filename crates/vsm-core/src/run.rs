@@ -133,6 +133,11 @@ impl Progress {
                     gate: phase.gate,
                 });
             }
+            // Emptied because its servers already failed: its gate still judges (a group whose
+            // every start failed has no health checks left, and must end the start there).
+            if !phase.steps.is_empty() {
+                self.finish_phase();
+            }
         }
         None
     }

@@ -687,3 +687,25 @@ fn new_server_names_are_unique_and_skip_names_in_use() {
     );
     assert_eq!((name, seq), (sn("web-6"), 6));
 }
+
+/// A unit start ends at a group whose every start failed: its health checks are all dropped,
+/// and the "any healthy" gate still stops the plan, so later groups are untouched.
+#[test]
+fn a_start_ends_at_a_group_whose_every_start_failed() {
+    let mut unit = two_group_unit();
+    let start = plan_start_unit(&unit).expect("plan");
+    let db_start =
+        |s: &Step| matches!(s, Step::Start { server } if server.as_str().starts_with("db"));
+    let progress = execute(&mut unit, start, &db_start);
+    assert!(
+        matches!(&progress.stopped, Some(StopReason::Aborted(why)) if why.contains("health-check group db")),
+        "{:?}",
+        progress.stopped
+    );
+    let touched = progress.touched();
+    assert!(
+        touched.iter().all(|s| s.as_str().starts_with("db")),
+        "{touched:?}"
+    );
+    assert!(!touched.is_empty());
+}

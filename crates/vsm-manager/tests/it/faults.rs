@@ -390,15 +390,6 @@ async fn fault_matrix() {
     for op in ops {
         for kind in kinds {
             for scope in scopes {
-                // Left out unless VSM_FAULTS_KNOWN_BUGS=1: a start whose first group fails
-                // entirely still starts the later groups and ends partly_succeeded (vsm-core
-                // run.rs: the health-check phase of failed servers is empty, so its "any
-                // healthy" gate is never evaluated); the spec wants the start to end there.
-                let known_bug =
-                    op == Op::Start && scope == Scope::Group && kind != Kind::TransientClears;
-                if known_bug && std::env::var_os("VSM_FAULTS_KNOWN_BUGS").is_none() {
-                    continue;
-                }
                 cases.push(async move { ((op, kind, scope), case(op, kind, scope).await) });
             }
         }
