@@ -1,23 +1,218 @@
-//! `cargo xtask bench [NAME...]`: runs the named benchmarks (all when none is named).
+//! `cargo xtask bench [deploy|engine|api]... [--runs N] [--ansible-files N] [--no-ansible]`:
+//! runs the named benchmarks (all when none is named).
 //!
-//! Each benchmark prints its own table and writes `target/bench/<name>.json`.
+//! Each benchmark prints its own table and writes `target/bench/<name>.json` with the date, the
+//! machine (from `/proc`), the versions measured, the median of `--runs` runs (default 3, at
+//! least 1; also `VSM_BENCH_RUNS`) and the ratio to its comparison. This module holds what they
+//! share; it must not measure anything itself.
 
-use anyhow::{Result, bail};
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
 
-/// Runs the benchmarks named in `args` (all of them when `args` is empty).
+use anyhow::{Context, Result, bail};
+use camino::Utf8PathBuf;
+
+/// Options shared by the benchmarks.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    /// Runs per measurement; the median is reported.
+    pub(crate) runs: usize,
+    /// Files of the definition that Ansible copies to each of the 100 roots (it costs about one
+    /// second of CPU per file and root, so the full 1,000 files would take a day).
+    pub(crate) ansible_files: usize,
+    /// Skip the Ansible column of the deploy benchmark.
+    pub(crate) no_ansible: bool,
+}
+
+const USAGE: &str =
+    "usage: cargo xtask bench [deploy|engine|api]... [--runs N] [--ansible-files N] [--no-ansible]";
+
+/// Runs the benchmarks named in `args` (all of them when none is named).
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let all = ["deploy", "engine"];
-    let names: Vec<&str> = if args.is_empty() {
-        all.to_vec()
-    } else {
-        args.iter().map(String::as_str).collect()
+    let all = ["deploy", "engine", "api"];
+    let runs_env = std::env::var("VSM_BENCH_RUNS")
+        .ok()
+        .map(|v| v.parse::<usize>())
+        .transpose()
+        .context("VSM_BENCH_RUNS must be a number")?;
+    let mut opts = Opts {
+        runs: runs_env.unwrap_or(3),
+        ansible_files: 1,
+        no_ansible: false,
     };
+    let mut names = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut number = |flag: &str| -> Result<usize> {
+            it.next()
+                .with_context(|| format!("{flag} needs a number\n{USAGE}"))?
+                .parse()
+                .with_context(|| format!("{flag} needs a number\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--runs" => opts.runs = number("--runs")?,
+            "--ansible-files" => opts.ansible_files = number("--ansible-files")?,
+            "--no-ansible" => opts.no_ansible = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            name if all.contains(&name) => names.push(name.to_owned()),
+            other => bail!(
+                "unknown benchmark `{other}`; known: {}\n{USAGE}",
+                all.join(", ")
+            ),
+        }
+    }
+    if opts.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    if opts.ansible_files == 0 {
+        bail!("--ansible-files must be at least 1");
+    }
+    if names.is_empty() {
+        names = all.iter().map(|s| (*s).to_owned()).collect();
+    }
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "note: dev profile (unoptimized); measure with `cargo run --release -p xtask -- bench ...`"
+        );
+    }
     for name in names {
-        match name {
-            "deploy" => crate::bench_deploy::run()?,
-            "engine" => crate::bench_engine::run()?,
-            other => bail!("unknown benchmark `{other}`; known: {}", all.join(", ")),
+        match name.as_str() {
+            "deploy" => crate::bench_deploy::run(&opts)?,
+            "engine" => crate::bench_engine::run(&opts)?,
+            "api" => crate::bench_api::run(&opts)?,
+            _ => unreachable!("checked above"),
         }
     }
     Ok(())
+}
+
+/// `target/bench` of the workspace (created).
+pub(crate) fn out_dir() -> Result<Utf8PathBuf> {
+    let dir = Utf8PathBuf::from_path_buf(crate::workspace_root().join("target/bench"))
+        .map_err(|p| anyhow::anyhow!("non-UTF-8 workspace path {}", p.display()))?;
+    fs::create_dir_all(&dir).with_context(|| format!("create {dir}"))?;
+    Ok(dir)
+}
+
+/// Writes `target/bench/<name>.json`: `doc` plus the date, machine and versions; returns the path.
+pub(crate) fn write_json(name: &str, mut doc: serde_json::Value) -> Result<Utf8PathBuf> {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("benchmark".into(), name.into());
+        map.insert(
+            "date".into(),
+            first_line("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]).into(),
+        );
+        map.insert("machine".into(), machine());
+        map.insert("versions".into(), versions());
+    }
+    let path = out_dir()?.join(format!("{name}.json"));
+    fs::write(&path, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("write {path}"))?;
+    println!("written {path}");
+    Ok(path)
+}
+
+/// The median of `v` (the upper one of an even count); zero when empty.
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// The median of `v` (the upper one of an even count); zero when empty.
+pub(crate) fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Milliseconds of `d`.
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The first line a command prints (empty when it cannot run).
+pub(crate) fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+fn proc_field(file: &str, key: &str) -> Option<String> {
+    fs::read_to_string(file).ok().and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+    })
+}
+
+/// What the numbers were measured on: CPU model, cores, memory, kernel, load at the time.
+pub(crate) fn machine() -> serde_json::Value {
+    let mem_mb = proc_field("/proc/meminfo", "MemTotal")
+        .and_then(|v| {
+            v.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024);
+    let cores = fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
+    let bench_fs = out_dir().map(|p| p.to_string()).unwrap_or_default();
+    serde_json::json!({
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "kernel": first_line("uname", &["-r"]),
+        "cpu": proc_field("/proc/cpuinfo", "model name").unwrap_or_default(),
+        "cores": cores,
+        "available_parallelism": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+        "memory_mb": mem_mb,
+        "loadavg": fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        "filesystem": first_line("stat", &["-f", "-c", "%T", &bench_fs]),
+    })
+}
+
+/// The git revision of the workspace (`-dirty` when files differ from it).
+pub(crate) fn git_rev() -> String {
+    let root = crate::workspace_root();
+    let rev = Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let dirty = Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()
+        .is_some_and(|o| !o.stdout.is_empty());
+    if dirty { format!("{rev}-dirty") } else { rev }
+}
+
+/// The versions of what was measured.
+pub(crate) fn versions() -> serde_json::Value {
+    serde_json::json!({
+        "vsm": env!("CARGO_PKG_VERSION"),
+        "vsm_git_rev": git_rev(),
+        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
+        "rustc": first_line("rustc", &["--version"]),
+        "rsync": first_line("rsync", &["--version"]),
+        "ansible_core": crate::bench_deploy::ansible_version(),
+        "python": first_line("python3", &["--version"]),
+    })
 }

@@ -1,11 +1,18 @@
-//! `cargo xtask bench deploy`: vsm apply against `rsync -a` on 100 local server roots.
+//! `cargo xtask bench deploy`: vsm apply against `rsync -a` and Ansible on 100 local server roots.
 //!
 //! Generates a definition directory of 1,000 files / 50 MB, imports it, applies it to 100
 //! server roots in a temporary directory with the `local` transport, changes one file and
 //! applies again; then does the same copies with `rsync -a` into 100 other roots (one rsync
-//! per target, in a loop). Median of 3 runs; prints a table and writes
-//! `target/bench/deploy.json`. Goals: first apply within 1.5x of rsync; re-apply of one
-//! changed file under 5% of the first apply.
+//! per target, in a loop). Goals: first apply within 1.5x of rsync; re-apply of one changed
+//! file under 5% of the first apply.
+//!
+//! Ansible (`ansible-core` from PyPI, in a virtualenv this task creates under
+//! `target/bench/ansible-venv` and reuses) copies with `ansible.builtin.copy`, `connection:
+//! local`, forks 10, to an inventory of 100 roots. `copy` runs Python modules per file and
+//! host (about a second of CPU each here), so the full 1,000 files would take about a day: Ansible
+//! and vsm are both measured on the first `--ansible-files` files (default 1) of the same
+//! definition to 100 roots, first apply and after one file changed. Goal: vsm at least 20x
+//! faster. Without network (Ansible not installable) the column is skipped, not failed.
 //!
 //! The goals are judged with vsm's fsync off, like `rsync -a` (which does not fsync either).
 //! `VSM_BENCH_FSYNC=1` also measures vsm with its default (every staged file synced to disk
@@ -28,11 +35,13 @@ use vsm_deploy::{
     SnapshotStore, apply_batch, no_progress,
 };
 
+use crate::bench::{Opts, median, ms};
+
 const FILES: usize = 1_000;
 const TOTAL_BYTES: usize = 50 * 1024 * 1024;
 const SERVERS: usize = 100;
-const RUNS: usize = 3;
 const CONCURRENCY: usize = 4;
+const ANSIBLE_FORKS: usize = 10;
 
 /// Deterministic filler bytes (xorshift), so content does not compress or dedupe.
 fn fill(seed: u64, len: usize) -> Vec<u8> {
@@ -48,9 +57,10 @@ fn fill(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-fn generate(dir: &Utf8Path) -> Result<()> {
+/// Writes the definition: the first `files` of the 1,000 (50 KB each) and its manifest.
+fn generate(dir: &Utf8Path, files: usize) -> Result<()> {
     let per = TOTAL_BYTES / FILES;
-    for i in 0..FILES {
+    for i in 0..files {
         let p = dir.join(format!("files/d{:02}/f{i:04}.bin", i % 20));
         fs::create_dir_all(p.parent().context("parent")?)?;
         fs::write(&p, fill(i as u64 + 1, per))?;
@@ -64,16 +74,6 @@ fn generate(dir: &Utf8Path) -> Result<()> {
 
 fn utf8(p: &std::path::Path) -> Result<Utf8PathBuf> {
     Utf8PathBuf::from_path_buf(p.to_owned()).map_err(|p| anyhow::anyhow!("non-UTF-8 path {p:?}"))
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Run {
-    import: Duration,
-    vsm_first: Duration,
-    reimport: Duration,
-    vsm_again: Duration,
-    rsync_first: Duration,
-    rsync_again: Duration,
 }
 
 fn apply_all(
@@ -146,13 +146,48 @@ fn rsync_all(src: &Utf8Path, roots: &[Utf8PathBuf]) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
-fn one_run(rt: &tokio::runtime::Runtime, fsync: bool) -> Result<Run> {
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    import: Duration,
+    vsm_first: Duration,
+    reimport: Duration,
+    vsm_again: Duration,
+    rsync_first: Duration,
+    rsync_again: Duration,
+    /// vsm and Ansible on the Ansible-sized workload (when Ansible runs).
+    small: Option<Small>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Small {
+    vsm_first: Duration,
+    vsm_again: Duration,
+    ansible_first: Duration,
+    ansible_again: Duration,
+}
+
+fn roots(base: &Utf8Path, what: &str) -> Result<Vec<Utf8PathBuf>> {
+    let roots: Vec<Utf8PathBuf> = (0..SERVERS)
+        .map(|i| base.join(format!("{what}/s{i:03}")))
+        .collect();
+    for r in &roots {
+        fs::create_dir_all(r)?;
+    }
+    Ok(roots)
+}
+
+fn one_run(
+    rt: &tokio::runtime::Runtime,
+    fsync: bool,
+    ansible: Option<&Ansible>,
+    opts: &Opts,
+) -> Result<Run> {
     let tmp = tempfile::Builder::new()
         .prefix("vsm-bench-deploy")
         .tempdir_in(bench_tmp()?)?;
     let base = utf8(tmp.path())?;
     let src = base.join("definition");
-    generate(&src)?;
+    generate(&src, FILES)?;
     let store = SnapshotStore::open(&base.join("store"))?;
     let mut run = Run::default();
 
@@ -160,13 +195,8 @@ fn one_run(rt: &tokio::runtime::Runtime, fsync: bool) -> Result<Run> {
     let def = store.import(&src, &ScanLimits::default())?.definition;
     run.import = t.elapsed();
 
-    let roots: Vec<Utf8PathBuf> = (0..SERVERS)
-        .map(|i| base.join(format!("vsm/s{i:03}")))
-        .collect();
-    for r in &roots {
-        fs::create_dir_all(r)?;
-    }
-    let (d, written) = apply_all(rt, &store, &def, &roots, fsync)?;
+    let vroots = roots(&base, "vsm")?;
+    let (d, written) = apply_all(rt, &store, &def, &vroots, fsync)?;
     if written != FILES * SERVERS {
         bail!(
             "first apply wrote {written} files, expected {}",
@@ -174,13 +204,7 @@ fn one_run(rt: &tokio::runtime::Runtime, fsync: bool) -> Result<Run> {
         );
     }
     run.vsm_first = d;
-
-    let rroots: Vec<Utf8PathBuf> = (0..SERVERS)
-        .map(|i| base.join(format!("rsync/s{i:03}")))
-        .collect();
-    for r in &rroots {
-        fs::create_dir_all(r)?;
-    }
+    let rroots = roots(&base, "rsync")?;
     run.rsync_first = rsync_all(&src.join("files"), &rroots)?;
 
     // Change one file, then re-import and re-apply; rsync the same change.
@@ -189,47 +213,214 @@ fn one_run(rt: &tokio::runtime::Runtime, fsync: bool) -> Result<Run> {
     let t = Instant::now();
     let def2 = store.import(&src, &ScanLimits::default())?.definition;
     run.reimport = t.elapsed();
-    let (d, written) = apply_all(rt, &store, &def2, &roots, fsync)?;
+    let (d, written) = apply_all(rt, &store, &def2, &vroots, fsync)?;
     if written != SERVERS {
         bail!("re-apply wrote {written} files, expected {SERVERS}");
     }
     run.vsm_again = d;
     run.rsync_again = rsync_all(&src.join("files"), &rroots)?;
+
+    if let Some(ansible) = ansible {
+        // The first `ansible_files` files of the same definition, to 100 other roots each.
+        let small_src = base.join("small");
+        generate(&small_src, opts.ansible_files)?;
+        let n = opts.ansible_files;
+        let def = store.import(&small_src, &ScanLimits::default())?.definition;
+        let sroots = roots(&base, "vsm-small")?;
+        let (vsm_first, written) = apply_all(rt, &store, &def, &sroots, fsync)?;
+        if written != n * SERVERS {
+            bail!(
+                "small apply wrote {written} files, expected {}",
+                n * SERVERS
+            );
+        }
+        let aroots = roots(&base, "ansible")?;
+        let ansible_first = ansible.copy(&base, &small_src.join("files"), &aroots)?;
+        check_copied(&small_src.join("files"), &aroots)?;
+        fs::write(
+            small_src.join("files/d00/f0000.bin"),
+            fill(888_888, TOTAL_BYTES / FILES),
+        )?;
+        let def = store.import(&small_src, &ScanLimits::default())?.definition;
+        let (vsm_again, written) = apply_all(rt, &store, &def, &sroots, fsync)?;
+        if written != SERVERS {
+            bail!("small re-apply wrote {written} files, expected {SERVERS}");
+        }
+        let ansible_again = ansible.copy(&base, &small_src.join("files"), &aroots)?;
+        check_copied(&small_src.join("files"), &aroots)?;
+        run.small = Some(Small {
+            vsm_first,
+            vsm_again,
+            ansible_first,
+            ansible_again,
+        });
+    }
     drop(tmp);
     Ok(run)
 }
 
+/// Fails unless every root holds the changed first file as in `src`.
+fn check_copied(src: &Utf8Path, roots: &[Utf8PathBuf]) -> Result<()> {
+    let want = fs::read(src.join("d00/f0000.bin"))?;
+    for r in roots {
+        let got = fs::read(r.join("www/d00/f0000.bin"))
+            .with_context(|| format!("ansible did not copy into {r}"))?;
+        if got != want {
+            bail!("ansible left a stale file in {r}");
+        }
+    }
+    Ok(())
+}
+
 fn bench_tmp() -> Result<Utf8PathBuf> {
     // On the same disk as the workspace (not a tmpfs), like real server roots.
-    let dir = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench/tmp");
+    let dir = crate::bench::out_dir()?.join("tmp");
     fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// An `ansible-core` installation in a virtualenv under `target/bench/ansible-venv`.
+struct Ansible {
+    venv: Utf8PathBuf,
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+fn venv_dir() -> Result<Utf8PathBuf> {
+    Ok(crate::bench::out_dir()?.join("ansible-venv"))
+}
+
+/// The `ansible-core` version in the benchmark's virtualenv, when it is there.
+pub(crate) fn ansible_version() -> Option<String> {
+    let playbook = venv_dir().ok()?.join("bin/ansible-playbook");
+    if !playbook.exists() {
+        return None;
+    }
+    let line = crate::bench::first_line(playbook.as_str(), &["--version"]);
+    // "ansible-playbook [core 2.19.14]"
+    line.split_once("[core ")
+        .and_then(|(_, v)| v.strip_suffix(']'))
+        .map(str::to_owned)
+        .or(Some(line))
+}
+
+impl Ansible {
+    /// Creates the virtualenv and installs `ansible-core` into it unless it is there; `Err`
+    /// says why Ansible is not available.
+    fn ensure() -> Result<Ansible> {
+        let venv = venv_dir()?;
+        let playbook = venv.join("bin/ansible-playbook");
+        if !playbook.exists() {
+            eprintln!("creating {venv} and installing ansible-core from PyPI ...");
+            let status = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .context("running python3 -m venv")?;
+            if !status.success() {
+                bail!("python3 -m venv {venv} failed ({status}); is python3-venv installed?");
+            }
+            let status = Command::new(venv.join("bin/pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "ansible-core",
+                ])
+                .status()
+                .context("running pip")?;
+            if !status.success() || !playbook.exists() {
+                // Leave no half-made venv behind: the next run tries again.
+                let _ = fs::remove_dir_all(&venv);
+                bail!("pip install ansible-core failed ({status}); no network?");
+            }
+        }
+        Ok(Ansible { venv })
+    }
+
+    /// Copies `src/` into `<root>/www/` of every root with one playbook run; returns its time.
+    fn copy(&self, base: &Utf8Path, src: &Utf8Path, roots: &[Utf8PathBuf]) -> Result<Duration> {
+        let dir = base.join("ansible-run");
+        fs::create_dir_all(&dir)?;
+        let mut inv = String::from("[servers]\n");
+        for (i, r) in roots.iter().enumerate() {
+            inv.push_str(&format!("s{i:03} root={r}\n"));
+        }
+        inv.push_str(&format!(
+            "\n[servers:vars]\nansible_connection=local\nansible_python_interpreter={}\n",
+            self.venv.join("bin/python3")
+        ));
+        fs::write(dir.join("inventory.ini"), inv)?;
+        fs::write(
+            dir.join("deploy.yml"),
+            format!(
+                "- hosts: servers\n  gather_facts: false\n  tasks:\n    - name: copy the definition\n      ansible.builtin.copy:\n        src: {src}/\n        dest: \"{{{{ root }}}}/www/\"\n"
+            ),
+        )?;
+        let start = Instant::now();
+        let out = Command::new(self.venv.join("bin/ansible-playbook"))
+            .arg("-i")
+            .arg(dir.join("inventory.ini"))
+            .args(["-f", &ANSIBLE_FORKS.to_string()])
+            .arg(dir.join("deploy.yml"))
+            .env("ANSIBLE_PIPELINING", "True")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
+            .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
+            .env("ANSIBLE_REMOTE_TEMP", dir.join("remote-tmp"))
+            .env("ANSIBLE_HOME", dir.join("home"))
+            .output()
+            .context("running ansible-playbook")?;
+        let elapsed = start.elapsed();
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            bail!(
+                "ansible-playbook failed ({}):\n{}",
+                out.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        Ok(elapsed)
+    }
 }
 
 /// Runs the deploy benchmark.
-pub(crate) fn run() -> Result<()> {
+pub(crate) fn run(opts: &Opts) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let runs = opts.runs;
+    let ansible = if opts.no_ansible {
+        println!("Ansible: skipped (--no-ansible)");
+        None
+    } else {
+        match Ansible::ensure() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                println!("Ansible: NOT AVAILABLE, column skipped: {e:#}");
+                None
+            }
+        }
+    };
     let mut results = serde_json::Map::new();
     println!(
-        "deploy benchmark: {FILES} files / {} MB to {SERVERS} local server roots, median of {RUNS} runs",
+        "deploy benchmark: {FILES} files / {} MB to {SERVERS} local server roots, median of {runs} runs",
         TOTAL_BYTES >> 20
     );
     println!(
-        "vsm: local transport, {CONCURRENCY} servers at a time; rsync: `rsync -a` per target in a loop\n"
+        "vsm: local transport, {CONCURRENCY} servers at a time; rsync: `rsync -a` per target in a loop"
     );
+    if ansible.is_some() {
+        println!(
+            "Ansible {}: ansible.builtin.copy, connection local, forks {ANSIBLE_FORKS}, pipelining, \
+             {} file(s) / {} KB to {SERVERS} roots (vsm measured on the same)",
+            ansible_version().unwrap_or_default(),
+            opts.ansible_files,
+            opts.ansible_files * TOTAL_BYTES / FILES / 1024
+        );
+    }
+    println!();
     println!(
-        "{:<16} {:>10} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "{:<16} {:>10} {:>10} {:>10} {:>8} {:>11} {:>10} {:>10} {:>8}",
         "mode",
         "import ms",
         "first ms",
@@ -245,21 +436,31 @@ pub(crate) fn run() -> Result<()> {
     } else {
         &[false]
     };
+    let mut ansible_rows = Vec::new();
     for &fsync in modes {
-        let mut runs = Vec::new();
-        for i in 0..RUNS {
-            let r = one_run(&rt, fsync)?;
+        let mut all = Vec::new();
+        for i in 0..runs {
+            let r = one_run(&rt, fsync, ansible.as_ref(), opts)?;
             eprintln!(
-                "  (fsync={} run {}/{RUNS}: first {:.0} ms, rsync {:.0} ms, again {:.0} ms)",
+                "  (fsync={} run {}/{runs}: first {:.0} ms, rsync {:.0} ms, again {:.0} ms{})",
                 if fsync { "on" } else { "off" },
                 i + 1,
                 ms(r.vsm_first),
                 ms(r.rsync_first),
-                ms(r.vsm_again)
+                ms(r.vsm_again),
+                r.small
+                    .map(|s| format!(
+                        "; small: vsm {:.0}/{:.0} ms, ansible {:.0}/{:.0} ms",
+                        ms(s.vsm_first),
+                        ms(s.vsm_again),
+                        ms(s.ansible_first),
+                        ms(s.ansible_again)
+                    ))
+                    .unwrap_or_default()
             );
-            runs.push(r);
+            all.push(r);
         }
-        let pick = |f: fn(&Run) -> Duration| median(runs.iter().map(f).collect());
+        let pick = |f: fn(&Run) -> Duration| median(all.iter().map(f).collect());
         let (import, first, rfirst, reimport, again, ragain) = (
             pick(|r| r.import),
             pick(|r| r.vsm_first),
@@ -269,6 +470,7 @@ pub(crate) fn run() -> Result<()> {
             pick(|r| r.rsync_again),
         );
         let ratio = first.as_secs_f64() / rfirst.as_secs_f64();
+        let again_ratio = again.as_secs_f64() / ragain.as_secs_f64();
         let again_pct = 100.0 * again.as_secs_f64() / first.as_secs_f64();
         let mode = if fsync {
             "vsm fsync=on"
@@ -276,7 +478,7 @@ pub(crate) fn run() -> Result<()> {
             "vsm fsync=off"
         };
         println!(
-            "{mode:<16} {:>10.0} {:>12.0} {:>12.0} {:>11.2}x {:>12.0} {:>12.0} {:>10.0} {:>9.2}%",
+            "{mode:<16} {:>10.0} {:>10.0} {:>10.0} {:>7.2}x {:>11.0} {:>10.0} {:>10.0} {:>7.2}%",
             ms(import),
             ms(first),
             ms(rfirst),
@@ -286,99 +488,94 @@ pub(crate) fn run() -> Result<()> {
             ms(ragain),
             again_pct
         );
-        results.insert(
-            mode.replace(' ', "_"),
-            serde_json::json!({
-                "files": FILES,
-                "bytes": TOTAL_BYTES,
-                "servers": SERVERS,
-                "runs": RUNS,
-                "concurrency": CONCURRENCY,
-                "import_ms": ms(import),
-                "first_apply_ms": ms(first),
-                "rsync_first_ms": ms(rfirst),
-                "first_vs_rsync": ratio,
-                "reimport_ms": ms(reimport),
-                "reapply_ms": ms(again),
-                "rsync_again_ms": ms(ragain),
-                "reapply_pct_of_first": again_pct,
-                "goal_first_within_1_5x_rsync": ratio <= 1.5,
-                "goal_reapply_under_5pct": again_pct < 5.0,
-            }),
-        );
+        let mut entry = serde_json::json!({
+            "files": FILES,
+            "bytes": TOTAL_BYTES,
+            "servers": SERVERS,
+            "runs": runs,
+            "concurrency": CONCURRENCY,
+            "import_ms": ms(import),
+            "first_apply_ms": ms(first),
+            "rsync_first_ms": ms(rfirst),
+            "first_vs_rsync": ratio,
+            "reimport_ms": ms(reimport),
+            "reapply_ms": ms(again),
+            "rsync_again_ms": ms(ragain),
+            "reapply_vs_rsync_again": again_ratio,
+            "reapply_pct_of_first": again_pct,
+            "goal_first_within_1_5x_rsync": ratio <= 1.5,
+            "goal_reapply_under_5pct": again_pct < 5.0,
+        });
+        let smalls: Vec<Small> = all.iter().filter_map(|r| r.small).collect();
+        if !smalls.is_empty()
+            && let Some(map) = entry.as_object_mut()
+        {
+            let pick = |f: fn(&Small) -> Duration| median(smalls.iter().map(f).collect());
+            let (vf, va, af, aa) = (
+                pick(|s| s.vsm_first),
+                pick(|s| s.vsm_again),
+                pick(|s| s.ansible_first),
+                pick(|s| s.ansible_again),
+            );
+            let rf = af.as_secs_f64() / vf.as_secs_f64();
+            let ra = aa.as_secs_f64() / va.as_secs_f64();
+            ansible_rows.push((mode, vf, af, rf, va, aa, ra));
+            map.insert(
+                "ansible".into(),
+                serde_json::json!({
+                    "files": opts.ansible_files,
+                    "bytes": opts.ansible_files * (TOTAL_BYTES / FILES),
+                    "servers": SERVERS,
+                    "forks": ANSIBLE_FORKS,
+                    "module": "ansible.builtin.copy (connection local, pipelining)",
+                    "vsm_first_ms": ms(vf),
+                    "ansible_first_ms": ms(af),
+                    "ansible_vs_vsm_first": rf,
+                    "vsm_again_ms": ms(va),
+                    "ansible_again_ms": ms(aa),
+                    "ansible_vs_vsm_again": ra,
+                    "ansible_ms_per_file_and_server_first": ms(af) / (opts.ansible_files * SERVERS) as f64,
+                    "goal_vsm_20x_faster_first": rf >= 20.0,
+                    "goal_vsm_20x_faster_again": ra >= 20.0,
+                }),
+            );
+        }
+        results.insert(mode.replace(' ', "_"), entry);
     }
-    let out = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    fs::create_dir_all(&out)?;
-    let path = out.join("deploy.json");
+    if !ansible_rows.is_empty() {
+        println!(
+            "\nAnsible comparison ({} file(s) to {SERVERS} roots, forks {ANSIBLE_FORKS})",
+            opts.ansible_files
+        );
+        println!(
+            "{:<16} {:>12} {:>12} {:>9} {:>12} {:>12} {:>9}",
+            "mode", "vsm first", "ansible", "ansible/", "vsm again", "ansible", "ansible/"
+        );
+        for (mode, vf, af, rf, va, aa, ra) in ansible_rows {
+            println!(
+                "{mode:<16} {:>10.0}ms {:>10.0}ms {:>8.1}x {:>10.0}ms {:>10.0}ms {:>8.1}x",
+                ms(vf),
+                ms(af),
+                rf,
+                ms(va),
+                ms(aa),
+                ra
+            );
+        }
+    } else {
+        println!("\nAnsible comparison: skipped");
+    }
     let doc = serde_json::json!({
-        "benchmark": "deploy",
-        "machine": machine(),
-        "versions": versions(),
+        "runs": runs,
         "goals": {
             "first_apply_vs_rsync_at_most": 1.5,
             "reapply_pct_of_first_below": 5.0,
+            "ansible_vs_vsm_at_least": 20.0,
             "judged_on": "vsm_fsync=off (rsync -a does not fsync either)",
         },
+        "ansible_skipped": ansible.is_none(),
         "results": results,
     });
-    fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
-    println!("\nwritten {path}");
+    crate::bench::write_json("deploy", doc)?;
     Ok(())
-}
-
-/// The first line a command prints (empty when it cannot run).
-fn first_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_owned)
-        })
-        .unwrap_or_default()
-}
-
-/// What the numbers were measured on.
-fn machine() -> serde_json::Value {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let mem_kb: u64 = fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
-    let tmp = bench_tmp().map(|p| p.to_string()).unwrap_or_default();
-    serde_json::json!({
-        "os": std::env::consts::OS,
-        "arch": std::env::consts::ARCH,
-        "kernel": first_line("uname", &["-r"]),
-        "cpu": cpu,
-        "cpus": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
-        "memory_mb": mem_kb / 1024,
-        "filesystem": first_line("stat", &["-f", "-c", "%T", &tmp]),
-    })
-}
-
-/// The versions of what was measured.
-fn versions() -> serde_json::Value {
-    serde_json::json!({
-        "vsm": env!("CARGO_PKG_VERSION"),
-        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
-        "rustc": first_line("rustc", &["--version"]),
-        "rsync": first_line("rsync", &["--version"]),
-    })
 }

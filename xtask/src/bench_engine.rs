@@ -3,7 +3,8 @@
 //! Case 1: 10 groups × 100 servers, 100 ms per driver call, `engine.concurrency = 32`; the first
 //! start (which also provisions) and a second start after a stop are timed against the ideal of a
 //! perfectly parallel engine. Case 2: 10 groups × 1,000 servers at 0 ms latency: wall time and
-//! peak memory (VmHWM). Prints a table and writes `target/bench/engine.json`.
+//! peak memory (VmHWM). Each case runs `--runs` times on a fresh manager; the median is reported
+//! with its ratio to the ideal. Prints a table and writes `target/bench/engine.json`.
 //! `VSM_BENCH_CASE=big` runs only case 2 (for profiling with `perf record`).
 
 use std::sync::Arc;
@@ -29,12 +30,12 @@ struct Row {
 }
 
 /// Runs the engine benchmark.
-pub(crate) fn run() -> Result<()> {
+pub(crate) fn run(opts: &crate::bench::Opts) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(bench())
+    rt.block_on(bench(opts.runs))
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
@@ -220,16 +221,7 @@ async fn case_1(rows: &mut Vec<Row>, lat: f64) -> Result<()> {
     Ok(())
 }
 
-async fn bench() -> Result<()> {
-    let mut rows = Vec::new();
-    let lat = 0.1;
-
-    // `VSM_BENCH_CASE=big` runs only case 2 (for profiling).
-    let only_big = std::env::var("VSM_BENCH_CASE").is_ok_and(|v| v == "big");
-    if !only_big {
-        case_1(&mut rows, lat).await?;
-    }
-
+async fn case_2(rows: &mut Vec<Row>) -> Result<()> {
     // Case 2: 10,000 servers, 0 ms latency.
     let e = env().await?;
     let unit = create(&e, 10, 1000).await?;
@@ -251,61 +243,70 @@ async fn bench() -> Result<()> {
         seconds: big2,
         ideal: Some(1.0),
     });
-    let hwm_mb = vm_hwm_kb().map(|kb| kb as f64 / 1024.0);
-    drop(e);
+    Ok(())
+}
 
-    println!("engine benchmark (concurrency {CONCURRENCY})");
-    println!(
-        "{:<44} {:>10} {:>10} {:>8}",
-        "case", "wall s", "ideal s", "ratio"
-    );
-    for r in &rows {
-        match r.ideal {
-            Some(i) => println!(
-                "{:<44} {:>10.3} {:>10.3} {:>8.2}",
-                r.case,
-                r.seconds,
-                i,
-                r.seconds / i
-            ),
-            None => println!("{:<44} {:>10.3} {:>10} {:>8}", r.case, r.seconds, "-", "-"),
+async fn bench(runs: usize) -> Result<()> {
+    let lat = 0.1;
+    // `VSM_BENCH_CASE=big` runs only case 2 (for profiling).
+    let only_big = std::env::var("VSM_BENCH_CASE").is_ok_and(|v| v == "big");
+    // case -> (ideal of the last run, seconds of every run), in first-seen order.
+    let mut cases: Vec<(String, Option<f64>, Vec<f64>)> = Vec::new();
+    for i in 0..runs {
+        let mut rows = Vec::new();
+        if !only_big {
+            case_1(&mut rows, lat).await?;
+        }
+        case_2(&mut rows).await?;
+        eprintln!("  (engine run {}/{runs} done)", i + 1);
+        for r in rows {
+            match cases.iter_mut().find(|c| c.0 == r.case) {
+                Some(c) => {
+                    c.1 = r.ideal;
+                    c.2.push(r.seconds);
+                }
+                None => cases.push((r.case, r.ideal, vec![r.seconds])),
+            }
         }
     }
+    let hwm_mb = vm_hwm_kb().map(|kb| kb as f64 / 1024.0);
+
+    println!("engine benchmark (concurrency {CONCURRENCY}, median of {runs} runs)");
+    println!(
+        "{:<44} {:>10} {:>10} {:>8} {:>18}",
+        "case", "wall s", "ideal s", "ratio", "min..max s"
+    );
+    let mut results = Vec::new();
+    for (case, ideal, secs) in &cases {
+        let med = crate::bench::median_f64(secs.clone());
+        let lo = secs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = secs.iter().copied().fold(0.0, f64::max);
+        let spread = format!("{lo:.3}..{hi:.3}");
+        match ideal {
+            Some(i) => println!(
+                "{case:<44} {med:>10.3} {i:>10.3} {:>8.2} {spread:>18}",
+                med / i
+            ),
+            None => println!("{case:<44} {med:>10.3} {:>10} {:>8} {spread:>18}", "-", "-"),
+        }
+        results.push(serde_json::json!({
+            "case": case,
+            "seconds": med,
+            "runs_seconds": secs,
+            "ideal_seconds": ideal,
+            "ratio": ideal.map(|i| med / i),
+        }));
+    }
     match hwm_mb {
-        Some(mb) => println!("peak memory VmHWM: {mb:.1} MB (goal < 200 MB)"),
+        Some(mb) => {
+            println!("peak memory VmHWM: {mb:.1} MB (goal < 200 MB; whole process, all runs)")
+        }
         None => println!("peak memory VmHWM: unavailable"),
     }
-
-    let rustc = std::process::Command::new("rustc")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).ok();
-    let date = std::process::Command::new("date")
-        .arg("-u")
-        .arg("+%Y-%m-%dT%H:%M:%SZ")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let results: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "case": r.case,
-                "seconds": r.seconds,
-                "ideal_seconds": r.ideal,
-                "ratio": r.ideal.map(|i| r.seconds / i),
-            })
-        })
-        .collect();
     let json = serde_json::json!({
-        "benchmark": "engine",
-        "machine": { "nproc": nproc, "rustc": rustc },
-        "date": date,
+        "runs": runs,
         "concurrency": CONCURRENCY,
         "latency_ms_case_1": 100,
-        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
         "results": results,
         "peak_memory_mb": hwm_mb,
         "goals": {
@@ -314,11 +315,6 @@ async fn bench() -> Result<()> {
             "peak_memory_mb_max": 200.0,
         },
     });
-    let out = Utf8PathBuf::from("target/bench");
-    std::fs::create_dir_all(&out).with_context(|| format!("create {out}"))?;
-    let file = out.join("engine.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&json)?)
-        .with_context(|| format!("write {file}"))?;
-    println!("wrote {file}");
+    crate::bench::write_json("engine", json)?;
     Ok(())
 }

@@ -5,12 +5,14 @@
 //! their own modules.
 
 mod bench;
+mod bench_api;
 mod bench_deploy;
 mod bench_engine;
 mod demo;
 mod deps;
 mod e2e;
 mod r#gen; // `gen` is reserved in edition 2024
+mod soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +29,8 @@ tasks:
   gen     [--check] regenerate shell completions and man pages under docs/cli/
   ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
   tidy    check the architecture rules of ARCHITECTURE.md
-  bench   [deploy|engine] run the benchmarks, print a table, write target/bench/*.json
+  bench   [deploy|engine|api] [--runs N] run the benchmarks, print a table, write target/bench/*.json
+  soak    [--duration 2h] [--seed N] random operations on the local driver with invariant checks (long run, not in CI)
   deps    install the system packages the tests need (Debian; as root or with sudo)
 ";
 
@@ -51,6 +54,7 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "deps" => deps::ensure(),
         "bench" => bench::run(&args[1..]),
+        "soak" => soak::run(&args[1..]),
         "demo" => demo::run(&args[1..]),
         "e2e" => e2e::run(&args[1..]),
         "gen" => r#gen::run(&args[1..]),
