@@ -11,6 +11,7 @@ mod bench_engine;
 mod demo;
 mod deps;
 mod e2e;
+mod fuzz;
 mod r#gen; // `gen` is reserved in edition 2024
 mod soak;
 mod tidy;
@@ -31,6 +32,7 @@ tasks:
   tidy    check the architecture rules of ARCHITECTURE.md
   bench   [deploy|engine|api] [--runs N] run the benchmarks, print a table, write target/bench/*.json
   soak    [--duration 2h] [--seed N] random operations on the local driver with invariant checks (long run, not in CI)
+  fuzz    [TARGET] [--time SECS] [--no-merge] coverage-guided fuzzing (stable), corpus in fuzz/corpus/
   deps    install the system packages the tests need (Debian; as root or with sudo)
 ";
 
@@ -54,6 +56,7 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "deps" => deps::ensure(),
         "bench" => bench::run(&args[1..]),
+        "fuzz" => fuzz::run(&args[1..]),
         "soak" => soak::run(&args[1..]),
         "demo" => demo::run(&args[1..]),
         "e2e" => e2e::run(&args[1..]),
