@@ -98,12 +98,33 @@ pub struct SnapshotStore {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Creates `dir` and its missing parents with mode 0700.
+fn mkdir_private(dir: &Utf8Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err("create", dir))
+}
+
 impl SnapshotStore {
     /// Opens (creating if needed) a store at `root`.
     pub fn open(root: &Utf8Path) -> Result<Self, StoreError> {
+        // Owner-only: definition files may hold secrets (also for stores made by older
+        // versions, whose directories were 0755).
         for sub in ["blobs", "versions", "tmp"] {
             let p = root.join(sub);
-            fs::create_dir_all(&p).map_err(io_err("create", &p))?;
+            mkdir_private(&p)?;
+        }
+        for p in [
+            root.to_owned(),
+            root.join("blobs"),
+            root.join("versions"),
+            root.join("tmp"),
+        ] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o700))
+                .map_err(io_err("set permissions of", &p))?;
         }
         Ok(SnapshotStore {
             root: root.to_owned(),
@@ -172,7 +193,7 @@ impl SnapshotStore {
         let vpath = self.version_path(&def.id);
         let new_version = !vpath.is_file();
         if new_version {
-            self.write_atomic(&vpath, &def.record.canonical_json(), 0o444)?;
+            self.write_atomic(&vpath, &def.record.canonical_json(), 0o400)?;
         }
         Ok(ImportReport {
             definition: def.clone(),
@@ -201,7 +222,7 @@ impl SnapshotStore {
             if DefinitionDigest::from_bytes(h.finalize().into()) != *digest {
                 return Err(StoreError::Changed(src.to_owned()));
             }
-            out.set_permissions(fs::Permissions::from_mode(0o444))
+            out.set_permissions(fs::Permissions::from_mode(0o400))
                 .map_err(io_err("set permissions of", &tmp))?;
             out.sync_all().map_err(io_err("sync", &tmp))?;
             self.install(&tmp, &self.blob_path(digest))
@@ -215,7 +236,7 @@ impl SnapshotStore {
     /// Renames a complete temporary file into place and syncs the directory.
     fn install(&self, tmp: &Utf8Path, dest: &Utf8Path) -> Result<(), StoreError> {
         let dir = dest.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        mkdir_private(dir)?;
         fs::rename(tmp, dest).map_err(io_err("rename into", dest))?;
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();

@@ -124,6 +124,8 @@ pub(crate) struct Inner {
     next_op: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     failed_logins: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    /// A password hash of this manager's cost that no password was ever set to.
+    dummy_hash: std::sync::OnceLock<String>,
     pub(crate) writer: crate::engine::Writer,
     pub(crate) loads: Mutex<HashMap<(UnitName, ServerName), LoadView>>,
     /// JP1/IM events, when `jp1.enabled`.
@@ -155,12 +157,15 @@ pub(crate) fn now() -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
+/// Creates `path` (and missing parents) owner-only; an existing directory is made 0700 too.
 fn mkdir_private(path: &Utf8Path) -> std::result::Result<(), OpenError> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
+        .map_err(|e| OpenError::io(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| OpenError::io(path, e))
 }
 
@@ -277,6 +282,7 @@ impl Manager {
                 next_op: AtomicU64::new(max + 1),
                 shutdown: CancellationToken::new(),
                 failed_logins: Mutex::new(HashMap::new()),
+                dummy_hash: std::sync::OnceLock::new(),
                 writer: crate::engine::Writer::spawn(store.clone()),
                 loads: Mutex::new(HashMap::new()),
                 jp1: crate::jp1::Jp1Sink::open(&dir, &config_jp1),
@@ -433,15 +439,16 @@ impl Manager {
         let n = name.clone();
         let account = self.db(move |s| s.account(&n)).await?;
         let pw = password.expose().to_owned();
-        let ok = match &account {
-            Some(a) => {
-                let hash = a.password_hash.clone();
-                tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
-                    .await
-                    .unwrap_or(false)
-            }
-            None => false,
+        // An unknown account costs the same as a wrong password (checked against a hash of
+        // the same cost), so the answer time does not tell which accounts exist.
+        let hash = match &account {
+            Some(a) => a.password_hash.clone(),
+            None => self.dummy_hash(),
         };
+        let verified = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
+            .await
+            .unwrap_or(false);
+        let ok = account.is_some() && verified;
         match (account, ok) {
             (Some(a), true) => {
                 self.write(vec![Self::audit_entry(None, "login", name, "ok")])
@@ -452,15 +459,27 @@ impl Manager {
                 })
             }
             _ => {
-                self.inner
-                    .failed_logins
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(name.clone())
-                    .or_default()
-                    .push(t);
-                self.write(vec![Self::audit_entry(None, "login", name, "failed")])
-                    .await?;
+                let locked_now = {
+                    let mut failed = self
+                        .inner
+                        .failed_logins
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let list = failed.entry(name.clone()).or_default();
+                    list.push(t);
+                    limit > 0 && list.len() == limit
+                };
+                let mut audit = vec![Self::audit_entry(None, "login", name, "failed")];
+                if locked_now {
+                    // Once per lock-out: the refusals during it are not written one by one.
+                    audit.push(Self::audit_entry(
+                        None,
+                        "login lock-out",
+                        name,
+                        "account locked for a minute after too many failed logins",
+                    ));
+                }
+                self.write(audit).await?;
                 self.jp1_event(&vsm_jp1::VsmEvent::LoginFailed {
                     account: name.clone(),
                     source: None,
@@ -470,6 +489,15 @@ impl Manager {
                 ))
             }
         }
+    }
+
+    /// A password hash of this manager's cost that no password was ever set to (made once).
+    fn dummy_hash(&self) -> String {
+        let cost = self.inner.config.password_cost;
+        self.inner
+            .dummy_hash
+            .get_or_init(|| auth::hash_password(&auth::new_token(), cost).unwrap_or_default())
+            .clone()
     }
 
     /// Creates a session for an authenticated actor: a random token, stored hashed, expiring

@@ -79,6 +79,26 @@ fn example_validates_imports_and_matches_the_unit() {
         .expect("example imports again");
     assert_eq!(again.definition.id, first.definition.id);
     assert_eq!((again.new_version, again.new_blobs), (false, 0));
+
+    // Owner-only: directories 0700, stored contents and versions 0400 (definitions may hold
+    // secrets).
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = 0;
+    let mut stack = vec![store_dir.path.as_std_path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).expect("metadata");
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{}", p.display());
+            for e in std::fs::read_dir(&p).expect("read dir") {
+                stack.push(e.expect("entry").path());
+            }
+        } else {
+            assert_eq!(mode, 0o400, "{}", p.display());
+            seen += 1;
+        }
+    }
+    assert!(seen > 2, "blobs and a version in the store");
 }
 
 const ADDRESSES: [(&str, &str, &str); 4] = [

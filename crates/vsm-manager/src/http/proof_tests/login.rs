@@ -94,11 +94,6 @@ async fn lockout_is_audited_refuses_the_right_password_and_ends() {
     );
 }
 
-/// The definition store (`definitions/`, written by `vsm-deploy`) makes its directories 0755 and
-/// its immutable files 0444; it is left out until that crate writes owner-only modes too (the
-/// state directory's own 0700 keeps others out meanwhile).
-const NOT_YET_OWNER_ONLY: &[&str] = &["definitions"];
-
 /// A successful login forgets the address's failures for that account only: logging in with
 /// one's own account between guesses at another does not reset the address's limit.
 #[tokio::test]
@@ -210,9 +205,6 @@ fn assert_owner_only(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
             let path = Utf8PathBuf::from_path_buf(entry.path()).expect("utf-8");
             let meta = std::fs::symlink_metadata(&path).expect("stat");
             if meta.is_dir() {
-                if d == dir && NOT_YET_OWNER_ONLY.contains(&path.file_name().unwrap_or("")) {
-                    continue;
-                }
                 todo.push(path);
             } else {
                 let mode = meta.permissions().mode() & 0o777;
@@ -490,5 +482,64 @@ async fn passwords_and_tokens_check() {
         leaks.is_empty(),
         "secrets written to disk:\n{}",
         leaks.join("\n")
+    );
+}
+
+/// `init` into an existing empty directory made by someone else's umask (0755) leaves it
+/// owner-only.
+#[test]
+fn init_into_an_existing_empty_dir_makes_it_owner_only() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = Utf8PathBuf::from_path_buf(tmp.path().join("state")).expect("utf-8");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut init =
+        crate::InitOptions::new(dir.clone(), name("root"), crate::Password::new(ROOT_PW));
+    init.password_cost = crate::PasswordCost::Insecure;
+    crate::Manager::init(init).expect("init");
+    assert_eq!(mode(&dir), 0o700, "{dir}");
+    assert_owner_only(&dir);
+}
+
+/// The manager's own per-account limit: after `max_failed_logins_per_minute` wrong passwords
+/// the account is locked (the right password refused too) and the lock-out is audited once,
+/// not per refused attempt; an unknown account gets the same answer as a wrong password.
+#[tokio::test]
+async fn the_account_lock_out_is_audited_once_and_refuses_the_right_password() {
+    let env = env().await;
+    let _ = env.people().await;
+    let limit = env.manager.settings().auth.max_failed_logins_per_minute as usize;
+    assert!(limit > 0, "a default limit");
+    let bob = name("bob");
+    for _ in 0..limit + 3 {
+        let e = env
+            .manager
+            .authenticate(&bob, &crate::Password::new("a wrong guess"))
+            .await
+            .expect_err("wrong password");
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    }
+    let e = env
+        .manager
+        .authenticate(&bob, &crate::Password::new(BOB_PW))
+        .await
+        .expect_err("locked out");
+    assert!(e.to_string().contains("too many failed logins"), "{e}");
+    let audit = env.manager.audit_log(&admin(), 1000).await.expect("audit");
+    let lockouts: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "login lock-out" && e.target == "bob")
+        .collect();
+    assert_eq!(lockouts.len(), 1, "{audit:#?}");
+    let unknown = env
+        .manager
+        .authenticate(&name("nobody"), &crate::Password::new("whatever"))
+        .await
+        .expect_err("unknown account");
+    assert!(
+        unknown
+            .to_string()
+            .contains("wrong account name or password"),
+        "{unknown}"
     );
 }
