@@ -279,7 +279,24 @@ impl Settings {
 }
 
 fn yaml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    // JSON leaves DEL, C1 controls and some specials raw; YAML refuses them or reads them as
+    // line breaks, so they are escaped (found by the `api_request` fuzz target).
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c == '\u{7f}'
+            || ('\u{80}'..'\u{a0}').contains(&c)
+            || matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+            )
+        {
+            out.push_str(&format!("\\u{:04X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// How expensive password hashes are. Only tests should lower it.
@@ -339,6 +356,15 @@ impl ManagerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_with_yaml_special_characters_parse_back_unchanged() {
+        let mut s = Settings::default();
+        s.log.level = "debu\u{7f}g\u{85}\u{9f}\u{2028}\u{2029}\u{feff}\u{fffe}é\n\"".into();
+        s.log.dir = "lo\u{80}gs\\x".into();
+        let back = Settings::parse("config.yaml", &s.render()).expect("parses");
+        assert_eq!(back, s);
+    }
 
     #[test]
     fn rendered_defaults_parse_back_to_the_defaults() {
