@@ -5,8 +5,9 @@
 //! template's server program), opens a manager on a temporary state directory with a
 //! [`LocalDriver`], and until the duration is over picks random operations with a seeded
 //! generator: create unit, import definitions (a new version), apply, start/stop unit and
-//! groups, scale out/in, template update + rollout (upgrade), recover a server, delete unit;
-//! a second operation on a busy unit must be refused; operations on different units run at
+//! groups, scale out/in, template update + rollout (upgrade), recover a server, delete unit,
+//! `kill -9` of a server's process (the monitor, run by the soak, must report it and its
+//! automatic recovery must end); a second operation on a busy unit must be refused; operations on different units run at
 //! once. After each step it checks: no operation stays running; at most one operation per unit
 //! ran at a time; every server's logical state matches what the local driver reports, and no
 //! machine of a unit exists without its server (nor after the unit is deleted); the counts match
@@ -189,6 +190,9 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
 async fn open_manager(state: &Utf8Path, driver: &Arc<LocalDriver>) -> Result<(Manager, Actor)> {
     let mut config = ManagerConfig::load(state).context("config")?;
     config.password_cost = PasswordCost::Insecure;
+    // The soak runs the monitor itself after it crashes a server, so that an automatic recovery
+    // never races an operation it begins.
+    config.monitor = false;
     let manager = Manager::open(
         config,
         DriverSet::new().with(DriverKind::Local, driver.clone()),
@@ -349,6 +353,9 @@ impl Soak {
         if self.units.is_empty() || (self.units.len() < MAX_UNITS && rng.chance(10)) {
             return self.create().await;
         }
+        if rng.chance(8) {
+            return self.crash(rng).await;
+        }
         let names: Vec<UnitName> = self.units.keys().cloned().collect();
         let parallel = 1 + rng.below(names.len());
         let mut chosen = Vec::new();
@@ -373,6 +380,52 @@ impl Soak {
         for (u, op, id, _) in running {
             let state = self.wait(op, id).await?;
             self.after(&u, op, state).await?;
+        }
+        Ok(())
+    }
+
+    /// Kills a running server's process (`kill -9`), runs the monitor once and waits for the
+    /// automatic recovery it may begin.
+    async fn crash(&mut self, rng: &mut Rng) -> Result<()> {
+        let mut running = Vec::new();
+        for unit in self.units.keys() {
+            let d = self.mgr().show_unit(&self.admin, unit).await?;
+            for g in &d.groups {
+                for s in &g.servers {
+                    let machine: vsm_hypervisor::types::MachineName =
+                        machine_name(unit, &s.name).parse()?;
+                    if let Some(pid) = self.driver.pid(&machine) {
+                        running.push((unit.clone(), s.name.clone(), machine, pid));
+                    }
+                }
+            }
+        }
+        if running.is_empty() {
+            return Ok(());
+        }
+        let (unit, server, machine, pid) = running.swap_remove(rng.below(running.len()));
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .context("kill")?;
+        let t = Instant::now();
+        while self.driver.state(&machine).await? == PowerState::Running {
+            if t.elapsed() > Duration::from_secs(10) {
+                bail!("{unit}/{server}: still running 10 s after kill -9 of {pid}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let failed = self.mgr().monitor_once().await?;
+        if !failed.iter().any(|(u, s)| *u == unit && *s == server) {
+            bail!(
+                "the monitor did not report {unit}/{server} after its process was killed (it reported {failed:?})"
+            );
+        }
+        self.count("crash", "detected");
+        // An automatic recovery (recover: restart) may be running now: wait for it.
+        while let Some(id) = self.mgr().busy_op(&unit) {
+            let state = self.wait("auto-recover", id).await?;
+            self.after(&unit, "recover", state).await?;
         }
         Ok(())
     }
