@@ -42,12 +42,23 @@ pub fn run(name: &str, data: &[u8]) -> bool {
 }
 
 /// The manifest parser: `data` as the text of `vsm-definition.yaml` (non-UTF-8 input is refused
-/// before parsing, as the scanner does), plus the duration syntax of the manifest.
+/// before parsing, as the scanner does), plus the duration syntax of the manifest and the
+/// template syntax of the definition files (`{{ params.NAME }}`).
 pub fn manifest(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let _ = vsm_deploy::manifest::parse_duration(text);
+    if let Ok(t) = vsm_deploy::Template::parse(text) {
+        let mut vars = vsm_deploy::Variables::new();
+        for (name, _line) in t.variables() {
+            vars.set(name, "x");
+        }
+        assert!(
+            t.render(&vars).is_ok(),
+            "a template renders with all its variables set"
+        );
+    }
     if let Ok(m) = vsm_deploy::manifest::parse_manifest(text) {
         for g in &m.groups {
             assert!(
