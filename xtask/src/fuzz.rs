@@ -1,4 +1,5 @@
-//! `cargo xtask fuzz [TARGET] [--time SECS] [--no-merge]`: coverage-guided fuzzing on stable Rust.
+//! `cargo xtask fuzz [TARGET] [--time SECS | --runs N [--seed N]] [--no-merge]`: coverage-guided
+//! fuzzing on stable Rust.
 //!
 //! Builds the `vsm-fuzz` binaries (feature `libfuzzer`, libFuzzer from `libfuzzer-sys`) with
 //! LLVM's SanitizerCoverage passes enabled through stable `-C` flags, in their own target dir
@@ -30,6 +31,9 @@ struct Options {
     targets: Vec<&'static str>,
     secs: u64,
     merge: bool,
+    /// A fixed number of executions with a fixed seed instead of a time budget: the same
+    /// inputs on every run (what CI uses, so that it cannot turn red by chance).
+    runs: Option<(u64, u64)>,
 }
 
 fn parse_args(args: &[String]) -> Result<Options> {
@@ -37,7 +41,10 @@ fn parse_args(args: &[String]) -> Result<Options> {
         targets: Vec::new(),
         secs: 60,
         merge: true,
+        runs: None,
     };
+    let mut runs = None;
+    let mut seed = 1;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -48,10 +55,23 @@ fn parse_args(args: &[String]) -> Result<Options> {
                     .with_context(|| format!("--time {v}: give a whole number of seconds"))?;
             }
             "--no-merge" => opts.merge = false,
+            "--runs" => {
+                let v = it.next().context("--runs needs a number of executions")?;
+                runs = Some(
+                    v.parse()
+                        .with_context(|| format!("--runs {v}: give a whole number"))?,
+                );
+            }
+            "--seed" => {
+                let v = it.next().context("--seed needs a number")?;
+                seed = v
+                    .parse()
+                    .with_context(|| format!("--seed {v}: give a whole number"))?;
+            }
             t => match TARGETS.iter().find(|n| **n == t) {
                 Some(n) => opts.targets.push(n),
                 None => bail!(
-                    "unknown fuzz target or option `{t}`: targets are {}; options --time SECS, --no-merge",
+                    "unknown fuzz target or option `{t}`: targets are {}; options --time SECS, --runs N [--seed N], --no-merge",
                     TARGETS.join(", ")
                 ),
             },
@@ -60,6 +80,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
     if opts.targets.is_empty() {
         opts.targets = TARGETS.to_vec();
     }
+    opts.runs = runs.map(|r| (r, seed));
     Ok(opts)
 }
 
@@ -137,12 +158,21 @@ fn fuzz_one(root: &Path, bin_dir: &Path, target: &str, opts: &Options) -> Result
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let before = list(&artifacts)?;
-    eprintln!("\n==> fuzz {target} for {} s", opts.secs);
+    let budget = match opts.runs {
+        Some((runs, seed)) => {
+            eprintln!("\n==> fuzz {target}: {runs} executions, seed {seed}");
+            vec![format!("-runs={runs}"), format!("-seed={seed}")]
+        }
+        None => {
+            eprintln!("\n==> fuzz {target} for {} s", opts.secs);
+            vec![format!("-max_total_time={}", opts.secs)]
+        }
+    };
     // New inputs land in the first dir (scratch); the committed corpus is only read.
     let status = Command::new(&bin)
         .arg(&scratch)
         .arg(&corpus)
-        .arg(format!("-max_total_time={}", opts.secs))
+        .args(&budget)
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .args(["-max_len=16384", "-timeout=10", "-rss_limit_mb=2048"])
         .arg("-print_final_stats=1")

@@ -32,7 +32,8 @@ tasks:
   tidy    check the architecture rules of ARCHITECTURE.md
   bench   [deploy|engine|api] [--runs N] run the benchmarks, print a table, write target/bench/*.json
   soak    [--duration 2h] [--seed N] random operations on the local driver with invariant checks (long run, not in CI)
-  fuzz    [TARGET] [--time SECS] [--no-merge] coverage-guided fuzzing (stable), corpus in fuzz/corpus/
+  fuzz    [TARGET] [--time SECS | --runs N [--seed N]] [--no-merge]
+          coverage-guided fuzzing (stable), corpus in fuzz/corpus/
   deps    install the system packages the tests need (Debian; as root or with sudo)
 ";
 
@@ -131,6 +132,15 @@ fn ci() -> Result<()> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    // A short, deterministic coverage-guided run of every fuzz target (fixed seed and number
+    // of executions on the committed corpus), built with SanitizerCoverage in target/fuzz.
+    fuzz::run(&[
+        "--runs".into(),
+        "20000".into(),
+        "--seed".into(),
+        "1".into(),
+        "--no-merge".into(),
+    ])?;
     let problems = tidy::check(&workspace_root())?;
     tidy::report(&problems)?;
     eprintln!("\nci: all checks passed in {:.0?}", started.elapsed());
