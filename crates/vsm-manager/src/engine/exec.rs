@@ -53,16 +53,7 @@ impl Writer {
                         .iter_mut()
                         .flat_map(|(c, _)| std::mem::take(c))
                         .collect();
-                    let res = store.write(&all).map_err(|e| {
-                        let mut msg = e.to_string();
-                        let mut src = std::error::Error::source(&e);
-                        while let Some(s) = src {
-                            msg.push_str(": ");
-                            msg.push_str(&s.to_string());
-                            src = s.source();
-                        }
-                        msg
-                    });
+                    let res = store.write(&coalesce(all)).map_err(|e| chain(&e));
                     for (_, reply) in batch {
                         let _ = reply.send(res.clone());
                     }
@@ -86,6 +77,41 @@ impl Writer {
             .map_err(|_| Error::failed_msg("the journal writer stopped"))?;
         Ok(Pending(rx))
     }
+}
+
+fn chain(e: &crate::store::StoreError) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// Drops the row writes of a batch that a later write of the same row in the same batch
+/// replaces whole: a unit's own row (every provision moves its group's name counter) and a
+/// server's row. The batch is one transaction, so the outcome is the same with fewer writes.
+pub(crate) fn coalesce(changes: Vec<Change>) -> Vec<Change> {
+    use std::collections::HashSet;
+    let mut units: HashSet<UnitName> = HashSet::new();
+    let mut servers: HashSet<(UnitName, ServerName)> = HashSet::new();
+    let mut keep = vec![true; changes.len()];
+    for (i, c) in changes.iter().enumerate().rev() {
+        match c {
+            Change::PutUnitMeta(u) => keep[i] = units.insert(u.name.clone()),
+            Change::PutServer { unit, server, .. } => {
+                keep[i] = servers.insert((unit.clone(), server.name.clone()))
+            }
+            _ => {}
+        }
+    }
+    changes
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
 }
 
 /// Changes queued for the journal writer; [`Pending::wait`] returns once they are durable.
@@ -1095,4 +1121,84 @@ pub(crate) async fn server_logs(
         server: server.clone(),
         text: lines.join("\n"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vsm_core::{AccountName, GroupName, OperationId, Timestamp};
+
+    fn unit(name: &str, busy: u64) -> Change {
+        Change::PutUnitMeta(Unit {
+            name: UnitName::new(name).expect("unit"),
+            owner: AccountName::new("alice").expect("owner"),
+            created: Timestamp::EPOCH,
+            groups: Vec::new(),
+            definitions: Vec::new(),
+            current: None,
+            busy: Some(OperationId(busy)),
+        })
+    }
+
+    fn server(unit: &str, name: &str, seq: u32) -> Change {
+        Change::PutServer {
+            unit: UnitName::new(unit).expect("unit"),
+            group: GroupName::new("web").expect("group"),
+            server: Server::new(
+                ServerName::new(name).expect("server"),
+                Origin::Registered,
+                seq,
+                Timestamp::EPOCH,
+            ),
+        }
+    }
+
+    fn delete(unit: &str, name: &str) -> Change {
+        Change::DeleteServer {
+            unit: UnitName::new(unit).expect("unit"),
+            server: ServerName::new(name).expect("server"),
+        }
+    }
+
+    /// What a change writes, for comparing batches.
+    fn key(c: &Change) -> String {
+        match c {
+            Change::PutUnitMeta(u) => format!("unit {} {:?}", u.name, u.busy),
+            Change::PutServer { unit, server, .. } => {
+                format!("server {unit}/{} {}", server.name, server.seq)
+            }
+            Change::DeleteServer { unit, server } => format!("delete {unit}/{server}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn coalescing_keeps_the_last_write_of_each_row_and_the_order_of_the_rest() {
+        let batch = vec![
+            unit("shop", 1),
+            server("shop", "web-001", 1),
+            server("shop", "web-002", 2),
+            unit("blog", 9),
+            server("shop", "web-001", 3),
+            unit("shop", 2),
+            // A server deleted after a write keeps both (the delete is the last word).
+            server("shop", "web-003", 4),
+            delete("shop", "web-003"),
+            // The same server name in another unit is another row.
+            server("blog", "web-001", 5),
+        ];
+        let kept: Vec<String> = coalesce(batch).iter().map(key).collect();
+        assert_eq!(
+            kept,
+            vec![
+                "server shop/web-002 2",
+                "unit blog Some(OperationId(9))",
+                "server shop/web-001 3",
+                "unit shop Some(OperationId(2))",
+                "server shop/web-003 4",
+                "delete shop/web-003",
+                "server blog/web-001 5",
+            ]
+        );
+    }
 }

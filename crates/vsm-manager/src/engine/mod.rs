@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use camino::Utf8Path;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use vsm_core::fold::{StepOutcome, StepResult};
 use vsm_core::model::{Template, Unit};
@@ -243,8 +243,13 @@ impl ServerIndex {
     /// Records the server at `(g, s)` (just added, or its address just set).
     fn note(&mut self, unit: &Unit, (g, s): (usize, usize)) {
         if let Some(server) = unit.groups.get(g).and_then(|gr| gr.servers.get(s)) {
-            self.at.insert(server.name.clone(), (g, s));
-            if let Some(a) = &server.address {
+            // Most steps change neither: no clone, no insert.
+            if self.at.get(&server.name) != Some(&(g, s)) {
+                self.at.insert(server.name.clone(), (g, s));
+            }
+            if let Some(a) = &server.address
+                && self.addresses.get(a) != Some(&server.name)
+            {
                 self.addresses.insert(a.clone(), server.name.clone());
             }
         } else {
@@ -634,7 +639,6 @@ async fn run_plan(
 ) -> Result<Progress> {
     let mut progress = Progress::new(plan);
     let limit = m.settings().engine.concurrency.max(1);
-    let sem = Arc::new(Semaphore::new(limit));
     while let Some(phase) = progress.next_phase() {
         if cancel.is_cancelled() {
             progress.cancel();
@@ -653,29 +657,41 @@ async fn run_plan(
                 steps: phase.steps.len(),
             },
         );
+        // `limit` workers take the phase's steps in order (one task per worker, not per step:
+        // spawning a task per step cost more than the step itself on big units).
+        let steps: Arc<[Step]> = phase.steps.into();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut set = tokio::task::JoinSet::new();
-        for step in phase.steps.clone() {
-            let permit = sem.clone().acquire_owned().await;
-            let Ok(permit) = permit else { break };
-            if cancel.is_cancelled() {
-                if let Some(s) = step.server() {
-                    lock(&live.cancelled_steps).insert(s.clone());
-                }
-                continue;
-            }
-            let live = live.clone();
-            let ctx = ctx.clone();
-            let cancel = cancel.clone();
+        for _ in 0..limit.min(steps.len()) {
+            let (live, ctx, cancel) = (live.clone(), ctx.clone(), cancel.clone());
+            let (steps, next) = (steps.clone(), next.clone());
             set.spawn(async move {
-                let _permit = permit;
-                let outcome = run_step(id, &live, &ctx, &step, &cancel).await;
-                (step, outcome)
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(step) = steps.get(i) else { break };
+                    if cancel.is_cancelled() {
+                        if let Some(s) = step.server() {
+                            lock(&live.cancelled_steps).insert(s.clone());
+                        }
+                        continue;
+                    }
+                    let outcome = run_step(id, &live, &ctx, step, &cancel).await?;
+                    done.push((i, outcome));
+                }
+                Ok::<_, Error>(done)
             });
         }
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok((step, Ok(outcome))) => progress.record(&step, &outcome),
-                Ok((_, Err(e))) => return Err(e),
+                Ok(Ok(done)) => {
+                    for (i, outcome) in done {
+                        if let Some(step) = steps.get(i) {
+                            progress.record(step, &outcome);
+                        }
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
                 Err(e) => return Err(Error::failed("a step task panicked", e)),
             }
         }
@@ -860,7 +876,7 @@ async fn run_step(
         let had = unit.groups.iter().map(|g| g.next_seq).collect::<Vec<_>>();
         let at = now();
         let begun = on_one_server(live, &mut unit, step, false, None, |u| u.begin(step, at));
-        let mut changes = Vec::new();
+        let mut changes = Vec::with_capacity(3);
         if let Err(e) = &begun {
             tracing::warn!(operation = %id, step = %step, error = %e, "step does not fit the model");
         }
@@ -925,7 +941,7 @@ async fn run_step(
             s.observed = seen;
             s.observed_at = Some(result.at);
         }
-        let mut changes = Vec::new();
+        let mut changes = Vec::with_capacity(3);
         if let Some(s) = &server {
             match server_row(live, &unit, s) {
                 Some(c) => changes.push(c),
