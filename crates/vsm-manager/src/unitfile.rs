@@ -11,7 +11,7 @@
 //!     start_order: 1
 //!     registered:
 //!       - { name: db1, address: 192.0.2.10 }
-//!     ssh: { user: vsm, identity: keys/vsm_ed25519 }
+//!     ssh: { user: vsm, identity: /var/lib/vsm/keys/vsm_ed25519 }
 //!     commands: { start: "systemctl start pg", stop: "systemctl stop pg", status: "systemctl is-active pg" }
 //!     root: /srv/pg            # where definitions are applied on each machine ({machine}: its
 //!                              # name; default vsm/UNIT under the ssh user's home)
@@ -338,6 +338,19 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                     );
                     continue;
                 };
+                // The manager process reads the key, not the CLI that sent the file: a relative
+                // path would be taken from wherever the manager was started.
+                if let Some(identity) = ssh.identity.as_deref()
+                    && !identity.starts_with('/')
+                {
+                    problem(
+                        key_line(text, at, "identity"),
+                        format!("groups[{i}].ssh.identity"),
+                        format!(
+                            "`{identity}` is a relative path; the manager reads the key file, so give its absolute path (e.g. /var/lib/vsm/keys/id_ed25519)"
+                        ),
+                    );
+                }
                 let commands = g
                     .commands
                     .clone()
@@ -434,7 +447,7 @@ groups:
     start_order: 1
     registered:
       - { name: db1, address: 192.0.2.10 }
-    ssh: { user: vsm, identity: keys/vsm_ed25519 }
+    ssh: { user: vsm, identity: /var/lib/vsm/keys/vsm_ed25519 }
     commands: { start: "systemctl start pg", stop: "systemctl stop pg", status: "systemctl is-active pg" }
   - name: web
     template: websrv
@@ -493,6 +506,31 @@ groups:
         assert!(p[0].starts_with("unit.yaml:1: format:"), "{p:?}");
         let p = problems("format: 1\ngroups:\n  - name: web\n    grace: soon\n    template: t\n");
         assert!(p[0].starts_with("unit.yaml:4: groups[0].grace"), "{p:?}");
+    }
+
+    #[test]
+    fn a_relative_ssh_identity_is_refused_with_its_line() {
+        let spec = parse("unit.yaml", EXAMPLE).expect("valid");
+        assert_eq!(
+            spec.groups[0]
+                .registered()
+                .expect("registered")
+                .ssh
+                .identity
+                .as_deref(),
+            Some("/var/lib/vsm/keys/vsm_ed25519")
+        );
+        let p = problems(&EXAMPLE.replace(
+            "identity: /var/lib/vsm/keys/vsm_ed25519",
+            "identity: keys/vsm_ed25519",
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "unit.yaml:7: groups[0].ssh.identity: `keys/vsm_ed25519` is a relative path"
+            ),
+            "{p:?}"
+        );
     }
 
     #[test]
