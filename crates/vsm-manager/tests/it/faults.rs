@@ -12,13 +12,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use camino::Utf8PathBuf;
-use vsm_core::{AccountName, GroupName, OperationId, Role, UnitName};
-use vsm_hypervisor::fake::{FakeHypervisor, Fault};
+use vsm_core::{GroupName, OperationId, UnitName};
+use vsm_hypervisor::fake::Fault;
 use vsm_hypervisor::{MachineName, Operation};
 use vsm_manager::*;
 
-use crate::support::{BOB_PW, ROOT_PW, TWO_GROUPS, name};
+use crate::support::{Env, TWO_GROUPS, name};
 
 /// Attempts after the first for a transient error.
 const RETRIES: u32 = 2;
@@ -68,105 +67,30 @@ impl Op {
     }
 }
 
-/// One manager on a temporary state directory over its own fake driver.
+/// One manager on a temporary state directory over its own fake driver, with bob's unit
+/// `shop` (two groups) and one imported definition version.
 struct Bed {
-    _dir: tempfile::TempDir,
-    fake: Arc<FakeHypervisor>,
-    manager: Manager,
-    admin: Actor,
-    bob: Actor,
+    env: Env,
     unit: UnitName,
 }
 
 async fn bed() -> Bed {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
-    let state = root.join("state");
-    let mut init = InitOptions::new(state.clone(), name("root"), Password::new(ROOT_PW));
-    init.password_cost = PasswordCost::Insecure;
-    Manager::init(init).expect("init");
-    let mut config = ManagerConfig::load(&state).expect("config");
-    config.password_cost = PasswordCost::Insecure;
-    config.monitor = false;
-    config.settings.engine.step_timeout_secs = 1;
-    config.settings.engine.retries = RETRIES;
-    config.settings.engine.backoff_ms = 10;
-    config.settings.engine.concurrency = 1;
-    let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
-    let manager = Manager::open(
-        config,
-        DriverSet::new().with(DriverKind::Local, fake.clone()),
-    )
-    .await
-    .expect("open");
-    let admin = manager
-        .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
-        .await
-        .expect("admin login");
-    manager
-        .add_account(
-            &admin,
-            AddAccount {
-                name: name("bob"),
-                role: Role::Builder,
-                password: Password::new(BOB_PW),
-            },
-        )
-        .await
-        .expect("add bob");
-    let bob = manager
-        .authenticate(&name::<AccountName>("bob"), &Password::new(BOB_PW))
-        .await
-        .expect("bob login");
-    manager
-        .register_template(
-            &bob,
-            RegisterTemplate {
-                name: name("tpl"),
-                driver: DriverKind::Local,
-                source: "image-1".into(),
-            },
-        )
-        .await
-        .expect("template");
-    let unit: UnitName = name("shop");
-    manager
-        .create_unit_from_file(
-            &bob,
-            CreateUnitFromFile {
-                name: unit.clone(),
-                file_name: "shop.yaml".into(),
-                unit_file: TWO_GROUPS.into(),
-            },
-        )
-        .await
-        .expect("create unit");
-    let defs = root.join("defs");
-    std::fs::create_dir_all(defs.join("site")).expect("mkdir");
-    std::fs::write(
-        defs.join("vsm-definition.yaml"),
-        "format: 1\ngroups:\n  - name: db\n    files:\n      - { source: site/index.html, target: www/index.html }\n  - name: web\n",
-    )
-    .expect("manifest");
-    std::fs::write(defs.join("site/index.html"), "v1").expect("file");
-    manager
-        .import_definitions(&bob, &unit, &defs)
-        .await
-        .expect("import");
-    Bed {
-        _dir: dir,
-        fake,
-        manager,
-        admin,
-        bob,
-        unit,
-    }
+    let env = Env::with(|config| {
+        config.settings.engine.step_timeout_secs = 1;
+        config.settings.engine.retries = RETRIES;
+        config.settings.engine.backoff_ms = 10;
+        config.settings.engine.concurrency = 1;
+    })
+    .await;
+    let unit = env.unit(TWO_GROUPS).await;
+    Bed { env, unit }
 }
 
 impl Bed {
     async fn finish(&self, id: OperationId) -> OperationRecord {
-        self.manager
-            .wait(&self.admin, id, Duration::from_secs(60))
+        self.env
+            .manager
+            .wait(&self.env.admin, id, Duration::from_secs(60))
             .await
             .expect("wait")
     }
@@ -174,24 +98,28 @@ impl Bed {
     async fn run(&self, op: Op) -> OperationRecord {
         let id = match op {
             Op::Start => self
+                .env
                 .manager
-                .start_unit(&self.bob, &self.unit, OpOptions::default())
+                .start_unit(&self.env.bob, &self.unit, OpOptions::default())
                 .await
                 .expect("start"),
             Op::Stop => self
+                .env
                 .manager
-                .stop_unit(&self.bob, &self.unit, OpOptions::default())
+                .stop_unit(&self.env.bob, &self.unit, OpOptions::default())
                 .await
                 .expect("stop"),
             Op::Apply => self
+                .env
                 .manager
-                .apply(&self.bob, &self.unit, ApplyRequest::default())
+                .apply(&self.env.bob, &self.unit, ApplyRequest::default())
                 .await
                 .expect("apply"),
             Op::ScaleOut => self
+                .env
                 .manager
                 .scale(
-                    &self.bob,
+                    &self.env.bob,
                     &self.unit,
                     ScaleRequest {
                         group: name::<GroupName>("web"),
@@ -251,7 +179,7 @@ fn inject(bed: &Bed, op: Op, kind: Kind, scope: Scope) -> Vec<u64> {
     };
     match scope {
         Scope::EveryNth => {
-            let base = bed.fake.call_count(dop);
+            let base = bed.env.fake.call_count(dop);
             // a scale-out makes two calls: every 2nd; the others make four: every 3rd
             let every = if op == Op::ScaleOut { 2 } else { 3 };
             let mut hit = Vec::new();
@@ -264,7 +192,7 @@ fn inject(bed: &Bed, op: Op, kind: Kind, scope: Scope) -> Vec<u64> {
                     1
                 };
                 for i in 0..span {
-                    bed.fake.fail_nth(dop, n + i, fault);
+                    bed.env.fake.fail_nth(dop, n + i, fault);
                 }
                 hit.push(n);
             }
@@ -272,11 +200,11 @@ fn inject(bed: &Bed, op: Op, kind: Kind, scope: Scope) -> Vec<u64> {
         }
         _ => {
             for s in targets(op, scope) {
-                bed.fake.fail_machine(&machine(s), Some(dop), fault);
+                bed.env.fake.fail_machine(&machine(s), Some(dop), fault);
             }
             if kind == Kind::TransientClears {
                 // heal each target once its first (failing) call was made
-                let fake = Arc::clone(&bed.fake);
+                let fake = Arc::clone(&bed.env.fake);
                 let names: Vec<MachineName> = targets(op, scope).into_iter().map(machine).collect();
                 tokio::spawn(async move {
                     let mut left = names;
@@ -301,6 +229,7 @@ fn inject(bed: &Bed, op: Op, kind: Kind, scope: Scope) -> Vec<u64> {
 /// The servers named by the driver calls numbered `numbers` (of `op`'s driver call).
 fn nth_victims(bed: &Bed, op: Op, numbers: &[u64]) -> Vec<String> {
     let mut out: Vec<String> = bed
+        .env
         .fake
         .calls_of(op.driver_op())
         .into_iter()
@@ -328,16 +257,16 @@ struct Seen {
 async fn case(op: Op, kind: Kind, scope: Scope) -> Seen {
     let bed = bed().await;
     bed.prepare(op).await;
-    bed.fake.record_calls(true);
+    bed.env.fake.record_calls(true);
     let numbers = inject(&bed, op, kind, scope);
     let rec = bed.run(op).await;
-    bed.fake.release_hangs();
+    bed.env.fake.release_hangs();
     let hit = if scope == Scope::EveryNth {
         nth_victims(&bed, op, &numbers)
     } else {
         targets(op, scope).into_iter().map(str::to_owned).collect()
     };
-    let calls = bed.fake.calls_of(op.driver_op());
+    let calls = bed.env.fake.calls_of(op.driver_op());
     let retried = hit.iter().all(|h| {
         calls
             .iter()

@@ -48,6 +48,11 @@ where
 
 impl Env {
     pub async fn new() -> Env {
+        Env::with(|_| {}).await
+    }
+
+    /// Like [`Env::new`] with the manager's configuration changed by `tweak` first.
+    pub async fn with(tweak: impl FnOnce(&mut ManagerConfig)) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
         let state = root.join("state");
@@ -57,6 +62,7 @@ impl Env {
         let mut config = ManagerConfig::load(&state).expect("config");
         config.password_cost = PasswordCost::Insecure;
         config.monitor = false;
+        tweak(&mut config);
         let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
         let manager = Manager::open(
             config,
