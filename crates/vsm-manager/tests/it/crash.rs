@@ -14,6 +14,8 @@ use vsm_hypervisor::local::{LocalDriver, LocalOptions};
 use vsm_hypervisor::{Hypervisor, MachineName, PowerState};
 use vsm_manager::*;
 
+use crate::crash_kit::{KillOnDrop, Rng, example, iterations, slow};
+
 const PASSWORD: &str = "crash-host-pw-1";
 
 /// Kills every local server of the state dir when dropped (also when the test fails), and any
@@ -48,60 +50,12 @@ fn orphans(dir: &Utf8PathBuf) -> Vec<i32> {
         .collect()
 }
 
-/// Kills the host process when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A small deterministic RNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
-fn example() -> Utf8PathBuf {
-    let exe = Utf8PathBuf::try_from(std::env::current_exe().expect("test exe")).expect("utf-8");
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .to_path_buf();
-    let example = profile_dir.join("examples/crash_host");
-    assert!(
-        example.is_file(),
-        "{example} is missing: `cargo test` builds examples"
-    );
-    example
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_manager_recovers_and_a_rerun_converges() {
-    let slow = std::env::var("VSM_SLOW_TESTS").is_ok_and(|v| v == "1");
-    let iterations = if slow { 20 } else { 3 };
-    let seed = std::env::var("VSM_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                | 1
-        });
-    println!("crash test seed: {seed} (replay with VSM_CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
-    let host = example();
+    let iterations = iterations(3, 20);
+    let mut rng = Rng::seeded("crash test");
+    let seed = rng.seed;
+    let host = example("crash_host");
     let unit: UnitName = "crash".parse().expect("unit name");
     let mut interrupted_seen = 0;
     let mut orphans_seen = 0;
@@ -129,7 +83,7 @@ async fn a_killed_manager_recovers_and_a_rerun_converges() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn crash_host start");
-        let mut child = Child(child);
+        let mut child = KillOnDrop(child);
         let stdout = child.0.stdout.take().expect("piped stdout");
         let first = tokio::task::spawn_blocking(move || {
             let mut line = String::new();
@@ -262,7 +216,7 @@ async fn a_killed_manager_recovers_and_a_rerun_converges() {
         );
     }
     println!("interrupted operations seen: {interrupted_seen}, orphan processes: {orphans_seen}");
-    if slow {
+    if slow() {
         assert!(
             interrupted_seen > 0,
             "no kill of {iterations} landed mid-operation (seed {seed}): the test proves nothing"

@@ -20,57 +20,11 @@ use vsm_core::{AccountName, LogicalStatus, ObservedStatus, OperationId, Role, Un
 use vsm_hypervisor::{MachineName, PowerState};
 use vsm_manager::*;
 
+use crate::crash_kit::{KillOnDrop, Rng, example, iterations, slow};
 use crate::crash_ops::{BUILDER, BUILDER_PW, CrashOp, UNIT_FILE, definitions, name};
 use crate::file_driver::FileHypervisor;
 
 const ROOT_PW: &str = "root-password-1";
-
-/// Kills the host when dropped (also when an assertion fails).
-struct Host(std::process::Child);
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// xorshift64*: a printed seed replays the same kills.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
-fn host_exe() -> Utf8PathBuf {
-    let exe = Utf8PathBuf::try_from(std::env::current_exe().expect("test exe")).expect("utf-8");
-    // target/<profile>/deps/it-HASH → target/<profile>/examples/crash_script_host
-    let example = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("examples/crash_script_host");
-    if !example.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "vsm-manager",
-                "--example",
-                "crash_script_host",
-            ])
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building crash_script_host failed");
-    }
-    example
-}
 
 async fn open(state: &Utf8Path, machines: &Utf8Path) -> (Manager, Arc<FileHypervisor>) {
     let driver = Arc::new(FileHypervisor::open(machines, Duration::ZERO).expect("driver"));
@@ -132,21 +86,10 @@ fn integrity_ok(state: &Utf8Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_points_of_every_operation_the_manager_recovers_and_converges() {
-    let slow = std::env::var("VSM_SLOW_TESTS").is_ok_and(|v| v == "1");
-    let iterations = if slow { 24 } else { 3 };
-    let seed: u64 = std::env::var("VSM_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-                | 1
-        });
-    println!("scripted crash test seed: {seed} (replay with VSM_CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
-    let host = host_exe();
+    let iterations = iterations(3, 24);
+    let mut rng = Rng::seeded("scripted crash test");
+    let seed = rng.seed;
+    let host = example("crash_script_host");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let root = Utf8PathBuf::try_from(dir.path().to_path_buf()).expect("utf-8");
@@ -227,7 +170,7 @@ async fn killed_at_random_points_of_every_operation_the_manager_recovers_and_con
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn the host");
-        let mut child = Host(child);
+        let mut child = KillOnDrop(child);
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let stdout = child.0.stdout.take().expect("stdout");
         let reader = {
@@ -437,7 +380,7 @@ async fn killed_at_random_points_of_every_operation_the_manager_recovers_and_con
         );
     }
     println!("interrupted operations seen and completed: {interrupted_seen}");
-    if slow {
+    if slow() {
         assert!(interrupted_seen > 0, "no kill landed inside an operation");
     }
 }

@@ -2,6 +2,7 @@
 //! in-memory `FakeHypervisor` (real directories per machine, so applies write real files).
 
 mod crash;
+mod crash_kit;
 mod crash_ops;
 mod crash_script;
 mod embed;
