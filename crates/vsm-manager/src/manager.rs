@@ -419,10 +419,14 @@ impl Manager {
     // ------------------------------------------------------------------ accounts and sessions
 
     /// Checks a name and password; failed attempts are audited and rate-limited per account.
+    ///
+    /// An attempt counts against the account's limit when it arrives (and stops counting if
+    /// the password was right), so guesses sent at once cannot pass the limit together.
     pub async fn authenticate(&self, name: &AccountName, password: &Password) -> Result<Actor> {
         let limit = self.settings().auth.max_failed_logins_per_minute as usize;
         let t = now();
-        {
+        // Whether this attempt filled the account's budget: its failure starts the lock-out.
+        let fills_budget = {
             let mut failed = self
                 .inner
                 .failed_logins
@@ -435,7 +439,9 @@ impl Manager {
                     "too many failed logins for this account; wait a minute and try again".into(),
                 ));
             }
-        }
+            list.push(t);
+            limit > 0 && list.len() == limit
+        };
         let n = name.clone();
         let account = self.db(move |s| s.account(&n)).await?;
         let pw = password.expose().to_owned();
@@ -451,6 +457,18 @@ impl Manager {
         let ok = account.is_some() && verified;
         match (account, ok) {
             (Some(a), true) => {
+                {
+                    let mut failed = self
+                        .inner
+                        .failed_logins
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if let Some(list) = failed.get_mut(name)
+                        && let Some(i) = list.iter().rposition(|at| *at == t)
+                    {
+                        list.remove(i);
+                    }
+                }
                 self.write(vec![Self::audit_entry(None, "login", name, "ok")])
                     .await?;
                 Ok(Actor {
@@ -459,18 +477,8 @@ impl Manager {
                 })
             }
             _ => {
-                let locked_now = {
-                    let mut failed = self
-                        .inner
-                        .failed_logins
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    let list = failed.entry(name.clone()).or_default();
-                    list.push(t);
-                    limit > 0 && list.len() == limit
-                };
                 let mut audit = vec![Self::audit_entry(None, "login", name, "failed")];
-                if locked_now {
+                if fills_budget {
                     // Once per lock-out: the refusals during it are not written one by one.
                     audit.push(Self::audit_entry(
                         None,

@@ -543,3 +543,72 @@ async fn the_account_lock_out_is_audited_once_and_refuses_the_right_password() {
         "{unknown}"
     );
 }
+
+/// Guesses at one account sent at once: no more than `max_failed_logins_per_minute` of them
+/// reach the password check (each counts when it arrives), the lock-out is audited once, and
+/// the right password is refused afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_do_not_exceed_the_account_limit() {
+    let env = env().await;
+    let _ = env.people().await;
+    let limit = env.manager.settings().auth.max_failed_logins_per_minute as usize;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let m = env.manager.clone();
+        set.spawn(async move {
+            m.authenticate(&name("bob"), &crate::Password::new("a wrong guess"))
+                .await
+                .expect_err("wrong password")
+                .to_string()
+        });
+    }
+    let (mut checked, mut limited) = (0, 0);
+    while let Some(msg) = set.join_next().await {
+        let msg = msg.expect("task");
+        if msg.contains("wrong account name or password") {
+            checked += 1;
+        } else if msg.contains("too many failed logins") {
+            limited += 1;
+        } else {
+            panic!("unexpected answer: {msg}");
+        }
+    }
+    assert_eq!(
+        (checked, limited),
+        (limit, 30 - limit),
+        "guesses that reached the password check, and those refused at once"
+    );
+    let audit = env.manager.audit_log(&admin(), 1000).await.expect("audit");
+    let lockouts = audit
+        .iter()
+        .filter(|e| e.action == "login lock-out" && e.target == "bob")
+        .count();
+    assert_eq!(lockouts, 1, "{audit:#?}");
+    let e = env
+        .manager
+        .authenticate(&name("bob"), &crate::Password::new(BOB_PW))
+        .await
+        .expect_err("locked out");
+    assert!(e.to_string().contains("too many failed logins"), "{e}");
+}
+
+/// A right password does not use up the account's budget: logging in many times, between
+/// wrong guesses, never locks the account before `max_failed_logins_per_minute` failures.
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_account_limit() {
+    let env = env().await;
+    let _ = env.people().await;
+    let limit = env.manager.settings().auth.max_failed_logins_per_minute as usize;
+    for _ in 0..limit - 1 {
+        env.manager
+            .authenticate(&name("bob"), &crate::Password::new("a wrong guess"))
+            .await
+            .expect_err("wrong password");
+        for _ in 0..3 {
+            env.manager
+                .authenticate(&name("bob"), &crate::Password::new(BOB_PW))
+                .await
+                .expect("the right password while under the limit");
+        }
+    }
+}
