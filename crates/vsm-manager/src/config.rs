@@ -31,6 +31,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// JP1 integration.
     pub jp1: Jp1Settings,
+    /// What the store keeps of past operations.
+    pub history: HistorySettings,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             monitor: MonitorSettings::default(),
             auth: AuthSettings::default(),
             jp1: Jp1Settings::default(),
+            history: HistorySettings::default(),
         }
     }
 }
@@ -133,6 +136,21 @@ impl Default for AuthSettings {
             session_ttl_secs: 12 * 3600,
             max_failed_logins_per_minute: 5,
         }
+    }
+}
+
+/// What the store keeps of past operations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// Days an ended operation keeps its step journal (two rows per server and step); 0 keeps
+    /// every journal. The operation's summary and per-server results are always kept.
+    pub journal_days: u32,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings { journal_days: 90 }
     }
 }
 
@@ -255,7 +273,12 @@ impl Settings {
              \x20 # Path of JP1/Base's jevsend; null writes log-file-trap lines only.\n\
              \x20 jevsend: {jev}\n\
              \x20 # The log-file-trap file (relative: inside the state directory).\n\
-             \x20 logtrap_file: {trap}\n",
+             \x20 logtrap_file: {trap}\n\
+             \n\
+             history:\n\
+             \x20 # Days an ended operation keeps its step-by-step journal (`vsm manager diagnose`\n\
+             \x20 # shows the last ones); its summary and per-server results stay. 0: keep all.\n\
+             \x20 journal_days: {jdays}\n",
             listen = yaml_str(&self.service.listen),
             cert = opt(&self.service.tls_cert),
             key = opt(&self.service.tls_key),
@@ -274,6 +297,7 @@ impl Settings {
             jenabled = self.jp1.enabled,
             jev = opt(&self.jp1.jevsend),
             trap = opt(&self.jp1.logtrap_file),
+            jdays = self.history.journal_days,
         )
     }
 }

@@ -124,6 +124,8 @@ pub(crate) struct Inner {
     next_op: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     failed_logins: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    /// When old step journals were last purged (milliseconds since the epoch; 0: not yet).
+    journals_purged_at: std::sync::atomic::AtomicI64,
     /// A password hash of this manager's cost that no password was ever set to.
     dummy_hash: std::sync::OnceLock<String>,
     pub(crate) writer: crate::engine::Writer,
@@ -282,6 +284,7 @@ impl Manager {
                 next_op: AtomicU64::new(max + 1),
                 shutdown: CancellationToken::new(),
                 failed_logins: Mutex::new(HashMap::new()),
+                journals_purged_at: std::sync::atomic::AtomicI64::new(0),
                 dummy_hash: std::sync::OnceLock::new(),
                 writer: crate::engine::Writer::spawn(store.clone()),
                 loads: Mutex::new(HashMap::new()),
@@ -293,6 +296,11 @@ impl Manager {
             Error::Store(s) => OpenError::Store(s),
             other => OpenError::Invalid(Box::new(other)),
         })?;
+        if let Some(purge) = manager.journal_purge(now())
+            && let Err(e) = manager.write(vec![purge]).await
+        {
+            tracing::warn!(error = %e, "cannot purge old step journals");
+        }
         if manager.inner.config.monitor {
             crate::engine::spawn_monitor(&manager);
         }
@@ -1497,6 +1505,27 @@ impl Manager {
     /// returns the servers it found failed.
     pub async fn monitor_once(&self) -> Result<Vec<(UnitName, ServerName)>> {
         crate::engine::check_once(self).await
+    }
+
+    /// The purge of step journals older than `history.journal_days`, when one is due (at most
+    /// one an hour; none when the setting is 0).
+    pub(crate) fn journal_purge(&self, at: Timestamp) -> Option<Change> {
+        use std::sync::atomic::Ordering;
+        let days = self.settings().history.journal_days;
+        if days == 0 {
+            return None;
+        }
+        let last = self.inner.journals_purged_at.load(Ordering::Relaxed);
+        if last != 0 && at.as_millis().saturating_sub(last) < 3_600_000 {
+            return None;
+        }
+        self.inner
+            .journals_purged_at
+            .compare_exchange(last, at.as_millis(), Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        Some(Change::PurgeJournals(
+            at.saturating_add_millis(-(i64::from(days) * 86_400_000)),
+        ))
     }
 
     async fn recover_interrupted(&self) -> Result<()> {

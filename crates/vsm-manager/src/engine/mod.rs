@@ -609,6 +609,7 @@ async fn run(
         }
     }
     changes.push(Change::PutOperation(record.clone()));
+    changes.extend(m.journal_purge(now()));
     changes.push(Change::Audit(crate::store::AuditEntry {
         at: now(),
         actor: record.summary.requested_by.clone(),

@@ -144,6 +144,9 @@ pub enum Change {
     DeleteSessionsOf(AccountName),
     /// Removes sessions that expired before the given time.
     PurgeSessions(Timestamp),
+    /// Removes the step journals of ended operations created before the given time (their
+    /// records stay).
+    PurgeJournals(Timestamp),
     /// Adds a template (conflict if it exists).
     InsertTemplate(Template),
     /// Replaces a template.

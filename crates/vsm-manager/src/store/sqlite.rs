@@ -269,6 +269,13 @@ impl SqliteStore {
                     params![before.as_millis()],
                 )?;
             }
+            Change::PurgeJournals(before) => {
+                tx.prepare_cached(
+                    "DELETE FROM journal WHERE operation IN \
+                     (SELECT id FROM operations WHERE created_at < ?1 AND state != 'running')",
+                )?
+                .execute(params![before.as_millis()])?;
+            }
             Change::InsertTemplate(t) => insert(
                 tx.execute(
                     "INSERT INTO templates (name, owner, json) VALUES (?1, ?2, ?3)",
@@ -335,8 +342,12 @@ impl SqliteStore {
                 tx.execute("DELETE FROM units WHERE name = ?1", params![name.as_str()])?;
             }
             Change::PutOperation(op) => {
+                // An upsert, not `INSERT OR REPLACE`: a replace deletes the row first, and the
+                // delete cascades to the operation's journal.
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO operations (id, unit, kind, state, created_at, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO operations (id, unit, kind, state, created_at, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (id) DO UPDATE SET unit = excluded.unit, kind = excluded.kind, \
+                     state = excluded.state, created_at = excluded.created_at, json = excluded.json",
                 )?
                 .execute(params![
                     op.summary.id.0 as i64,
@@ -686,5 +697,71 @@ mod tests {
             )
             .expect("schema");
         assert!(sql.contains("WITHOUT ROWID"), "{sql}");
+    }
+
+    #[test]
+    fn rewriting_an_operation_keeps_its_journal_and_old_journals_can_be_purged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("state.db")).expect("utf8");
+        let store = SqliteStore::open(&path).expect("open");
+        let op = |id: u64, created: i64, state: OperationState| OperationRecord {
+            summary: OperationSummary {
+                id: OperationId(id),
+                unit: None,
+                kind: crate::api::OperationKind::UnitStart,
+                state,
+                requested_by: None,
+                created_at: Timestamp::from_millis(created),
+                finished_at: None,
+            },
+            request: serde_json::Value::Null,
+            servers: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+            steps_total: 0,
+        };
+        let entry = |id: u64, seq: u64| {
+            Change::Journal(JournalEntry {
+                operation: OperationId(id),
+                seq,
+                at: Timestamp::from_millis(0),
+                action: "start".into(),
+                group: None,
+                server: None,
+                status: crate::api::StepStatus::Started,
+                detail: None,
+            })
+        };
+        for (id, created) in [(1, 1_000), (2, 1_000), (3, 9_000)] {
+            store
+                .write(&[
+                    Change::PutOperation(op(id, created, OperationState::Running)),
+                    entry(id, 1),
+                    entry(id, 2),
+                ])
+                .expect("begin");
+        }
+        // Ending operations 1 and 3 rewrites their records; 2 is still running.
+        for (id, created) in [(1, 1_000), (3, 9_000)] {
+            store
+                .write(&[Change::PutOperation(op(
+                    id,
+                    created,
+                    OperationState::Succeeded,
+                ))])
+                .expect("end");
+        }
+        let rows = |id| store.journal(OperationId(id)).expect("journal").len();
+        assert_eq!((rows(1), rows(2), rows(3)), (2, 2, 2));
+        // Purging before 5,000 takes only the journal of the ended operation created before it.
+        store
+            .write(&[Change::PurgeJournals(Timestamp::from_millis(5_000))])
+            .expect("purge");
+        assert_eq!((rows(1), rows(2), rows(3)), (0, 2, 2));
+        let kept = store
+            .operation(OperationId(1))
+            .expect("read")
+            .expect("record kept");
+        assert_eq!(kept.summary.state, OperationState::Succeeded);
     }
 }

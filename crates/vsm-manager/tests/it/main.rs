@@ -9,4 +9,5 @@ mod embed;
 mod engine;
 mod faults;
 mod file_driver;
+mod history;
 mod support;

@@ -110,6 +110,46 @@ impl Env {
         }
     }
 
+    /// Shuts the manager down and opens the same state directory again (same fake driver),
+    /// with the configuration changed by `tweak`.
+    pub async fn reopen(self, tweak: impl FnOnce(&mut ManagerConfig)) -> Env {
+        let Env {
+            _dir,
+            root,
+            fake,
+            manager,
+            ..
+        } = self;
+        manager.shutdown(Duration::from_secs(5)).await;
+        drop(manager);
+        let mut config = ManagerConfig::load(root.join("state")).expect("config");
+        config.password_cost = PasswordCost::Insecure;
+        config.monitor = false;
+        tweak(&mut config);
+        let manager = Manager::open(
+            config,
+            DriverSet::new().with(DriverKind::Local, fake.clone()),
+        )
+        .await
+        .expect("reopen");
+        let admin = manager
+            .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
+            .await
+            .expect("admin login");
+        let bob = manager
+            .authenticate(&name::<AccountName>("bob"), &Password::new(BOB_PW))
+            .await
+            .expect("bob login");
+        Env {
+            _dir,
+            root,
+            fake,
+            manager,
+            admin,
+            bob,
+        }
+    }
+
     /// bob's unit `shop` from `unit_file`, with one imported definition version.
     pub async fn unit(&self, unit_file: &str) -> UnitName {
         let unit: UnitName = name("shop");
