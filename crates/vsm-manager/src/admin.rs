@@ -486,9 +486,13 @@ fn diagnostics_blocking(
         "SELECT id, unit, kind, state, created_at, json FROM operations ORDER BY id DESC LIMIT 50",
     )?;
     archive.add_bytes("operations.json", &pretty(&ops))?;
+    // The newest 50,000 step entries of the last 20 operations (an operation on 10,000
+    // servers journals tens of thousands).
     let journal = query_json(
         &conn,
-        "SELECT operation, seq, json FROM journal WHERE operation IN (SELECT id FROM operations ORDER BY id DESC LIMIT 20) ORDER BY operation, seq",
+        "SELECT operation, seq, json FROM (SELECT operation, seq, json FROM journal \
+         WHERE operation IN (SELECT id FROM operations ORDER BY id DESC LIMIT 20) \
+         ORDER BY operation DESC, seq DESC LIMIT 50000) ORDER BY operation, seq",
     )?;
     archive.add_bytes("journal.json", &pretty(&journal))?;
     let audit = query_json(
