@@ -80,7 +80,8 @@ impl Default for ServiceSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSettings {
-    /// Steps run at once per operation (and in total across operations: twice this).
+    /// Steps run at once within one operation (operations on different units run in parallel,
+    /// each with this many).
     pub concurrency: usize,
     /// Time-out of one driver or deploy step, in seconds.
     pub step_timeout_secs: u64,
