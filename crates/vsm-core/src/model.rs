@@ -218,10 +218,14 @@ impl Default for HealthPolicy {
 pub struct SshSettings {
     /// The remote user.
     pub user: String,
-    /// The private key file, relative to the unit's definition directory or absolute.
+    /// The private key file (an absolute path on the manager's host).
     pub identity: Option<String>,
     /// The port (22 when absent).
     pub port: Option<u16>,
+    /// Whether a machine's host key must already be known to the manager (otherwise it is
+    /// trusted on first contact and refused when it changes).
+    #[serde(default)]
+    pub strict_host_keys: bool,
 }
 
 /// Commands that start, stop and query the application on a registered server; opaque here.

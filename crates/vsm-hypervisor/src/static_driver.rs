@@ -350,13 +350,20 @@ impl StaticDriver {
                 },
                 (default, _) => default.clone(),
             },
+            // Without its own file, a strict machine uses the driver's known-hosts file.
             Some("strict") => HostKeyChecking::Strict {
-                known_hosts: known_hosts.ok_or_else(|| {
-                    bad(format!(
-                        "strict host-key checking needs the `{}` parameter",
-                        params::SSH_KNOWN_HOSTS
-                    ))
-                })?,
+                known_hosts: known_hosts
+                    .or_else(|| match &self.config.ssh.host_key_checking {
+                        HostKeyChecking::Strict { known_hosts } => Some(known_hosts.clone()),
+                        HostKeyChecking::AcceptNew { known_hosts } => known_hosts.clone(),
+                        HostKeyChecking::Off => None,
+                    })
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "strict host-key checking needs the `{}` parameter (the driver has no known-hosts file)",
+                            params::SSH_KNOWN_HOSTS
+                        ))
+                    })?,
             },
             Some("accept-new") => HostKeyChecking::AcceptNew { known_hosts },
             Some("off") => HostKeyChecking::Off,

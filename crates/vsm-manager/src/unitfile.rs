@@ -113,6 +113,8 @@ struct SshDto {
     identity: Option<String>,
     #[serde(default)]
     port: Option<u16>,
+    #[serde(default)]
+    strict_host_keys: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -385,6 +387,7 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                         user: ssh.user,
                         identity: ssh.identity,
                         port: ssh.port,
+                        strict_host_keys: ssh.strict_host_keys,
                     },
                     commands,
                     root: match g.root.as_deref().map(str::trim) {
@@ -506,6 +509,29 @@ groups:
         assert!(p[0].starts_with("unit.yaml:1: format:"), "{p:?}");
         let p = problems("format: 1\ngroups:\n  - name: web\n    grace: soon\n    template: t\n");
         assert!(p[0].starts_with("unit.yaml:4: groups[0].grace"), "{p:?}");
+    }
+
+    #[test]
+    fn strict_host_keys_is_off_unless_asked_for() {
+        let ssh = |text: &str| {
+            parse("unit.yaml", text).expect("valid").groups[0]
+                .registered()
+                .expect("registered")
+                .ssh
+                .clone()
+        };
+        assert!(!ssh(EXAMPLE).strict_host_keys);
+        let strict = EXAMPLE.replace(
+            "identity: /var/lib/vsm/keys/vsm_ed25519 }",
+            "identity: /var/lib/vsm/keys/vsm_ed25519, strict_host_keys: true }",
+        );
+        assert!(ssh(&strict).strict_host_keys);
+        let p = problems(&EXAMPLE.replace(
+            "identity: /var/lib/vsm/keys/vsm_ed25519 }",
+            "identity: /var/lib/vsm/keys/vsm_ed25519, strict_host_keys: maybe }",
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("unit.yaml:7:"), "{p:?}");
     }
 
     #[test]

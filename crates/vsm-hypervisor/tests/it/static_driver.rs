@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use vsm_hypervisor::ssh::shell_quote;
+use vsm_hypervisor::ssh::{HostKeyChecking, shell_quote};
 use vsm_hypervisor::static_driver::{StaticConfig, StaticDriver, params};
 use vsm_hypervisor::testing::contract::{self, Fixture};
 use vsm_hypervisor::testing::sshd::TestSshd;
@@ -240,6 +240,52 @@ async fn stubborn_stop_is_forced_with_the_kill_command() {
     assert_eq!(outcome, ShutdownOutcome::Forced);
     assert_eq!(hv.state(&m).await.expect("state"), PowerState::Stopped);
     assert_eq!(hv.logs(&m, 1).await.expect("logs"), ["killed"]);
+}
+
+/// A machine asking for strict host-key checking without a known-hosts file of its own uses
+/// the driver's: refused while its key is not there (nothing attached), attached once it is.
+#[tokio::test]
+async fn strict_machines_use_the_drivers_known_hosts_file() {
+    let server = TestSshd::start().expect("test sshd");
+    let machines = Machines::new();
+    let state = tempfile::tempdir().expect("state dir");
+    let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
+    let known = state.join("ssh_known_hosts");
+    std::fs::write(&known, "").expect("empty known hosts");
+    let mut config = StaticConfig::new(state.join("static.json"));
+    config.poll_interval = Duration::from_millis(50);
+    config.ssh.host_key_checking = HostKeyChecking::AcceptNew {
+        known_hosts: Some(known.clone()),
+    };
+    let hv = StaticDriver::open(config).expect("open static driver");
+    let mut strict = spec(&server, &machines, "db1");
+    strict.params.remove(params::SSH_KNOWN_HOSTS);
+    let err = hv
+        .provision(&strict)
+        .await
+        .expect_err("an unknown host key under strict checking");
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(e) = source {
+        chain.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    assert!(
+        chain.to_lowercase().contains("host key"),
+        "the error names the host key: {chain}"
+    );
+    assert!(hv.list().await.expect("list").is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&known).expect("read"),
+        "",
+        "strict checking must not learn the key"
+    );
+    std::fs::copy(server.known_hosts(), &known).expect("pin the key");
+    let info = hv
+        .provision(&strict)
+        .await
+        .expect("attach with the key pinned");
+    assert_eq!(info.state, PowerState::Stopped);
 }
 
 #[tokio::test]

@@ -197,6 +197,9 @@ fn registered_params(spec: &vsm_core::model::RegisteredSpec) -> BTreeMap<String,
     if let Some(port) = spec.ssh.port {
         p.insert(params::SSH_PORT.into(), port.to_string());
     }
+    if spec.ssh.strict_host_keys {
+        p.insert(params::SSH_HOST_KEY_CHECKING.into(), "strict".into());
+    }
     for (k, v) in [
         (params::START_COMMAND, &spec.commands.start),
         (params::STOP_COMMAND, &spec.commands.stop),
@@ -1170,6 +1173,36 @@ mod tests {
             Change::DeleteServer { unit, server } => format!("delete {unit}/{server}"),
             other => format!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn registered_machines_get_their_ssh_settings_as_driver_parameters() {
+        let mut spec = vsm_core::model::RegisteredSpec {
+            servers: Vec::new(),
+            ssh: vsm_core::model::SshSettings {
+                user: "vsm".into(),
+                identity: Some("/keys/id".into()),
+                port: Some(2222),
+                strict_host_keys: false,
+            },
+            commands: Default::default(),
+            root: None,
+        };
+        let p = registered_params(&spec);
+        assert_eq!(p.get(params::SSH_USER).map(String::as_str), Some("vsm"));
+        assert_eq!(
+            p.get(params::SSH_IDENTITY).map(String::as_str),
+            Some("/keys/id")
+        );
+        assert_eq!(p.get(params::SSH_PORT).map(String::as_str), Some("2222"));
+        assert_eq!(p.get(params::SSH_HOST_KEY_CHECKING), None);
+        spec.ssh.strict_host_keys = true;
+        assert_eq!(
+            registered_params(&spec)
+                .get(params::SSH_HOST_KEY_CHECKING)
+                .map(String::as_str),
+            Some("strict")
+        );
     }
 
     #[test]
