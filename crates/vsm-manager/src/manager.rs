@@ -123,7 +123,7 @@ pub(crate) struct Inner {
     ops_changed: tokio::sync::Notify,
     next_op: AtomicU64,
     pub(crate) shutdown: CancellationToken,
-    failed_logins: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    login_attempts: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
     /// When old step journals were last purged (milliseconds since the epoch; 0: not yet).
     journals_purged_at: std::sync::atomic::AtomicI64,
     /// A password hash of this manager's cost that no password was ever set to.
@@ -283,7 +283,7 @@ impl Manager {
                 ops_changed: tokio::sync::Notify::new(),
                 next_op: AtomicU64::new(max + 1),
                 shutdown: CancellationToken::new(),
-                failed_logins: Mutex::new(HashMap::new()),
+                login_attempts: Mutex::new(HashMap::new()),
                 journals_purged_at: std::sync::atomic::AtomicI64::new(0),
                 dummy_hash: std::sync::OnceLock::new(),
                 writer: crate::engine::Writer::spawn(store.clone()),
@@ -435,12 +435,8 @@ impl Manager {
         let t = now();
         // Whether this attempt filled the account's budget: its failure starts the lock-out.
         let fills_budget = {
-            let mut failed = self
-                .inner
-                .failed_logins
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let list = failed.entry(name.clone()).or_default();
+            let mut attempts = self.login_attempts();
+            let list = attempts.entry(name.clone()).or_default();
             list.retain(|at| t.millis_since(*at) < 60_000);
             if limit > 0 && list.len() >= limit {
                 return Err(Error::Unauthenticated(
@@ -465,17 +461,11 @@ impl Manager {
         let ok = account.is_some() && verified;
         match (account, ok) {
             (Some(a), true) => {
+                // A right password gives its slot back.
+                if let Some(list) = self.login_attempts().get_mut(name)
+                    && let Some(i) = list.iter().rposition(|at| *at == t)
                 {
-                    let mut failed = self
-                        .inner
-                        .failed_logins
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    if let Some(list) = failed.get_mut(name)
-                        && let Some(i) = list.iter().rposition(|at| *at == t)
-                    {
-                        list.remove(i);
-                    }
+                    list.remove(i);
                 }
                 self.write(vec![Self::audit_entry(None, "login", name, "ok")])
                     .await?;
@@ -505,6 +495,14 @@ impl Manager {
                 ))
             }
         }
+    }
+
+    /// Login attempts per account within the last minute (see [`Manager::authenticate`]).
+    fn login_attempts(&self) -> std::sync::MutexGuard<'_, HashMap<AccountName, Vec<Timestamp>>> {
+        self.inner
+            .login_attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// A password hash of this manager's cost that no password was ever set to (made once).

@@ -119,8 +119,14 @@ fn spec(server: &TestSshd, machines: &Machines, machine: &str) -> ProvisionSpec 
 }
 
 fn driver(state: &Utf8Path) -> StaticDriver {
+    driver_with(state, |_| {})
+}
+
+/// [`driver`] with its configuration changed by `tweak` first.
+fn driver_with(state: &Utf8Path, tweak: impl FnOnce(&mut StaticConfig)) -> StaticDriver {
     let mut config = StaticConfig::new(state.join("static.json"));
     config.poll_interval = Duration::from_millis(50);
+    tweak(&mut config);
     StaticDriver::open(config).expect("open static driver")
 }
 
@@ -252,12 +258,11 @@ async fn strict_machines_use_the_drivers_known_hosts_file() {
     let state = Utf8PathBuf::try_from(state.path().to_path_buf()).expect("utf8");
     let known = state.join("ssh_known_hosts");
     std::fs::write(&known, "").expect("empty known hosts");
-    let mut config = StaticConfig::new(state.join("static.json"));
-    config.poll_interval = Duration::from_millis(50);
-    config.ssh.host_key_checking = HostKeyChecking::AcceptNew {
-        known_hosts: Some(known.clone()),
-    };
-    let hv = StaticDriver::open(config).expect("open static driver");
+    let hv = driver_with(&state, |config| {
+        config.ssh.host_key_checking = HostKeyChecking::AcceptNew {
+            known_hosts: Some(known.clone()),
+        };
+    });
     let mut strict = spec(&server, &machines, "db1");
     strict.params.remove(params::SSH_KNOWN_HOSTS);
     let err = hv

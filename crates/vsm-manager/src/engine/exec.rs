@@ -53,7 +53,7 @@ impl Writer {
                         .iter_mut()
                         .flat_map(|(c, _)| std::mem::take(c))
                         .collect();
-                    let res = store.write(&coalesce(all)).map_err(|e| chain(&e));
+                    let res = store.write(&coalesce(all)).map_err(|e| error_chain(&e));
                     for (_, reply) in batch {
                         let _ = reply.send(res.clone());
                     }
@@ -77,17 +77,6 @@ impl Writer {
             .map_err(|_| Error::failed_msg("the journal writer stopped"))?;
         Ok(Pending(rx))
     }
-}
-
-fn chain(e: &crate::store::StoreError) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
 }
 
 /// Drops the row writes of a batch that a later write of the same row in the same batch

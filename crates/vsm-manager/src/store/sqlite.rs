@@ -303,8 +303,11 @@ impl SqliteStore {
                 Self::put_servers(tx, u)?;
             }
             Change::PutUnit(u) => {
+                // Upserts, never `INSERT OR REPLACE`, on rows other tables point at: a replace
+                // deletes first and the delete cascades (here to the servers, rewritten below).
                 tx.execute(
-                    "INSERT OR REPLACE INTO units (name, owner, json) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO units (name, owner, json) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, json = excluded.json",
                     params![u.name.as_str(), u.owner.as_str(), Self::unit_meta_json(u)?],
                 )?;
                 Self::put_servers(tx, u)?;

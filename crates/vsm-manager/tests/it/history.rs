@@ -7,9 +7,14 @@ use vsm_manager::*;
 
 use crate::support::{Env, TWO_GROUPS};
 
-/// Journal rows per operation, read from the state database while no manager has it open.
+/// The state database, opened beside the manager (which has been shut down).
+fn db(env: &Env) -> Connection {
+    Connection::open(env.root.join("state").join(DB_FILE)).expect("open the store")
+}
+
+/// Journal rows per operation.
 fn journal_rows(env: &Env, ops: &[OperationId]) -> Vec<i64> {
-    let db = Connection::open(env.root.join("state/state.db")).expect("open the store");
+    let db = db(env);
     ops.iter()
         .map(|id| {
             db.query_row(
@@ -24,8 +29,7 @@ fn journal_rows(env: &Env, ops: &[OperationId]) -> Vec<i64> {
 
 /// Moves an operation's creation `days` into the past.
 fn age(env: &Env, id: OperationId, days: i64) {
-    let db = Connection::open(env.root.join("state/state.db")).expect("open the store");
-    let n = db
+    let n = db(env)
         .execute(
             "UPDATE operations SET created_at = created_at - ?2 WHERE id = ?1",
             [id.0 as i64, days * 86_400_000],

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use vsm_core::{AccountName, OperationId, Role, UnitName};
 use vsm_hypervisor::MachineName;
 use vsm_hypervisor::fake::FakeHypervisor;
@@ -46,6 +46,25 @@ where
     s.parse().expect("valid name")
 }
 
+/// Opens the manager on `root/state` over `fake` (cheap password hashes, no monitor), with
+/// the configuration changed by `tweak`.
+async fn open(
+    root: &Utf8Path,
+    fake: &Arc<FakeHypervisor>,
+    tweak: impl FnOnce(&mut ManagerConfig),
+) -> Manager {
+    let mut config = ManagerConfig::load(root.join("state")).expect("config");
+    config.password_cost = PasswordCost::Insecure;
+    config.monitor = false;
+    tweak(&mut config);
+    Manager::open(
+        config,
+        DriverSet::new().with(DriverKind::Local, fake.clone()),
+    )
+    .await
+    .expect("open the manager")
+}
+
 impl Env {
     pub async fn new() -> Env {
         Env::with(|_| {}).await
@@ -59,17 +78,8 @@ impl Env {
         let mut init = InitOptions::new(state.clone(), name("root"), Password::new(ROOT_PW));
         init.password_cost = PasswordCost::Insecure;
         Manager::init(init).expect("init");
-        let mut config = ManagerConfig::load(&state).expect("config");
-        config.password_cost = PasswordCost::Insecure;
-        config.monitor = false;
-        tweak(&mut config);
         let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
-        let manager = Manager::open(
-            config,
-            DriverSet::new().with(DriverKind::Local, fake.clone()),
-        )
-        .await
-        .expect("open");
+        let manager = open(&root, &fake, tweak).await;
         let admin = manager
             .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
             .await
@@ -122,16 +132,7 @@ impl Env {
         } = self;
         manager.shutdown(Duration::from_secs(5)).await;
         drop(manager);
-        let mut config = ManagerConfig::load(root.join("state")).expect("config");
-        config.password_cost = PasswordCost::Insecure;
-        config.monitor = false;
-        tweak(&mut config);
-        let manager = Manager::open(
-            config,
-            DriverSet::new().with(DriverKind::Local, fake.clone()),
-        )
-        .await
-        .expect("reopen");
+        let manager = open(&root, &fake, tweak).await;
         let admin = manager
             .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
             .await

@@ -161,18 +161,7 @@ async fn parallel_guesses_do_not_exceed_the_address_limit() {
                 .to_string()
         });
     }
-    let mut checked = 0;
-    let mut limited = 0;
-    while let Some(msg) = set.join_next().await {
-        let msg = msg.expect("task");
-        if msg.contains("wrong account name or password") {
-            checked += 1;
-        } else if msg.contains("too many failed logins") {
-            limited += 1;
-        } else {
-            panic!("unexpected answer: {msg}");
-        }
-    }
+    let (checked, limited) = tally(set).await;
     assert!(
         checked <= 3,
         "{checked} of 30 parallel guesses reached the password check ({limited} were limited)"
@@ -183,6 +172,23 @@ async fn parallel_guesses_do_not_exceed_the_address_limit() {
         .filter(|e| e.action == "login lock-out")
         .count();
     assert_eq!(lockouts, 1, "{audit:#?}");
+}
+
+/// How many of the failed logins' messages in `set` came from the password check and how many
+/// from a limit (any other answer fails the test).
+async fn tally(mut set: tokio::task::JoinSet<String>) -> (usize, usize) {
+    let (mut checked, mut limited) = (0, 0);
+    while let Some(msg) = set.join_next().await {
+        let msg = msg.expect("task");
+        if msg.contains("wrong account name or password") {
+            checked += 1;
+        } else if msg.contains("too many failed logins") {
+            limited += 1;
+        } else {
+            panic!("unexpected answer: {msg}");
+        }
+    }
+    (checked, limited)
 }
 
 /// Every directory under `dir` is 0700 and every file 0600 (no group or other bits); returns
@@ -562,17 +568,7 @@ async fn parallel_guesses_do_not_exceed_the_account_limit() {
                 .to_string()
         });
     }
-    let (mut checked, mut limited) = (0, 0);
-    while let Some(msg) = set.join_next().await {
-        let msg = msg.expect("task");
-        if msg.contains("wrong account name or password") {
-            checked += 1;
-        } else if msg.contains("too many failed logins") {
-            limited += 1;
-        } else {
-            panic!("unexpected answer: {msg}");
-        }
-    }
+    let (checked, limited) = tally(set).await;
     assert_eq!(
         (checked, limited),
         (limit, 30 - limit),
