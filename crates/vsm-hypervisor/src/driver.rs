@@ -109,4 +109,23 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
         let _ = machine;
         None
     }
+
+    /// Capability: how to reach a machine's guest operating system over SSH and where its
+    /// definitions go, for drivers of real VMs whose template declares guest access (libvirt).
+    /// `Ok(None)`: the machine's template declares no access, so nothing can be delivered into
+    /// it. The address is the one discovered now; a machine that runs but has no address yet
+    /// gives a transient error. Defaults to `Ok(None)`.
+    async fn guest_access(&self, machine: &MachineName) -> Result<Option<GuestAccess>> {
+        let _ = machine;
+        Ok(None)
+    }
+}
+
+/// How to reach a VM's guest over SSH (see [`Hypervisor::guest_access`]).
+#[derive(Debug, Clone)]
+pub struct GuestAccess {
+    /// The SSH target at the guest's discovered address.
+    pub target: crate::ssh::SshTarget,
+    /// The directory inside the guest that definitions are applied to.
+    pub root: Utf8PathBuf,
 }

@@ -5,6 +5,7 @@
 //! its own module. This crate knows nothing of units, accounts or definitions and must not depend
 //! on `vsm-core`; it never picks a driver from the environment (the binary builds and injects them).
 
+pub mod cloud_init;
 pub mod driver;
 pub mod error;
 pub mod local;
@@ -13,7 +14,7 @@ pub mod types;
 #[cfg(feature = "test-support")]
 pub mod fake;
 
-pub use driver::Hypervisor;
+pub use driver::{GuestAccess, Hypervisor};
 pub use error::{BoxError, HypervisorError, Operation, Result};
 pub use types::{
     EmptyTemplateSource, HypervisorKind, InvalidMachineName, LoadFigures, MACHINE_NAME_MAX,

@@ -160,6 +160,8 @@ pub(crate) struct StepTarget {
     pub(crate) registered: Option<(String, BTreeMap<String, String>)>,
     /// Registered groups: the directory on the machine that definitions are applied to.
     pub(crate) remote_root: Option<Utf8PathBuf>,
+    /// Provisioned groups: the template their servers are cloned from.
+    pub(crate) template: Option<TemplateName>,
 }
 
 /// Where definitions go on a registered machine: the group's `root` with `{machine}` replaced,
@@ -220,6 +222,7 @@ impl StepTarget {
                         machine: None,
                         registered: None,
                         remote_root: None,
+                        template: None,
                     });
                 }
             },
@@ -244,12 +247,17 @@ impl StepTarget {
             }
             GroupKind::Provisioned(_) => (DriverKind::Local, None, None),
         };
+        let template = match &group.spec.kind {
+            GroupKind::Provisioned(p) => Some(p.template.clone()),
+            GroupKind::Registered(_) => None,
+        };
         Ok(StepTarget {
             unit: unit.name.clone(),
             driver,
             machine,
             registered,
             remote_root,
+            template,
         })
     }
 }
@@ -412,6 +420,27 @@ impl Ctx {
             }
         }
         Ok(d)
+    }
+
+    /// Why definitions cannot reach `server`: names the server, its driver and what is missing.
+    fn unreachable(&self, target: &StepTarget, server: &ServerName, d: &dyn Hypervisor) -> String {
+        let driver = d.kind();
+        match (&target.template, driver) {
+            (Some(t), vsm_hypervisor::HypervisorKind::Libvirt) => format!(
+                "cannot deliver definitions to server {server} (driver {driver}, template `{t}`): the template declares no `ssh` access; register it from a VM template file that declares `ssh:` (user, port, identity) or `cloud_init: true` (see docs/libvirt.md)"
+            ),
+            (Some(t), _) => format!(
+                "cannot deliver definitions to server {server} (driver {driver}, template `{t}`): the driver gives the machine neither a root directory on this host nor `ssh` access"
+            ),
+            (None, _) if target.remote_root.is_none() && target.driver == DriverKind::Static => {
+                format!(
+                    "cannot deliver definitions to server {server} (driver {driver}): the group declares no root directory on the machine"
+                )
+            }
+            (None, _) => format!(
+                "cannot deliver definitions to server {server} (driver {driver}): the driver gives the machine neither a root directory on this host nor `ssh` access"
+            ),
+        }
     }
 
     /// The server's address as the model knows it.
@@ -612,6 +641,24 @@ impl Ctx {
                         Ok(Box::new(vsm_deploy::SshTransport::new(ssh, base)))
                     })
                     .await?;
+                } else if let Some(access) = self.call(cancel, || d.guest_access(&m)).await? {
+                    // A VM whose template declares ssh access: into its guest, at the
+                    // address the driver discovered now.
+                    let address = ServerAddress::new(access.target.host.clone()).ok();
+                    let ctx = self
+                        .deploy_context(target, server, address)
+                        .ok_or_else(|| format!("server {server} has no address"))?;
+                    let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
+                    apply_with(&store_root, digest, &ctx, move || {
+                        Ok(Box::new(vsm_deploy::SshTransport::new(
+                            access.target,
+                            access.root,
+                        )))
+                    })
+                    .await?;
+                } else {
+                    // Never report an apply that delivered nothing as done.
+                    return Err(self.unreachable(target, server, d.as_ref()));
                 }
                 Ok(StepResult::ok(now()))
             }

@@ -74,7 +74,8 @@ async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<super::server::
     let mut config = ManagerConfig::load(&state).expect("config");
     config.password_cost = PasswordCost::Insecure;
     config.monitor = false;
-    let fake = Arc::new(FakeHypervisor::new());
+    // Machines get real root directories, so applies really deliver into them.
+    let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
     let drivers = DriverSet::new().with(DriverKind::Local, fake.clone());
     let manager = Manager::open(config, drivers).await.expect("open");
     let serve = ServeConfig {

@@ -139,6 +139,41 @@ async fn apply_writes_every_server_and_reapply_changes_nothing() {
     }
 }
 
+/// Regression (issue 12): an apply to servers that the driver gives no way in (no root
+/// directory on this host, no ssh access, as a libvirt VM whose template declares none) used to
+/// end `succeeded` having delivered nothing. It must fail, naming each server, its driver and
+/// its template, and leave no server marked as holding the version.
+#[tokio::test]
+async fn an_apply_that_cannot_reach_its_servers_fails_and_names_what_is_missing() {
+    let env = Env::without_machine_roots().await;
+    let unit = env.unit(TWO_GROUPS).await;
+    let rec = env
+        .finish(
+            env.manager
+                .apply(&env.bob, &unit, ApplyRequest::default())
+                .await
+                .expect("apply"),
+        )
+        .await;
+    assert_eq!(rec.summary.state, OperationState::Failed, "{rec:?}");
+    assert!(rec.exit_code() >= 64, "exit code {}", rec.exit_code());
+    let failed: Vec<&ServerResult> = rec.servers.iter().filter(|s| s.error.is_some()).collect();
+    assert_eq!(failed.len(), 4, "every server's apply fails: {:?}", rec.servers);
+    for s in failed {
+        let e = s.error.as_deref().unwrap_or_default();
+        assert!(e.contains(&format!("server {}", s.server)), "{e}");
+        assert!(e.contains("driver fake"), "{e}");
+        assert!(e.contains("template `tpl`"), "{e}");
+        assert!(e.contains("root directory") && e.contains("ssh"), "{e}");
+    }
+    let detail = env.show(&unit).await;
+    for g in &detail.groups {
+        for s in &g.servers {
+            assert_eq!(s.applied_version, None, "{} must not claim a version: {s:?}", s.name);
+        }
+    }
+}
+
 #[tokio::test]
 async fn partial_failure_is_reported_and_a_rerun_completes_the_rest() {
     let env = Env::new().await;

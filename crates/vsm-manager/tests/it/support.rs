@@ -72,13 +72,28 @@ impl Env {
 
     /// Like [`Env::new`] with the manager's configuration changed by `tweak` first.
     pub async fn with(tweak: impl FnOnce(&mut ManagerConfig)) -> Env {
+        Env::build(true, tweak).await
+    }
+
+    /// Like [`Env::new`], but the fake driver's machines have no root directory (nor any other
+    /// way in), as a VM whose template declares no access.
+    pub async fn without_machine_roots() -> Env {
+        Env::build(false, |_| {}).await
+    }
+
+    async fn build(machine_roots: bool, tweak: impl FnOnce(&mut ManagerConfig)) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
         let state = root.join("state");
         let mut init = InitOptions::new(state.clone(), name("root"), Password::new(ROOT_PW));
         init.password_cost = PasswordCost::Insecure;
         Manager::init(init).expect("init");
-        let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
+        let fake = if machine_roots {
+            FakeHypervisor::new().with_root_dir(root.join("machines"))
+        } else {
+            FakeHypervisor::new()
+        };
+        let fake = Arc::new(fake);
         let manager = open(&root, &fake, tweak).await;
         let admin = manager
             .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
