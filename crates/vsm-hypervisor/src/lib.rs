@@ -10,6 +10,7 @@ pub mod driver;
 pub mod error;
 pub mod local;
 pub mod types;
+pub mod vm_template;
 
 #[cfg(feature = "test-support")]
 pub mod fake;

@@ -8,6 +8,15 @@
 //! Must not: block the async runtime (every libvirt call runs in `tokio::task::spawn_blocking`),
 //! touch domains or volumes it did not create (templates are only read), or shell out to `virsh`.
 //!
+//! A template is a domain name, or a VM template file ([`crate::vm_template`]) that names the
+//! domain and declares how vsm reaches the guests: ssh access, a cloud-init NoCloud seed, the
+//! guest directory definitions go to, and optionally a service that start and stop drive over
+//! ssh (then the VM runs from provisioning to destruction, as the original product's VMs did).
+//! With a state directory, every machine's serial console is written through libvirt's
+//! `virtlogd` (size-capped and rotated) to `STATE/consoles/NAME.log`, which `logs` reads.
+//! Addresses are discovered from libvirt's DHCP leases, then the guest agent, then ARP, then
+//! the template's stated address.
+//!
 //! One driver talks to one connection URI (`qemu:///system`, `qemu+ssh://host/system`,
 //! `test:///default`); a unit spanning hosts uses one driver per host.
 
@@ -25,12 +34,15 @@ use virt::error::ErrorNumber;
 use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
 
-use crate::driver::Hypervisor;
+use crate::cloud_init::Seed;
+use crate::driver::{GuestAccess, Hypervisor};
 use crate::error::{HypervisorError, Operation, Result};
+use crate::ssh::{self, HostKeyChecking, SshTarget};
 use crate::types::{
     HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
     ShutdownOutcome, TemplateInfo, TemplateSource,
 };
+use crate::vm_template::{self, VmTemplate};
 
 /// XML namespace of vsm's domain metadata.
 pub const METADATA_NAMESPACE: &str = "https://vsm.invalid/xmlns/libvirt/1";
@@ -48,8 +60,16 @@ pub struct LibvirtConfig {
     /// How often `shutdown` polls the domain state while waiting.
     pub poll_interval: Duration,
     /// Directory holding `<domain>.log` console logs on this host (`/var/log/libvirt/qemu` for a
-    /// local `qemu:///system`). `None`: `logs` is unsupported.
+    /// local `qemu:///system`), read for machines that have no console file of their own.
     pub log_dir: Option<Utf8PathBuf>,
+    /// The driver's own directory on the manager's host: `known_hosts/` (each guest's ssh host
+    /// key, trusted on first use and forgotten when the machine is destroyed) and, with
+    /// [`console_logs`](LibvirtConfig::console_logs), `consoles/`.
+    pub state_dir: Option<Utf8PathBuf>,
+    /// Give every new machine a serial console that libvirt (`virtlogd`: size-capped, rotated)
+    /// writes to `STATE/consoles/NAME.log`, which `logs` reads. Needs a `state_dir` that the
+    /// libvirt host can write, so a local URI. Otherwise consoles stay as the template has them.
+    pub console_logs: bool,
 }
 
 impl LibvirtConfig {
@@ -61,6 +81,8 @@ impl LibvirtConfig {
             owner: "vsm".into(),
             poll_interval: Duration::from_millis(500),
             log_dir: None,
+            state_dir: None,
+            console_logs: false,
         }
     }
 }
@@ -85,6 +107,12 @@ struct Meta {
     generation: u32,
     volume: String,
     labels: BTreeMap<String, String>,
+    /// The VM template file's declarations, copied at provisioning (the file may change later).
+    vm: Option<VmTemplate>,
+    /// The console log file, when vsm gave the machine one.
+    console: Option<String>,
+    /// The cloud-init seed volume's path, when the machine has one.
+    seed: Option<String>,
 }
 
 /// A libvirt failure while doing `what`.
@@ -182,6 +210,123 @@ impl LibvirtDriver {
         match parse_meta(&xml) {
             Some(meta) if meta.owner == owner => Ok((dom, meta)),
             _ => Err(HypervisorError::not_found(machine)),
+        }
+    }
+
+    /// Powers the domain on (a running one stays as it is; a crashed one is powered off first).
+    async fn power_on(&self, machine: &MachineName) -> Result<()> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Start, Some(machine), move |conn| {
+            let op = Operation::Start;
+            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+            let err = |what: &str| {
+                let m = m.clone();
+                let what = what.to_string();
+                move |e| virt_error(op, Some(&m), &what, e)
+            };
+            match power_state(&dom, op, &m)? {
+                PowerState::Running => Ok(()),
+                PowerState::Paused => dom.resume().map_err(err("resuming the domain")),
+                PowerState::Stopping => Err(HypervisorError::transient(
+                    op,
+                    Some(&m),
+                    "the domain is shutting down: retry when it stopped",
+                )),
+                _ => {
+                    if dom.is_active().unwrap_or(false) {
+                        // Crashed but still active: power it off before booting again.
+                        dom.destroy()
+                            .map_err(err("powering off the crashed domain"))?;
+                    }
+                    dom.create().map_err(err("starting the domain"))
+                }
+            }
+        })
+        .await
+    }
+
+    /// The domain's power state (whatever its service does).
+    async fn domain_power(&self, machine: &MachineName, op: Operation) -> Result<PowerState> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(op, Some(machine), move |conn| {
+            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+            power_state(&dom, op, &m)
+        })
+        .await
+    }
+
+    /// The vsm metadata of one of our machines.
+    async fn meta_of(&self, machine: &MachineName, op: Operation) -> Result<Meta> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(op, Some(machine), move |conn| {
+            Self::ours(conn, &owner, op, &m).map(|(_, meta)| meta)
+        })
+        .await
+    }
+
+    /// How vsm logs in to `machine`'s guest at `address`.
+    fn ssh_target(
+        &self,
+        machine: &MachineName,
+        vm: &VmTemplate,
+        address: IpAddr,
+    ) -> Option<SshTarget> {
+        let ssh = vm.ssh.as_ref()?;
+        let known_hosts = self
+            .config
+            .state_dir
+            .as_ref()
+            .map(|d| d.join("known_hosts").join(machine.as_str()));
+        if let Some(parent) = known_hosts.as_ref().and_then(|k| k.parent()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        Some(
+            SshTarget::new(address.to_string(), ssh.user.clone(), ssh.identity.clone())
+                .with_port(ssh.port)
+                .with_connect_timeout(Duration::from_secs(5))
+                .with_host_key_checking(HostKeyChecking::AcceptNew { known_hosts }),
+        )
+    }
+
+    /// Waits until the running guest's ssh answers (its template's `boot_timeout` at most).
+    async fn wait_for_ssh(
+        &self,
+        machine: &MachineName,
+        vm: &VmTemplate,
+        op: Operation,
+    ) -> Result<SshTarget> {
+        let deadline = Instant::now() + vm.boot_timeout;
+        let mut last =
+            String::from("no address yet (no DHCP lease, guest agent answer or ARP entry)");
+        loop {
+            if let Some(ip) = self.address(machine).await? {
+                if let Some(target) = self.ssh_target(machine, vm, ip) {
+                    match ssh::check_reachable(&target).await {
+                        Ok(()) => return Ok(target),
+                        Err(e) => last = format!("ssh to {ip} does not answer yet: {e}"),
+                    }
+                }
+            } else if !self.state(machine).await?.is_active() {
+                return Err(HypervisorError::permanent(
+                    op,
+                    Some(machine),
+                    "the guest powered off while booting: see its console with `vsm server logs`",
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(HypervisorError::permanent(
+                    op,
+                    Some(machine),
+                    format!(
+                        "the guest did not answer ssh within {}s (the template's boot_timeout): {last}; see its console with `vsm server logs`",
+                        vm.boot_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -368,8 +513,20 @@ fn remove_backing_stores(disk: &str) -> String {
 
 fn render_meta(meta: &Meta) -> String {
     let labels = serde_json::to_string(&meta.labels).unwrap_or_else(|_| "{}".into());
+    let mut extra = String::new();
+    if let Some(vm) = &meta.vm
+        && let Ok(json) = serde_json::to_string(vm)
+    {
+        extra.push_str(&format!("<vsm:vm>{}</vsm:vm>", xml_escape(&json)));
+    }
+    if let Some(c) = &meta.console {
+        extra.push_str(&format!("<vsm:console>{}</vsm:console>", xml_escape(c)));
+    }
+    if let Some(seed) = &meta.seed {
+        extra.push_str(&format!("<vsm:seed>{}</vsm:seed>", xml_escape(seed)));
+    }
     format!(
-        "<vsm:machine xmlns:vsm='{METADATA_NAMESPACE}'><vsm:owner>{}</vsm:owner><vsm:template>{}</vsm:template><vsm:generation>{}</vsm:generation><vsm:volume>{}</vsm:volume><vsm:labels>{}</vsm:labels></vsm:machine>",
+        "<vsm:machine xmlns:vsm='{METADATA_NAMESPACE}'><vsm:owner>{}</vsm:owner><vsm:template>{}</vsm:template><vsm:generation>{}</vsm:generation><vsm:volume>{}</vsm:volume><vsm:labels>{}</vsm:labels>{extra}</vsm:machine>",
         xml_escape(&meta.owner),
         xml_escape(&meta.template),
         meta.generation,
@@ -393,6 +550,9 @@ fn parse_meta(xml: &str) -> Option<Meta> {
         labels: element_text(block, "vsm:labels")
             .and_then(|l| serde_json::from_str(&l).ok())
             .unwrap_or_default(),
+        vm: element_text(block, "vsm:vm").and_then(|v| serde_json::from_str(&v).ok()),
+        console: element_text(block, "vsm:console"),
+        seed: element_text(block, "vsm:seed"),
     })
 }
 
@@ -466,6 +626,169 @@ fn clone_xml(
         xml.insert_str(i, &format!("  <metadata>{metadata}</metadata>\n"));
     }
     xml
+}
+
+/// Removes every `<tag …>…</tag>` and `<tag …/>` element (and the line it stood alone on).
+fn remove_all(xml: &str, tag: &str) -> String {
+    let mut out = xml.to_string();
+    while let Some((i, len, closed)) = element_tag(&out, tag).map(|t| {
+        (
+            t.as_ptr() as usize - out.as_ptr() as usize,
+            t.len(),
+            t.ends_with("/>"),
+        )
+    }) {
+        let end = if closed {
+            i + len
+        } else {
+            let close = format!("</{tag}>");
+            match out[i..].find(&close) {
+                Some(j) => i + j + close.len(),
+                None => break,
+            }
+        };
+        let before = out[..i].trim_end_matches([' ', '\t']);
+        let alone = before.is_empty() || before.ends_with('\n');
+        let (start, end) = if alone {
+            let end = if out[end..].starts_with('\n') {
+                end + 1
+            } else {
+                end
+            };
+            (before.len(), end)
+        } else {
+            (i, end)
+        };
+        out.replace_range(start..end, "");
+    }
+    out
+}
+
+/// Gives a clone's XML vsm's serial console, logged by libvirt to `console` (replacing the
+/// template's serial and console devices), and the read-only cloud-init seed disk.
+fn add_devices(xml: &str, console: Option<&str>, seed: Option<&str>) -> String {
+    let mut xml = xml.to_string();
+    let mut devices = String::new();
+    if let Some(path) = console {
+        xml = remove_all(&xml, "serial");
+        xml = remove_all(&xml, "console");
+        devices.push_str(&format!(
+            "    <serial type='pty'>\n      <log file='{}' append='on'/>\n      <target port='0'/>\n    </serial>\n    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n",
+            xml_escape(path)
+        ));
+    }
+    if let Some(path) = seed {
+        devices.push_str(&format!(
+            "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='{}'/>\n      <target dev='vdz' bus='virtio'/>\n      <readonly/>\n    </disk>\n",
+            xml_escape(path)
+        ));
+    }
+    if !devices.is_empty()
+        && let Some(i) = xml.rfind("</devices>")
+    {
+        let i = xml[..i].trim_end_matches([' ', '\t']).len();
+        xml.insert_str(i, &devices);
+    }
+    xml
+}
+
+/// A short, stable fingerprint of a VM template file's text (FNV-1a, 64 bits): registering
+/// a generation records it, and provisioning refuses a file changed since.
+fn text_fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// What a template source resolves to: the domain to clone and, for a VM template file, its
+/// declarations and the file's fingerprint.
+#[derive(Debug, Clone)]
+struct Resolved {
+    domain: TemplateSource,
+    vm: Option<VmTemplate>,
+    file_fingerprint: Option<String>,
+}
+
+fn resolve(source: &TemplateSource) -> Result<Resolved> {
+    if !vm_template::is_template_file(source.as_str()) {
+        return Ok(Resolved {
+            domain: source.clone(),
+            vm: None,
+            file_fingerprint: None,
+        });
+    }
+    let path = camino::Utf8Path::new(source.as_str());
+    let invalid = |reason: String| HypervisorError::InvalidTemplate {
+        template: source.clone(),
+        reason,
+        source: None,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("cannot read the VM template file: {e}")))?;
+    let vm = VmTemplate::parse(path, &text).map_err(|e| invalid(e.to_string()))?;
+    if let Some(ssh) = &vm.ssh {
+        if !ssh.identity.is_file() {
+            return Err(invalid(format!(
+                "field `ssh.identity`: {} is not a file: give the manager's private key",
+                ssh.identity
+            )));
+        }
+        if vm.cloud_init && !public_key_path(&ssh.identity).is_file() {
+            return Err(invalid(format!(
+                "field `cloud_init`: the seed needs the public key {}; create it with `ssh-keygen -y -f {} > {}`",
+                public_key_path(&ssh.identity),
+                ssh.identity,
+                public_key_path(&ssh.identity)
+            )));
+        }
+    }
+    let domain = TemplateSource::new(vm.domain.clone()).map_err(|e| invalid(e.to_string()))?;
+    Ok(Resolved {
+        domain,
+        vm: Some(vm),
+        file_fingerprint: Some(text_fingerprint(&text)),
+    })
+}
+
+/// `command` run in the guest's root directory.
+fn in_root(root: &camino::Utf8Path, command: &str) -> String {
+    format!("cd {} && {command}", ssh::shell_quote(root.as_str()))
+}
+
+/// Writes `bytes` into `vol` through a libvirt stream (works for remote hosts too).
+fn upload(
+    conn: &Connect,
+    vol: &StorageVol,
+    bytes: &[u8],
+) -> std::result::Result<(), virt::error::Error> {
+    let stream = virt::stream::Stream::new(conn, 0)?;
+    vol.upload(&stream, 0, bytes.len() as u64, 0)?;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let n = stream.send(rest)?;
+        let n = usize::try_from(n).unwrap_or(0).min(rest.len());
+        if n == 0 {
+            let _ = stream.abort();
+            return Err(virt::error::Error::last_error());
+        }
+        rest = &rest[n..];
+    }
+    stream.finish()
+}
+
+fn public_key_path(identity: &camino::Utf8Path) -> Utf8PathBuf {
+    Utf8PathBuf::from(format!("{identity}.pub"))
+}
+
+/// The seed volume's XML (a raw volume of `len` bytes).
+fn seed_volume_xml(name: &str, len: usize) -> String {
+    format!(
+        "<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{len}</capacity>\n  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n",
+        xml_escape(name)
+    )
 }
 
 /// The format of a volume (`<target><format type='…'/>`), if stated.
@@ -635,30 +958,128 @@ impl Hypervisor for LibvirtDriver {
     }
 
     async fn inspect_template(&self, source: &TemplateSource) -> Result<TemplateInfo> {
-        let template = source.clone();
+        let resolved = resolve(source)?;
+        let domain = resolved.domain.clone();
         let (disk, base, uuid) = self
             .blocking(Operation::InspectTemplate, None, move |conn| {
-                let (_xml, disk, base, uuid) = inspect(conn, &template)?;
+                let (_xml, disk, base, uuid) = inspect(conn, &domain)?;
                 Ok((disk, (base.path, base.format, base.capacity), uuid))
             })
             .await?;
-        let mut info = TemplateInfo::new(source.clone(), uuid);
-        info.description = Some(format!("libvirt domain {source}"));
+        let fingerprint = match &resolved.file_fingerprint {
+            Some(f) => format!("{uuid}+{f}"),
+            None => uuid,
+        };
+        let mut info = TemplateInfo::new(source.clone(), fingerprint);
+        info.description = Some(format!("libvirt domain {}", resolved.domain));
         info.details.insert("disk".into(), base.0);
         info.details.insert("format".into(), base.1);
         info.details
             .insert("capacity_bytes".into(), base.2.to_string());
         info.details.insert("disk_type".into(), disk.kind);
+        match &resolved.vm {
+            Some(vm) => {
+                let access = match &vm.ssh {
+                    Some(ssh) => format!("ssh {}@…:{} ({})", ssh.user, ssh.port, ssh.identity),
+                    None => "none".into(),
+                };
+                info.details.insert("access".into(), access);
+                info.details
+                    .insert("guest_root".into(), vm.root.to_string());
+                info.details
+                    .insert("cloud_init".into(), vm.cloud_init.to_string());
+                info.details.insert(
+                    "service".into(),
+                    vm.service.as_ref().map_or_else(
+                        || "none (start/stop power the VM)".into(),
+                        |s| s.start.clone(),
+                    ),
+                );
+            }
+            None => {
+                info.details.insert(
+                    "access".into(),
+                    "none: definitions cannot be delivered (register a VM template file)".into(),
+                );
+            }
+        }
         Ok(info)
     }
 
     async fn provision(&self, spec: &ProvisionSpec) -> Result<MachineInfo> {
+        let resolved = resolve(&spec.template)?;
+        let machine = spec.machine.clone();
+        // The seed (instance id, host name, the manager's public key) for cloud-init.
+        let seed = match &resolved.vm {
+            Some(vm) if vm.cloud_init => {
+                let ssh = vm.ssh.as_ref().ok_or_else(|| {
+                    HypervisorError::permanent(
+                        Operation::Provision,
+                        Some(&machine),
+                        "cloud_init without ssh",
+                    )
+                })?;
+                let key_path = public_key_path(&ssh.identity);
+                let key = std::fs::read_to_string(&key_path).map_err(|e| {
+                    HypervisorError::permanent_from(
+                        Operation::Provision,
+                        Some(&machine),
+                        format!("reading the public key {key_path} for the cloud-init seed"),
+                        e,
+                    )
+                })?;
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let image = Seed {
+                    instance_id: format!("{machine}-{nanos:x}"),
+                    hostname: machine.as_str().replace('_', "-"),
+                    authorized_keys: vec![key.trim().to_string()],
+                }
+                .image()
+                .map_err(|e| {
+                    HypervisorError::permanent_from(
+                        Operation::Provision,
+                        Some(&machine),
+                        "building the cloud-init seed",
+                        e,
+                    )
+                })?;
+                Some(image)
+            }
+            _ => None,
+        };
+        let console = match self
+            .config
+            .state_dir
+            .as_ref()
+            .filter(|_| self.config.console_logs)
+        {
+            Some(dir) => {
+                let consoles = dir.join("consoles");
+                std::fs::create_dir_all(&consoles).map_err(|e| {
+                    HypervisorError::permanent_from(
+                        Operation::Provision,
+                        Some(&machine),
+                        format!("creating {consoles}"),
+                        e,
+                    )
+                })?;
+                let path = consoles.join(format!("{machine}.log"));
+                // A file left by an earlier machine of the same name is not this one's.
+                let _ = std::fs::remove_file(&path);
+                Some(path.to_string())
+            }
+            None => None,
+        };
         let spec2 = spec.clone();
         let owner = self.config.owner.clone();
         let pool_name = self.config.pool.clone();
+        let resolved2 = resolved.clone();
         let meta = self
             .blocking(Operation::Provision, Some(&spec.machine), move |conn| {
                 let spec = spec2;
+                let resolved = resolved2;
                 let machine = &spec.machine;
                 let op = Operation::Provision;
                 match conn.lookup_domain_by_name(machine.as_str()) {
@@ -666,14 +1087,18 @@ impl Hypervisor for LibvirtDriver {
                     Err(e) if is_code(&e, ErrorNumber::NoDomain) => {}
                     Err(e) => return Err(virt_error(op, Some(machine), "looking up the name", e)),
                 }
-                let (xml, disk, base, uuid) = inspect(conn, &spec.template)?;
+                let (xml, disk, base, uuid) = inspect(conn, &resolved.domain)?;
+                let fingerprint = match &resolved.file_fingerprint {
+                    Some(f) => format!("{uuid}+{f}"),
+                    None => uuid,
+                };
                 if let Some(want) = &spec.fingerprint
-                    && *want != uuid
+                    && *want != fingerprint
                 {
                     return Err(HypervisorError::InvalidTemplate {
                         template: spec.template.clone(),
                         reason: format!(
-                            "the template domain was replaced since this generation was registered (UUID {uuid}, registered {want}); register it again as a new generation"
+                            "the template domain or its VM template file changed since this generation was registered (now {fingerprint}, registered {want}); register it again as a new generation"
                         ),
                         source: None,
                     });
@@ -685,23 +1110,38 @@ impl Hypervisor for LibvirtDriver {
                     None => base.pool,
                 };
                 let vol_name = format!("{machine}.qcow2");
-                if pool.lookup_storage_vol_by_name(&vol_name).is_ok() {
-                    return Err(HypervisorError::permanent(
-                        op,
-                        Some(machine),
-                        format!(
-                            "volume {vol_name} already exists without a domain (left by an interrupted provisioning?): delete it (virsh vol-delete) and retry"
-                        ),
-                    ));
+                let seed_name = format!("{machine}-seed.img");
+                for name in [&vol_name, &seed_name] {
+                    if pool.lookup_storage_vol_by_name(name).is_ok() {
+                        return Err(HypervisorError::permanent(
+                            op,
+                            Some(machine),
+                            format!(
+                                "volume {name} already exists without a domain (left by an interrupted provisioning?): delete it (virsh vol-delete) and retry"
+                            ),
+                        ));
+                    }
                 }
                 let vol_xml = overlay_volume_xml(&vol_name, base.capacity, &base.path, &base.format);
                 let overlay = StorageVol::create_xml(&pool, &vol_xml, 0)
                     .map_err(|e| virt_error(op, Some(machine), "creating the overlay volume", e))?;
                 drop(base.vol);
+                let mut seed_vol: Option<StorageVol> = None;
                 let result = (|| {
                     let path = overlay
                         .path()
                         .map_err(|e| virt_error(op, Some(machine), "reading the overlay path", e))?;
+                    let seed_path = match &seed {
+                        Some(image) => {
+                            let vol = StorageVol::create_xml(&pool, &seed_volume_xml(&seed_name, image.len()), 0)
+                                .map_err(|e| virt_error(op, Some(machine), "creating the seed volume", e))?;
+                            seed_vol = Some(vol.clone());
+                            upload(conn, &vol, image)
+                                .map_err(|e| virt_error(op, Some(machine), "writing the seed volume", e))?;
+                            Some(vol.path().map_err(|e| virt_error(op, Some(machine), "reading the seed path", e))?)
+                        }
+                        None => None,
+                    };
                     let source = if disk.kind == "volume" {
                         let pool_name = pool
                             .name()
@@ -716,55 +1156,115 @@ impl Hypervisor for LibvirtDriver {
                         generation: spec.generation,
                         volume: path,
                         labels: spec.labels.clone(),
+                        vm: resolved.vm.clone(),
+                        console: console.clone(),
+                        seed: seed_path.clone(),
                     };
                     let new_xml = clone_xml(&xml, machine.as_str(), &disk, &source, &meta);
+                    let new_xml = add_devices(&new_xml, console.as_deref(), seed_path.as_deref());
                     conn.define_domain_xml(&new_xml)
                         .map_err(|e| virt_error(op, Some(machine), "defining the cloned domain", e))?;
                     Ok(meta)
                 })();
                 if result.is_err() {
                     let _ = overlay.delete(0);
+                    if let Some(v) = seed_vol {
+                        let _ = v.delete(0);
+                    }
                 }
                 result
             })
             .await?;
         tracing::info!(machine = %spec.machine, uri = %self.config.uri, "provisioned libvirt domain");
+        // A VM whose service vsm drives runs from now on: boot it and wait for its ssh.
+        if let Some(vm) = meta.vm.as_ref().filter(|vm| vm.service.is_some()) {
+            let booted = async {
+                self.power_on(&spec.machine).await?;
+                self.wait_for_ssh(&spec.machine, vm, Operation::Provision)
+                    .await
+            }
+            .await;
+            if let Err(e) = booted {
+                // Leave nothing half-made behind: the engine may retry the whole provision.
+                let _ = self.destroy(&spec.machine).await;
+                return Err(e);
+            }
+            let address = self.address(&spec.machine).await.ok().flatten();
+            return Ok(self
+                .info_of(spec.machine.clone(), &meta, PowerState::Stopped)
+                .with_address(address));
+        }
         Ok(self.info_of(spec.machine.clone(), &meta, PowerState::Stopped))
     }
 
     async fn start(&self, machine: &MachineName) -> Result<()> {
-        let owner = self.config.owner.clone();
-        let m = machine.clone();
-        self.blocking(Operation::Start, Some(machine), move |conn| {
-            let op = Operation::Start;
-            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
-            let err = |what: &str| {
-                let m = m.clone();
-                let what = what.to_string();
-                move |e| virt_error(op, Some(&m), &what, e)
-            };
-            match power_state(&dom, op, &m)? {
-                PowerState::Running => Ok(()),
-                PowerState::Paused => dom.resume().map_err(err("resuming the domain")),
-                PowerState::Stopping => Err(HypervisorError::transient(
-                    op,
-                    Some(&m),
-                    "the domain is shutting down: retry when it stopped",
-                )),
-                _ => {
-                    if dom.is_active().unwrap_or(false) {
-                        // Crashed but still active: power it off before booting again.
-                        dom.destroy()
-                            .map_err(err("powering off the crashed domain"))?;
-                    }
-                    dom.create().map_err(err("starting the domain"))
-                }
-            }
-        })
-        .await
+        let meta = self.meta_of(machine, Operation::Start).await?;
+        self.power_on(machine).await?;
+        let Some(vm) = meta.vm.as_ref().filter(|vm| vm.ssh.is_some()) else {
+            return Ok(());
+        };
+        // Started means reachable: the guest's ssh answers (and its service runs).
+        let target = self.wait_for_ssh(machine, vm, Operation::Start).await?;
+        if let Some(service) = &vm.service {
+            ssh::run_checked(&target, &in_root(&vm.root, &service.start))
+                .await
+                .map_err(|e| {
+                    HypervisorError::permanent_from(
+                        Operation::Start,
+                        Some(machine),
+                        "starting the guest's service (`service.start`)",
+                        e,
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     async fn shutdown(&self, machine: &MachineName, timeout: Duration) -> Result<ShutdownOutcome> {
+        let meta = self.meta_of(machine, Operation::Shutdown).await?;
+        if let Some((vm, service)) = meta
+            .vm
+            .as_ref()
+            .and_then(|vm| Some((vm, vm.service.as_ref()?)))
+        {
+            // The VM keeps running; its service stops.
+            if !self
+                .domain_power(machine, Operation::Shutdown)
+                .await?
+                .is_active()
+            {
+                return Ok(ShutdownOutcome::AlreadyStopped);
+            }
+            let target = self.wait_for_ssh(machine, vm, Operation::Shutdown).await?;
+            let status = ssh::run(&target, &in_root(&vm.root, &service.status))
+                .await
+                .map_err(|e| {
+                    HypervisorError::transient_from(
+                        Operation::Shutdown,
+                        Some(machine),
+                        "asking the guest's service for its status",
+                        e,
+                    )
+                })?;
+            if !status.success() {
+                return Ok(ShutdownOutcome::AlreadyStopped);
+            }
+            let stop = tokio::time::timeout(
+                timeout.max(Duration::from_secs(1)),
+                ssh::run_checked(&target, &in_root(&vm.root, &service.stop)),
+            )
+            .await
+            .map_err(|_| HypervisorError::timeout(Operation::Shutdown, Some(machine), timeout))?;
+            stop.map_err(|e| {
+                HypervisorError::permanent_from(
+                    Operation::Shutdown,
+                    Some(machine),
+                    "stopping the guest's service (`service.stop`)",
+                    e,
+                )
+            })?;
+            return Ok(ShutdownOutcome::Graceful);
+        }
         let owner = self.config.owner.clone();
         let m = machine.clone();
         let first = self
@@ -844,6 +1344,22 @@ impl Hypervisor for LibvirtDriver {
                 return Err(virt_error(op, Some(&m), "powering off the domain", e));
             }
             undefine(&dom, &m)?;
+            if let Some(seed) = &meta.seed {
+                match conn.lookup_storage_vol_by_path(seed) {
+                    Ok(vol) => vol.delete(0).map_err(|e| {
+                        virt_error(op, Some(&m), &format!("deleting volume {seed}"), e)
+                    })?,
+                    Err(e) if is_code(&e, ErrorNumber::NoStorageVolume) => {}
+                    Err(e) => {
+                        return Err(virt_error(
+                            op,
+                            Some(&m),
+                            &format!("looking up volume {seed}"),
+                            e,
+                        ));
+                    }
+                }
+            }
             match conn.lookup_storage_vol_by_path(&meta.volume) {
                 Ok(vol) => vol.delete(0).map_err(|e| {
                     virt_error(op, Some(&m), &format!("deleting volume {}", meta.volume), e)
@@ -859,6 +1375,14 @@ impl Hypervisor for LibvirtDriver {
         })
         .await?;
         lock(&self.cpu).remove(machine);
+        if let Some(dir) = &self.config.state_dir {
+            let _ = std::fs::remove_file(dir.join("known_hosts").join(machine.as_str()));
+            for suffix in ["", ".0", ".1", ".2", ".3"] {
+                let _ = std::fs::remove_file(
+                    dir.join("consoles").join(format!("{machine}.log{suffix}")),
+                );
+            }
+        }
         tracing::info!(%machine, uri = %self.config.uri, "destroyed libvirt domain");
         Ok(())
     }
@@ -866,11 +1390,46 @@ impl Hypervisor for LibvirtDriver {
     async fn state(&self, machine: &MachineName) -> Result<PowerState> {
         let owner = self.config.owner.clone();
         let m = machine.clone();
-        self.blocking(Operation::State, Some(machine), move |conn| {
-            let (dom, _) = Self::ours(conn, &owner, Operation::State, &m)?;
-            power_state(&dom, Operation::State, &m)
-        })
-        .await
+        let (power, meta) = self
+            .blocking(Operation::State, Some(machine), move |conn| {
+                let (dom, meta) = Self::ours(conn, &owner, Operation::State, &m)?;
+                Ok((power_state(&dom, Operation::State, &m)?, meta))
+            })
+            .await?;
+        let Some((vm, service)) = meta
+            .vm
+            .as_ref()
+            .and_then(|vm| Some((vm, vm.service.as_ref()?)))
+        else {
+            return Ok(power);
+        };
+        match power {
+            // The VM runs: the service decides.
+            PowerState::Running => {}
+            // A VM that is off runs no service; a crashed one is reported as crashed.
+            PowerState::Crashed => return Ok(PowerState::Crashed),
+            PowerState::Stopped | PowerState::Paused => return Ok(PowerState::Stopped),
+            other => return Ok(other),
+        }
+        let Some(target) = self
+            .address(machine)
+            .await?
+            .and_then(|ip| self.ssh_target(machine, vm, ip))
+        else {
+            // Booting: no address yet.
+            return Ok(PowerState::Starting);
+        };
+        match ssh::run(&target, &in_root(&vm.root, &service.status)).await {
+            Ok(out) if out.success() => Ok(PowerState::Running),
+            Ok(_) => Ok(PowerState::Stopped),
+            Err(e) if e.is_transient() => Ok(PowerState::Starting),
+            Err(e) => Err(HypervisorError::transient_from(
+                Operation::State,
+                Some(machine),
+                "asking the guest's service for its status",
+                e,
+            )),
+        }
     }
 
     async fn info(&self, machine: &MachineName) -> Result<MachineInfo> {
@@ -941,45 +1500,76 @@ impl Hypervisor for LibvirtDriver {
         let owner = self.config.owner.clone();
         let m = machine.clone();
         self.blocking(Operation::Address, Some(machine), move |conn| {
-            let (dom, _) = Self::ours(conn, &owner, Operation::Address, &m)?;
+            let (dom, meta) = Self::ours(conn, &owner, Operation::Address, &m)?;
+            let (dom, meta) = (dom, meta);
             if !dom.is_active().unwrap_or(false) {
                 return Ok(None);
             }
-            Ok(domain_address(&dom))
+            Ok(domain_address(&dom).or(meta.vm.and_then(|vm| vm.address)))
         })
         .await
     }
 
     async fn logs(&self, machine: &MachineName, tail_lines: usize) -> Result<Vec<String>> {
         // Check the machine first: unknown machines are NotFound, not Unsupported.
-        let owner = self.config.owner.clone();
-        let m = machine.clone();
-        self.blocking(Operation::Logs, Some(machine), move |conn| {
-            Self::ours(conn, &owner, Operation::Logs, &m).map(drop)
-        })
-        .await?;
-        let Some(dir) = &self.config.log_dir else {
-            return Err(HypervisorError::Unsupported {
-                kind: HypervisorKind::Libvirt,
-                op: Operation::Logs,
-            });
-        };
-        let path = dir.join(format!("{machine}.log"));
-        let text = match tokio::fs::read(&path).await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(HypervisorError::permanent_from(
-                    Operation::Logs,
-                    Some(machine),
-                    format!("reading {path}"),
-                    e,
-                ));
+        let meta = self.meta_of(machine, Operation::Logs).await?;
+        let files: Vec<Utf8PathBuf> = match (&meta.console, &self.config.log_dir) {
+            // vsm's console file and what virtlogd rotated out of it, oldest first.
+            (Some(console), _) => ["", ".0"]
+                .iter()
+                .rev()
+                .map(|suffix| Utf8PathBuf::from(format!("{console}{suffix}")))
+                .collect(),
+            (None, Some(dir)) => vec![dir.join(format!("{machine}.log"))],
+            (None, None) => {
+                return Err(HypervisorError::Unsupported {
+                    kind: HypervisorKind::Libvirt,
+                    op: Operation::Logs,
+                });
             }
         };
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut lines: Vec<String> = Vec::new();
+        for path in files {
+            let text = match tokio::fs::read(&path).await {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(HypervisorError::permanent_from(
+                        Operation::Logs,
+                        Some(machine),
+                        format!("reading {path}"),
+                        e,
+                    ));
+                }
+            };
+            // Serial consoles end lines with CR LF.
+            lines.extend(text.lines().map(|l| l.trim_end_matches('\r').to_string()));
+        }
         let skip = lines.len().saturating_sub(tail_lines);
         Ok(lines.into_iter().skip(skip).collect())
+    }
+
+    async fn guest_access(&self, machine: &MachineName) -> Result<Option<GuestAccess>> {
+        let meta = self.meta_of(machine, Operation::Address).await?;
+        let Some(vm) = meta.vm.as_ref().filter(|vm| vm.ssh.is_some()) else {
+            return Ok(None);
+        };
+        if !self
+            .domain_power(machine, Operation::Address)
+            .await?
+            .is_active()
+        {
+            return Err(HypervisorError::permanent(
+                Operation::Address,
+                Some(machine),
+                "the VM is powered off, and a VM receives its definitions only while it runs: start it first, or declare `service:` in its VM template file so that the VM runs from provisioning on",
+            ));
+        }
+        let target = self.wait_for_ssh(machine, vm, Operation::Address).await?;
+        Ok(Some(GuestAccess {
+            target,
+            root: vm.root.clone(),
+        }))
     }
 
     async fn load(&self, machine: &MachineName) -> Result<LoadFigures> {
@@ -1008,10 +1598,12 @@ impl Hypervisor for LibvirtDriver {
     }
 }
 
-/// The first address libvirt knows for a running domain: DHCP leases, then the ARP table.
+/// The first address libvirt knows for a running domain: its DHCP leases, then the guest
+/// agent, then the ARP table (loopback and link-local addresses do not count).
 fn domain_address(dom: &Domain) -> Option<IpAddr> {
     for source in [
         virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+        virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
         virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
     ] {
         let Ok(interfaces) = dom.interface_addresses(source, 0) else {
@@ -1020,13 +1612,21 @@ fn domain_address(dom: &Domain) -> Option<IpAddr> {
         let addrs: Vec<IpAddr> = interfaces
             .iter()
             .flat_map(|i| i.addrs.iter())
-            .filter_map(|a| a.addr.parse().ok())
+            .filter_map(|a| a.addr.parse::<IpAddr>().ok())
+            .filter(|a| !a.is_loopback() && !is_link_local(a))
             .collect();
         if let Some(ip) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
             return Some(*ip);
         }
     }
     None
+}
+
+fn is_link_local(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
 }
 
 #[cfg(test)]
@@ -1067,6 +1667,15 @@ mod tests {
             generation: 3,
             volume: "/pool/web-1.qcow2".into(),
             labels: BTreeMap::from([("unit".to_string(), "sh'op\"<&>".to_string())]),
+            vm: Some(
+                VmTemplate::parse(
+                    camino::Utf8Path::new("/t/vm.yaml"),
+                    "format: 1\ndomain: d\nssh: { user: root, identity: /k/id }\ncloud_init: true\nservice: { start: \"a && b\", stop: '<s>', status: c }\n",
+                )
+                .expect("vm template"),
+            ),
+            console: Some("/state/consoles/web-1.log".into()),
+            seed: Some("/pool/web-1-seed.img".into()),
         }
     }
 
@@ -1116,6 +1725,58 @@ mod tests {
         );
         assert_eq!(parse_meta(&libvirt_style), Some(meta()));
         assert_eq!(parse_meta("<domain/>"), None);
+    }
+
+    #[test]
+    fn metadata_without_vm_fields_still_parses() {
+        let mut old = meta();
+        old.vm = None;
+        old.console = None;
+        old.seed = None;
+        assert_eq!(parse_meta(&render_meta(&old)), Some(old));
+    }
+
+    #[test]
+    fn clones_get_vsm_console_and_the_seed_disk() {
+        let template = TEMPLATE.replace(
+            "  </devices>",
+            "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n    <console type='pty'/>\n  </devices>",
+        );
+        let xml = add_devices(
+            &template,
+            Some("/s/consoles/a.log"),
+            Some("/pool/a-seed.img"),
+        );
+        assert_eq!(xml.matches("<serial").count(), 1, "{xml}");
+        assert_eq!(xml.matches("<console").count(), 1, "{xml}");
+        assert!(
+            xml.contains("<log file='/s/consoles/a.log' append='on'/>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<source file='/pool/a-seed.img'/>"), "{xml}");
+        assert!(xml.contains("<readonly/>"), "{xml}");
+        // Still one well-formed devices block, with the template's disks kept.
+        assert!(
+            xml.contains("/pool/base.img") && xml.contains("/iso/x.iso"),
+            "{xml}"
+        );
+        assert!(xml.find("<log file").expect("log") < xml.find("</devices>").expect("end"));
+        // Nothing to add: the XML is unchanged.
+        assert_eq!(add_devices(TEMPLATE, None, None), TEMPLATE);
+    }
+
+    #[test]
+    fn remove_all_takes_both_element_forms_and_their_lines() {
+        let xml = "<d>\n  <serial type='pty'>\n    <target port='0'/>\n  </serial>\n  <serial type='file'/>\n  <x/>\n</d>";
+        assert_eq!(remove_all(xml, "serial"), "<d>\n  <x/>\n</d>");
+        assert_eq!(remove_all(xml, "serialx"), xml);
+    }
+
+    #[test]
+    fn file_fingerprints_change_with_the_text() {
+        assert_eq!(text_fingerprint("a"), text_fingerprint("a"));
+        assert_ne!(text_fingerprint("a"), text_fingerprint("b"));
+        assert_eq!(text_fingerprint("").len(), 16);
     }
 
     #[test]

@@ -158,7 +158,12 @@ async fn an_apply_that_cannot_reach_its_servers_fails_and_names_what_is_missing(
     assert_eq!(rec.summary.state, OperationState::Failed, "{rec:?}");
     assert!(rec.exit_code() >= 64, "exit code {}", rec.exit_code());
     let failed: Vec<&ServerResult> = rec.servers.iter().filter(|s| s.error.is_some()).collect();
-    assert_eq!(failed.len(), 4, "every server's apply fails: {:?}", rec.servers);
+    assert_eq!(
+        failed.len(),
+        4,
+        "every server's apply fails: {:?}",
+        rec.servers
+    );
     for s in failed {
         let e = s.error.as_deref().unwrap_or_default();
         assert!(e.contains(&format!("server {}", s.server)), "{e}");
@@ -169,7 +174,11 @@ async fn an_apply_that_cannot_reach_its_servers_fails_and_names_what_is_missing(
     let detail = env.show(&unit).await;
     for g in &detail.groups {
         for s in &g.servers {
-            assert_eq!(s.applied_version, None, "{} must not claim a version: {s:?}", s.name);
+            assert_eq!(
+                s.applied_version, None,
+                "{} must not claim a version: {s:?}",
+                s.name
+            );
         }
     }
 }

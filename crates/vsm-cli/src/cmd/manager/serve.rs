@@ -263,29 +263,44 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
     let drivers = DriverSet::new()
         .with(DriverKind::Local, Arc::new(local))
         .with(DriverKind::Static, Arc::new(static_driver));
-    libvirt_driver(drivers, a).await
+    libvirt_driver(drivers, dir, a).await
 }
 
+/// The libvirt driver's directory in the state directory: VM consoles and guests' host keys.
+pub const LIBVIRT_DIR: &str = "libvirt";
+
 #[cfg(feature = "libvirt")]
-async fn libvirt_driver(drivers: DriverSet, a: &ManagerStartArgs) -> Result<DriverSet> {
+async fn libvirt_driver(
+    drivers: DriverSet,
+    dir: &Utf8Path,
+    a: &ManagerStartArgs,
+) -> Result<DriverSet> {
     let Some(uri) = &a.libvirt_uri else {
         return Ok(drivers);
     };
-    let driver = vsm_hypervisor::libvirt::LibvirtDriver::open(
-        vsm_hypervisor::libvirt::LibvirtConfig::new(uri.clone()),
-    )
-    .await
-    .map_err(|e| {
-        anyhow::Error::new(e).context(Failure::new(
-            Exit::Unavailable,
-            format!("cannot connect to libvirt at {uri}"),
-        ))
-    })?;
+    let mut config = vsm_hypervisor::libvirt::LibvirtConfig::new(uri.clone());
+    // Consoles are written by libvirt on its host: only a local hypervisor can write here.
+    let remote =
+        uri.contains("://") && !uri.split("://").nth(1).is_some_and(|r| r.starts_with('/'));
+    config.state_dir = Some(dir.join(LIBVIRT_DIR));
+    config.console_logs = !remote;
+    let driver = vsm_hypervisor::libvirt::LibvirtDriver::open(config)
+        .await
+        .map_err(|e| {
+            anyhow::Error::new(e).context(Failure::new(
+                Exit::Unavailable,
+                format!("cannot connect to libvirt at {uri}"),
+            ))
+        })?;
     Ok(drivers.with(DriverKind::Libvirt, Arc::new(driver)))
 }
 
 #[cfg(not(feature = "libvirt"))]
-async fn libvirt_driver(drivers: DriverSet, a: &ManagerStartArgs) -> Result<DriverSet> {
+async fn libvirt_driver(
+    drivers: DriverSet,
+    _dir: &Utf8Path,
+    a: &ManagerStartArgs,
+) -> Result<DriverSet> {
     if a.libvirt_uri.is_some() {
         return Err(
             Failure::new(Exit::Usage, "this vsm was built without the libvirt driver")
