@@ -40,6 +40,17 @@ pub struct DemoConfig {
     /// `true`: `vsm` writes to the terminal directly (live progress); `false`: its output is
     /// captured and printed with `println!` (so a test harness captures it too).
     pub live: bool,
+    /// Real VMs instead of the local driver (`cargo xtask demo --vm`): the same story, with the
+    /// example template registered as a libvirt VM template.
+    pub vm: Option<DemoVm>,
+}
+
+/// Where the demo's VMs run (the caller runs the demo inside the VMs' network).
+pub struct DemoVm {
+    /// The libvirt connection URI the manager is started with.
+    pub libvirt_uri: String,
+    /// The VM template file registered as the template `appserver`.
+    pub template_file: PathBuf,
 }
 
 /// Runs the demo; stops what it started also on failure.
@@ -94,7 +105,18 @@ impl Demo<'_> {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])?;
-        self.vsm(&["manager", "start", "--dir", &state, "--detach"])?;
+        match &self.config.vm {
+            Some(vm) => self.vsm(&[
+                "manager",
+                "start",
+                "--dir",
+                &state,
+                "--detach",
+                "--libvirt-uri",
+                &vm.libvirt_uri,
+            ])?,
+            None => self.vsm(&["manager", "start", "--dir", &state, "--detach"])?,
+        }
         self.manager_started = true;
         self.export("VSM_URL", &url);
         let config = self.rel(&self.config.work.join("config"));
@@ -114,14 +136,18 @@ impl Demo<'_> {
 
         section("The system builder builds the shop");
         self.vsm(&["login", "--user", "alice", "--password-file", &alice_pw])?;
+        let (driver, source) = match &self.config.vm {
+            Some(vm) => ("libvirt", self.rel(&vm.template_file)),
+            None => ("local", "examples/templates/appserver".to_owned()),
+        };
         self.vsm(&[
             "template",
             "register",
             "appserver",
             "--driver",
-            "local",
+            driver,
             "--source",
-            "examples/templates/appserver",
+            &source,
         ])?;
         self.vsm(&["unit", "create", UNIT, "--file", "examples/units/shop.yaml"])?;
         self.unit_created = true;

@@ -8,6 +8,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod demo;
+pub mod vmguest;
+pub mod vmlab;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,13 @@ pub fn vsm_bin() -> &'static Path {
                 "vsm-hypervisor",
                 "--bins",
             ])
+            // With the libvirt driver where it can be built (libvirt-dev, as `xtask deps`
+            // installs), so the VM tests run the same binary.
+            .args(if libvirt_buildable() {
+                &["--features", "vsm-cli/libvirt"][..]
+            } else {
+                &[][..]
+            })
             .output()
             .expect("could not run cargo to build the vsm binary");
         assert!(
@@ -59,8 +68,16 @@ pub fn vsm_bin() -> &'static Path {
     })
 }
 
+/// Whether the `libvirt` feature can be built here (pkg-config finds libvirt).
+pub fn libvirt_buildable() -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", "libvirt"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The cargo target directory the tests run from.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         let dir = PathBuf::from(dir);
         return if dir.is_absolute() {
@@ -169,8 +186,26 @@ impl Output {
 
 /// Runs `vsm args` with a clean environment plus `envs`; `stdin` is fed to it.
 pub fn run_vsm(args: &[&str], envs: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    run_vsm_in(None, args, envs, stdin)
+}
+
+/// Like [`run_vsm`], inside the network namespace `netns` when given (`ip netns exec`), so
+/// that the manager and the CLI reach what lives there (a test's VM network).
+pub fn run_vsm_in(
+    netns: Option<&str>,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
     use std::io::Write;
-    let mut cmd = Command::new(vsm_bin());
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(vsm_bin());
+            c
+        }
+        None => Command::new(vsm_bin()),
+    };
     cmd.args(args)
         .env_remove("VSM_URL")
         .env_remove("VSM_TOKEN")
@@ -238,12 +273,30 @@ pub struct Manager {
     pub pid: u32,
     /// The first administrator (logged in).
     pub admin: User,
+    /// The network namespace every `vsm` command of this manager runs in, if any.
+    netns: Option<String>,
+}
+
+/// How [`Manager::start_with`] starts a manager.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Run the manager and every `vsm` command inside this network namespace.
+    pub netns: Option<String>,
+    /// More arguments for `vsm manager start` (e.g. `--libvirt-uri URI`).
+    pub start_args: Vec<String>,
 }
 
 impl Manager {
     /// Initializes a state directory and starts a manager on a free loopback port (detached),
     /// then logs the administrator `root` in.
     pub fn start() -> Manager {
+        Manager::start_with(StartOptions::default())
+    }
+
+    /// Like [`Manager::start`], as `options` say.
+    pub fn start_with(options: StartOptions) -> Manager {
+        let netns = options.netns.clone();
+        let ns = netns.as_deref();
         let root = tempfile::Builder::new()
             .prefix("vsm-e2e-")
             .tempdir()
@@ -252,7 +305,8 @@ impl Manager {
         let admin = new_user(root.path(), "root");
         let pw = admin.password_file.to_string_lossy().into_owned();
         let dir_s = dir.to_string_lossy().into_owned();
-        run_vsm(
+        run_vsm_in(
+            ns,
             &[
                 "manager",
                 "init",
@@ -271,13 +325,11 @@ impl Manager {
             None,
         )
         .ok();
-        let started = run_vsm(
-            &[
-                "manager", "start", "--dir", &dir_s, "--detach", "--output", "json",
-            ],
-            &[],
-            None,
-        );
+        let mut start: Vec<&str> = vec![
+            "manager", "start", "--dir", &dir_s, "--detach", "--output", "json",
+        ];
+        start.extend(options.start_args.iter().map(String::as_str));
+        let started = run_vsm_in(ns, &start, &[], None);
         started.ok();
         let v = started.json();
         let url = v["url"].as_str().expect("url in start output").to_owned();
@@ -288,6 +340,7 @@ impl Manager {
             url,
             pid,
             admin,
+            netns,
         };
         m.login(&m.admin).ok();
         m
@@ -331,7 +384,8 @@ impl Manager {
             all.extend(["--output", "json"]);
         }
         let cfg = user.config_dir.to_string_lossy().into_owned();
-        run_vsm(
+        run_vsm_in(
+            self.netns.as_deref(),
             &all,
             &[("VSM_URL", &self.url), ("VSM_CONFIG_DIR", &cfg)],
             stdin,
@@ -380,7 +434,8 @@ impl Manager {
 
     /// Stops the manager now (as `vsm manager stop` does).
     pub fn stop(&self) -> Output {
-        run_vsm(
+        run_vsm_in(
+            self.netns.as_deref(),
             &[
                 "manager",
                 "stop",

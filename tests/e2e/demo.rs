@@ -17,6 +17,7 @@ fn the_demo_runs_end_to_end() {
         definition,
         work: work.path().to_path_buf(),
         live: false,
+        vm: None,
     };
     if let Err(e) = run_demo(&config) {
         panic!("the demo failed: {e:#}");

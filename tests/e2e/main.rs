@@ -16,3 +16,5 @@ mod lifecycle;
 mod manager;
 mod registered;
 mod units;
+mod vm;
+mod vmlab_smoke;

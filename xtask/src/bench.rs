@@ -1,5 +1,6 @@
-//! `cargo xtask bench [deploy|engine|api]... [--runs N] [--ansible-files N] [--no-ansible]`:
-//! runs the named benchmarks (all when none is named).
+//! `cargo xtask bench [deploy|engine|api|vm]... [--runs N] [--ansible-files N] [--no-ansible]`:
+//! runs the named benchmarks (deploy, engine and api when none is named; `vm` boots real VMs,
+//! needs root and runs only when named).
 //!
 //! Each benchmark prints its own table and writes `target/bench/<name>.json` with the date, the
 //! machine (from `/proc`), the versions measured, the median of `--runs` runs (default 3, at
@@ -25,8 +26,7 @@ pub(crate) struct Opts {
     pub(crate) no_ansible: bool,
 }
 
-const USAGE: &str =
-    "usage: cargo xtask bench [deploy|engine|api]... [--runs N] [--ansible-files N] [--no-ansible]";
+const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|vm]... [--runs N] [--ansible-files N] [--no-ansible]";
 
 /// Runs the benchmarks named in `args` (all of them when none is named).
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -58,7 +58,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 println!("{USAGE}");
                 return Ok(());
             }
-            name if all.contains(&name) => names.push(name.to_owned()),
+            name if all.contains(&name) || name == "vm" => names.push(name.to_owned()),
             other => bail!(
                 "unknown benchmark `{other}`; known: {}\n{USAGE}",
                 all.join(", ")
@@ -84,6 +84,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "deploy" => crate::bench_deploy::run(&opts)?,
             "engine" => crate::bench_engine::run(&opts)?,
             "api" => crate::bench_api::run(&opts)?,
+            "vm" => crate::bench_vm::run(&opts)?,
             _ => unreachable!("checked above"),
         }
     }

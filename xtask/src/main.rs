@@ -8,11 +8,13 @@ mod bench;
 mod bench_api;
 mod bench_deploy;
 mod bench_engine;
+mod bench_vm;
 mod demo;
 mod deps;
 mod e2e;
 mod fuzz;
 mod r#gen; // `gen` is reserved in edition 2024
+mod guest_image;
 mod soak;
 mod tidy;
 
@@ -30,11 +32,14 @@ tasks:
   gen     [--check] regenerate shell completions and man pages under docs/cli/
   ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
   tidy    check the architecture rules of ARCHITECTURE.md
-  bench   [deploy|engine|api] [--runs N] run the benchmarks, print a table, write target/bench/*.json
+  bench   [deploy|engine|api|vm] [--runs N] run the benchmarks (vm: real VMs, root, only when named), write target/bench/*.json
   soak    [--duration 2h] [--seed N] random operations on the local driver with invariant checks (long run, not in CI)
   fuzz    [TARGET] [--time SECS | --runs N [--seed N]] [--no-merge]
           coverage-guided fuzzing (stable), corpus in fuzz/corpus/
   deps    install the system packages the tests need (Debian; as root or with sudo)
+  guest-image [--check]
+          build the VM test guest (kernel, initrd, data disk, key, libvirt template) into
+          <target dir>/guest/; --check boots it under QEMU and checks SSH, service, power-off
 ";
 
 fn main() -> ExitCode {
@@ -62,6 +67,7 @@ fn run() -> Result<()> {
         "demo" => demo::run(&args[1..]),
         "e2e" => e2e::run(&args[1..]),
         "gen" => r#gen::run(&args[1..]),
+        "guest-image" => guest_image::run(&args[1..]),
         "tidy" => {
             let problems = tidy::check(&workspace_root())?;
             tidy::report(&problems)

@@ -267,6 +267,7 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
 }
 
 /// The libvirt driver's directory in the state directory: VM consoles and guests' host keys.
+#[cfg(feature = "libvirt")]
 pub const LIBVIRT_DIR: &str = "libvirt";
 
 #[cfg(feature = "libvirt")]
