@@ -238,3 +238,105 @@ async fn bad_templates_are_refused_before_anything_is_made() {
         .expect_err("disk outside any pool");
     assert!(err.to_string().contains("storage pool"), "{err}");
 }
+
+/// A VM template file beside the template domain: the file is checked at registration (errors
+/// name it and the field), each machine gets vsm's console, and a machine that never answers
+/// ssh is not reported as started. (The test driver cannot upload volumes, so the cloud-init
+/// seed is covered by the real-VM end-to-end test, `tests/e2e/vm.rs`.)
+#[tokio::test]
+async fn vm_template_files_are_checked_give_consoles_and_refuse_unreachable_guests() {
+    let template = Template::define("vmfile");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
+    let key = root.join("id_test");
+    std::fs::write(&key, "not a real key\n").expect("key");
+    std::fs::write(root.join("id_test.pub"), "ssh-ed25519 AAAATEST vsm\n").expect("pub");
+    let file = root.join("vm.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "format: 1\ndomain: {}\nssh: {{ user: root, identity: {key} }}\nboot_timeout: 1s\n",
+            template.name
+        ),
+    )
+    .expect("vm template file");
+    let mut config = LibvirtConfig::new(URI);
+    config.owner = "vmfile".into();
+    config.poll_interval = std::time::Duration::from_millis(20);
+    config.state_dir = Some(root.join("state"));
+    config.console_logs = true;
+    let hv = LibvirtDriver::open(config).await.expect("open");
+    let source = TemplateSource::new(file.to_string()).expect("source");
+
+    // A bad file is refused with its name and field, and nothing is made.
+    let bad = root.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "format: 1\ndomain: x\nssh: { user: root, identity: relative/key }\n",
+    )
+    .expect("bad file");
+    let err = hv
+        .inspect_template(&TemplateSource::new(bad.to_string()).expect("source"))
+        .await
+        .expect_err("relative identity");
+    assert!(
+        matches!(err, HypervisorError::InvalidTemplate { .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.yaml") && text.contains("ssh.identity"),
+        "{text}"
+    );
+
+    let info = hv.inspect_template(&source).await.expect("inspect");
+    assert!(
+        info.fingerprint.starts_with(&template.uuid()) && info.fingerprint.contains('+'),
+        "the fingerprint covers the domain and the file: {}",
+        info.fingerprint
+    );
+    assert!(
+        info.details
+            .get("access")
+            .is_some_and(|a| a.contains("ssh root")),
+        "{:?}",
+        info.details
+    );
+
+    let m = name("vmfile-web1");
+    let spec = ProvisionSpec::new(m.clone(), source.clone(), 1).with_fingerprint(info.fingerprint);
+    hv.provision(&spec).await.expect("provision");
+    let dom = template
+        .conn
+        .lookup_domain_by_name("vmfile-web1")
+        .expect("domain");
+    let xml = dom
+        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+        .expect("xml");
+    let console = root.join("state/consoles/vmfile-web1.log");
+    assert!(xml.contains(&format!("<log file='{console}'")), "{xml}");
+    assert!(
+        !xml.contains("seed.img"),
+        "no seed without cloud_init: {xml}"
+    );
+
+    // Powered off: nothing can be delivered, and the error says what to do.
+    let err = hv.guest_access(&m).await.expect_err("powered off");
+    assert!(err.to_string().contains("start it first"), "{err}");
+
+    // The test driver's guests never get an address: a start must not pass for one that boots.
+    let err = hv.start(&m).await.expect_err("no ssh ever answers");
+    assert!(
+        err.to_string().contains("did not answer ssh within 1s"),
+        "{err}"
+    );
+
+    // The console file (and what virtlogd rotated out of it) is what `logs` shows.
+    std::fs::write(format!("{console}.0"), "old 1\r\nold 2\r\n").expect("rotated");
+    std::fs::write(&console, "new 1\r\nnew 2\r\n").expect("console");
+    let lines = hv.logs(&m, 3).await.expect("logs");
+    assert_eq!(lines, ["old 2", "new 1", "new 2"]);
+
+    hv.destroy(&m).await.expect("destroy");
+    assert!(!console.exists(), "the console log goes with the machine");
+}
