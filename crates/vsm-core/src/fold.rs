@@ -39,7 +39,7 @@ pub struct StepResult {
     pub at: Timestamp,
     /// How it ended.
     pub outcome: StepOutcome,
-    /// The address a provision gave the server.
+    /// The address a provision gave the server, or that a start found it has now.
     pub address: Option<ServerAddress>,
     /// The host a provision placed the server on.
     pub host: Option<String>,
@@ -212,6 +212,26 @@ impl Unit {
         }
     }
 
+    /// A started server's address as its driver reports it now (a VM may get a new one from
+    /// DHCP when it boots). An address another server holds is not taken; the server's last
+    /// error says so.
+    fn readdress(&mut self, server: &ServerName, address: &ServerAddress) {
+        let owner = self
+            .servers()
+            .find(|(_, s)| s.address.as_ref() == Some(address) && s.name != *server)
+            .map(|(_, s)| s.name.clone());
+        if let Some(s) = self.server_mut(server) {
+            match owner {
+                None => s.address = Some(address.clone()),
+                Some(owner) => {
+                    s.last_error = Some(format!(
+                        "the driver gave address {address}, which server {owner} already has"
+                    ));
+                }
+            }
+        }
+    }
+
     /// Folds the result of an executed `step` into the model.
     pub fn fold(&mut self, step: &Step, result: &StepResult) -> Result<(), FoldError> {
         let ok = result.outcome.is_ok();
@@ -305,13 +325,19 @@ impl Unit {
                     LogicalStatus::Failed
                 })
             }),
-            Step::Start { server } => self.transition(server, step.kind(), reason, |s| {
-                (s.logical != LogicalStatus::Provisioning).then_some(if ok {
-                    LogicalStatus::Started
-                } else {
-                    LogicalStatus::Failed
-                })
-            }),
+            Step::Start { server } => {
+                self.transition(server, step.kind(), reason, |s| {
+                    (s.logical != LogicalStatus::Provisioning).then_some(if ok {
+                        LogicalStatus::Started
+                    } else {
+                        LogicalStatus::Failed
+                    })
+                })?;
+                if ok && let Some(address) = &result.address {
+                    self.readdress(server, address);
+                }
+                Ok(())
+            }
             Step::Stop { server, .. } => self.transition(server, step.kind(), reason, |s| {
                 (s.logical != LogicalStatus::Provisioning).then_some(if ok {
                     LogicalStatus::Stopped

@@ -709,3 +709,49 @@ fn a_start_ends_at_a_group_whose_every_start_failed() {
     );
     assert!(!touched.is_empty());
 }
+
+/// A started server takes the address its driver reports now (a VM's DHCP lease), unless
+/// another server holds it; a failed start changes no address.
+#[test]
+fn a_start_records_the_address_the_server_has_now() {
+    let mut unit = two_group_unit();
+    let addr = |a: &str| ServerAddress::new(a).expect("address");
+    let start = |s: &str| Step::Start { server: sn(s) };
+    let at = Timestamp::EPOCH;
+    let of = |u: &Unit, s: &str| u.server(&sn(s)).map(|(_, s)| s.clone()).expect("server");
+    unit.fold(
+        &start("web-1"),
+        &StepResult::ok(at).with_address(addr("10.0.0.7")),
+    )
+    .expect("fold");
+    unit.fold(
+        &start("db1"),
+        &StepResult::ok(at).with_address(addr("10.0.0.8")),
+    )
+    .expect("fold");
+    assert_eq!(of(&unit, "web-1").address, Some(addr("10.0.0.7")));
+    assert_eq!(of(&unit, "db1").address, Some(addr("10.0.0.8")));
+
+    // Someone else's address is not taken.
+    unit.fold(
+        &start("web-1"),
+        &StepResult::ok(at).with_address(addr("10.0.0.8")),
+    )
+    .expect("fold");
+    let web1 = of(&unit, "web-1");
+    assert_eq!(web1.address, Some(addr("10.0.0.7")));
+    assert!(
+        web1.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("10.0.0.8") && e.contains("db1")),
+        "{web1:?}"
+    );
+    // A failed start keeps the address it had.
+    unit.fold(
+        &start("web-1"),
+        &StepResult::failed(at, "boom").with_address(addr("10.0.0.9")),
+    )
+    .expect("fold");
+    assert_eq!(of(&unit, "web-1").address, Some(addr("10.0.0.7")));
+    unit.validate().expect("still valid");
+}

@@ -666,6 +666,16 @@ impl Ctx {
                 let d = driver(target.driver).await?;
                 let m = machine()?;
                 match self.call(cancel, || d.start(&m)).await {
+                    // A VM may get another address from DHCP each time it boots.
+                    Ok(()) if d.kind() == vsm_hypervisor::HypervisorKind::Libvirt => {
+                        let mut r = StepResult::ok(now());
+                        if let Ok(Some(a)) = d.address(&m).await
+                            && let Ok(a) = ServerAddress::new(a.to_string())
+                        {
+                            r = r.with_address(a);
+                        }
+                        Ok(r)
+                    }
                     Ok(()) => Ok(StepResult::ok(now())),
                     Err(e) => {
                         // Already running counts as started.

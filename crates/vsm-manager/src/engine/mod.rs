@@ -738,13 +738,17 @@ fn on_one_server<T>(
     let full =
         |index: &mut ServerIndex, unit: &mut Unit, f: Box<dyn FnOnce(&mut Unit) -> T + '_>| {
             let out = f(unit);
-            if matches!(
-                step,
-                Step::Provision { .. }
-                    | Step::Attach { .. }
-                    | Step::Destroy { .. }
-                    | Step::Detach { .. }
-            ) {
+            let readdressed =
+                matches!(step, Step::Start { .. }) && result.is_some_and(|r| r.address.is_some());
+            if readdressed
+                || matches!(
+                    step,
+                    Step::Provision { .. }
+                        | Step::Attach { .. }
+                        | Step::Destroy { .. }
+                        | Step::Detach { .. }
+                )
+            {
                 index.complete = false;
             }
             out
@@ -774,8 +778,10 @@ fn on_one_server<T>(
         }
         (None, _) => return full(&mut index, unit, Box::new(f)),
     };
-    // A provision's fold: the core checks the new address against every other server.
-    if let (Step::Provision { .. }, Some(a)) = (step, result.and_then(|r| r.address.as_ref()))
+    // A provision's or start's fold: the core checks the new address against every other
+    // server.
+    if let (Step::Provision { .. } | Step::Start { .. }, Some(a)) =
+        (step, result.and_then(|r| r.address.as_ref()))
         && folding
         && index.address_taken(unit, a, name)
     {
