@@ -77,7 +77,23 @@ pub fn register_guest_template(lab: &VmLab, guest: &Path) -> String {
     )
     .expect("copy the public key");
     set_mode(&key, 0o600);
-    let template = lab.dir().join("guest.yaml");
+    vm_template_file(lab, "guest.yaml", true)
+}
+
+/// Writes the VM template file `name` in the lab for the template domain `vsm-guest`: ssh as
+/// root with the image's key, a cloud-init seed, definitions under `/srv/vsm`, and with
+/// `service` the example application as the service (else start and stop power the VM).
+/// Returns its path. Needs [`register_guest_template`] first (the domain and the key).
+pub fn vm_template_file(lab: &VmLab, name: &str, service: bool) -> String {
+    let key = lab.dir().join("id_ed25519");
+    let template = lab.dir().join(name);
+    let service = if service {
+        format!(
+            "service:\n  start: {SERVICE_START}\n  stop: vsm-service stop\n  status: vsm-service status\n"
+        )
+    } else {
+        String::new()
+    };
     std::fs::write(
         &template,
         format!(
@@ -86,10 +102,7 @@ pub fn register_guest_template(lab: &VmLab, guest: &Path) -> String {
              ssh: {{ user: root, port: 22, identity: {} }}\n\
              cloud_init: true\n\
              root: /srv/vsm\n\
-             service:\n\
-             \x20 start: {SERVICE_START}\n\
-             \x20 stop: vsm-service stop\n\
-             \x20 status: vsm-service status\n\
+             {service}\
              boot_timeout: 240s\n",
             key.display()
         ),

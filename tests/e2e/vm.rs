@@ -228,3 +228,102 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A VM template without `service:`: start and stop power the VM, an apply to a stopped VM
+/// boots it for the delivery and powers it off again, the started VM's address is recorded,
+/// and the console shows the guest's boot.
+#[test]
+fn a_vm_without_a_service_is_powered_by_start_and_stop() {
+    if !vsm_tests::slow_tests() {
+        eprintln!("skipped: boots real VMs (minutes under TCG); set VSM_SLOW_TESTS=1");
+        return;
+    }
+    if !vsm_tests::libvirt_buildable() {
+        let reason = "libvirt-dev is not installed (cargo xtask deps installs it)";
+        assert!(!vsm_tests::vmlab::ci(), "CI=true, but {reason}");
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let lab = vsm_tests::start_or_skip!("vm-power");
+    let guest = guest_image();
+    register_guest_template(&lab, &guest);
+    let template = vsm_tests::vmguest::vm_template_file(&lab, "power.yaml", false);
+    let m = Manager::start_with(StartOptions {
+        netns: Some(lab.netns().to_owned()),
+        start_args: vec!["--libvirt-uri".into(), lab.uri()],
+    });
+    let bob = m.add_account("bob", "builder");
+    m.vsm(
+        &bob,
+        &[
+            "template", "register", "power", "--driver", "libvirt", "--source", &template,
+        ],
+    )
+    .ok();
+    let unit_file = m.write(
+        "power.yaml",
+        "format: 1\ngroups:\n  - name: box\n    template: power\n    count: 1\n    min: 1\n    max: 1\n",
+    );
+    m.vsm(&bob, &["unit", "create", "power", "--file", &unit_file])
+        .ok();
+    m.write(
+        "defs/vsm-definition.yaml",
+        "format: 1\ngroups:\n  - name: box\n    files:\n      - { source: motd, target: etc/motd }\n",
+    );
+    m.write("defs/motd", "delivered while off\n");
+    let defs = m.path("defs").to_string_lossy().into_owned();
+    m.vsm(&bob, &["unit", "import", "power", &defs]).ok();
+
+    // The first apply provisions the VM (powered off) and delivers by a boot of its own.
+    let t = Instant::now();
+    m.vsm(&bob, &["unit", "apply", "power"]).ok();
+    eprintln!("apply with a delivery boot: {:.1?}", t.elapsed());
+    let domain = "power--box-1";
+    let state = lab.virsh(&["domstate", domain]).expect("domstate");
+    assert_eq!(
+        state.trim(),
+        "shut off",
+        "powered off again after the delivery"
+    );
+    let unit = m.vsm(&bob, &["unit", "show", "power"]).ok().json();
+    let box1 = &unit["groups"][0]["servers"][0];
+    assert_eq!(box1["logical"], "stopped", "{unit}");
+    assert_eq!(box1["applied_version"], 1, "{unit}");
+
+    // Start powers it on; its address is recorded and the file is there.
+    let t = Instant::now();
+    m.vsm(&bob, &["unit", "start", "power"]).ok();
+    eprintln!("start (power on until ssh answers): {:.1?}", t.elapsed());
+    let unit = m.vsm(&bob, &["unit", "show", "power"]).ok().json();
+    let box1 = &unit["groups"][0]["servers"][0];
+    assert_eq!(box1["logical"], "working", "{unit}");
+    let Some(address) = box1["address"].as_str() else {
+        let ops = m.vsm(&bob, &["op", "list", "--unit", "power"]).json();
+        panic!("no address once started: {unit:#}\noperations: {ops:#}");
+    };
+    assert!(lab.contains(address.parse().expect("IPv4")), "{address}");
+    assert_eq!(
+        ssh(&lab, address, "cat /srv/vsm/etc/motd"),
+        "delivered while off\n"
+    );
+    let logs = m
+        .vsm(&bob, &["server", "logs", "power", "box-1", "--tail", "500"])
+        .ok()
+        .json();
+    assert!(
+        logs["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("vsm-guest")),
+        "{logs}"
+    );
+
+    // Stop powers it off (the guest honours the ACPI power button).
+    let t = Instant::now();
+    m.vsm(&bob, &["unit", "stop", "power"]).ok();
+    eprintln!("stop (ACPI power-off): {:.1?}", t.elapsed());
+    let state = lab.virsh(&["domstate", domain]).expect("domstate");
+    assert_eq!(state.trim(), "shut off");
+    m.vsm(&bob, &["unit", "delete", "power"]).ok();
+    let domains = lab.virsh(&["list", "--all", "--name"]).expect("list");
+    assert!(!domains.contains(domain), "{domains}");
+}

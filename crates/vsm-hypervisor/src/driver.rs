@@ -113,8 +113,8 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     /// Capability: how to reach a machine's guest operating system over SSH and where its
     /// definitions go, for drivers of real VMs whose template declares guest access (libvirt).
     /// `Ok(None)`: the machine's template declares no access, so nothing can be delivered into
-    /// it. The address is the one discovered now; a machine that runs but has no address yet
-    /// gives a transient error. Defaults to `Ok(None)`.
+    /// it. The address is the one discovered now. A machine that is powered off is booted for
+    /// the delivery and says so ([`GuestAccess::booted_for_delivery`]). Defaults to `Ok(None)`.
     async fn guest_access(&self, machine: &MachineName) -> Result<Option<GuestAccess>> {
         let _ = machine;
         Ok(None)
@@ -128,4 +128,7 @@ pub struct GuestAccess {
     pub target: crate::ssh::SshTarget,
     /// The directory inside the guest that definitions are applied to.
     pub root: Utf8PathBuf,
+    /// The machine was powered off and the driver booted it only to deliver definitions: the
+    /// caller powers it off again ([`Hypervisor::shutdown`]) once it is done.
+    pub booted_for_delivery: bool,
 }

@@ -1554,21 +1554,28 @@ impl Hypervisor for LibvirtDriver {
         let Some(vm) = meta.vm.as_ref().filter(|vm| vm.ssh.is_some()) else {
             return Ok(None);
         };
-        if !self
+        // A VM that is off (a stopped server without `service:`) is booted for the delivery;
+        // the caller powers it off again.
+        let booted_for_delivery = !self
             .domain_power(machine, Operation::Address)
             .await?
-            .is_active()
-        {
-            return Err(HypervisorError::permanent(
-                Operation::Address,
-                Some(machine),
-                "the VM is powered off, and a VM receives its definitions only while it runs: start it first, or declare `service:` in its VM template file so that the VM runs from provisioning on",
-            ));
+            .is_active();
+        if booted_for_delivery {
+            self.power_on(machine).await?;
         }
-        let target = self.wait_for_ssh(machine, vm, Operation::Address).await?;
+        let target = match self.wait_for_ssh(machine, vm, Operation::Address).await {
+            Ok(t) => t,
+            Err(e) => {
+                if booted_for_delivery {
+                    let _ = self.shutdown(machine, Duration::from_secs(30)).await;
+                }
+                return Err(e);
+            }
+        };
         Ok(Some(GuestAccess {
             target,
             root: vm.root.clone(),
+            booted_for_delivery,
         }))
     }
 

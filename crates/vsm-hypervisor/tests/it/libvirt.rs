@@ -320,9 +320,14 @@ async fn vm_template_files_are_checked_give_consoles_and_refuse_unreachable_gues
         "no seed without cloud_init: {xml}"
     );
 
-    // Powered off: nothing can be delivered, and the error says what to do.
-    let err = hv.guest_access(&m).await.expect_err("powered off");
-    assert!(err.to_string().contains("start it first"), "{err}");
+    // Powered off: the VM is booted for a delivery; one whose ssh never answers is refused
+    // and powered off again.
+    let err = hv.guest_access(&m).await.expect_err("no ssh ever answers");
+    assert!(
+        err.to_string().contains("did not answer ssh within 1s"),
+        "{err}"
+    );
+    assert_eq!(hv.state(&m).await.expect("state"), PowerState::Stopped);
 
     // The test driver's guests never get an address: a start must not pass for one that boots.
     let err = hv.start(&m).await.expect_err("no ssh ever answers");

@@ -649,13 +649,25 @@ impl Ctx {
                         .deploy_context(target, server, address)
                         .ok_or_else(|| format!("server {server} has no address"))?;
                     let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
-                    apply_with(&store_root, digest, &ctx, move || {
+                    let booted = access.booted_for_delivery;
+                    let applied = apply_with(&store_root, digest, &ctx, move || {
                         Ok(Box::new(vsm_deploy::SshTransport::new(
                             access.target,
                             access.root,
                         )))
                     })
-                    .await?;
+                    .await;
+                    // A stopped VM booted only for the delivery goes back to being stopped.
+                    let stopped = if booted {
+                        let t = GRACEFUL_STOP.min(self.step_timeout);
+                        self.call(cancel, || d.shutdown(&m, t)).await.map(drop)
+                    } else {
+                        Ok(())
+                    };
+                    applied?;
+                    stopped.map_err(|e| {
+                        format!("the definitions were delivered, but powering the VM off again failed: {e}")
+                    })?;
                 } else {
                     // Never report an apply that delivered nothing as done.
                     return Err(self.unreachable(target, server, d.as_ref()));
@@ -677,6 +689,9 @@ impl Ctx {
                         Ok(r)
                     }
                     Ok(()) => Ok(StepResult::ok(now())),
+                    // A VM's start fails when its guest never answers, even though the VM
+                    // itself runs: that is no start.
+                    Err(e) if d.kind() == vsm_hypervisor::HypervisorKind::Libvirt => Err(e),
                     Err(e) => {
                         // Already running counts as started.
                         match d.state(&m).await {
