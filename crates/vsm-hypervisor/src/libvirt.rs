@@ -309,7 +309,7 @@ impl LibvirtDriver {
                         Err(e) => last = format!("ssh to {ip} does not answer yet: {e}"),
                     }
                 }
-            } else if !self.state(machine).await?.is_active() {
+            } else if !self.domain_power(machine, op).await?.is_active() {
                 return Err(HypervisorError::permanent(
                     op,
                     Some(machine),
@@ -326,7 +326,7 @@ impl LibvirtDriver {
                     ),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
