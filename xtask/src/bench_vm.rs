@@ -151,19 +151,35 @@ fn floor_run(lab: &VmLab, guest: &Path, run: usize) -> Result<Duration> {
     for name in &names {
         lab.virsh(&["start", name])?;
     }
+    // Each guest is watched by its own thread, so a slow probe of one never delays another.
     let deadline = started + Duration::from_secs(300);
-    let mut pending: Vec<&String> = names.iter().collect();
-    while !pending.is_empty() {
-        if Instant::now() >= deadline {
-            bail!("the floor's guests did not answer ssh within 300 s: {pending:?}");
-        }
-        pending.retain(|name| {
-            !lab.lease(name)
-                .is_some_and(|ip| ssh_answers(lab, &ip.to_string()))
-        });
-        std::thread::sleep(Duration::from_millis(100));
+    let answered: Vec<Option<Duration>> = std::thread::scope(|scope| {
+        let watchers: Vec<_> = names
+            .iter()
+            .map(|name| {
+                scope.spawn(move || {
+                    while Instant::now() < deadline {
+                        if lab
+                            .lease(name)
+                            .is_some_and(|ip| ssh_answers(lab, &ip.to_string()))
+                        {
+                            return Some(started.elapsed());
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    None
+                })
+            })
+            .collect();
+        watchers
+            .into_iter()
+            .map(|w| w.join().ok().flatten())
+            .collect()
+    });
+    if answered.iter().any(Option::is_none) {
+        bail!("the floor's guests did not all answer ssh within 300 s: {answered:?}");
     }
-    let took = started.elapsed();
+    let took = answered.into_iter().flatten().max().unwrap_or_default();
     for name in &names {
         lab.virsh(&["destroy", name]).ok();
         lab.virsh(&["undefine", name])?;

@@ -217,30 +217,134 @@ impl LibvirtDriver {
     async fn power_on(&self, machine: &MachineName) -> Result<()> {
         let owner = self.config.owner.clone();
         let m = machine.clone();
-        self.blocking(Operation::Start, Some(machine), move |conn| {
-            let op = Operation::Start;
-            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
-            let err = |what: &str| {
-                let m = m.clone();
-                let what = what.to_string();
-                move |e| virt_error(op, Some(&m), &what, e)
-            };
-            match power_state(&dom, op, &m)? {
-                PowerState::Running => Ok(()),
-                PowerState::Paused => dom.resume().map_err(err("resuming the domain")),
-                PowerState::Stopping => Err(HypervisorError::transient(
-                    op,
-                    Some(&m),
-                    "the domain is shutting down: retry when it stopped",
-                )),
-                _ => {
-                    if dom.is_active().unwrap_or(false) {
-                        // Crashed but still active: power it off before booting again.
-                        dom.destroy()
-                            .map_err(err("powering off the crashed domain"))?;
+        let booted = self
+            .blocking(Operation::Start, Some(machine), move |conn| {
+                let op = Operation::Start;
+                let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+                let err = |what: &str| {
+                    let m = m.clone();
+                    let what = what.to_string();
+                    move |e| virt_error(op, Some(&m), &what, e)
+                };
+                match power_state(&dom, op, &m)? {
+                    PowerState::Running => Ok(false),
+                    PowerState::Paused => dom
+                        .resume()
+                        .map(|()| false)
+                        .map_err(err("resuming the domain")),
+                    PowerState::Stopping => Err(HypervisorError::transient(
+                        op,
+                        Some(&m),
+                        "the domain is shutting down: retry when it stopped",
+                    )),
+                    _ => {
+                        if dom.is_active().unwrap_or(false) {
+                            // Crashed but still active: power it off before booting again.
+                            dom.destroy()
+                                .map_err(err("powering off the crashed domain"))?;
+                        }
+                        dom.create()
+                            .map(|_| true)
+                            .map_err(err("starting the domain"))
                     }
-                    dom.create().map_err(err("starting the domain"))
                 }
+            })
+            .await?;
+        if booted {
+            // Shared ssh connections of an earlier boot are dead.
+            self.forget_connections(machine);
+        }
+        Ok(())
+    }
+
+    /// The directory of `machine`'s shared ssh connections (one master connection per guest
+    /// address, `ControlPersist`), which saves the handshake of all but the first of the many
+    /// short sessions a start, an apply or a health check opens. `None` without a state
+    /// directory, or when the socket path would be too long for a unix socket.
+    fn control_dir(&self, machine: &MachineName) -> Option<Utf8PathBuf> {
+        let dir = self
+            .config
+            .state_dir
+            .as_ref()?
+            .join("ssh")
+            .join(&text_fingerprint(machine.as_str())[..6]);
+        // `/%C` adds 41 characters and ssh a temporary suffix of 17 while it sets the master
+        // up; a unix socket path holds at most 107 bytes.
+        (dir.as_str().len() + 41 + 17 < 104).then_some(dir)
+    }
+
+    /// Forgets `machine`'s shared ssh connections (after a power-off or a new boot their
+    /// connection is dead; a master left behind exits once idle).
+    fn forget_connections(&self, machine: &MachineName) {
+        if let Some(dir) = self.control_dir(machine) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    /// Asks the domain to shut down (the ACPI power button), waits up to `timeout`, then powers
+    /// it off.
+    async fn power_off(&self, machine: &MachineName, timeout: Duration) -> Result<ShutdownOutcome> {
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        let first = self
+            .blocking(Operation::Shutdown, Some(machine), move |conn| {
+                let op = Operation::Shutdown;
+                let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+                let state = power_state(&dom, op, &m)?;
+                if !state.is_active() {
+                    if dom.is_active().unwrap_or(false) {
+                        dom.destroy().map_err(|e| {
+                            virt_error(op, Some(&m), "powering off the crashed domain", e)
+                        })?;
+                    }
+                    return Ok(Some(ShutdownOutcome::AlreadyStopped));
+                }
+                match dom.shutdown() {
+                    Ok(()) => Ok(None),
+                    // It stopped between our look and the request.
+                    Err(_) if !dom.is_active().unwrap_or(true) => {
+                        Ok(Some(ShutdownOutcome::Graceful))
+                    }
+                    Err(e) => Err(virt_error(
+                        op,
+                        Some(&m),
+                        "asking the domain to shut down",
+                        e,
+                    )),
+                }
+            })
+            .await?;
+        if let Some(outcome) = first {
+            return Ok(outcome);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let owner = self.config.owner.clone();
+            let m = machine.clone();
+            let stopped = self
+                .blocking(Operation::Shutdown, Some(machine), move |conn| {
+                    let (dom, _) = Self::ours(conn, &owner, Operation::Shutdown, &m)?;
+                    Ok(!dom.is_active().unwrap_or(true))
+                })
+                .await?;
+            if stopped {
+                return Ok(ShutdownOutcome::Graceful);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(self.config.poll_interval.min(left)).await;
+        }
+        let owner = self.config.owner.clone();
+        let m = machine.clone();
+        self.blocking(Operation::Shutdown, Some(machine), move |conn| {
+            let op = Operation::Shutdown;
+            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
+            match dom.destroy() {
+                Ok(()) => Ok(ShutdownOutcome::Forced),
+                Err(_) if !dom.is_active().unwrap_or(true) => Ok(ShutdownOutcome::Graceful),
+                Err(e) => Err(virt_error(op, Some(&m), "powering off the domain", e)),
             }
         })
         .await
@@ -283,12 +387,15 @@ impl LibvirtDriver {
         if let Some(parent) = known_hosts.as_ref().and_then(|k| k.parent()) {
             let _ = std::fs::create_dir_all(parent);
         }
-        Some(
+        let mut target =
             SshTarget::new(address.to_string(), ssh.user.clone(), ssh.identity.clone())
                 .with_port(ssh.port)
                 .with_connect_timeout(Duration::from_secs(5))
-                .with_host_key_checking(HostKeyChecking::AcceptNew { known_hosts }),
-        )
+                .with_host_key_checking(HostKeyChecking::AcceptNew { known_hosts });
+        if let Some(dir) = self.control_dir(machine).filter(|d| private_dir(d)) {
+            target = target.with_control_dir(dir);
+        }
+        Some(target)
     }
 
     /// Waits until the running guest's ssh answers (its template's `boot_timeout` at most).
@@ -751,6 +858,23 @@ fn resolve(source: &TemplateSource) -> Result<Resolved> {
         vm: Some(vm),
         file_fingerprint: Some(text_fingerprint(&text)),
     })
+}
+
+/// Creates `dir` (and its parent) owner-only; whether it is there.
+fn private_dir(dir: &camino::Utf8Path) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .is_err()
+    {
+        return false;
+    }
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700));
+    }
+    dir.is_dir()
 }
 
 /// `command` run in the guest's root directory.
@@ -1265,70 +1389,10 @@ impl Hypervisor for LibvirtDriver {
             })?;
             return Ok(ShutdownOutcome::Graceful);
         }
-        let owner = self.config.owner.clone();
-        let m = machine.clone();
-        let first = self
-            .blocking(Operation::Shutdown, Some(machine), move |conn| {
-                let op = Operation::Shutdown;
-                let (dom, _) = Self::ours(conn, &owner, op, &m)?;
-                let state = power_state(&dom, op, &m)?;
-                if !state.is_active() {
-                    if dom.is_active().unwrap_or(false) {
-                        dom.destroy().map_err(|e| {
-                            virt_error(op, Some(&m), "powering off the crashed domain", e)
-                        })?;
-                    }
-                    return Ok(Some(ShutdownOutcome::AlreadyStopped));
-                }
-                match dom.shutdown() {
-                    Ok(()) => Ok(None),
-                    // It stopped between our look and the request.
-                    Err(_) if !dom.is_active().unwrap_or(true) => {
-                        Ok(Some(ShutdownOutcome::Graceful))
-                    }
-                    Err(e) => Err(virt_error(
-                        op,
-                        Some(&m),
-                        "asking the domain to shut down",
-                        e,
-                    )),
-                }
-            })
-            .await?;
-        if let Some(outcome) = first {
-            return Ok(outcome);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let owner = self.config.owner.clone();
-            let m = machine.clone();
-            let stopped = self
-                .blocking(Operation::Shutdown, Some(machine), move |conn| {
-                    let (dom, _) = Self::ours(conn, &owner, Operation::Shutdown, &m)?;
-                    Ok(!dom.is_active().unwrap_or(true))
-                })
-                .await?;
-            if stopped {
-                return Ok(ShutdownOutcome::Graceful);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            tokio::time::sleep(self.config.poll_interval.min(left)).await;
-        }
-        let owner = self.config.owner.clone();
-        let m = machine.clone();
-        self.blocking(Operation::Shutdown, Some(machine), move |conn| {
-            let op = Operation::Shutdown;
-            let (dom, _) = Self::ours(conn, &owner, op, &m)?;
-            match dom.destroy() {
-                Ok(()) => Ok(ShutdownOutcome::Forced),
-                Err(_) if !dom.is_active().unwrap_or(true) => Ok(ShutdownOutcome::Graceful),
-                Err(e) => Err(virt_error(op, Some(&m), "powering off the domain", e)),
-            }
-        })
-        .await
+        let outcome = self.power_off(machine, timeout).await;
+        // The guest's shared ssh connections end with it.
+        self.forget_connections(machine);
+        outcome
     }
 
     async fn destroy(&self, machine: &MachineName) -> Result<()> {
@@ -1375,6 +1439,7 @@ impl Hypervisor for LibvirtDriver {
         })
         .await?;
         lock(&self.cpu).remove(machine);
+        self.forget_connections(machine);
         if let Some(dir) = &self.config.state_dir {
             let _ = std::fs::remove_file(dir.join("known_hosts").join(machine.as_str()));
             for suffix in ["", ".0", ".1", ".2", ".3"] {
