@@ -12,7 +12,7 @@ use camino::Utf8PathBuf;
 
 use crate::error::{HypervisorError, Operation, Result};
 use crate::types::{
-    HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
+    HostCapacity, HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
     ShutdownOutcome, TemplateInfo, TemplateSource,
 };
 
@@ -84,6 +84,15 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
 
     /// The last `tail_lines` lines of the machine's console / log output, oldest first.
     async fn logs(&self, machine: &MachineName, tail_lines: usize) -> Result<Vec<String>>;
+
+    /// What the host this driver runs machines on offers (for placement and `vsm host show`).
+    /// Defaults to [`HypervisorError::Unsupported`].
+    async fn capacity(&self) -> Result<HostCapacity> {
+        Err(HypervisorError::Unsupported {
+            kind: self.kind(),
+            op: Operation::Capacity,
+        })
+    }
 
     /// Load figures for monitoring. Defaults to [`HypervisorError::Unsupported`].
     async fn load(&self, machine: &MachineName) -> Result<LoadFigures> {

@@ -43,11 +43,13 @@ pub enum Operation {
     Load,
     /// Opening a driver (reading its state, connecting).
     Open,
+    /// [`Hypervisor::capacity`](crate::Hypervisor::capacity).
+    Capacity,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 13] = [
         Operation::InspectTemplate,
         Operation::Provision,
         Operation::Start,
@@ -60,6 +62,7 @@ impl Operation {
         Operation::Logs,
         Operation::Load,
         Operation::Open,
+        Operation::Capacity,
     ];
 
     /// The lowercase name (`provision`, `start`, …).
@@ -77,6 +80,7 @@ impl Operation {
             Operation::Logs => "logs",
             Operation::Load => "load",
             Operation::Open => "open",
+            Operation::Capacity => "capacity",
         }
     }
 }

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use crate::driver::Hypervisor;
 use crate::error::{HypervisorError, Operation, Result};
 use crate::types::{
-    HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
-    ShutdownOutcome, TemplateInfo, TemplateSource,
+    HostCapacity, HypervisorKind, LoadFigures, MachineInfo, MachineName, MachineSize, PowerState,
+    ProvisionSpec, ShutdownOutcome, TemplateInfo, TemplateSource,
 };
 
 /// What an injected fault does to a call.
@@ -96,7 +96,17 @@ pub struct FakeHypervisor {
     faults: Mutex<Faults>,
     release: watch::Sender<u64>,
     root_dir: Option<Utf8PathBuf>,
+    capacity: HostCapacity,
 }
+
+/// The fake host's default capacity: 8 CPUs and 16 GiB.
+pub const FAKE_CAPACITY: (u32, u64) = (8, 16 * 1024);
+
+/// The size the fake driver reports for every template: 1 vCPU and 512 MiB.
+pub const FAKE_SIZE: MachineSize = MachineSize {
+    vcpus: 1,
+    memory_mib: 512,
+};
 
 impl Default for FakeHypervisor {
     fn default() -> Self {
@@ -121,6 +131,7 @@ impl FakeHypervisor {
             }),
             release,
             root_dir: None,
+            capacity: HostCapacity::new(FAKE_CAPACITY.0, FAKE_CAPACITY.1, "fake host"),
         }
     }
 
@@ -143,7 +154,14 @@ impl FakeHypervisor {
             }),
             release,
             root_dir: self.root_dir.clone(),
+            capacity: self.capacity.clone(),
         }
+    }
+
+    /// Reports `cpus` CPUs and `memory_mib` MiB as this fake host's capacity.
+    pub fn with_capacity(mut self, cpus: u32, memory_mib: u64) -> Self {
+        self.capacity = HostCapacity::new(cpus, memory_mib, "fake host");
+        self
     }
 
     /// Sets the latency of every call of `op`.
@@ -443,7 +461,13 @@ impl Hypervisor for FakeHypervisor {
         }
         let mut info = TemplateInfo::new(source.clone(), format!("fake:{source}"));
         info.description = Some("fake template".to_owned());
+        info.size = Some(FAKE_SIZE);
         Ok(info)
+    }
+
+    async fn capacity(&self) -> Result<HostCapacity> {
+        self.enter(Operation::Capacity, None).await?;
+        Ok(self.capacity.clone())
     }
 
     async fn provision(&self, spec: &ProvisionSpec) -> Result<MachineInfo> {

@@ -18,9 +18,9 @@ pub mod fake;
 pub use driver::{GuestAccess, Hypervisor};
 pub use error::{BoxError, HypervisorError, Operation, Result};
 pub use types::{
-    EmptyTemplateSource, HypervisorKind, InvalidMachineName, LoadFigures, MACHINE_NAME_MAX,
-    MachineInfo, MachineName, PowerState, ProvisionSpec, ShutdownOutcome, TemplateInfo,
-    TemplateSource,
+    EmptyTemplateSource, HostCapacity, HypervisorKind, InvalidMachineName, LoadFigures,
+    MACHINE_NAME_MAX, MachineInfo, MachineName, MachineSize, PowerState, ProvisionSpec,
+    ShutdownOutcome, TemplateInfo, TemplateSource,
 };
 
 pub mod ssh;

@@ -39,8 +39,8 @@ use crate::driver::{GuestAccess, Hypervisor};
 use crate::error::{HypervisorError, Operation, Result};
 use crate::ssh::{self, HostKeyChecking, SshTarget};
 use crate::types::{
-    HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
-    ShutdownOutcome, TemplateInfo, TemplateSource,
+    HostCapacity, HypervisorKind, LoadFigures, MachineInfo, MachineName, MachineSize, PowerState,
+    ProvisionSpec, ShutdownOutcome, TemplateInfo, TemplateSource,
 };
 use crate::vm_template::{self, VmTemplate};
 
@@ -735,6 +735,39 @@ fn clone_xml(
     xml
 }
 
+/// A domain's vCPUs and memory (`<vcpu>`, `<memory unit=…>`), as placement counts them.
+fn domain_size(xml: &str) -> Option<MachineSize> {
+    let vcpus: u32 = element_text(xml, "vcpu")
+        .or_else(|| {
+            // `<vcpu placement='static'>2</vcpu>`: the text after the opening tag.
+            let tag = element_tag(xml, "vcpu")?;
+            let start = xml.find(tag)? + tag.len();
+            let end = xml[start..].find("</vcpu>")? + start;
+            Some(xml[start..end].to_string())
+        })?
+        .trim()
+        .parse()
+        .ok()?;
+    let tag = element_tag(xml, "memory")?;
+    let start = xml.find(tag)? + tag.len();
+    let end = xml[start..].find("</memory>")? + start;
+    let amount: u64 = xml[start..end].trim().parse().ok()?;
+    let kib = match attr(tag, "unit").as_deref().unwrap_or("KiB") {
+        "b" | "bytes" => amount / 1024,
+        "KB" => amount * 1000 / 1024,
+        "k" | "KiB" => amount,
+        "MB" => amount * 1_000_000 / 1024,
+        "M" | "MiB" => amount * 1024,
+        "GB" => amount * 1_000_000_000 / 1024,
+        "G" | "GiB" => amount * 1024 * 1024,
+        _ => return None,
+    };
+    Some(MachineSize {
+        vcpus,
+        memory_mib: kib / 1024,
+    })
+}
+
 /// Removes every `<tag …>…</tag>` and `<tag …/>` element (and the line it stood alone on).
 fn remove_all(xml: &str, tag: &str) -> String {
     let mut out = xml.to_string();
@@ -1084,10 +1117,11 @@ impl Hypervisor for LibvirtDriver {
     async fn inspect_template(&self, source: &TemplateSource) -> Result<TemplateInfo> {
         let resolved = resolve(source)?;
         let domain = resolved.domain.clone();
-        let (disk, base, uuid) = self
+        let (disk, base, uuid, size) = self
             .blocking(Operation::InspectTemplate, None, move |conn| {
-                let (_xml, disk, base, uuid) = inspect(conn, &domain)?;
-                Ok((disk, (base.path, base.format, base.capacity), uuid))
+                let (xml, disk, base, uuid) = inspect(conn, &domain)?;
+                let size = domain_size(&xml);
+                Ok((disk, (base.path, base.format, base.capacity), uuid, size))
             })
             .await?;
         let fingerprint = match &resolved.file_fingerprint {
@@ -1095,6 +1129,7 @@ impl Hypervisor for LibvirtDriver {
             None => uuid,
         };
         let mut info = TemplateInfo::new(source.clone(), fingerprint);
+        info.size = size;
         info.description = Some(format!("libvirt domain {}", resolved.domain));
         info.details.insert("disk".into(), base.0);
         info.details.insert("format".into(), base.1);
@@ -1644,6 +1679,21 @@ impl Hypervisor for LibvirtDriver {
         }))
     }
 
+    async fn capacity(&self) -> Result<HostCapacity> {
+        let uri = self.config.uri.clone();
+        self.blocking(Operation::Capacity, None, move |conn| {
+            let node = conn
+                .node_info()
+                .map_err(|e| virt_error(Operation::Capacity, None, "reading the node info", e))?;
+            Ok(HostCapacity::new(
+                node.cpus,
+                node.memory / 1024,
+                format!("{} ({uri})", node.model),
+            ))
+        })
+        .await
+    }
+
     async fn load(&self, machine: &MachineName) -> Result<LoadFigures> {
         let owner = self.config.owner.clone();
         let m = machine.clone();
@@ -1842,6 +1892,35 @@ mod tests {
         let xml = "<d>\n  <serial type='pty'>\n    <target port='0'/>\n  </serial>\n  <serial type='file'/>\n  <x/>\n</d>";
         assert_eq!(remove_all(xml, "serial"), "<d>\n  <x/>\n</d>");
         assert_eq!(remove_all(xml, "serialx"), xml);
+    }
+
+    #[test]
+    fn domain_sizes_in_every_unit() {
+        let size = |xml: &str| domain_size(xml);
+        assert_eq!(
+            size(
+                "<domain><memory unit='KiB'>1048576</memory><vcpu placement='static'>2</vcpu></domain>"
+            ),
+            Some(MachineSize {
+                vcpus: 2,
+                memory_mib: 1024
+            })
+        );
+        assert_eq!(
+            size("<domain><memory unit='MiB'>256</memory><vcpu>1</vcpu></domain>"),
+            Some(MachineSize {
+                vcpus: 1,
+                memory_mib: 256
+            })
+        );
+        assert_eq!(
+            size("<domain><memory>65536</memory><vcpu>4</vcpu></domain>"),
+            Some(MachineSize {
+                vcpus: 4,
+                memory_mib: 64
+            })
+        );
+        assert_eq!(size("<domain><vcpu>1</vcpu></domain>"), None);
     }
 
     #[test]

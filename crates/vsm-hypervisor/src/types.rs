@@ -225,6 +225,10 @@ pub struct TemplateInfo {
     pub fingerprint: String,
     /// Driver-specific facts worth showing (`boot`, `files`, `bytes`, …).
     pub details: BTreeMap<String, String>,
+    /// What each machine cloned from it takes of a host, for placement (libvirt: the domain's
+    /// vCPUs and memory; local: the manifest's `size`). `None`: not known.
+    #[serde(default)]
+    pub size: Option<MachineSize>,
 }
 
 impl TemplateInfo {
@@ -235,6 +239,39 @@ impl TemplateInfo {
             description: None,
             fingerprint: fingerprint.into(),
             details: BTreeMap::new(),
+            size: None,
+        }
+    }
+}
+
+/// What one machine takes of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MachineSize {
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+}
+
+/// What a host offers, as its driver reports it (libvirt: node info; local: `/proc`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostCapacity {
+    /// Physical CPUs (threads).
+    pub cpus: u32,
+    /// Physical memory in MiB.
+    pub memory_mib: u64,
+    /// A short description of the host (model, hypervisor).
+    pub description: String,
+}
+
+impl HostCapacity {
+    /// A capacity of `cpus` CPUs and `memory_mib` MiB.
+    pub fn new(cpus: u32, memory_mib: u64, description: impl Into<String>) -> Self {
+        HostCapacity {
+            cpus,
+            memory_mib,
+            description: description.into(),
         }
     }
 }

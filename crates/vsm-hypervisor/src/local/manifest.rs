@@ -6,6 +6,7 @@
 //! boot: [vsm-appserver, --port, "8080"]   # required: the boot command as an argument vector
 //! env: { APP_MODE: demo }        # optional: extra environment of the server's processes
 //! stop_timeout_seconds: 10       # optional (default 10): grace period when destroy stops a running server
+//! size: { vcpus: 1, memory_mib: 256 }   # optional (this default): what a server takes of its host, for placement
 //! ```
 //!
 //! `boot[0]` is a program: a bare name (`vsm-appserver`) is looked up in the driver's extra bin
@@ -22,6 +23,12 @@ use serde::Deserialize;
 /// The manifest's file name inside a template directory.
 pub const MANIFEST_FILE: &str = "template.yaml";
 
+/// The default [`TemplateManifest::size`]: one vCPU and 256 MiB.
+pub const DEFAULT_SIZE: crate::types::MachineSize = crate::types::MachineSize {
+    vcpus: 1,
+    memory_mib: 256,
+};
+
 /// The default [`TemplateManifest::stop_timeout`].
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,6 +44,9 @@ pub struct TemplateManifest {
     pub env: BTreeMap<String, String>,
     /// Grace period used when a running server is destroyed.
     pub stop_timeout: Duration,
+    /// What a server takes of its host (a declaration for placement: the local driver does not
+    /// enforce it).
+    pub size: crate::types::MachineSize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +60,15 @@ struct ManifestDto {
     env: BTreeMap<String, String>,
     #[serde(default)]
     stop_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    size: Option<SizeDto>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SizeDto {
+    vcpus: u32,
+    memory_mib: u64,
 }
 
 /// A manifest could not be read or is invalid.
@@ -121,7 +140,21 @@ impl TemplateManifest {
                 ));
             }
         }
+        let size = match dto.size {
+            None => DEFAULT_SIZE,
+            Some(SizeDto { vcpus, memory_mib }) => {
+                if vcpus == 0 || memory_mib == 0 {
+                    return Err(field(
+                        "size",
+                        "give at least 1 vCPU and 1 MiB, e.g. { vcpus: 1, memory_mib: 256 }"
+                            .to_owned(),
+                    ));
+                }
+                crate::types::MachineSize { vcpus, memory_mib }
+            }
+        };
         Ok(TemplateManifest {
+            size,
             description: dto.description,
             boot: dto.boot,
             env: dto.env,
@@ -154,6 +187,14 @@ mod tests {
             "boot: [\"vsm-appserver\", \"--port\", \"8080\"], env: {\"A\": \"b\"}, stop_timeout: 3s",
         );
         check("format: 1\nboot: [x]\n", "stop_timeout: 10s");
+        check(
+            "format: 1\nboot: [x]\nsize: { vcpus: 2, memory_mib: 1024 }\n",
+            "size: MachineSize { vcpus: 2, memory_mib: 1024 }",
+        );
+        check(
+            "format: 1\nboot: [x]\nsize: { vcpus: 0, memory_mib: 1024 }\n",
+            "error: /t/template.yaml: field `size`: give at least 1 vCPU",
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::driver::Hypervisor;
 use crate::error::{HypervisorError, Operation, Result};
 use crate::types::{
-    HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
+    HostCapacity, HypervisorKind, LoadFigures, MachineInfo, MachineName, PowerState, ProvisionSpec,
     ShutdownOutcome, TemplateInfo, TemplateSource,
 };
 
@@ -866,6 +866,7 @@ impl Hypervisor for LocalDriver {
         })?;
         let mut info = TemplateInfo::new(source.clone(), fingerprint);
         info.description = manifest.description.clone();
+        info.size = Some(manifest.size);
         info.details
             .insert("boot".to_owned(), manifest.boot.join(" "));
         info.details.insert("files".to_owned(), files.to_string());
@@ -1119,6 +1120,39 @@ impl Hypervisor for LocalDriver {
         })
         .await?
         .map_err(io_err(Operation::Logs, Some(&m), "reading the console log"))
+    }
+
+    async fn capacity(&self) -> Result<HostCapacity> {
+        // This machine's CPUs and memory, from /proc (the servers are its processes).
+        let meminfo = tokio::fs::read_to_string("/proc/meminfo")
+            .await
+            .map_err(|e| {
+                HypervisorError::permanent_from(
+                    Operation::Capacity,
+                    None,
+                    "reading /proc/meminfo",
+                    e,
+                )
+            })?;
+        let memory_kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                HypervisorError::permanent(
+                    Operation::Capacity,
+                    None,
+                    "/proc/meminfo has no MemTotal",
+                )
+            })?;
+        let cpus = std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            .unwrap_or(1);
+        Ok(HostCapacity::new(
+            cpus,
+            memory_kib / 1024,
+            format!("local host {}", self.options.host_label),
+        ))
     }
 
     async fn load(&self, machine: &MachineName) -> Result<LoadFigures> {

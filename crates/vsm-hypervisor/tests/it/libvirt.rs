@@ -118,6 +118,20 @@ async fn clone_is_a_renamed_domain_on_a_linked_qcow2_overlay() {
         info.details.get("format").map(String::as_str),
         Some("qcow2")
     );
+    // The template's size and the host's capacity, for placement.
+    assert_eq!(
+        info.size,
+        Some(vsm_hypervisor::MachineSize {
+            vcpus: 2,
+            memory_mib: 64
+        })
+    );
+    let node = template.conn.node_info().expect("node info");
+    let capacity = hv.capacity().await.expect("capacity");
+    assert_eq!(
+        (capacity.cpus, capacity.memory_mib),
+        (node.cpus, node.memory / 1024)
+    );
 
     let m = name("clone-web1");
     let spec = ProvisionSpec::new(m.clone(), template.source(), 4)

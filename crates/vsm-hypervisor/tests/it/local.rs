@@ -492,3 +492,31 @@ async fn an_address_something_listens_on_is_never_handed_out() {
     drop(taken);
     bed.driver.destroy(&m).await.expect("destroy");
 }
+
+/// The local host's capacity comes from /proc; a template's size from its manifest (1 vCPU
+/// and 256 MiB when it says nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_and_template_size_for_placement() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let capacity = bed.driver.capacity().await.expect("capacity");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    let total_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("MemTotal");
+    assert_eq!(capacity.memory_mib, total_kib / 1024);
+    assert_eq!(
+        u64::from(capacity.cpus),
+        std::thread::available_parallelism().expect("cpus").get() as u64
+    );
+    let t = bed.template("sized", &["sleep", "1000"]);
+    let info = bed.driver.inspect_template(&t).await.expect("inspect");
+    assert_eq!(
+        info.size,
+        Some(vsm_hypervisor::MachineSize {
+            vcpus: 1,
+            memory_mib: 256
+        })
+    );
+}
