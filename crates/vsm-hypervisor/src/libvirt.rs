@@ -70,6 +70,10 @@ pub struct LibvirtConfig {
     /// writes to `STATE/consoles/NAME.log`, which `logs` reads. Needs a `state_dir` that the
     /// libvirt host can write, so a local URI. Otherwise consoles stay as the template has them.
     pub console_logs: bool,
+    /// For a `qemu+ssh://` URI: the directory on the libvirt host where each new machine's
+    /// serial console is logged (by that host's `virtlogd`), read over ssh by `logs`. Default
+    /// `/var/log/libvirt/qemu`, libvirt's own log directory there.
+    pub remote_console_dir: Utf8PathBuf,
 }
 
 impl LibvirtConfig {
@@ -83,6 +87,7 @@ impl LibvirtConfig {
             log_dir: None,
             state_dir: None,
             console_logs: false,
+            remote_console_dir: Utf8PathBuf::from("/var/log/libvirt/qemu"),
         }
     }
 }
@@ -910,6 +915,84 @@ fn private_dir(dir: &camino::Utf8Path) -> bool {
     dir.is_dir()
 }
 
+/// The ssh destination of a `qemu+ssh://[user@]host[:port]/…[?keyfile=…]` URI, with the key
+/// libvirt would use (`keyfile=`, else the user's usual `~/.ssh/id_ed25519`, `id_ecdsa` or
+/// `id_rsa`). `None` for every other URI.
+fn ssh_of_uri(uri: &str) -> Option<SshTarget> {
+    let rest = uri.strip_prefix("qemu+ssh://")?;
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (u.to_string(), h),
+        None => (
+            std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            authority,
+        ),
+    };
+    let (host, port) = match hostport.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`
+        Some(v6) => {
+            let (h, after) = v6.split_once(']')?;
+            match after.strip_prefix(':') {
+                Some(p) => (h, p.parse().ok()?),
+                None => (h, 22),
+            }
+        }
+        None => match hostport.split_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (hostport, 22),
+        },
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let keyfile = tail
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("keyfile="))
+        .map(Utf8PathBuf::from);
+    let identity = keyfile.or_else(|| {
+        let home = Utf8PathBuf::from(std::env::var("HOME").ok()?);
+        ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|k| home.join(".ssh").join(k))
+            .find(|p| p.is_file())
+    })?;
+    Some(
+        SshTarget::new(host, user, identity)
+            .with_port(port)
+            .with_connect_timeout(Duration::from_secs(10)),
+    )
+}
+
+/// The last `n` lines of a console file on the libvirt host and of what `virtlogd` rotated out
+/// of it (`FILE.0`), oldest first, read over ssh.
+pub async fn remote_console_tail(
+    target: &SshTarget,
+    file: &str,
+    n: usize,
+) -> std::result::Result<Vec<String>, ssh::SshError> {
+    let quoted = ssh::shell_quote(file);
+    let out = ssh::run_checked(
+        target,
+        &format!(
+            "cat -- {quoted}.0 {quoted} 2>/dev/null | tail -n {}",
+            n.max(1)
+        ),
+    )
+    .await?;
+    let mut lines: Vec<String> = out
+        .stdout_text()
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect();
+    if n == 0 {
+        lines.clear();
+    }
+    Ok(lines)
+}
+
 /// `command` run in the guest's root directory.
 fn in_root(root: &camino::Utf8Path, command: &str) -> String {
     format!("cd {} && {command}", ssh::shell_quote(root.as_str()))
@@ -1229,6 +1312,13 @@ impl Hypervisor for LibvirtDriver {
                 let _ = std::fs::remove_file(&path);
                 Some(path.to_string())
             }
+            // A remote host over ssh: its own libvirt log directory, read back over ssh.
+            None if ssh_of_uri(&self.config.uri).is_some() => Some(
+                self.config
+                    .remote_console_dir
+                    .join(format!("{machine}.console.log"))
+                    .to_string(),
+            ),
             None => None,
         };
         let spec2 = spec.clone();
@@ -1613,6 +1703,21 @@ impl Hypervisor for LibvirtDriver {
     async fn logs(&self, machine: &MachineName, tail_lines: usize) -> Result<Vec<String>> {
         // Check the machine first: unknown machines are NotFound, not Unsupported.
         let meta = self.meta_of(machine, Operation::Logs).await?;
+        // A console on a remote host: read over the same ssh that libvirt's URI uses.
+        if let Some(console) = meta.console.as_ref().filter(|_| !self.config.console_logs)
+            && let Some(target) = ssh_of_uri(&self.config.uri)
+        {
+            return remote_console_tail(&target, console, tail_lines)
+                .await
+                .map_err(|e| {
+                    HypervisorError::transient_from(
+                        Operation::Logs,
+                        Some(machine),
+                        format!("reading the console {console} on the libvirt host"),
+                        e,
+                    )
+                });
+        }
         let files: Vec<Utf8PathBuf> = match (&meta.console, &self.config.log_dir) {
             // vsm's console file and what virtlogd rotated out of it, oldest first.
             (Some(console), _) => ["", ".0"]
@@ -1921,6 +2026,25 @@ mod tests {
             })
         );
         assert_eq!(size("<domain><vcpu>1</vcpu></domain>"), None);
+    }
+
+    #[test]
+    fn ssh_uris_give_the_host_user_port_and_key() {
+        let t = ssh_of_uri("qemu+ssh://ops@hv1.example:2222/system?keyfile=/k/id").expect("ssh");
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.user.as_str(),
+                t.port,
+                t.identity.as_str()
+            ),
+            ("hv1.example", "ops", 2222, "/k/id")
+        );
+        let t = ssh_of_uri("qemu+ssh://root@[fd00::1]/system?keyfile=/k/id").expect("v6");
+        assert_eq!((t.host.as_str(), t.port), ("fd00::1", 22));
+        assert!(ssh_of_uri("qemu:///system").is_none());
+        assert!(ssh_of_uri("test:///default").is_none());
+        assert!(ssh_of_uri("qemu+tls://hv1/system").is_none());
     }
 
     #[test]

@@ -359,3 +359,24 @@ async fn vm_template_files_are_checked_give_consoles_and_refuse_unreachable_gues
     hv.destroy(&m).await.expect("destroy");
     assert!(!console.exists(), "the console log goes with the machine");
 }
+
+/// A console on a remote libvirt host (`qemu+ssh://`) is read over ssh: the tail of the file
+/// and of what virtlogd rotated out of it, oldest first, carriage returns dropped.
+#[tokio::test]
+async fn a_remote_console_is_read_over_ssh() {
+    let server = vsm_hypervisor::testing::sshd::TestSshd::start().expect("test sshd");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("web-1.console.log");
+    std::fs::write(format!("{}.0", file.display()), "boot 1\r\nboot 2\r\n").expect("rotated");
+    std::fs::write(&file, "boot 3\r\nlogin:\r\n").expect("console");
+    let file = file.to_str().expect("utf-8");
+    let lines = vsm_hypervisor::libvirt::remote_console_tail(&server.target(), file, 3)
+        .await
+        .expect("tail");
+    assert_eq!(lines, ["boot 2", "boot 3", "login:"]);
+    // No file yet (a machine that never booted): nothing, not an error.
+    let none = vsm_hypervisor::libvirt::remote_console_tail(&server.target(), "/nonexistent/x", 5)
+        .await
+        .expect("tail of nothing");
+    assert!(none.is_empty(), "{none:?}");
+}
