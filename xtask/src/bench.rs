@@ -1,6 +1,6 @@
-//! `cargo xtask bench [deploy|engine|api|vm]... [--runs N] [--ansible-files N] [--no-ansible]`:
-//! runs the named benchmarks (deploy, engine and api when none is named; `vm` boots real VMs,
-//! needs root and runs only when named).
+//! `cargo xtask bench [deploy|engine|api|hosts|vm]... [--runs N] [--ansible-files N] [--no-ansible]`:
+//! runs the named benchmarks (deploy, engine, api and hosts when none is named; `vm` boots real
+//! VMs, needs root and runs only when named).
 //!
 //! Each benchmark prints its own table and writes `target/bench/<name>.json` with the date, the
 //! machine (from `/proc`), the versions measured, the median of `--runs` runs (default 3, at
@@ -26,11 +26,11 @@ pub(crate) struct Opts {
     pub(crate) no_ansible: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|vm]... [--runs N] [--ansible-files N] [--no-ansible]";
+const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|hosts|vm]... [--runs N] [--ansible-files N] [--no-ansible]";
 
 /// Runs the benchmarks named in `args` (all of them when none is named).
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let all = ["deploy", "engine", "api"];
+    let all = ["deploy", "engine", "api", "hosts"];
     let runs_env = std::env::var("VSM_BENCH_RUNS")
         .ok()
         .map(|v| v.parse::<usize>())
@@ -84,6 +84,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "deploy" => crate::bench_deploy::run(&opts)?,
             "engine" => crate::bench_engine::run(&opts)?,
             "api" => crate::bench_api::run(&opts)?,
+            "hosts" => crate::bench_hosts::run(&opts)?,
             "vm" => crate::bench_vm::run(&opts)?,
             _ => unreachable!("checked above"),
         }

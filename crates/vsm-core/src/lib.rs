@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod fold;
 pub mod model;
 pub mod names;
+pub mod placement;
 pub mod plan;
 pub mod run;
 pub mod time;
@@ -34,6 +35,12 @@ pub use model::{
 pub use names::{
     AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
     validate_name,
+};
+pub use placement::{
+    AllocationRatios, AntiAffinity, FailureClass, GroupLimit, GroupPlacement, Host, HostName,
+    HostNameError, HostRefusal, HostState, HostUsage, NewServer, NoHostError, Placement,
+    PlacementError, PlacementRequest, Policy, RatioError, Refusal, Resources, UnitPlacement, Usage,
+    host_usage, place,
 };
 pub use plan::{
     ApplyRequest, AttachRequest, Batch, Gate, Phase, Plan, PlanError, PlanKind, RolloutPolicy,
