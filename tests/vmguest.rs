@@ -125,14 +125,13 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// Runs `command` in the guest at `address` over ssh (from inside the lab) and returns stdout.
-pub fn ssh(lab: &VmLab, address: &str, command: &str) -> String {
-    let key = lab.dir().join("id_ed25519");
-    let out = lab
-        .command("ssh")
+/// An `ssh` command, run inside the lab, that logs in to the guest at `address` as root with
+/// the image's key (no host-key checks: test guests are throwaway) and runs `command`.
+pub fn ssh_command(lab: &VmLab, address: &str, command: &str, connect_timeout: u32) -> Command {
+    let mut cmd = lab.command("ssh");
+    cmd.arg("-i")
+        .arg(lab.dir().join("id_ed25519"))
         .args([
-            "-i",
-            &key.to_string_lossy(),
             "-o",
             "BatchMode=yes",
             "-o",
@@ -142,10 +141,17 @@ pub fn ssh(lab: &VmLab, address: &str, command: &str) -> String {
             "-o",
             "LogLevel=ERROR",
             "-o",
-            "ConnectTimeout=10",
+            &format!("ConnectTimeout={connect_timeout}"),
             &format!("root@{address}"),
             command,
         ])
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Runs `command` in the guest at `address` over ssh (from inside the lab) and returns stdout.
+pub fn ssh(lab: &VmLab, address: &str, command: &str) -> String {
+    let out = ssh_command(lab, address, command, 10)
         .output()
         .expect("run ssh");
     assert!(

@@ -37,20 +37,29 @@ fn servers(unit: &Value) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// Whether the VM tests run here; prints why not (they need `VSM_SLOW_TESTS=1` and a vsm with
+/// the libvirt driver; under `CI=true` a missing libvirt fails instead).
+fn vm_tests_run_here() -> bool {
+    if !vsm_tests::slow_tests() {
+        eprintln!("skipped: boots real VMs (minutes under TCG); set VSM_SLOW_TESTS=1");
+        return false;
+    }
+    if !vsm_tests::libvirt_buildable() {
+        let reason = "libvirt-dev is not installed (cargo xtask deps installs it)";
+        assert!(!vsm_tests::vmlab::ci(), "CI=true, but {reason}");
+        eprintln!("skipped: {reason}");
+        return false;
+    }
+    true
+}
+
 fn show(m: &Manager, user: &User) -> Value {
     m.vsm(user, &["unit", "show", "shop"]).ok().json()
 }
 
 #[test]
 fn the_shop_unit_on_real_vms() {
-    if !vsm_tests::slow_tests() {
-        eprintln!("skipped: boots real VMs (minutes under TCG); set VSM_SLOW_TESTS=1");
-        return;
-    }
-    if !vsm_tests::libvirt_buildable() {
-        let reason = "libvirt-dev is not installed (cargo xtask deps installs it)";
-        assert!(!vsm_tests::vmlab::ci(), "CI=true, but {reason}");
-        eprintln!("skipped: {reason}");
+    if !vm_tests_run_here() {
         return;
     }
     let t0 = Instant::now();
@@ -234,14 +243,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// and the console shows the guest's boot.
 #[test]
 fn a_vm_without_a_service_is_powered_by_start_and_stop() {
-    if !vsm_tests::slow_tests() {
-        eprintln!("skipped: boots real VMs (minutes under TCG); set VSM_SLOW_TESTS=1");
-        return;
-    }
-    if !vsm_tests::libvirt_buildable() {
-        let reason = "libvirt-dev is not installed (cargo xtask deps installs it)";
-        assert!(!vsm_tests::vmlab::ci(), "CI=true, but {reason}");
-        eprintln!("skipped: {reason}");
+    if !vm_tests_run_here() {
         return;
     }
     let lab = vsm_tests::start_or_skip!("vm-power");

@@ -190,25 +190,7 @@ fn floor_run(lab: &VmLab, guest: &Path, run: usize) -> Result<Duration> {
 }
 
 fn ssh_answers(lab: &VmLab, address: &str) -> bool {
-    let key = lab.dir().join("id_ed25519");
-    lab.command("ssh")
-        .args(["-i"])
-        .arg(&key)
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "ConnectTimeout=2",
-            &format!("root@{address}"),
-            "true",
-        ])
-        .stdin(std::process::Stdio::null())
+    vmguest::ssh_command(lab, address, "true", 2)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
