@@ -17,6 +17,11 @@ use vsm_core::{
     TemplateGeneration, TemplateName, Timestamp, UnitName,
 };
 
+use crate::error::Error;
+pub use crate::operation::{
+    OperationKind, OperationRecord, OperationState, OperationSummary, ServerResult, StepStatus,
+};
+
 /// An authenticated caller: the account and its role.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {
@@ -96,13 +101,13 @@ impl fmt::Display for DriverKind {
 }
 
 impl FromStr for DriverKind {
-    type Err = crate::Error;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "local" => Ok(DriverKind::Local),
             "libvirt" => Ok(DriverKind::Libvirt),
             "static" => Ok(DriverKind::Static),
-            other => Err(crate::Error::invalid_with_hint(
+            other => Err(Error::invalid_with_hint(
                 format!("unknown driver {other:?}"),
                 "use `local` or `libvirt`",
             )),
@@ -428,10 +433,10 @@ impl fmt::Display for BatchSize {
 }
 
 impl FromStr for BatchSize {
-    type Err = crate::Error;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            crate::Error::invalid_with_hint(
+            Error::invalid_with_hint(
                 format!("invalid batch size {s:?}"),
                 "give a count such as `5` or a percentage such as `20%`",
             )
@@ -496,7 +501,7 @@ impl fmt::Display for Percent {
 }
 
 impl FromStr for Percent {
-    type Err = crate::Error;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.trim()
             .trim_end_matches('%')
@@ -504,7 +509,7 @@ impl FromStr for Percent {
             .ok()
             .and_then(Percent::new)
             .ok_or_else(|| {
-                crate::Error::invalid_with_hint(
+                Error::invalid_with_hint(
                     format!("invalid percentage {s:?}"),
                     "give a percentage from 0% to 100%",
                 )
@@ -645,188 +650,6 @@ pub struct ServerLogs {
 }
 
 // ---------------------------------------------------------------- operations
-
-/// What an operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum OperationKind {
-    /// `unit start`.
-    UnitStart,
-    /// `unit stop`.
-    UnitStop,
-    /// `group start`.
-    GroupStart,
-    /// `group stop`.
-    GroupStop,
-    /// `unit apply`.
-    Apply,
-    /// `unit rollback`.
-    Rollback,
-    /// `unit scale`.
-    Scale,
-    /// `unit upgrade`.
-    Upgrade,
-    /// `unit delete`.
-    UnitDelete,
-    /// `group attach`.
-    Attach,
-    /// `group detach`.
-    Detach,
-    /// `server recover` (manual or automatic).
-    Recover,
-}
-
-impl OperationKind {
-    /// The command words, e.g. `unit start`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperationKind::UnitStart => "unit start",
-            OperationKind::UnitStop => "unit stop",
-            OperationKind::GroupStart => "group start",
-            OperationKind::GroupStop => "group stop",
-            OperationKind::Apply => "unit apply",
-            OperationKind::Rollback => "unit rollback",
-            OperationKind::Scale => "unit scale",
-            OperationKind::Upgrade => "unit upgrade",
-            OperationKind::UnitDelete => "unit delete",
-            OperationKind::Attach => "group attach",
-            OperationKind::Detach => "group detach",
-            OperationKind::Recover => "server recover",
-        }
-    }
-}
-
-impl fmt::Display for OperationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where an operation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OperationState {
-    /// Still running.
-    Running,
-    /// Every step succeeded.
-    Succeeded,
-    /// Some servers failed, the rest was done (per-server errors kept).
-    PartlySucceeded,
-    /// Nothing (or nothing essential) succeeded.
-    Failed,
-    /// Cancelled by a user; what was done stays done.
-    Cancelled,
-    /// The manager stopped or crashed while it ran; re-run it to complete what is left.
-    Interrupted,
-}
-
-impl OperationState {
-    /// Whether the operation has ended.
-    pub fn is_finished(self) -> bool {
-        self != OperationState::Running
-    }
-
-    /// The snake_case word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperationState::Running => "running",
-            OperationState::Succeeded => "succeeded",
-            OperationState::PartlySucceeded => "partly_succeeded",
-            OperationState::Failed => "failed",
-            OperationState::Cancelled => "cancelled",
-            OperationState::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl fmt::Display for OperationState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An operation as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperationSummary {
-    /// Its id.
-    pub id: OperationId,
-    /// The unit it works on.
-    pub unit: Option<UnitName>,
-    /// What it does.
-    pub kind: OperationKind,
-    /// Its state.
-    pub state: OperationState,
-    /// Who asked for it (`None`: the manager itself, e.g. automatic recovery).
-    pub requested_by: Option<AccountName>,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it ended.
-    pub finished_at: Option<Timestamp>,
-}
-
-/// How one step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// Journaled, running.
-    Started,
-    /// Done.
-    Succeeded,
-    /// Failed (see the message).
-    Failed,
-    /// Not needed (already in the wanted state) or not run (an earlier phase failed).
-    Skipped,
-    /// Cancelled before or while running.
-    Cancelled,
-}
-
-/// The result of an operation for one server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerResult {
-    /// The group (`None` when the server is gone, e.g. after a destroy).
-    pub group: Option<GroupName>,
-    /// The server.
-    pub server: ServerName,
-    /// How it ended for this server.
-    pub status: StepStatus,
-    /// The error, when it failed.
-    pub error: Option<String>,
-    /// Whether the server carries a failure mark (ends the operation with a warning).
-    pub marked: bool,
-}
-
-/// `vsm op show`: an operation with its per-server results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperationRecord {
-    /// Summary fields.
-    #[serde(flatten)]
-    pub summary: OperationSummary,
-    /// The request that started it, as JSON.
-    pub request: serde_json::Value,
-    /// The per-server results (one entry per server touched).
-    pub servers: Vec<ServerResult>,
-    /// Warnings (e.g. a marked server was touched).
-    pub warnings: Vec<String>,
-    /// Why it failed, when it failed as a whole.
-    pub error: Option<String>,
-    /// Steps run, in journal order (may be long; kept for diagnostics).
-    pub steps_total: usize,
-}
-
-impl OperationRecord {
-    /// The exit code a CLI waiting for this operation ends with (SPEC.md): 0 succeeded without
-    /// warnings, 1 partly succeeded or succeeded with warnings, 70 failed, cancelled or
-    /// interrupted, 75 still running.
-    pub fn exit_code(&self) -> u8 {
-        match self.summary.state {
-            OperationState::Succeeded if self.warnings.is_empty() => 0,
-            OperationState::Succeeded | OperationState::PartlySucceeded => 1,
-            OperationState::Failed | OperationState::Cancelled | OperationState::Interrupted => 70,
-            OperationState::Running => 75,
-        }
-    }
-}
 
 /// A progress event of a running operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -997,34 +820,5 @@ mod tests {
         let p = Password::new("hunter2\n");
         assert_eq!(p.expose(), "hunter2");
         assert!(!format!("{p:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn operation_exit_codes() {
-        let mut r = OperationRecord {
-            summary: OperationSummary {
-                id: OperationId(1),
-                unit: None,
-                kind: OperationKind::UnitStart,
-                state: OperationState::Succeeded,
-                requested_by: None,
-                created_at: Timestamp::EPOCH,
-                finished_at: None,
-            },
-            request: serde_json::Value::Null,
-            servers: vec![],
-            warnings: vec![],
-            error: None,
-            steps_total: 0,
-        };
-        assert_eq!(r.exit_code(), 0);
-        r.warnings.push("marked".into());
-        assert_eq!(r.exit_code(), 1);
-        r.summary.state = OperationState::PartlySucceeded;
-        assert_eq!(r.exit_code(), 1);
-        r.summary.state = OperationState::Failed;
-        assert_eq!(r.exit_code(), 70);
-        r.summary.state = OperationState::Running;
-        assert_eq!(r.exit_code(), 75);
     }
 }

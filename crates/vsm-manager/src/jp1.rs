@@ -178,7 +178,7 @@ mod tests {
         // A second pass sees the same failed server: no second event.
         let again = manager.monitor_once().await.expect("monitor");
         assert!(again.is_empty(), "{again:?}");
-        manager.inner.jp1.as_ref().expect("jp1 on").drain().await;
+        manager.engine().drain_events().await;
 
         let lines = calls(&log);
         let failures: Vec<&String> = lines.iter().filter(|l| l.contains("7FFF8010")).collect();

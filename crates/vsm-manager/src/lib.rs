@@ -45,20 +45,26 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-mod admin;
 pub mod api;
 mod auth;
+mod backup;
+mod clock;
 pub mod config;
+mod drivers;
 mod engine;
 pub mod error;
 pub mod http;
 mod jp1;
 pub mod logging;
 mod manager;
+mod operation;
+mod paths;
 pub mod store;
 pub mod unitfile;
 
 pub use api::*;
 pub use config::{ManagerConfig, PasswordCost, Settings};
+pub use drivers::DriverSet;
 pub use error::{DataProblem, Entity, Error, ErrorKind, OpenError, Result};
-pub use manager::{DB_FILE, DEFINITIONS_DIR, DriverSet, InitOptions, LOCK_FILE, Manager};
+pub use manager::{InitOptions, Manager};
+pub use paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};

@@ -1,120 +1,29 @@
 //! Executing single steps against the drivers and the deploy layer (time-outs, retries of
-//! transient errors, cancellation of waits), the group-committing journal writer, crash
-//! reconciliation, and the definition-store calls (import, export, diff).
+//! transient errors, cancellation of waits), crash reconciliation, and the other driver calls
+//! of the manager (checking a template source, a server's logs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use vsm_core::fold::StepResult;
 use vsm_core::model::{
-    DefinitionRecord, Group, GroupKind, LogicalStatus, ObservedStatus, Origin, Server,
-    ServerAddress, Template, Unit,
+    Group, GroupKind, LogicalStatus, ObservedStatus, Origin, Server, ServerAddress, Template, Unit,
 };
 use vsm_core::plan::Step;
-use vsm_core::{DefinitionVersion, ServerName, TemplateName, UnitName};
+use vsm_core::{ServerName, TemplateName, UnitName};
 use vsm_hypervisor::static_driver::params;
 use vsm_hypervisor::{
     Hypervisor, HypervisorError, MachineName, PowerState, ProvisionSpec, TemplateSource,
 };
 
+use super::context::EngineCtx;
+use super::journal::Pending;
 use crate::api::*;
-use crate::error::{DataProblem, Entity, Error, Result};
-use crate::manager::{DEFINITIONS_DIR, Manager, now};
-use crate::store::{Change, Store};
-
-// ------------------------------------------------------------------ the journal writer
-
-type Reply = oneshot::Sender<std::result::Result<(), String>>;
-
-/// Group commit: every pending batch of changes goes into one transaction.
-pub(crate) struct Writer {
-    tx: std::sync::mpsc::Sender<(Vec<Change>, Reply)>,
-}
-
-impl Writer {
-    pub(crate) fn spawn(store: Arc<dyn Store>) -> Writer {
-        let (tx, rx) = std::sync::mpsc::channel::<(Vec<Change>, Reply)>();
-        std::thread::Builder::new()
-            .name("vsm-journal".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < 1024 {
-                        match rx.try_recv() {
-                            Ok(more) => batch.push(more),
-                            Err(_) => break,
-                        }
-                    }
-                    let all: Vec<Change> = batch
-                        .iter_mut()
-                        .flat_map(|(c, _)| std::mem::take(c))
-                        .collect();
-                    let res = store.write(&coalesce(all)).map_err(|e| error_chain(&e));
-                    for (_, reply) in batch {
-                        let _ = reply.send(res.clone());
-                    }
-                }
-            })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the journal writer"));
-        Writer { tx }
-    }
-
-    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
-        self.submit(changes)?.wait().await
-    }
-
-    /// Queues `changes` behind everything queued before (one writer: the order on disk is the
-    /// order of submission) without waiting for them to be durable.
-    pub(crate) fn submit(&self, changes: Vec<Change>) -> Result<Pending> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((changes, reply))
-            .map_err(|_| Error::failed_msg("the journal writer stopped"))?;
-        Ok(Pending(rx))
-    }
-}
-
-/// Drops the row writes of a batch that a later write of the same row in the same batch
-/// replaces whole: a unit's own row (every provision moves its group's name counter) and a
-/// server's row. The batch is one transaction, so the outcome is the same with fewer writes.
-pub(crate) fn coalesce(changes: Vec<Change>) -> Vec<Change> {
-    use std::collections::HashSet;
-    let mut units: HashSet<UnitName> = HashSet::new();
-    let mut servers: HashSet<(UnitName, ServerName)> = HashSet::new();
-    let mut keep = vec![true; changes.len()];
-    for (i, c) in changes.iter().enumerate().rev() {
-        match c {
-            Change::PutUnitMeta(u) => keep[i] = units.insert(u.name.clone()),
-            Change::PutServer { unit, server, .. } => {
-                keep[i] = servers.insert((unit.clone(), server.name.clone()))
-            }
-            _ => {}
-        }
-    }
-    changes
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(c, k)| k.then_some(c))
-        .collect()
-}
-
-/// Changes queued for the journal writer; [`Pending::wait`] returns once they are durable.
-pub(crate) struct Pending(oneshot::Receiver<std::result::Result<(), String>>);
-
-impl Pending {
-    /// Waits until the changes are written (or the write failed).
-    pub(crate) async fn wait(self) -> Result<()> {
-        self.0
-            .await
-            .map_err(|_| Error::failed_msg("the journal writer stopped"))?
-            .map_err(|e| Error::failed_msg(format!("cannot write the journal: {e}")))
-    }
-}
+use crate::error::{Entity, Error, Result, error_chain};
+use crate::store::Change;
 
 // ------------------------------------------------------------------ machine names
 
@@ -265,8 +174,8 @@ impl StepTarget {
 // ------------------------------------------------------------------ the execution context
 
 /// Shared by the steps of one operation.
-pub(crate) struct Ctx {
-    manager: Manager,
+pub(crate) struct OpCtx {
+    engine: Arc<EngineCtx>,
     templates: HashMap<TemplateName, Template>,
     step_timeout: Duration,
     retries: u32,
@@ -287,11 +196,14 @@ fn observed_of(state: PowerState) -> ObservedStatus {
     }
 }
 
-impl Ctx {
-    pub(crate) fn new(m: &Manager, templates: HashMap<TemplateName, Template>) -> Ctx {
-        let s = m.settings();
-        Ctx {
-            manager: m.clone(),
+impl OpCtx {
+    pub(crate) fn new(
+        engine: &Arc<EngineCtx>,
+        templates: HashMap<TemplateName, Template>,
+    ) -> OpCtx {
+        let s = engine.settings();
+        OpCtx {
+            engine: engine.clone(),
             templates,
             step_timeout: Duration::from_secs(s.engine.step_timeout_secs.max(1)),
             retries: s.engine.retries,
@@ -300,13 +212,18 @@ impl Ctx {
         }
     }
 
-    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
-        self.manager.inner.writer.commit(changes).await
+    /// The current time.
+    pub(crate) fn now(&self) -> vsm_core::Timestamp {
+        self.engine.now()
     }
 
-    /// Queues `changes` without waiting (see [`Writer::submit`]).
+    pub(crate) async fn commit(&self, changes: Vec<Change>) -> Result<()> {
+        self.engine.writer.commit(changes).await
+    }
+
+    /// Queues `changes` without waiting (see [`super::journal::Writer::submit`]).
     pub(crate) fn submit(&self, changes: Vec<Change>) -> Result<Pending> {
-        self.manager.inner.writer.submit(changes)
+        self.engine.writer.submit(changes)
     }
 
     fn driver_for_template(
@@ -322,12 +239,7 @@ impl Ctx {
     }
 
     fn driver(&self, kind: DriverKind) -> std::result::Result<Arc<dyn Hypervisor>, String> {
-        self.manager
-            .inner
-            .drivers
-            .get(kind)
-            .cloned()
-            .ok_or_else(|| format!("this manager has no {kind} driver"))
+        self.engine.driver(kind)
     }
 
     /// The driver of an existing server of `unit`.
@@ -393,7 +305,7 @@ impl Ctx {
     ) -> StepResult {
         match self.execute_inner(step, target, cancel).await {
             Ok(r) => r,
-            Err(e) => StepResult::failed(now(), e),
+            Err(e) => StepResult::failed(self.now(), e),
         }
     }
 
@@ -445,7 +357,7 @@ impl Ctx {
 
     /// The server's address as the model knows it.
     fn server_address(&self, target: &StepTarget, server: &ServerName) -> Option<ServerAddress> {
-        let live = self.manager.live_for_unit(&target.unit)?;
+        let live = self.engine.ops.live_for_unit(&target.unit)?;
         let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
         live.server(&u, server).and_then(|(_, s)| s.address.clone())
     }
@@ -457,7 +369,7 @@ impl Ctx {
         server: &ServerName,
         address: Option<ServerAddress>,
     ) -> Option<vsm_deploy::ServerContext> {
-        let live = self.manager.live_for_unit(&target.unit)?;
+        let live = self.engine.ops.live_for_unit(&target.unit)?;
         let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
         let (group, _) = live.server(&u, server)?;
         let index = group.servers.iter().position(|s| s.name == *server)? + 1;
@@ -486,7 +398,7 @@ impl Ctx {
         server: &ServerName,
     ) -> std::result::Result<Option<vsm_deploy::HealthCheck>, String> {
         let Some((group, digest)) = (|| {
-            let live = self.manager.live_for_unit(&target.unit)?;
+            let live = self.engine.ops.live_for_unit(&target.unit)?;
             let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
             let (group, _) = live.server(&u, server)?;
             Some((group.name().clone(), u.current_definition()?.digest.clone()))
@@ -503,9 +415,8 @@ impl Ctx {
             return Ok(check.clone());
         }
         // A snapshot that cannot be read fails the check: it must not pass unchecked.
-        let store =
-            vsm_deploy::SnapshotStore::open(&self.manager.state_dir().join(DEFINITIONS_DIR))
-                .map_err(|e| format!("cannot read the definition store: {}", error_chain(&e)))?;
+        let store = vsm_deploy::SnapshotStore::open(self.engine.definitions())
+            .map_err(|e| format!("cannot read the definition store: {}", error_chain(&e)))?;
         let def = store.load(&key.0).map_err(|e| {
             format!(
                 "cannot read definition {} for its health check: {}",
@@ -542,7 +453,7 @@ impl Ctx {
         };
         let unit_driver = || async {
             // Provisioned servers: the driver of their template.
-            let live = self.manager.live_for_unit(&target.unit);
+            let live = self.engine.ops.live_for_unit(&target.unit);
             let server = step.server().cloned();
             match (live, server) {
                 (Some(live), Some(s)) => {
@@ -564,7 +475,7 @@ impl Ctx {
         match step {
             Step::Wait { millis } => {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(*millis)) => Ok(StepResult::ok(now())),
+                    _ = tokio::time::sleep(Duration::from_millis(*millis)) => Ok(StepResult::ok(self.now())),
                     _ = cancel.cancelled() => Err("cancelled while waiting".into()),
                 }
             }
@@ -594,7 +505,7 @@ impl Ctx {
                     }
                     Err(e) => return Err(e),
                 };
-                let mut r = StepResult::ok(now());
+                let mut r = StepResult::ok(self.now());
                 if let Some(a) = info.address
                     && let Ok(a) = ServerAddress::new(a.to_string())
                 {
@@ -619,7 +530,7 @@ impl Ctx {
                     let ctx = self
                         .deploy_context(target, server, address)
                         .ok_or_else(|| format!("server {server} has no address yet"))?;
-                    let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
+                    let store_root = self.engine.definitions().to_path_buf();
                     let root = root.clone();
                     apply_with(&store_root, digest, &ctx, move || {
                         std::fs::create_dir_all(&root)
@@ -635,7 +546,7 @@ impl Ctx {
                     let ctx = self
                         .deploy_context(target, server, address)
                         .ok_or_else(|| format!("server {server} has no address"))?;
-                    let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
+                    let store_root = self.engine.definitions().to_path_buf();
                     let base = base.clone();
                     apply_with(&store_root, digest, &ctx, move || {
                         Ok(Box::new(vsm_deploy::SshTransport::new(ssh, base)))
@@ -648,7 +559,7 @@ impl Ctx {
                     let ctx = self
                         .deploy_context(target, server, address)
                         .ok_or_else(|| format!("server {server} has no address"))?;
-                    let store_root = self.manager.state_dir().join(DEFINITIONS_DIR);
+                    let store_root = self.engine.definitions().to_path_buf();
                     let booted = access.booted_for_delivery;
                     let applied = apply_with(&store_root, digest, &ctx, move || {
                         Ok(Box::new(vsm_deploy::SshTransport::new(
@@ -672,7 +583,7 @@ impl Ctx {
                     // Never report an apply that delivered nothing as done.
                     return Err(self.unreachable(target, server, d.as_ref()));
                 }
-                Ok(StepResult::ok(now()))
+                Ok(StepResult::ok(self.now()))
             }
             Step::Start { .. } => {
                 let d = driver(target.driver).await?;
@@ -680,7 +591,7 @@ impl Ctx {
                 match self.call(cancel, || d.start(&m)).await {
                     // A VM may get another address from DHCP each time it boots.
                     Ok(()) if d.kind() == vsm_hypervisor::HypervisorKind::Libvirt => {
-                        let mut r = StepResult::ok(now());
+                        let mut r = StepResult::ok(self.now());
                         if let Ok(Some(a)) = d.address(&m).await
                             && let Ok(a) = ServerAddress::new(a.to_string())
                         {
@@ -688,7 +599,7 @@ impl Ctx {
                         }
                         Ok(r)
                     }
-                    Ok(()) => Ok(StepResult::ok(now())),
+                    Ok(()) => Ok(StepResult::ok(self.now())),
                     // A VM's start fails when its guest never answers, even though the VM
                     // itself runs: that is no start.
                     Err(e) if d.kind() == vsm_hypervisor::HypervisorKind::Libvirt => Err(e),
@@ -696,7 +607,7 @@ impl Ctx {
                         // Already running counts as started.
                         match d.state(&m).await {
                             Ok(PowerState::Running | PowerState::Starting) => {
-                                Ok(StepResult::ok(now()))
+                                Ok(StepResult::ok(self.now()))
                             }
                             _ => Err(e),
                         }
@@ -714,7 +625,7 @@ impl Ctx {
                     match d.state(&m).await {
                         Ok(PowerState::Running) => {
                             let Some(check) = check else {
-                                return Ok(StepResult::ok(now()));
+                                return Ok(StepResult::ok(self.now()));
                             };
                             let address = match self.server_address(target, server) {
                                 Some(a) => a.to_string(),
@@ -733,7 +644,7 @@ impl Ctx {
                             check.timeout = check.timeout.min(left.max(Duration::from_millis(1)));
                             return tokio::select! {
                                 r = vsm_deploy::health_check(&check, &address, None) => match r {
-                                    Ok(()) => Ok(StepResult::ok(now())),
+                                    Ok(()) => Ok(StepResult::ok(self.now())),
                                     Err(e) => Err(error_chain(&e)),
                                 },
                                 _ = cancel.cancelled() => Err("cancelled while checking health".into()),
@@ -773,14 +684,14 @@ impl Ctx {
                 // the step time-out only bounds the whole call.
                 let t = GRACEFUL_STOP.min(self.step_timeout);
                 self.call(cancel, || d.shutdown(&m, t)).await?;
-                Ok(StepResult::ok(now()))
+                Ok(StepResult::ok(self.now()))
             }
             Step::Destroy { .. } => {
                 let d = driver(target.driver).await?;
                 let m = machine()?;
                 match self.call(cancel, || d.destroy(&m)).await {
-                    Ok(()) => Ok(StepResult::ok(now())),
-                    Err(e) if e.contains("not found") => Ok(StepResult::ok(now())),
+                    Ok(()) => Ok(StepResult::ok(self.now())),
+                    Err(e) if e.contains("not found") => Ok(StepResult::ok(self.now())),
                     Err(e) => Err(e),
                 }
             }
@@ -788,14 +699,14 @@ impl Ctx {
                 let d = self.registered_driver(target, cancel).await?;
                 let m = machine()?;
                 self.call(cancel, || d.state(&m)).await?;
-                Ok(StepResult::ok(now()))
+                Ok(StepResult::ok(self.now()))
             }
             Step::Detach { .. } => {
                 let d = self.driver(DriverKind::Static)?;
                 let m = machine()?;
                 match self.call(cancel, || d.destroy(&m)).await {
-                    Ok(()) => Ok(StepResult::ok(now())),
-                    Err(e) if e.contains("not found") => Ok(StepResult::ok(now())),
+                    Ok(()) => Ok(StepResult::ok(self.now())),
+                    Err(e) if e.contains("not found") => Ok(StepResult::ok(self.now())),
                     Err(e) => Err(e),
                 }
             }
@@ -854,7 +765,7 @@ impl Ctx {
                 continue;
             };
             let was_doing = s.in_progress.take();
-            s.observed_at = Some(now());
+            s.observed_at = Some(self.now());
             match info {
                 Some(Ok(info)) => {
                     s.observed = observed_of(info.state);
@@ -912,20 +823,6 @@ impl Ctx {
 /// How long a server gets to stop gracefully before the driver forces it off.
 const GRACEFUL_STOP: Duration = Duration::from_secs(30);
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg.push_str(": ");
-            msg.push_str(&t);
-        }
-        src = s.source();
-    }
-    msg
-}
-
 /// Pushes one server's part of a definition version through the deploy layer, into a local
 /// root or over SSH (`transport` makes the transport once there is something to push):
 /// per-server atomic (staged, then switched in), idempotent (an unchanged version sends
@@ -969,17 +866,14 @@ async fn apply_with(
 
 // ------------------------------------------------------------------ templates
 
+/// Asks the driver of `driver` whether `source` is a template it can clone.
 pub(crate) async fn check_template_source(
-    m: &Manager,
+    ctx: &EngineCtx,
     driver: DriverKind,
     source: &str,
 ) -> Result<()> {
     let source = TemplateSource::new(source).map_err(|e| Error::invalid(e.to_string()))?;
-    let Some(d) = m.inner.drivers.get(driver).cloned() else {
-        return Err(Error::invalid(format!(
-            "this manager has no {driver} driver"
-        )));
-    };
+    let d = ctx.driver(driver).map_err(Error::invalid)?;
     d.inspect_template(&source).await.map_err(|e| match e {
         HypervisorError::InvalidTemplate { .. } | HypervisorError::NotFound { .. } => {
             Error::invalid_with_hint(
@@ -992,176 +886,9 @@ pub(crate) async fn check_template_source(
     Ok(())
 }
 
-// ------------------------------------------------------------------ definitions
-
-fn snapshot_store(m: &Manager) -> Result<vsm_deploy::SnapshotStore> {
-    vsm_deploy::SnapshotStore::open(&m.state_dir().join(DEFINITIONS_DIR))
-        .map_err(|e| Error::failed("cannot open the definition store", e))
-}
-
-fn definition_errors(dir: &Utf8Path, e: vsm_deploy::DefinitionErrors) -> Error {
-    Error::InvalidData {
-        problems: e
-            .errors
-            .into_iter()
-            .map(|p| DataProblem {
-                file: dir.join(&p.file).to_string(),
-                line: p.line,
-                field: p.field,
-                message: p.message,
-            })
-            .collect(),
-    }
-}
-
-fn to_api_diff(base: Option<DefinitionVersion>, d: &vsm_deploy::Diff) -> DefinitionDiff {
-    let mut files = Vec::new();
-    let mut push = |group: Option<String>, c: &vsm_deploy::Changes| {
-        for (list, change) in [
-            (&c.added, ChangeKind::Added),
-            (&c.changed, ChangeKind::Modified),
-            (&c.removed, ChangeKind::Removed),
-        ] {
-            for p in list {
-                files.push(FileChange {
-                    group: group.clone(),
-                    path: p.to_string(),
-                    change,
-                });
-            }
-        }
-    };
-    push(None, &d.files);
-    for g in &d.groups {
-        push(Some(g.group.to_string()), &g.targets);
-    }
-    DefinitionDiff { base, files }
-}
-
-pub(crate) async fn import(
-    m: &Manager,
-    actor: &Actor,
-    mut unit: Unit,
-    dir: &Utf8Path,
-) -> Result<ImportResult> {
-    if let Some(op) = m.busy_op(&unit.name) {
-        return Err(Error::Busy {
-            unit: unit.name.clone(),
-            operation: op,
-        });
-    }
-    let store = snapshot_store(m)?;
-    let dir = dir.to_owned();
-    let current = unit.current_definition().map(|d| d.digest.clone());
-    let (report, old) = tokio::task::spawn_blocking(move || {
-        let report = store.import(&dir, &vsm_deploy::ScanLimits::default());
-        let old = current.and_then(|c| store.load(&c).ok());
-        (report.map_err(|e| (dir.clone(), e)), old)
-    })
-    .await
-    .map_err(|e| Error::failed("import task failed", e))?;
-    let report = report.map_err(|(dir, e)| match e {
-        vsm_deploy::ImportError::Invalid(errs) => definition_errors(&dir, errs),
-        other => Error::failed("cannot store the definitions", other),
-    })?;
-    let def = report.definition;
-    let diff = vsm_deploy::diff(old.as_ref(), &def);
-    if let Some(cur) = unit.current_definition()
-        && cur.digest == def.id
-    {
-        return Ok(ImportResult {
-            version: cur.version,
-            digest: cur.digest.clone(),
-            created: false,
-            diff: to_api_diff(Some(cur.version), &diff),
-        });
-    }
-    let base = unit.current;
-    let version = unit
-        .definitions
-        .last()
-        .map_or(DefinitionVersion::FIRST, |d| d.version.next());
-    let groups = unit
-        .groups
-        .iter()
-        .filter_map(|g| vsm_deploy::group_parts(&def, g.name()).map(|p| (g.name().clone(), p)))
-        .collect();
-    unit.import_definition(DefinitionRecord {
-        version,
-        digest: def.id.clone(),
-        imported: now(),
-        groups,
-    })
-    .map_err(|e| Error::invalid(e.to_string()))?;
-    m.write(vec![
-        Change::PutUnitMeta(crate::engine::unit_meta(&unit)),
-        Change::Audit(crate::store::AuditEntry {
-            at: now(),
-            actor: Some(actor.account.clone()),
-            action: "unit import".into(),
-            target: unit.name.to_string(),
-            result: format!("version {version} ({})", def.id.short()),
-        }),
-    ])
-    .await?;
-    Ok(ImportResult {
-        version,
-        digest: def.id,
-        created: true,
-        diff: to_api_diff(base, &diff),
-    })
-}
-
-pub(crate) async fn export(
-    m: &Manager,
-    unit: Unit,
-    version: Option<DefinitionVersion>,
-    dest: &Utf8Path,
-) -> Result<VersionInfo> {
-    let v = version.or(unit.current).ok_or_else(|| {
-        Error::invalid_with_hint(
-            format!("unit {} has no definitions yet", unit.name),
-            "import a definition directory with `vsm unit import`",
-        )
-    })?;
-    let rec = unit
-        .definition(v)
-        .ok_or_else(|| Error::not_found(Entity::DefinitionVersion, v))?
-        .clone();
-    let store = snapshot_store(m)?;
-    let dest: Utf8PathBuf = dest.to_owned();
-    let digest = rec.digest.clone();
-    tokio::task::spawn_blocking(move || store.export(&digest, &dest))
-        .await
-        .map_err(|e| Error::failed("export task failed", e))?
-        .map_err(|e| Error::failed("cannot export the definitions", e))?;
-    Ok(VersionInfo {
-        version: rec.version,
-        digest: rec.digest,
-        created_at: rec.imported,
-    })
-}
-
-pub(crate) async fn diff(m: &Manager, unit: Unit, dir: &Utf8Path) -> Result<DefinitionDiff> {
-    let store = snapshot_store(m)?;
-    let dir = dir.to_owned();
-    let current = unit.current_definition().map(|d| d.digest.clone());
-    let base = unit.current;
-    let res = tokio::task::spawn_blocking(move || {
-        let scan = vsm_deploy::scan(&dir, &vsm_deploy::ScanLimits::default());
-        let old = current.and_then(|c| store.load(&c).ok());
-        (scan, old, dir)
-    })
-    .await
-    .map_err(|e| Error::failed("diff task failed", e))?;
-    let (scan, old, dir) = res;
-    let scan = scan.map_err(|e| definition_errors(&dir, e))?;
-    let d = vsm_deploy::diff(old.as_ref(), &scan.definition);
-    Ok(to_api_diff(base, &d))
-}
-
+/// `vsm server logs`: what the server's driver keeps of its console.
 pub(crate) async fn server_logs(
-    m: &Manager,
+    engine: &Arc<EngineCtx>,
     unit: &Unit,
     server: &ServerName,
     tail: Option<usize>,
@@ -1169,9 +896,9 @@ pub(crate) async fn server_logs(
     if unit.server(server).is_none() {
         return Err(Error::not_found(Entity::Server, server));
     }
-    let templates = m.db(|s| s.templates()).await?;
-    let ctx = Ctx::new(
-        m,
+    let templates = engine.db(|s| s.templates()).await?;
+    let ctx = OpCtx::new(
+        engine,
         templates.into_iter().map(|t| (t.name.clone(), t)).collect(),
     );
     let d = ctx
@@ -1190,51 +917,6 @@ pub(crate) async fn server_logs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vsm_core::{AccountName, GroupName, OperationId, Timestamp};
-
-    fn unit(name: &str, busy: u64) -> Change {
-        Change::PutUnitMeta(Unit {
-            name: UnitName::new(name).expect("unit"),
-            owner: AccountName::new("alice").expect("owner"),
-            created: Timestamp::EPOCH,
-            groups: Vec::new(),
-            definitions: Vec::new(),
-            current: None,
-            busy: Some(OperationId(busy)),
-        })
-    }
-
-    fn server(unit: &str, name: &str, seq: u32) -> Change {
-        Change::PutServer {
-            unit: UnitName::new(unit).expect("unit"),
-            group: GroupName::new("web").expect("group"),
-            server: Server::new(
-                ServerName::new(name).expect("server"),
-                Origin::Registered,
-                seq,
-                Timestamp::EPOCH,
-            ),
-        }
-    }
-
-    fn delete(unit: &str, name: &str) -> Change {
-        Change::DeleteServer {
-            unit: UnitName::new(unit).expect("unit"),
-            server: ServerName::new(name).expect("server"),
-        }
-    }
-
-    /// What a change writes, for comparing batches.
-    fn key(c: &Change) -> String {
-        match c {
-            Change::PutUnitMeta(u) => format!("unit {} {:?}", u.name, u.busy),
-            Change::PutServer { unit, server, .. } => {
-                format!("server {unit}/{} {}", server.name, server.seq)
-            }
-            Change::DeleteServer { unit, server } => format!("delete {unit}/{server}"),
-            other => format!("{other:?}"),
-        }
-    }
 
     #[test]
     fn registered_machines_get_their_ssh_settings_as_driver_parameters() {
@@ -1263,36 +945,6 @@ mod tests {
                 .get(params::SSH_HOST_KEY_CHECKING)
                 .map(String::as_str),
             Some("strict")
-        );
-    }
-
-    #[test]
-    fn coalescing_keeps_the_last_write_of_each_row_and_the_order_of_the_rest() {
-        let batch = vec![
-            unit("shop", 1),
-            server("shop", "web-001", 1),
-            server("shop", "web-002", 2),
-            unit("blog", 9),
-            server("shop", "web-001", 3),
-            unit("shop", 2),
-            // A server deleted after a write keeps both (the delete is the last word).
-            server("shop", "web-003", 4),
-            delete("shop", "web-003"),
-            // The same server name in another unit is another row.
-            server("blog", "web-001", 5),
-        ];
-        let kept: Vec<String> = coalesce(batch).iter().map(key).collect();
-        assert_eq!(
-            kept,
-            vec![
-                "server shop/web-002 2",
-                "unit blog Some(OperationId(9))",
-                "server shop/web-001 3",
-                "unit shop Some(OperationId(2))",
-                "server shop/web-003 4",
-                "delete shop/web-003",
-                "server blog/web-001 5",
-            ]
         );
     }
 }

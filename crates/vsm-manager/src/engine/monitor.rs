@@ -5,72 +5,31 @@
 //! It skips units that an operation holds (the operation's model is the truth then).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use vsm_core::model::{LogicalStatus, ObservedStatus, Origin, RecoverPolicy};
-use vsm_core::{ServerName, UnitName};
+use vsm_core::{OperationId, ServerName, UnitName};
 use vsm_hypervisor::{HypervisorError, PowerState};
 
-use super::exec::{Ctx, machine_name};
-use crate::api::{LoadView, OperationKind, OperationRecord, OperationState};
-use crate::manager::{Manager, now};
+use super::context::EngineCtx;
+use super::exec::{OpCtx, machine_name};
+use super::run::{Request, start};
+use crate::api::{LoadView, OperationKind};
+use crate::error::Result;
 use crate::store::Change;
 
-/// The latest load figures of a server, if the monitor collected any.
-pub(crate) fn load_of(m: &Manager, unit: &UnitName, server: &ServerName) -> Option<LoadView> {
-    m.inner
-        .loads
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&(unit.clone(), server.clone()))
-        .copied()
-}
-
-/// Reports the end of an operation (log; JP1 events when configured).
-pub(crate) fn operation_event(m: &Manager, record: &OperationRecord) {
-    if let Some(unit) = &record.summary.unit {
-        let op = vsm_jp1::OperationInfo {
-            unit: unit.clone(),
-            id: record.summary.id,
-            kind: record.summary.kind.to_string(),
-            by: record.summary.requested_by.clone(),
-        };
-        let detail = record.error.clone().unwrap_or_default();
-        let event = match record.summary.state {
-            OperationState::Succeeded => Some(vsm_jp1::VsmEvent::OperationSucceeded { op, detail }),
-            OperationState::PartlySucceeded => {
-                Some(vsm_jp1::VsmEvent::OperationPartlySucceeded { op, detail })
-            }
-            OperationState::Failed | OperationState::Interrupted => {
-                Some(vsm_jp1::VsmEvent::OperationFailed { op, detail })
-            }
-            _ => None,
-        };
-        if let Some(event) = event {
-            m.jp1_event(&event);
-        }
-    }
-    match record.summary.state {
-        OperationState::Succeeded => {
-            tracing::info!(operation = %record.summary.id, kind = %record.summary.kind, "operation succeeded")
-        }
-        state => {
-            tracing::warn!(operation = %record.summary.id, kind = %record.summary.kind, %state, error = ?record.error, "operation ended")
-        }
-    }
-}
-
 /// Starts the monitor task (stops with the manager's shutdown).
-pub(crate) fn spawn_monitor(m: &Manager) {
-    let interval = Duration::from_secs(m.settings().monitor.interval_secs.max(1));
-    let m = m.clone();
+pub(crate) fn spawn_monitor(engine: &Arc<EngineCtx>) {
+    let interval = Duration::from_secs(engine.settings().monitor.interval_secs.max(1));
+    let engine = engine.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = m.inner.shutdown.cancelled() => return,
+                _ = engine.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
             }
-            if let Err(e) = check_once(&m).await {
+            if let Err(e) = check_once(&engine).await {
                 tracing::warn!(error = %e, "monitor pass failed");
             }
         }
@@ -78,16 +37,16 @@ pub(crate) fn spawn_monitor(m: &Manager) {
 }
 
 /// One monitor pass over every idle unit. Returns the servers newly found failed.
-pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, ServerName)>> {
-    let (units, templates) = m.db(|s| Ok((s.units()?, s.templates()?))).await?;
-    let ctx = Ctx::new(
-        m,
+pub(crate) async fn check_once(engine: &Arc<EngineCtx>) -> Result<Vec<(UnitName, ServerName)>> {
+    let (units, templates) = engine.db(|s| Ok((s.units()?, s.templates()?))).await?;
+    let ctx = OpCtx::new(
+        engine,
         templates.into_iter().map(|t| (t.name.clone(), t)).collect(),
     );
     let mut failed = Vec::new();
     let mut loads = HashMap::new();
     for unit in units {
-        if unit.busy.is_some() || m.busy_op(&unit.name).is_some() {
+        if unit.busy.is_some() || engine.ops.busy_op(&unit.name).is_some() {
             continue;
         }
         let mut changes = Vec::new();
@@ -114,7 +73,7 @@ pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, Serv
                 loads.insert(
                     (unit.name.clone(), s.name.clone()),
                     LoadView {
-                        at: now(),
+                        at: engine.now(),
                         cpu_percent: l.cpu_percent.unwrap_or(0.0),
                         memory_bytes: l.memory_bytes.unwrap_or(0),
                     },
@@ -122,7 +81,7 @@ pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, Serv
             }
             let mut s2 = s.clone();
             s2.observed = observed;
-            s2.observed_at = Some(now());
+            s2.observed_at = Some(engine.now());
             let crashed = s.logical.is_running()
                 && matches!(observed, ObservedStatus::Failed | ObservedStatus::Stopped);
             if crashed {
@@ -132,7 +91,7 @@ pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, Serv
                     _ => "the server stopped without being asked".into(),
                 });
                 tracing::warn!(unit = %unit.name, server = %s.name, "server failed");
-                m.jp1_event(&vsm_jp1::VsmEvent::ServerFailed {
+                engine.event(&vsm_jp1::VsmEvent::ServerFailed {
                     unit: unit.name.clone(),
                     group: g.name().clone(),
                     server: s.name.clone(),
@@ -153,17 +112,34 @@ pub(crate) async fn check_once(m: &Manager) -> crate::Result<Vec<(UnitName, Serv
         }
         if !changes.is_empty() {
             // Only if no operation took the unit meanwhile.
-            if m.busy_op(&unit.name).is_none() {
-                m.write(changes).await?;
+            if engine.ops.busy_op(&unit.name).is_none() {
+                engine.write(changes).await?;
             }
         }
         for server in recover {
-            if let Err(e) = m.auto_recover(&unit.name, &server).await {
+            if let Err(e) = auto_recover(engine, &unit.name, &server).await {
                 tracing::warn!(unit = %unit.name, %server, error = %e, "automatic recovery not started");
             }
         }
     }
-    *m.inner.loads.lock().unwrap_or_else(|p| p.into_inner()) = loads;
-    let _ = OperationKind::Recover;
+    *engine.loads.lock().unwrap_or_else(|p| p.into_inner()) = loads;
     Ok(failed)
+}
+
+/// Starts an automatic recovery of a failed server (requested by the manager itself).
+async fn auto_recover(
+    engine: &Arc<EngineCtx>,
+    unit: &UnitName,
+    server: &ServerName,
+) -> Result<OperationId> {
+    engine.check_running()?;
+    start(
+        engine,
+        None,
+        unit,
+        OperationKind::Recover,
+        Request::Recover(server.clone()),
+        None,
+    )
+    .await
 }

@@ -1,5 +1,5 @@
-//! The HTTP/JSON API of the manager: the axum server, its typed client, the OpenAPI document,
-//! the metrics endpoint and the manager's log files.
+//! The HTTP/JSON API of the manager: the axum server, its typed client, the OpenAPI document and
+//! the metrics endpoint.
 //!
 //! The contract is `/work/notes/API.md`, checked in as `docs/openapi.json`. Bodies are the
 //! [`crate::api`] types (plus the few in [`api`]). This module authenticates callers and
@@ -11,18 +11,22 @@ pub mod api;
 pub mod archive;
 pub mod client;
 pub mod error;
-pub mod logging;
 mod metrics;
 mod openapi;
 #[cfg(test)]
 mod proof_tests;
 mod routes;
 mod schema;
+mod serve_config;
 pub mod server;
+mod state;
 #[cfg(test)]
 mod tests;
 
 pub use client::{Client, ClientError, EventStream, OperationEvent, install_crypto_provider};
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use openapi::openapi_json;
-pub use server::{LoginLimits, ServeConfig, ServeError, Server, TlsConfig, router, serve};
+pub use serve_config::{
+    DEFAULT_LISTEN, LoginLimits, ServeConfig, ServeError, TlsConfig, parse_listen,
+};
+pub use server::{Server, router, serve};

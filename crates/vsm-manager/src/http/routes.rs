@@ -28,7 +28,7 @@ use vsm_core::{
 use super::api::*;
 use super::archive::{self, UnpackLimits};
 use super::error::{ApiError, ErrorBody};
-use super::server::{AppState, Json, OptionalJson, Path, Query, SessionToken, authenticate};
+use super::state::{AppState, Json, OptionalJson, Path, Query, SessionToken, authenticate};
 use crate::api::*;
 
 /// Who may call a route.
@@ -788,7 +788,7 @@ async fn login(
 async fn audit_lockout(st: &AppState, user: &AccountName, ip: std::net::IpAddr) {
     tracing::warn!(account = %user, client = %ip, "login lock-out: too many failed logins from this address");
     let entry = crate::store::AuditEntry {
-        at: crate::manager::now(),
+        at: crate::clock::now(),
         actor: None,
         action: "login lock-out".to_owned(),
         target: format!("client {ip}"),

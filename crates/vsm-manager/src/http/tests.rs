@@ -14,7 +14,8 @@ use vsm_hypervisor::fake::FakeHypervisor;
 
 use super::client::{Client, ClientError, OperationEvent};
 use super::routes::{Access, Body, routes};
-use super::server::{LoginLimits, ServeConfig, Server};
+use super::serve_config::{LoginLimits, ServeConfig, TlsConfig};
+use super::server::Server;
 use crate::api::*;
 use crate::config::PasswordCost;
 use crate::{DriverSet, ErrorKind, InitOptions, Manager, ManagerConfig};
@@ -63,7 +64,7 @@ pub(super) async fn env_with(ttl_secs: u64, login: LoginLimits) -> Env {
     env_full(ttl_secs, login, None).await
 }
 
-async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<super::server::TlsConfig>) -> Env {
+async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<TlsConfig>) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
     let state = root.join("state");
@@ -980,7 +981,7 @@ async fn authorization_matrix_covers_every_route() {
 #[tokio::test]
 async fn tls_serves_and_clients_verify_the_certificate() {
     let data = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/testdata");
-    let tls = super::server::TlsConfig {
+    let tls = TlsConfig {
         cert: data.join("test-only-cert.pem"),
         key: data.join("test-only-key.pem"),
     };

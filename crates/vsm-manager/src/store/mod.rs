@@ -17,7 +17,7 @@ use vsm_core::{
     AccountName, GroupName, OperationId, Role, ServerName, TemplateName, Timestamp, UnitName,
 };
 
-use crate::api::{OperationRecord, OperationSummary, StepStatus};
+use crate::operation::{OperationRecord, OperationSummary, StepStatus};
 
 /// A failure of the state store.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use vsm_core::model::{Server, Template, Unit};
 use vsm_core::{AccountName, OperationId, Role, TemplateName, Timestamp, UnitName};
 
 use super::{AuditEntry, Change, JournalEntry, Store, StoreError, StoredAccount, StoredSession};
-use crate::api::{OperationRecord, OperationState, OperationSummary};
+use crate::operation::{OperationRecord, OperationState, OperationSummary};
 
 /// Schema migrations; `user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -669,7 +669,7 @@ mod tests {
                     action: "start".into(),
                     group: None,
                     server: None,
-                    status: crate::api::StepStatus::Started,
+                    status: crate::operation::StepStatus::Started,
                     detail: Some(format!("step {seq}")),
                 };
                 conn.execute(
@@ -711,7 +711,7 @@ mod tests {
             summary: OperationSummary {
                 id: OperationId(id),
                 unit: None,
-                kind: crate::api::OperationKind::UnitStart,
+                kind: crate::operation::OperationKind::UnitStart,
                 state,
                 requested_by: None,
                 created_at: Timestamp::from_millis(created),
@@ -731,7 +731,7 @@ mod tests {
                 action: "start".into(),
                 group: None,
                 server: None,
-                status: crate::api::StepStatus::Started,
+                status: crate::operation::StepStatus::Started,
                 detail: None,
             })
         };

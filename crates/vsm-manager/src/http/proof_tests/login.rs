@@ -9,7 +9,7 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use vsm_core::Role;
 
-use super::super::server::{DEFAULT_LISTEN, LoginLimits, ServeConfig, parse_listen};
+use super::super::serve_config::{DEFAULT_LISTEN, LoginLimits, ServeConfig, parse_listen};
 use super::super::tests::{BOB_PW, Env, ROOT_PW, api_kind, env, env_with, finish, name};
 use crate::api::*;
 use crate::{ErrorKind, ManagerConfig};
@@ -246,7 +246,7 @@ async fn state_dir_files_and_downloads_are_owner_only() {
     let state = env.manager.state_dir().to_path_buf();
     // The manager's log files, as the service writes them.
     let settings = env.manager.log_settings(&admin()).await.expect("settings");
-    let mut log = super::super::logging::RotatingWriter::new(&state, &settings).expect("log");
+    let mut log = crate::logging::RotatingWriter::new(&state, &settings).expect("log");
     std::io::Write::write_all(&mut log, b"a log line\n").expect("write log");
     // Backups and diagnostics: made by the manager, downloaded through the API.
     let backup = env.root.join("backup.tar");
@@ -261,7 +261,7 @@ async fn state_dir_files_and_downloads_are_owner_only() {
 
     assert_eq!(mode(&state), 0o700, "state directory {state}");
     let files = assert_owner_only(&state);
-    for must in [crate::config::CONFIG_FILE, crate::manager::DB_FILE] {
+    for must in [crate::config::CONFIG_FILE, crate::paths::DB_FILE] {
         assert!(
             files.iter().any(|f| f.file_name() == Some(must)),
             "{must} not found in {files:?}"
@@ -373,7 +373,7 @@ async fn passwords_and_tokens_check() {
     let state = env.manager.state_dir().to_path_buf();
     let mut settings = env.manager.log_settings(&admin()).await.expect("settings");
     settings.level = "debug".into();
-    let writer = super::super::logging::RotatingWriter::new(&state, &settings).expect("log");
+    let writer = crate::logging::RotatingWriter::new(&state, &settings).expect("log");
     let subscriber = tracing_subscriber::fmt()
         .with_writer(writer.clone())
         .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))

@@ -1,6 +1,7 @@
-//! Administration: backup and restore archives, the diagnostics bundle.
+//! Backup and restore archives of a state directory, and the diagnostics bundle.
 //!
-//! It reads the store and the state directory; it never changes units or servers.
+//! It works on the state directory's files (the store through its own SQLite connection); it
+//! never changes units or servers, and knows nothing of the running manager.
 //!
 //! A backup is one tar archive: `state.db` (a consistent copy made with SQLite's online backup
 //! API while the manager runs), every file of the definition snapshot store (`definitions/…`,
@@ -23,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::api::ArchiveInfo;
 use crate::config::CONFIG_FILE;
 use crate::error::{Error, OpenError, Result};
-use crate::manager::{DB_FILE, DEFINITIONS_DIR, Manager};
+use crate::paths::{DB_FILE, DEFINITIONS_DIR};
 
 /// The name of the manifest inside a backup archive.
 const MANIFEST: &str = "MANIFEST.json";
@@ -40,8 +41,9 @@ struct Manifest {
     members: BTreeMap<String, String>,
 }
 
-pub(crate) async fn backup(m: &Manager, out: &Utf8Path) -> Result<ArchiveInfo> {
-    let state_dir = m.state_dir().to_path_buf();
+/// Writes a backup of `state_dir` to `out` (see the module's documentation).
+pub(crate) async fn backup(state_dir: &Utf8Path, out: &Utf8Path) -> Result<ArchiveInfo> {
+    let state_dir = state_dir.to_path_buf();
     let out = out.to_path_buf();
     tokio::task::spawn_blocking(move || backup_blocking(&state_dir, &out))
         .await
@@ -377,12 +379,17 @@ pub(crate) fn restore(
     })
 }
 
-pub(crate) async fn diagnostics(m: &Manager, out: &Utf8Path) -> Result<ArchiveInfo> {
-    let state_dir = m.state_dir().to_path_buf();
+/// Writes the diagnostics bundle of `state_dir`, with the log files of `log_dir` (the
+/// `log.dir` setting: relative to the state directory unless absolute), to `out`.
+pub(crate) async fn diagnostics(
+    state_dir: &Utf8Path,
+    log_dir: &str,
+    out: &Utf8Path,
+) -> Result<ArchiveInfo> {
+    let state_dir = state_dir.to_path_buf();
     let out = out.to_path_buf();
     let log_dir = {
-        let dir = m.settings().log.dir;
-        let p = Utf8PathBuf::from(dir);
+        let p = Utf8PathBuf::from(log_dir);
         if p.is_absolute() {
             p
         } else {
@@ -549,6 +556,7 @@ mod tests {
         use vsm_hypervisor::fake::FakeHypervisor;
 
         use super::super::*;
+        use crate::Manager;
         use crate::api::*;
         use crate::config::PasswordCost;
         use crate::{DriverSet, InitOptions, ManagerConfig};

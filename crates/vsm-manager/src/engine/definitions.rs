@@ -1,0 +1,182 @@
+//! The unit's definitions in the content-addressed snapshot store: import (validated, a new
+//! immutable version), export and diff.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use vsm_core::DefinitionVersion;
+use vsm_core::model::{DefinitionRecord, Unit};
+
+use super::context::EngineCtx;
+use super::live::unit_meta;
+use crate::api::{Actor, ChangeKind, DefinitionDiff, FileChange, ImportResult, VersionInfo};
+use crate::error::{DataProblem, Entity, Error, Result};
+use crate::store::{AuditEntry, Change};
+
+fn snapshot_store(ctx: &EngineCtx) -> Result<vsm_deploy::SnapshotStore> {
+    vsm_deploy::SnapshotStore::open(ctx.definitions())
+        .map_err(|e| Error::failed("cannot open the definition store", e))
+}
+
+fn definition_errors(dir: &Utf8Path, e: vsm_deploy::DefinitionErrors) -> Error {
+    Error::InvalidData {
+        problems: e
+            .errors
+            .into_iter()
+            .map(|p| DataProblem {
+                file: dir.join(&p.file).to_string(),
+                line: p.line,
+                field: p.field,
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
+fn to_api_diff(base: Option<DefinitionVersion>, d: &vsm_deploy::Diff) -> DefinitionDiff {
+    let mut files = Vec::new();
+    let mut push = |group: Option<String>, c: &vsm_deploy::Changes| {
+        for (list, change) in [
+            (&c.added, ChangeKind::Added),
+            (&c.changed, ChangeKind::Modified),
+            (&c.removed, ChangeKind::Removed),
+        ] {
+            for p in list {
+                files.push(FileChange {
+                    group: group.clone(),
+                    path: p.to_string(),
+                    change,
+                });
+            }
+        }
+    };
+    push(None, &d.files);
+    for g in &d.groups {
+        push(Some(g.group.to_string()), &g.targets);
+    }
+    DefinitionDiff { base, files }
+}
+
+/// `vsm unit import`: the directory becomes the unit's next definition version (or its current
+/// one, when identical); refused while an operation holds the unit.
+pub(crate) async fn import(
+    ctx: &EngineCtx,
+    actor: &Actor,
+    mut unit: Unit,
+    dir: &Utf8Path,
+) -> Result<ImportResult> {
+    if let Some(op) = ctx.ops.busy_op(&unit.name) {
+        return Err(Error::Busy {
+            unit: unit.name.clone(),
+            operation: op,
+        });
+    }
+    let store = snapshot_store(ctx)?;
+    let dir = dir.to_owned();
+    let current = unit.current_definition().map(|d| d.digest.clone());
+    let (report, old) = tokio::task::spawn_blocking(move || {
+        let report = store.import(&dir, &vsm_deploy::ScanLimits::default());
+        let old = current.and_then(|c| store.load(&c).ok());
+        (report.map_err(|e| (dir.clone(), e)), old)
+    })
+    .await
+    .map_err(|e| Error::failed("import task failed", e))?;
+    let report = report.map_err(|(dir, e)| match e {
+        vsm_deploy::ImportError::Invalid(errs) => definition_errors(&dir, errs),
+        other => Error::failed("cannot store the definitions", other),
+    })?;
+    let def = report.definition;
+    let diff = vsm_deploy::diff(old.as_ref(), &def);
+    if let Some(cur) = unit.current_definition()
+        && cur.digest == def.id
+    {
+        return Ok(ImportResult {
+            version: cur.version,
+            digest: cur.digest.clone(),
+            created: false,
+            diff: to_api_diff(Some(cur.version), &diff),
+        });
+    }
+    let base = unit.current;
+    let version = unit
+        .definitions
+        .last()
+        .map_or(DefinitionVersion::FIRST, |d| d.version.next());
+    let groups = unit
+        .groups
+        .iter()
+        .filter_map(|g| vsm_deploy::group_parts(&def, g.name()).map(|p| (g.name().clone(), p)))
+        .collect();
+    unit.import_definition(DefinitionRecord {
+        version,
+        digest: def.id.clone(),
+        imported: ctx.now(),
+        groups,
+    })
+    .map_err(|e| Error::invalid(e.to_string()))?;
+    ctx.write(vec![
+        Change::PutUnitMeta(unit_meta(&unit)),
+        Change::Audit(AuditEntry {
+            at: ctx.now(),
+            actor: Some(actor.account.clone()),
+            action: "unit import".into(),
+            target: unit.name.to_string(),
+            result: format!("version {version} ({})", def.id.short()),
+        }),
+    ])
+    .await?;
+    Ok(ImportResult {
+        version,
+        digest: def.id,
+        created: true,
+        diff: to_api_diff(base, &diff),
+    })
+}
+
+/// `vsm unit export`: writes a version (default: the current one) out as a directory.
+pub(crate) async fn export(
+    ctx: &EngineCtx,
+    unit: Unit,
+    version: Option<DefinitionVersion>,
+    dest: &Utf8Path,
+) -> Result<VersionInfo> {
+    let v = version.or(unit.current).ok_or_else(|| {
+        Error::invalid_with_hint(
+            format!("unit {} has no definitions yet", unit.name),
+            "import a definition directory with `vsm unit import`",
+        )
+    })?;
+    let rec = unit
+        .definition(v)
+        .ok_or_else(|| Error::not_found(Entity::DefinitionVersion, v))?
+        .clone();
+    let store = snapshot_store(ctx)?;
+    let dest: Utf8PathBuf = dest.to_owned();
+    let digest = rec.digest.clone();
+    tokio::task::spawn_blocking(move || store.export(&digest, &dest))
+        .await
+        .map_err(|e| Error::failed("export task failed", e))?
+        .map_err(|e| Error::failed("cannot export the definitions", e))?;
+    Ok(VersionInfo {
+        version: rec.version,
+        digest: rec.digest,
+        created_at: rec.imported,
+    })
+}
+
+/// `vsm unit diff`: what importing `dir` would change, per group and file.
+pub(crate) async fn diff(ctx: &EngineCtx, unit: Unit, dir: &Utf8Path) -> Result<DefinitionDiff> {
+    let store = snapshot_store(ctx)?;
+    let dir = dir.to_owned();
+    let current = unit.current_definition().map(|d| d.digest.clone());
+    let base = unit.current;
+    let res = tokio::task::spawn_blocking(move || {
+        let scan = vsm_deploy::scan(&dir, &vsm_deploy::ScanLimits::default());
+        let old = current.and_then(|c| store.load(&c).ok());
+        (scan, old, dir)
+    })
+    .await
+    .map_err(|e| Error::failed("diff task failed", e))?;
+    let (scan, old, dir) = res;
+    let scan = scan.map_err(|e| definition_errors(&dir, e))?;
+    let d = vsm_deploy::diff(old.as_ref(), &scan.definition);
+    Ok(to_api_diff(base, &d))
+}

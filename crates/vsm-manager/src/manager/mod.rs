@@ -1,0 +1,342 @@
+//! [`Manager`]: the public entry point. It authenticates and authorizes every request, reads and
+//! writes the store, and hands long operations to the engine.
+//!
+//! It must not parse HTTP or command lines, and never picks a hypervisor backend itself: the
+//! caller injects drivers through [`DriverSet`].
+//!
+//! This file holds the struct, `init`/`open`/`shutdown` and the helpers every area shares;
+//! each area of the API is one file: `accounts`, `templates`, `units`, `operations`, `admin`.
+
+mod accounts;
+mod admin;
+mod operations;
+mod templates;
+mod units;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use vsm_core::model::Unit;
+use vsm_core::{AccountName, Action, Role, Timestamp, UnitName};
+
+use crate::api::*;
+use crate::auth;
+use crate::clock::now;
+use crate::config::{CONFIG_FILE, ManagerConfig, PasswordCost, Settings};
+use crate::drivers::DriverSet;
+use crate::engine::{self, EngineCtx};
+use crate::error::{Entity, Error, OpenError, Result};
+use crate::jp1::Jp1Sink;
+use crate::paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};
+use crate::store::{AuditEntry, Change, SqliteStore, Store, StoreError, StoredAccount};
+
+/// What [`Manager::init`] needs.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The new state directory (absent or empty).
+    pub state_dir: Utf8PathBuf,
+    /// The first administrator.
+    pub admin: AccountName,
+    /// Its password.
+    pub password: Password,
+    /// The settings written to `config.yaml` (default: all defaults).
+    pub settings: Settings,
+    /// Password hashing cost.
+    pub password_cost: PasswordCost,
+}
+
+impl InitOptions {
+    /// Defaults for everything but the directory and the administrator.
+    pub fn new(state_dir: impl Into<Utf8PathBuf>, admin: AccountName, password: Password) -> Self {
+        InitOptions {
+            state_dir: state_dir.into(),
+            admin,
+            password,
+            settings: Settings::default(),
+            password_cost: PasswordCost::Standard,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ManagerConfig,
+    /// What the engine works with: the store, the drivers, the settings, the event sink, the
+    /// running operations.
+    pub(crate) engine: Arc<EngineCtx>,
+    login_attempts: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    /// A password hash of this manager's cost that no password was ever set to.
+    dummy_hash: std::sync::OnceLock<String>,
+    _lock: File,
+}
+
+/// The vsm manager: state, operations, monitoring. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Manager {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("state_dir", &self.inner.config.state_dir)
+            .field("drivers", self.inner.engine.drivers())
+            .finish()
+    }
+}
+
+/// Creates `path` (and missing parents) owner-only; an existing directory is made 0700 too.
+fn mkdir_private(path: &Utf8Path) -> std::result::Result<(), OpenError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| OpenError::io(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| OpenError::io(path, e))
+}
+
+pub(crate) fn write_private(path: &Utf8Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = Utf8PathBuf::from(format!("{path}.tmp"));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+fn lock_state_dir(dir: &Utf8Path) -> std::result::Result<File, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| OpenError::io(&path, e))?;
+    // SAFETY: flock on a file descriptor we own; no memory is touched.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(OpenError::Locked {
+            dir: dir.to_string(),
+        });
+    }
+    Ok(file)
+}
+
+impl Manager {
+    /// Creates a state directory: `config.yaml` (commented, every setting defaulted), the state
+    /// store and the first administrator. The directory must be absent or empty.
+    pub fn init(options: InitOptions) -> std::result::Result<(), OpenError> {
+        let dir = &options.state_dir;
+        if dir.exists() {
+            let mut entries = std::fs::read_dir(dir).map_err(|e| OpenError::io(dir, e))?;
+            if entries.next().is_some() {
+                return Err(OpenError::NotEmpty {
+                    dir: dir.to_string(),
+                });
+            }
+        }
+        auth::check_password(options.password.expose())
+            .map_err(|m| OpenError::Invalid(Box::new(Error::data("password", None, None, m))))?;
+        mkdir_private(dir)?;
+        mkdir_private(&dir.join(DEFINITIONS_DIR))?;
+        let config = dir.join(CONFIG_FILE);
+        write_private(&config, options.settings.render().as_bytes())
+            .map_err(|e| OpenError::io(&config, e))?;
+        let store = SqliteStore::open(&dir.join(DB_FILE))?;
+        let hash = auth::hash_password(options.password.expose(), options.password_cost)
+            .map_err(|m| OpenError::Invalid(Box::new(Error::failed_msg(m))))?;
+        let at = now();
+        store.write(&[
+            Change::InsertAccount(StoredAccount {
+                name: options.admin.clone(),
+                role: Role::Administrator,
+                password_hash: hash,
+                created_at: at,
+            }),
+            Change::Audit(AuditEntry {
+                at,
+                actor: None,
+                action: "manager init".into(),
+                target: options.admin.to_string(),
+                result: "ok".into(),
+            }),
+        ])?;
+        Ok(())
+    }
+
+    /// Opens an initialized state directory with the injected drivers: takes the directory's
+    /// lock, marks operations left running by a previous process `interrupted`, and (when
+    /// enabled) starts the monitor. Must be called inside a Tokio runtime.
+    pub async fn open(
+        config: ManagerConfig,
+        drivers: DriverSet,
+    ) -> std::result::Result<Manager, OpenError> {
+        let dir = config.state_dir.clone();
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            return Err(OpenError::NotInitialized {
+                dir: dir.to_string(),
+            });
+        }
+        let lock = lock_state_dir(&dir)?;
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db))
+            .await
+            .map_err(|e| OpenError::Invalid(Box::new(Error::failed("store task failed", e))))??;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let max = store.max_operation_id()?;
+        let engine = Arc::new(EngineCtx::new(
+            store,
+            drivers,
+            dir.join(DEFINITIONS_DIR),
+            config.settings.clone(),
+            Jp1Sink::open(&dir, &config.settings.jp1),
+            max + 1,
+        ));
+        let manager = Manager {
+            inner: Arc::new(Inner {
+                config,
+                engine,
+                login_attempts: Mutex::new(HashMap::new()),
+                dummy_hash: std::sync::OnceLock::new(),
+                _lock: lock,
+            }),
+        };
+        engine::recover_interrupted(manager.engine())
+            .await
+            .map_err(|e| match e {
+                Error::Store(s) => OpenError::Store(s),
+                other => OpenError::Invalid(Box::new(other)),
+            })?;
+        if let Some(purge) = manager.engine().journal_purge(now())
+            && let Err(e) = manager.write(vec![purge]).await
+        {
+            tracing::warn!(error = %e, "cannot purge old step journals");
+        }
+        if manager.inner.config.monitor {
+            engine::spawn_monitor(manager.engine());
+        }
+        manager.jp1_event(&vsm_jp1::VsmEvent::ManagerStarted);
+        Ok(manager)
+    }
+
+    /// Stops accepting new operations, cancels the monitor, and waits up to `grace` for running
+    /// operations; what is still running afterwards is journaled as interrupted on next open.
+    pub async fn shutdown(&self, grace: Duration) {
+        let engine = self.engine();
+        engine.begin_shutdown();
+        engine
+            .ops
+            .wait_idle(tokio::time::Instant::now() + grace)
+            .await;
+        self.jp1_event(&vsm_jp1::VsmEvent::ManagerStopped);
+        let _ = tokio::time::timeout(Duration::from_secs(5), engine.drain_events()).await;
+    }
+
+    /// Queues a JP1/IM event when JP1 is enabled (never blocks on JP1).
+    pub(crate) fn jp1_event(&self, event: &vsm_jp1::VsmEvent) {
+        self.engine().event(event);
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Utf8Path {
+        &self.inner.config.state_dir
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /// The engine's context.
+    pub(crate) fn engine(&self) -> &Arc<EngineCtx> {
+        &self.inner.engine
+    }
+
+    /// Runs a store call on the blocking pool.
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        self.engine().db(f).await
+    }
+
+    pub(crate) async fn write(&self, changes: Vec<Change>) -> Result<()> {
+        self.engine().write(changes).await
+    }
+
+    fn audit_entry(
+        actor: Option<&Actor>,
+        action: &str,
+        target: impl ToString,
+        result: impl ToString,
+    ) -> Change {
+        Change::Audit(AuditEntry {
+            at: now(),
+            actor: actor.map(|a| a.account.clone()),
+            action: action.to_owned(),
+            target: target.to_string(),
+            result: result.to_string(),
+        })
+    }
+
+    /// Checks the policy; a refusal is audited.
+    async fn authorize(
+        &self,
+        actor: &Actor,
+        action: Action,
+        owner: Option<&AccountName>,
+        target: &str,
+    ) -> Result<()> {
+        if let Err(denied) = vsm_core::authorize(&actor.as_account(), action, owner) {
+            let _ = self
+                .write(vec![Self::audit_entry(
+                    Some(actor),
+                    action.as_str(),
+                    target,
+                    "denied",
+                )])
+                .await;
+            return Err(denied.into());
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn unit_for(
+        &self,
+        actor: &Actor,
+        action: Action,
+        name: &UnitName,
+    ) -> Result<Unit> {
+        let n = name.clone();
+        let unit = self
+            .db(move |s| s.unit(&n))
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Unit, name))?;
+        self.authorize(actor, action, Some(&unit.owner), name.as_str())
+            .await?;
+        Ok(unit)
+    }
+
+    fn check_running(&self) -> Result<()> {
+        self.engine().check_running()
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Settings {
+        self.engine().settings()
+    }
+}

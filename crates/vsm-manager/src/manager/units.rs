@@ -1,0 +1,335 @@
+//! Units: creating one from a unit file, listing, showing and handing it to another owner; its
+//! definitions (import, export, diff); its servers' logs and failure marks.
+
+use camino::Utf8Path;
+use vsm_core::model::Unit;
+use vsm_core::{AccountName, Action, DefinitionVersion, ServerName, UnitName};
+
+use super::Manager;
+use crate::api::*;
+use crate::clock::now;
+use crate::engine;
+use crate::error::{Entity, Error, Result};
+use crate::store::{Change, StoreError};
+use crate::unitfile;
+
+impl Manager {
+    /// `vsm unit create` from a unit file's text (errors name the file and line).
+    pub async fn create_unit_from_file(
+        &self,
+        actor: &Actor,
+        req: CreateUnitFromFile,
+    ) -> Result<UnitDetail> {
+        let spec = unitfile::parse(&req.file_name, &req.unit_file)?;
+        self.create_unit(actor, req.name, spec).await
+    }
+
+    /// `vsm unit create` from a parsed spec; the caller becomes the owner. Provisioned groups
+    /// start empty: `vsm unit apply` (or `start`) provisions their servers.
+    pub async fn create_unit(
+        &self,
+        actor: &Actor,
+        name: UnitName,
+        spec: vsm_core::model::UnitSpec,
+    ) -> Result<UnitDetail> {
+        self.check_running()?;
+        self.authorize(actor, Action::UnitCreate, None, name.as_str())
+            .await?;
+        let templates = self.db(|s| s.templates()).await?;
+        for g in &spec.groups {
+            if let Some(p) = g.provisioned() {
+                let Some(t) = templates.iter().find(|t| t.name == p.template) else {
+                    return Err(Error::invalid_with_hint(
+                        format!("group {}: template {} does not exist", g.name, p.template),
+                        "register it first with `vsm template register`",
+                    ));
+                };
+                let driver = t.driver.parse::<DriverKind>()?;
+                if self.engine().drivers().get(driver).is_none() {
+                    return Err(Error::invalid(format!(
+                        "group {}: template {} needs the {driver} driver, which this manager does not have",
+                        g.name, p.template
+                    )));
+                }
+            }
+        }
+        // A machine belongs to one unit only.
+        let all = self.db(|s| s.units()).await?;
+        for g in &spec.groups {
+            if let Some(r) = g.registered() {
+                for rs in &r.servers {
+                    if let Some(other) = all.iter().find(|u| {
+                        u.servers()
+                            .any(|(_, s)| s.address.as_ref() == Some(&rs.address))
+                    }) {
+                        return Err(Error::invalid(format!(
+                            "group {}: address {} already belongs to unit {}",
+                            g.name, rs.address, other.name
+                        )));
+                    }
+                }
+            }
+        }
+        let unit = Unit::create(name.clone(), actor.account.clone(), spec, now())
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let res = self
+            .write(vec![
+                Change::InsertUnit(unit),
+                Self::audit_entry(Some(actor), "unit create", &name, "ok"),
+            ])
+            .await;
+        match res {
+            Err(Error::Store(StoreError::Conflict(_))) => Err(Error::invalid_with_hint(
+                format!("unit {name} already exists"),
+                "choose another name, or delete the old unit with `vsm unit delete`",
+            )),
+            Err(e) => Err(e),
+            Ok(()) => self.show_unit(actor, &name).await,
+        }
+    }
+
+    fn summary(&self, u: &Unit) -> UnitSummary {
+        UnitSummary {
+            name: u.name.clone(),
+            owner: u.owner.clone(),
+            definition_status: u.definition_status(),
+            current_version: u.current,
+            counts: u.counts(),
+            busy_with: self.busy_op(&u.name),
+            created_at: u.created,
+        }
+    }
+
+    /// `vsm unit list` (own units) or `--all` (administrator: every owner's units).
+    pub async fn list_units(&self, actor: &Actor, all: bool) -> Result<Vec<UnitSummary>> {
+        let action = if all {
+            Action::UnitListAll
+        } else {
+            Action::UnitList
+        };
+        self.authorize(actor, action, None, "units").await?;
+        let units = self.db(|s| s.units()).await?;
+        Ok(units
+            .iter()
+            .filter(|u| if all { true } else { u.owner == actor.account })
+            .map(|u| self.summary(u))
+            .collect())
+    }
+
+    pub(crate) fn server_view(
+        &self,
+        u: &Unit,
+        g: &vsm_core::model::Group,
+        s: &vsm_core::model::Server,
+    ) -> ServerView {
+        ServerView {
+            name: s.name.clone(),
+            logical: s.logical,
+            observed: s.observed,
+            observed_at: s.observed_at,
+            in_progress: s.in_progress,
+            update_scope: u.update_scope(g.name(), s),
+            address: s.address.as_ref().map(|a| a.to_string()),
+            host: s.host.clone(),
+            applied_version: s.applied.as_ref().map(|a| a.version),
+            generation: match &s.origin {
+                vsm_core::model::Origin::Provisioned { generation, .. } => Some(*generation),
+                vsm_core::model::Origin::Registered => None,
+            },
+            created_at: s.created,
+            mark: s.mark.clone(),
+            last_error: s.last_error.clone(),
+            load: self.engine().load_of(&u.name, &s.name),
+        }
+    }
+
+    /// `vsm unit show`.
+    pub async fn show_unit(&self, actor: &Actor, name: &UnitName) -> Result<UnitDetail> {
+        let unit = self.unit_for(actor, Action::UnitShow, name).await?;
+        let n = name.clone();
+        let ops = self.db(move |s| s.operations(Some(&n), 5)).await?;
+        let mut groups: Vec<GroupView> = unit
+            .groups
+            .iter()
+            .map(|g| GroupView {
+                name: g.name().clone(),
+                kind: match &g.spec.kind {
+                    vsm_core::model::GroupKind::Provisioned(p) => GroupKindView::Provisioned {
+                        template: p.template.clone(),
+                        count: p.count,
+                        min: p.min,
+                        max: p.max,
+                    },
+                    vsm_core::model::GroupKind::Registered(_) => GroupKindView::Registered,
+                },
+                start_order: g.spec.start_order,
+                servers: g
+                    .servers
+                    .iter()
+                    .map(|s| self.server_view(&unit, g, s))
+                    .collect(),
+            })
+            .collect();
+        groups.sort_by_key(|g| g.start_order);
+        let s = self.summary(&unit);
+        Ok(UnitDetail {
+            name: unit.name.clone(),
+            owner: unit.owner.clone(),
+            created_at: unit.created,
+            definition_status: s.definition_status,
+            current_version: unit.current,
+            versions: unit
+                .definitions
+                .iter()
+                .map(|d| VersionInfo {
+                    version: d.version,
+                    digest: d.digest.clone(),
+                    created_at: d.imported,
+                })
+                .collect(),
+            counts: s.counts,
+            groups,
+            busy_with: s.busy_with,
+            last_operations: ops,
+        })
+    }
+
+    /// `vsm unit chown` (administrator).
+    pub async fn chown_unit(&self, actor: &Actor, name: &UnitName, to: &AccountName) -> Result<()> {
+        let mut unit = self.unit_for(actor, Action::UnitChown, name).await?;
+        if let Some(op) = self.busy_op(name) {
+            return Err(Error::Busy {
+                unit: name.clone(),
+                operation: op,
+            });
+        }
+        let t = to.clone();
+        self.db(move |s| s.account(&t))
+            .await?
+            .ok_or_else(|| Error::not_found(Entity::Account, to))?;
+        let old = std::mem::replace(&mut unit.owner, to.clone());
+        self.write(vec![
+            Change::PutUnitMeta(unit),
+            Self::audit_entry(Some(actor), "unit chown", name, format!("{old} -> {to}")),
+        ])
+        .await
+    }
+
+    // ------------------------------------------------------------------ definitions
+
+    /// `vsm unit import`: the definition directory becomes a new immutable version (or the
+    /// current version, when identical).
+    pub async fn import_definitions(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        dir: &Utf8Path,
+    ) -> Result<ImportResult> {
+        self.check_running()?;
+        let u = self.unit_for(actor, Action::UnitImport, unit).await?;
+        engine::import(self.engine(), actor, u, dir).await
+    }
+
+    /// `vsm unit export`: writes a version (default: current) out as a directory.
+    pub async fn export_definitions(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        version: Option<DefinitionVersion>,
+        dest: &Utf8Path,
+    ) -> Result<VersionInfo> {
+        let u = self.unit_for(actor, Action::UnitExport, unit).await?;
+        engine::export(self.engine(), u, version, dest).await
+    }
+
+    /// `vsm unit diff`: what importing `dir` would change, per group and file.
+    pub async fn diff_definitions(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        dir: &Utf8Path,
+    ) -> Result<DefinitionDiff> {
+        let u = self.unit_for(actor, Action::UnitDiff, unit).await?;
+        engine::diff(self.engine(), u, dir).await
+    }
+
+    // ------------------------------------------------------------------ servers
+
+    /// `vsm server logs`.
+    pub async fn server_logs(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        server: &ServerName,
+        tail: Option<usize>,
+    ) -> Result<ServerLogs> {
+        let u = self.unit_for(actor, Action::ServerLogs, unit).await?;
+        engine::server_logs(self.engine(), &u, server, tail).await
+    }
+
+    /// `vsm server mark`: a manual failure mark with a comment.
+    pub async fn mark_server(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        server: &ServerName,
+        req: MarkRequest,
+    ) -> Result<()> {
+        self.mark_inner(actor, unit, server, Some(req.comment))
+            .await
+    }
+
+    /// `vsm server unmark`.
+    pub async fn unmark_server(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        server: &ServerName,
+    ) -> Result<()> {
+        self.mark_inner(actor, unit, server, None).await
+    }
+
+    async fn mark_inner(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        server: &ServerName,
+        comment: Option<String>,
+    ) -> Result<()> {
+        let action = if comment.is_some() {
+            Action::ServerMark
+        } else {
+            Action::ServerUnmark
+        };
+        let mut u = self.unit_for(actor, action, unit).await?;
+        let group = u
+            .server(server)
+            .map(|(g, _)| g.name().clone())
+            .ok_or_else(|| Error::not_found(Entity::Server, server))?;
+        match &comment {
+            Some(c) => u.mark(server, c.clone(), now()),
+            None => u.unmark(server),
+        }
+        .map_err(|e| Error::invalid(e.to_string()))?;
+        let s = u
+            .server(server)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| Error::not_found(Entity::Server, server))?;
+        // The engine holds the live model of a busy unit; tell it too.
+        self.engine().ops.note_mark(unit, server, s.mark.clone());
+        self.write(vec![
+            Change::PutServer {
+                unit: unit.clone(),
+                group,
+                server: s,
+            },
+            Self::audit_entry(
+                Some(actor),
+                action.as_str(),
+                format!("{unit}/{server}"),
+                comment.unwrap_or_else(|| "ok".into()),
+            ),
+        ])
+        .await
+    }
+}
