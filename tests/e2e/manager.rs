@@ -52,6 +52,17 @@ fn init_start_status_stop() {
     assert_eq!(changed["size_mb"], 2);
     let alice = m.add_account("alice", "builder");
     m.vsm(&alice, &["manager", "log-config"]).code(77);
+    // The manager really writes its log files where the settings say.
+    let log_dir = {
+        let d = std::path::PathBuf::from(changed["dir"].as_str().unwrap_or("logs"));
+        if d.is_absolute() { d } else { m.dir.join(d) }
+    };
+    let log = std::fs::read_to_string(log_dir.join("vsm-manager.log")).unwrap_or_default();
+    assert!(
+        log.lines().count() > 0 && log.contains("INFO"),
+        "{}: {log:?}",
+        log_dir.display()
+    );
 
     // stop: graceful, and the status says so
     let stopped = m.stop();

@@ -156,7 +156,7 @@ async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
         check_listen(listen)?;
         config.settings.service.listen = listen.clone();
     }
-    init_logging(&config.settings.log.level);
+    init_logging(&dir, &config.settings.log);
     let mut serve_config = ServeConfig::from_settings(&config.settings.service, &dir)
         .map_err(|e| serve_failure(e, Exit::DataErr))?;
     serve_config.shutdown_grace = Duration::from_secs(10);
@@ -214,17 +214,25 @@ fn serve_failure(e: ServeError, exit: Exit) -> anyhow::Error {
     anyhow::Error::new(e).context(Failure::new(exit, msg))
 }
 
-/// Installs the log subscriber: standard error (the console log when detached), filtered by
-/// `VSM_LOG` or the configured level.
-fn init_logging(level: &str) {
-    let filter = std::env::var("VSM_LOG").unwrap_or_else(|_| level.to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+/// Installs the log subscriber: the size-rotated log files of the configuration (which
+/// `vsm manager log-config` changes live) and standard error (the console log when detached),
+/// filtered by `VSM_LOG` or the configured level. When the log directory cannot be used, the
+/// manager still runs and logs to standard error, saying why.
+fn init_logging(dir: &Utf8Path, settings: &vsm_manager::LogSettings) {
+    let mut settings = settings.clone();
+    if let Ok(level) = std::env::var("VSM_LOG") {
+        settings.level = level;
+    }
+    if let Err(e) = vsm_manager::logging::init(dir, &settings, true) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&settings.level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+        tracing::warn!(error = %e, "the log files cannot be written; logging to standard error only");
+    }
 }
 
 /// The known-hosts file of registered machines in the state directory.
