@@ -49,21 +49,15 @@ pub fn register_guest_template(lab: &VmLab, guest: &Path) -> String {
     std::fs::copy(guest.join("disk.qcow2"), &disk).expect("copy the guest disk");
     lab.virsh(&["pool-refresh", lab.pool()])
         .expect("pool-refresh");
-    let xml = std::fs::read_to_string(guest.join("domain.xml.in")).expect("domain.xml.in");
     // The template has no seed of its own: vsm attaches one per machine.
-    let xml = remove_seed_disk(&xml)
-        .replace("@NAME@", "vsm-guest")
-        .replace("@DISK@", &disk.to_string_lossy())
-        .replace("@NETWORK@", lab.network())
-        .replace(
-            "@CONSOLE_LOG@",
-            &lab.dir().join("template-console.log").to_string_lossy(),
-        )
-        .replace("@KERNEL@", &guest.join("vmlinuz").to_string_lossy())
-        .replace("@INITRD@", &guest.join("initrd.img").to_string_lossy())
-        .replace("@CMDLINE@", "console=ttyS0 quiet");
-    let body = &xml[xml.find("<domain").expect("a domain element")..];
-    assert!(!body.contains('@'), "unreplaced placeholder in:\n{xml}");
+    let xml = domain_xml(
+        lab,
+        guest,
+        "vsm-guest",
+        &disk,
+        None,
+        &lab.dir().join("template-console.log"),
+    );
     let file = lab.dir().join("vsm-guest.xml");
     std::fs::write(&file, xml).expect("write the domain XML");
     lab.virsh(&["define", &file.to_string_lossy()])
@@ -109,6 +103,31 @@ pub fn vm_template_file(lab: &VmLab, name: &str, service: bool) -> String {
     )
     .expect("write the VM template file");
     template.to_string_lossy().into_owned()
+}
+
+/// The guest's libvirt domain (`domain.xml.in` of `cargo xtask guest-image`, which has the
+/// kernel, initrd and command line filled in) named `name` on the lab's network, with `disk`,
+/// the cloud-init `seed` disk or none, and its console logged to `console`.
+pub fn domain_xml(
+    lab: &VmLab,
+    guest: &Path,
+    name: &str,
+    disk: &Path,
+    seed: Option<&Path>,
+    console: &Path,
+) -> String {
+    let xml = std::fs::read_to_string(guest.join("domain.xml.in")).expect("domain.xml.in");
+    let xml = match seed {
+        Some(seed) => xml.replace("@SEED@", &seed.to_string_lossy()),
+        None => remove_seed_disk(&xml),
+    }
+    .replace("@NAME@", name)
+    .replace("@DISK@", &disk.to_string_lossy())
+    .replace("@NETWORK@", lab.network())
+    .replace("@CONSOLE_LOG@", &console.to_string_lossy());
+    let body = &xml[xml.find("<domain").expect("a domain element")..];
+    assert!(!body.contains('@'), "unreplaced placeholder in:\n{xml}");
+    xml
 }
 
 fn remove_seed_disk(xml: &str) -> String {

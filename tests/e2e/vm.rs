@@ -5,9 +5,9 @@
 //! Slow (guests boot under TCG): runs with `VSM_SLOW_TESTS=1` (CI sets it) as root; skips with a
 //! printed reason elsewhere, but never in CI (`CI=true`).
 
-use std::path::Path;
 use std::time::Instant;
 
+use crate::crash::copy_dir;
 use serde_json::Value;
 use vsm_tests::vmguest::{guest_image, register_guest_template, ssh};
 use vsm_tests::{Manager, StartOptions, User, workspace_root};
@@ -223,19 +223,6 @@ fn the_shop_unit_on_real_vms() {
     let volumes = lab.virsh(&["vol-list", lab.pool()]).expect("vol-list");
     assert!(!volumes.contains("shop"), "volumes left: {volumes}");
     eprintln!("whole story on real VMs: {:.1?}", t0.elapsed());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// A VM template without `service:`: start and stop power the VM, an apply to a stopped VM

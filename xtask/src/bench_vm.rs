@@ -108,7 +108,7 @@ pub(crate) fn run(opts: &Opts) -> Result<()> {
 /// Boots `MACHINES` pre-made domains of the guest and waits until each answers ssh.
 fn floor_run(lab: &VmLab, guest: &Path, run: usize) -> Result<Duration> {
     let base = lab.pool_dir().join("vsm-guest-base.qcow2");
-    let xml_in = std::fs::read_to_string(guest.join("domain.xml.in"))?;
+    let public = std::fs::read_to_string(lab.dir().join("id_ed25519.pub"))?;
     let mut names = Vec::new();
     for i in 0..MACHINES {
         let name = format!("floor-{run}-{i}");
@@ -122,7 +122,6 @@ fn floor_run(lab: &VmLab, guest: &Path, run: usize) -> Result<Duration> {
         if !status.success() {
             bail!("qemu-img create of {} failed", disk.display());
         }
-        let public = std::fs::read_to_string(lab.dir().join("id_ed25519.pub"))?;
         let image = vsm_hypervisor::cloud_init::Seed {
             instance_id: format!("{name}-1"),
             hostname: name.clone(),
@@ -130,18 +129,14 @@ fn floor_run(lab: &VmLab, guest: &Path, run: usize) -> Result<Duration> {
         }
         .image()?;
         std::fs::write(&seed, image)?;
-        let xml = xml_in
-            .replace("@NAME@", &name)
-            .replace("@DISK@", &disk.to_string_lossy())
-            .replace("@SEED@", &seed.to_string_lossy())
-            .replace("@NETWORK@", lab.network())
-            .replace(
-                "@CONSOLE_LOG@",
-                &lab.dir().join(format!("{name}.log")).to_string_lossy(),
-            )
-            .replace("@KERNEL@", &guest.join("vmlinuz").to_string_lossy())
-            .replace("@INITRD@", &guest.join("initrd.img").to_string_lossy())
-            .replace("@CMDLINE@", "console=ttyS0 quiet");
+        let xml = vmguest::domain_xml(
+            lab,
+            guest,
+            &name,
+            &disk,
+            Some(&seed),
+            &lab.dir().join(format!("{name}.log")),
+        );
         let file = lab.dir().join(format!("{name}.xml"));
         std::fs::write(&file, xml)?;
         lab.virsh(&["define", &file.to_string_lossy()])?;

@@ -119,6 +119,14 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Capability: the machines are VMs with a guest operating system (libvirt). Then a start
+    /// is done only once the guest answers — a machine that runs although its start failed is
+    /// not started — and a guest may get another address each time it boots. Defaults to
+    /// `false` (a running machine is a started one; its address is fixed).
+    fn boots_guests(&self) -> bool {
+        false
+    }
+
     /// Capability: how to reach a machine's guest operating system over SSH and where its
     /// definitions go, for drivers of real VMs whose template declares guest access (libvirt).
     /// `Ok(None)`: the machine's template declares no access, so nothing can be delivered into

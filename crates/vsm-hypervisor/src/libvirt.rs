@@ -165,6 +165,19 @@ impl LibvirtDriver {
                     e,
                 )
             })?;
+        // Owner-only homes of the guests' host keys and shared ssh connections, made once.
+        if let Some(dir) = &config.state_dir {
+            for sub in ["known_hosts", "ssh"] {
+                let path = dir.join(sub);
+                if !private_dir(&path) {
+                    return Err(HypervisorError::permanent(
+                        Operation::Open,
+                        None,
+                        format!("cannot create the directory {path}"),
+                    ));
+                }
+            }
+        }
         Ok(LibvirtDriver {
             conn: Arc::new(conn),
             config,
@@ -256,8 +269,11 @@ impl LibvirtDriver {
             })
             .await?;
         if booted {
-            // Shared ssh connections of an earlier boot are dead.
+            // Shared ssh connections of an earlier boot are dead; this boot shares anew.
             self.forget_connections(machine);
+            if let Some(dir) = self.control_dir(machine) {
+                private_dir(&dir);
+            }
         }
         Ok(())
     }
@@ -389,15 +405,13 @@ impl LibvirtDriver {
             .state_dir
             .as_ref()
             .map(|d| d.join("known_hosts").join(machine.as_str()));
-        if let Some(parent) = known_hosts.as_ref().and_then(|k| k.parent()) {
-            let _ = std::fs::create_dir_all(parent);
-        }
         let mut target =
             SshTarget::new(address.to_string(), ssh.user.clone(), ssh.identity.clone())
                 .with_port(ssh.port)
                 .with_connect_timeout(Duration::from_secs(5))
                 .with_host_key_checking(HostKeyChecking::AcceptNew { known_hosts });
-        if let Some(dir) = self.control_dir(machine).filter(|d| private_dir(d)) {
+        // Made at each boot (`power_on`); a machine booted before has none and shares nothing.
+        if let Some(dir) = self.control_dir(machine).filter(|d| d.is_dir()) {
             target = target.with_control_dir(dir);
         }
         Some(target)
@@ -565,23 +579,6 @@ fn xml_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Removes the first `<tag>…</tag>` element (with the line's leading indentation).
-fn remove_element(xml: &str, tag: &str) -> String {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let Some(start) = xml.find(&open) else {
-        return xml.to_string();
-    };
-    let Some(end) = xml[start..].find(&close).map(|i| i + start + close.len()) else {
-        return xml.to_string();
-    };
-    format!(
-        "{}{}",
-        xml[..start].trim_end_matches([' ', '\t']),
-        &xml[end..]
-    )
-}
-
 /// Removes every self-closing `<mac …/>` element.
 fn remove_macs(xml: &str) -> String {
     let mut out = String::with_capacity(xml.len());
@@ -711,7 +708,7 @@ fn clone_xml(
         disk_xml,
         &template_xml[end..]
     );
-    xml = remove_element(&xml, "uuid");
+    xml = remove_all(&xml, "uuid");
     xml = remove_macs(&xml);
     // Drop any vsm metadata the template carried (a template cloned from a machine).
     if let (Some(s), Some(e)) = (xml.find("<vsm:machine"), xml.find("</vsm:machine>"))
@@ -837,15 +834,12 @@ fn add_devices(xml: &str, console: Option<&str>, seed: Option<&str>) -> String {
     xml
 }
 
-/// A short, stable fingerprint of a VM template file's text (FNV-1a, 64 bits): registering
-/// a generation records it, and provisioning refuses a file changed since.
+/// A short, stable fingerprint of a VM template file's text (the local driver's FNV-1a):
+/// registering a generation records it, and provisioning refuses a file changed since.
 fn text_fingerprint(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    let mut h = crate::local::clone::Fnv::default();
+    h.write(text.as_bytes());
+    h.hex()
 }
 
 /// What a template source resolves to: the domain to clone and, for a VM template file, its
@@ -898,20 +892,13 @@ fn resolve(source: &TemplateSource) -> Result<Resolved> {
     })
 }
 
-/// Creates `dir` (and its parent) owner-only; whether it is there.
+/// Creates `dir` (and its parents) owner-only; whether it is there.
 fn private_dir(dir: &camino::Utf8Path) -> bool {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if std::fs::DirBuilder::new()
+    use std::os::unix::fs::DirBuilderExt;
+    let _ = std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(dir)
-        .is_err()
-    {
-        return false;
-    }
-    if let Some(parent) = dir.parent() {
-        let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700));
-    }
+        .create(dir);
     dir.is_dir()
 }
 
@@ -1195,6 +1182,10 @@ impl Hypervisor for LibvirtDriver {
 
     fn describe(&self) -> String {
         format!("libvirt {}", self.config.uri)
+    }
+
+    fn boots_guests(&self) -> bool {
+        true
     }
 
     async fn inspect_template(&self, source: &TemplateSource) -> Result<TemplateInfo> {

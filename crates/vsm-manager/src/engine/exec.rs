@@ -337,8 +337,8 @@ impl OpCtx {
     /// Why definitions cannot reach `server`: names the server, its driver and what is missing.
     fn unreachable(&self, target: &StepTarget, server: &ServerName, d: &dyn Hypervisor) -> String {
         let driver = d.kind();
-        match (&target.template, driver) {
-            (Some(t), vsm_hypervisor::HypervisorKind::Libvirt) => format!(
+        match (&target.template, d.boots_guests()) {
+            (Some(t), true) => format!(
                 "cannot deliver definitions to server {server} (driver {driver}, template `{t}`): the template declares no `ssh` access; register it from a VM template file that declares `ssh:` (user, port, identity) or `cloud_init: true` (see docs/libvirt.md)"
             ),
             (Some(t), _) => format!(
@@ -519,7 +519,10 @@ impl OpCtx {
             Step::Apply { digest, server, .. } => {
                 let d = driver(target.driver).await?;
                 let m = machine()?;
-                if let Some(root) = d.local_root(&m) {
+                // Where the definitions go: a root directory on this host, a registered
+                // machine's directory over ssh, or a VM's guest over ssh at the address the
+                // driver discovered now. Never report an apply that delivered nothing as done.
+                let (address, delivery, booted) = if let Some(root) = d.local_root(&m) {
                     let address = match self.server_address(target, server) {
                         Some(a) => Some(a),
                         None => self
@@ -527,61 +530,38 @@ impl OpCtx {
                             .await?
                             .and_then(|a| ServerAddress::new(a.to_string()).ok()),
                     };
-                    let ctx = self
-                        .deploy_context(target, server, address)
-                        .ok_or_else(|| format!("server {server} has no address yet"))?;
-                    let store_root = self.engine.definitions().to_path_buf();
-                    let root = root.clone();
-                    apply_with(&store_root, digest, &ctx, move || {
-                        std::fs::create_dir_all(&root)
-                            .map_err(|e| format!("cannot create {root}: {e}"))?;
-                        Ok(Box::new(vsm_deploy::LocalTransport::new(root)))
-                    })
-                    .await?;
+                    (address, Delivery::Local(root), false)
                 } else if let (Some(ssh), Some(base)) = (d.ssh_target(&m), &target.remote_root) {
-                    // A registered machine: over SSH into the group's root directory.
                     let address = self
                         .server_address(target, server)
                         .or_else(|| ServerAddress::new(ssh.host.clone()).ok());
-                    let ctx = self
-                        .deploy_context(target, server, address)
-                        .ok_or_else(|| format!("server {server} has no address"))?;
-                    let store_root = self.engine.definitions().to_path_buf();
-                    let base = base.clone();
-                    apply_with(&store_root, digest, &ctx, move || {
-                        Ok(Box::new(vsm_deploy::SshTransport::new(ssh, base)))
-                    })
-                    .await?;
+                    (address, Delivery::Ssh(ssh, base.clone()), false)
                 } else if let Some(access) = self.call(cancel, || d.guest_access(&m)).await? {
-                    // A VM whose template declares ssh access: into its guest, at the
-                    // address the driver discovered now.
-                    let address = ServerAddress::new(access.target.host.clone()).ok();
-                    let ctx = self
-                        .deploy_context(target, server, address)
-                        .ok_or_else(|| format!("server {server} has no address"))?;
-                    let store_root = self.engine.definitions().to_path_buf();
-                    let booted = access.booted_for_delivery;
-                    let applied = apply_with(&store_root, digest, &ctx, move || {
-                        Ok(Box::new(vsm_deploy::SshTransport::new(
-                            access.target,
-                            access.root,
-                        )))
-                    })
-                    .await;
-                    // A stopped VM booted only for the delivery goes back to being stopped.
-                    let stopped = if booted {
-                        let t = GRACEFUL_STOP.min(self.step_timeout);
-                        self.call(cancel, || d.shutdown(&m, t)).await.map(drop)
-                    } else {
-                        Ok(())
-                    };
+                    (
+                        ServerAddress::new(access.target.host.clone()).ok(),
+                        Delivery::Ssh(access.target, access.root),
+                        access.booted_for_delivery,
+                    )
+                } else {
+                    return Err(self.unreachable(target, server, d.as_ref()));
+                };
+                let applied = match self.deploy_context(target, server, address) {
+                    Some(ctx) => {
+                        let store_root = self.engine.definitions().to_path_buf();
+                        apply_with(&store_root, digest, &ctx, move || delivery.transport()).await
+                    }
+                    None => Err(format!("server {server} has no address yet")),
+                };
+                // A stopped VM booted only for the delivery goes back to being stopped.
+                if booted {
+                    let t = GRACEFUL_STOP.min(self.step_timeout);
+                    let stopped = self.call(cancel, || d.shutdown(&m, t)).await;
                     applied?;
                     stopped.map_err(|e| {
                         format!("the definitions were delivered, but powering the VM off again failed: {e}")
                     })?;
                 } else {
-                    // Never report an apply that delivered nothing as done.
-                    return Err(self.unreachable(target, server, d.as_ref()));
+                    applied?;
                 }
                 Ok(StepResult::ok(self.now()))
             }
@@ -590,7 +570,7 @@ impl OpCtx {
                 let m = machine()?;
                 match self.call(cancel, || d.start(&m)).await {
                     // A VM may get another address from DHCP each time it boots.
-                    Ok(()) if d.kind() == vsm_hypervisor::HypervisorKind::Libvirt => {
+                    Ok(()) if d.boots_guests() => {
                         let mut r = StepResult::ok(self.now());
                         if let Ok(Some(a)) = d.address(&m).await
                             && let Ok(a) = ServerAddress::new(a.to_string())
@@ -602,7 +582,7 @@ impl OpCtx {
                     Ok(()) => Ok(StepResult::ok(self.now())),
                     // A VM's start fails when its guest never answers, even though the VM
                     // itself runs: that is no start.
-                    Err(e) if d.kind() == vsm_hypervisor::HypervisorKind::Libvirt => Err(e),
+                    Err(e) if d.boots_guests() => Err(e),
                     Err(e) => {
                         // Already running counts as started.
                         match d.state(&m).await {
@@ -828,6 +808,26 @@ const GRACEFUL_STOP: Duration = Duration::from_secs(30);
 /// per-server atomic (staged, then switched in), idempotent (an unchanged version sends
 /// nothing) and incremental (only changed files travel). A group the version does not define
 /// has nothing to receive.
+/// Where one server's definitions are delivered.
+enum Delivery {
+    /// A root directory on this host.
+    Local(Utf8PathBuf),
+    /// A directory on a machine reached over ssh.
+    Ssh(vsm_hypervisor::ssh::SshTarget, Utf8PathBuf),
+}
+
+impl Delivery {
+    fn transport(self) -> std::result::Result<Box<dyn vsm_deploy::Transport>, String> {
+        Ok(match self {
+            Delivery::Local(root) => {
+                std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {root}: {e}"))?;
+                Box::new(vsm_deploy::LocalTransport::new(root))
+            }
+            Delivery::Ssh(target, base) => Box::new(vsm_deploy::SshTransport::new(target, base)),
+        })
+    }
+}
+
 async fn apply_with(
     store_root: &Utf8Path,
     digest: &vsm_core::DefinitionDigest,
