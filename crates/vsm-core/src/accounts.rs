@@ -224,6 +224,22 @@ actions! {
     Jp1LogtrapConfig => "jp1 logtrap-config", Open, false;
     /// `vsm jp1 pfm-export` (filtered to the units the caller may see).
     Jp1PfmExport => "jp1 pfm-export", Open, false;
+    /// `vsm host add`.
+    HostAdd => "host add", Manager, true;
+    /// `vsm host list`.
+    HostList => "host list", Manager, true;
+    /// `vsm host show`.
+    HostShow => "host show", Manager, true;
+    /// `vsm host remove`.
+    HostRemove => "host remove", Manager, true;
+    /// `vsm host drain`.
+    HostDrain => "host drain", Manager, true;
+    /// `vsm host undrain`.
+    HostUndrain => "host undrain", Manager, true;
+    /// `vsm host confirm-down`.
+    HostConfirmDown => "host confirm-down", Manager, true;
+    /// `vsm host rebalance`.
+    HostRebalance => "host rebalance", Manager, true;
 }
 
 impl fmt::Display for Action {

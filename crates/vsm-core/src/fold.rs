@@ -167,10 +167,16 @@ impl Unit {
                 group,
                 template,
                 generation,
+                host,
+                epoch,
             } => {
                 if let Some(s) = self.server_mut(server) {
                     if s.logical == LogicalStatus::Provisioning {
                         s.in_progress = Some(StepKind::Provision);
+                        if host.is_some() {
+                            s.host = host.as_ref().map(|h| h.to_string());
+                            s.epoch = *epoch;
+                        }
                         return Ok(());
                     }
                     return Err(FoldError::Conflict {
@@ -194,6 +200,10 @@ impl Unit {
                 };
                 let mut s = Server::new(server.clone(), origin, g.next_seq, at);
                 g.next_seq = g.next_seq.saturating_add(1);
+                // Where it goes is known before the driver is called: a crash in between
+                // leaves a placeholder that names the host to ask.
+                s.host = host.as_ref().map(|h| h.to_string());
+                s.epoch = *epoch;
                 s.logical = LogicalStatus::Provisioning;
                 s.in_progress = Some(StepKind::Provision);
                 g.servers.push(s);
@@ -246,7 +256,15 @@ impl Unit {
                 group,
                 template,
                 generation,
-            } => self.fold_provision(server, group, template, *generation, result),
+                host,
+                epoch,
+            } => self.fold_provision(
+                server,
+                group,
+                (template, *generation),
+                (host.as_ref(), *epoch),
+                result,
+            ),
             Step::Attach {
                 server,
                 group,
@@ -393,8 +411,8 @@ impl Unit {
         &mut self,
         server: &ServerName,
         group: &GroupName,
-        template: &crate::names::TemplateName,
-        generation: crate::time::TemplateGeneration,
+        (template, generation): (&crate::names::TemplateName, crate::time::TemplateGeneration),
+        (host, epoch): (Option<&crate::placement::HostName>, u32),
         result: &StepResult,
     ) -> Result<(), FoldError> {
         // The placeholder sits at the end of its group: look there first.
@@ -441,7 +459,12 @@ impl Unit {
             generation,
         };
         let mut s = Server::new(server.clone(), origin, seq, result.at);
-        s.host = result.host.clone();
+        // The pool host it was placed on; a step placed on no host keeps what the driver said.
+        s.host = match host {
+            Some(h) => Some(h.to_string()),
+            None => result.host.clone(),
+        };
+        s.epoch = epoch;
         match (&result.address, address_owner) {
             (Some(a), None) => s.address = Some(a.clone()),
             (Some(a), Some(owner)) => {

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod fold;
 pub mod model;
 pub mod names;
+pub mod place_plan;
 pub mod placement;
 pub mod plan;
 pub mod run;
@@ -36,11 +37,12 @@ pub use names::{
     AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
     validate_name,
 };
+pub use place_plan::{DRIVER_LABEL, TemplateFacts, place_plan, placements_of};
 pub use placement::{
     AllocationRatios, AntiAffinity, FailureClass, GroupLimit, GroupPlacement, Host, HostName,
     HostNameError, HostRefusal, HostState, HostUsage, NewServer, NoHostError, Placement,
-    PlacementError, PlacementRequest, Policy, RatioError, Refusal, Resources, UnitPlacement, Usage,
-    host_usage, place,
+    PlacementError, PlacementRequest, PlacementRules, Policy, RatioError, Refusal, Resources,
+    UnitPlacement, Usage, host_usage, place,
 };
 pub use plan::{
     ApplyRequest, AttachRequest, Batch, Gate, Phase, Plan, PlanError, PlanKind, RolloutPolicy,

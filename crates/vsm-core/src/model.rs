@@ -101,6 +101,24 @@ pub struct TemplateGenerationInfo {
     pub source: String,
     /// When it was registered.
     pub created: Timestamp,
+    /// What one machine of it takes of a host, as the driver reported at registration
+    /// (`None`: the driver did not say; placement then assumes
+    /// [`TemplateGenerationInfo::DEFAULT_SIZE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<crate::placement::Resources>,
+}
+
+impl TemplateGenerationInfo {
+    /// The size placement assumes for a machine whose driver reports none: 1 vCPU, 256 MiB.
+    pub const DEFAULT_SIZE: crate::placement::Resources = crate::placement::Resources {
+        vcpus: 1,
+        memory_mib: 256,
+    };
+
+    /// The size a machine of this generation takes of its host.
+    pub fn machine_size(&self) -> crate::placement::Resources {
+        self.size.unwrap_or(Self::DEFAULT_SIZE)
+    }
 }
 
 /// A server template: a base image servers are cloned from, with generations.
@@ -133,7 +151,15 @@ impl Template {
                 generation: TemplateGeneration::FIRST,
                 source: source.into(),
                 created: now,
+                size: None,
             }],
+        }
+    }
+
+    /// Records the size its driver reported for the newest generation's machines.
+    pub fn set_latest_size(&mut self, size: Option<crate::placement::Resources>) {
+        if let Some(g) = self.generations.last_mut() {
+            g.size = size;
         }
     }
 
@@ -155,6 +181,7 @@ impl Template {
             generation,
             source: source.into(),
             created: now,
+            size: None,
         });
         generation
     }
@@ -254,6 +281,9 @@ pub struct ProvisionedSpec {
     pub scale_in: ScaleInPolicy,
     /// Drain time before a scaled-in server is stopped, in milliseconds.
     pub grace_ms: u64,
+    /// Where its servers may run in the host pool (the unit file's `placement:`).
+    #[serde(default)]
+    pub placement: crate::placement::PlacementRules,
 }
 
 /// One machine of a registered group, as listed in a unit file.
@@ -330,6 +360,10 @@ impl GroupSpec {
 pub struct UnitSpec {
     /// The groups, in file order.
     pub groups: Vec<GroupSpec>,
+    /// Placement admission: every group must keep its `min` after losing this many hosts
+    /// (0: no check).
+    #[serde(default)]
+    pub tolerate_host_failures: u32,
 }
 
 /// What is wrong with a [`UnitSpec`]; `group` names the offending group.
@@ -655,8 +689,12 @@ pub struct Server {
     pub created: Timestamp,
     /// Its management address; always set for registered servers, set by the driver otherwise.
     pub address: Option<ServerAddress>,
-    /// The hypervisor host it runs on, if the driver said.
+    /// The pool host it was placed on (legacy records: what the driver said).
     pub host: Option<String>,
+    /// Its placement epoch: 1 at its first provisioning, one more each time it is provisioned
+    /// again (elsewhere); a machine that carries an older epoch is a stale copy (0: unknown).
+    #[serde(default)]
+    pub epoch: u32,
     /// What vsm intends / last established.
     pub logical: LogicalStatus,
     /// The step currently running on it, if any.
@@ -683,6 +721,7 @@ impl Server {
             created,
             address: None,
             host: None,
+            epoch: 0,
             logical: LogicalStatus::Stopped,
             in_progress: None,
             observed: ObservedStatus::Unknown,
@@ -857,6 +896,9 @@ pub struct Unit {
     pub current: Option<DefinitionVersion>,
     /// The operation that holds the unit, if any (one operation at a time).
     pub busy: Option<OperationId>,
+    /// Placement admission: every group must keep its `min` after losing this many hosts.
+    #[serde(default)]
+    pub tolerate_host_failures: u32,
 }
 
 /// A broken model invariant (a bug in whoever changed the model, or corrupted storage).
@@ -894,6 +936,7 @@ impl Unit {
         now: Timestamp,
     ) -> Result<Unit, SpecError> {
         spec.validate()?;
+        let tolerate_host_failures = spec.tolerate_host_failures;
         let groups = spec
             .groups
             .into_iter()
@@ -929,6 +972,7 @@ impl Unit {
             definitions: Vec::new(),
             current: None,
             busy: None,
+            tolerate_host_failures,
         })
     }
 
@@ -1158,6 +1202,7 @@ impl Unit {
         // Registered servers listed in the spec may have been detached since; check the rest.
         let mut spec_only = UnitSpec {
             groups: self.groups.iter().map(|g| g.spec.clone()).collect(),
+            tolerate_host_failures: self.tolerate_host_failures,
         };
         for g in &mut spec_only.groups {
             if let GroupKind::Registered(r) = &mut g.kind {
@@ -1267,6 +1312,7 @@ pub mod arb {
                             health: HealthPolicy::default(),
                             recover: RecoverPolicy::Recreate,
                             kind: GroupKind::Provisioned(ProvisionedSpec {
+                                placement: Default::default(),
                                 template: TemplateName::new("base").expect("valid"),
                                 count,
                                 min,
@@ -1292,7 +1338,10 @@ pub mod arb {
                     .collect();
                 gens
             })
-            .prop_map(|groups| UnitSpec { groups })
+            .prop_map(|groups| UnitSpec {
+                tolerate_host_failures: 0,
+                groups,
+            })
             .prop_filter("unique registered names", |s| s.validate().is_ok())
             .boxed()
     }
@@ -1314,6 +1363,7 @@ mod tests {
             health: HealthPolicy::default(),
             recover: RecoverPolicy::None,
             kind: GroupKind::Provisioned(ProvisionedSpec {
+                placement: Default::default(),
                 template: TemplateName::new("base").expect("valid"),
                 count,
                 min,
@@ -1340,18 +1390,21 @@ mod tests {
         );
         check(
             UnitSpec {
+                tolerate_host_failures: 0,
                 groups: vec![prov("web", 1, 2, 1, 3)],
             },
             "ok",
         );
         check(
             UnitSpec {
+                tolerate_host_failures: 0,
                 groups: vec![prov("web", 1, 4, 1, 3)],
             },
             "group web: count 4, min 1, max 3 do not fit; need min <= count <= max, 1 <= max <= 10000",
         );
         check(
             UnitSpec {
+                tolerate_host_failures: 0,
                 groups: vec![prov("web", 1, 1, 1, 3), prov("web", 2, 1, 1, 3)],
             },
             "group web is defined twice; group names must be unique in a unit",
@@ -1361,6 +1414,7 @@ mod tests {
         reg.kind = GroupKind::Registered(RegisteredSpec::default());
         check(
             UnitSpec {
+                tolerate_host_failures: 0,
                 groups: vec![reg.clone()],
             },
             "group db: `recover: recreate` needs a provisioned group; use `restart` or `none` for registered machines",
@@ -1375,7 +1429,10 @@ mod tests {
             ..RegisteredSpec::default()
         });
         check(
-            UnitSpec { groups: vec![reg] },
+            UnitSpec {
+                tolerate_host_failures: 0,
+                groups: vec![reg],
+            },
             "group db: address 192.0.2.1 is listed twice; a machine can belong to one server only",
         );
     }
@@ -1390,6 +1447,7 @@ mod tests {
             UnitName::new("shop").expect("valid"),
             AccountName::new("alice").expect("valid"),
             UnitSpec {
+                tolerate_host_failures: 0,
                 groups: vec![prov("web", 1, 1, 0, 2)],
             },
             Timestamp::EPOCH,

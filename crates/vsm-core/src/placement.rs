@@ -482,6 +482,36 @@ impl GroupPlacement {
     }
 }
 
+/// A group's placement rules as the unit file's `placement:` states them (its `min` comes from
+/// the group itself): the stored half of a [`GroupPlacement`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlacementRules {
+    /// Spread or pack (default spread).
+    pub policy: Policy,
+    /// Hard, soft or no anti-affinity (default soft).
+    pub anti_affinity: AntiAffinity,
+    /// At most this many servers of the group per host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_per_host: Option<u32>,
+    /// Label selector: a host must carry every pair.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, String>,
+}
+
+impl PlacementRules {
+    /// The rules of a group whose `min` is `min`.
+    pub fn with_min(&self, min: u32) -> GroupPlacement {
+        GroupPlacement {
+            policy: self.policy,
+            anti_affinity: self.anti_affinity,
+            max_per_host: self.max_per_host,
+            hosts: self.hosts.clone(),
+            min,
+        }
+    }
+}
+
 /// A unit's placement rules: its groups' and its admission control.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitPlacement {
@@ -769,6 +799,18 @@ pub enum PlacementError {
         /// The host.
         host: HostName,
     },
+    /// A new server's template (generation) is not known.
+    #[error(
+        "server {server} of unit {unit} is to be cloned from template {template}, which does not exist (or lacks that generation)"
+    )]
+    UnknownTemplate {
+        /// The unit.
+        unit: UnitName,
+        /// The server.
+        server: ServerName,
+        /// The template.
+        template: crate::names::TemplateName,
+    },
 }
 
 impl PlacementError {
@@ -779,7 +821,8 @@ impl PlacementError {
             PlacementError::Tolerance { class, .. } => *class,
             PlacementError::UnknownGroup { .. }
             | PlacementError::DuplicateServer { .. }
-            | PlacementError::DuplicateHost { .. } => FailureClass::NeverFits,
+            | PlacementError::DuplicateHost { .. }
+            | PlacementError::UnknownTemplate { .. } => FailureClass::NeverFits,
         }
     }
 }

@@ -28,7 +28,8 @@ use crate::time::{DefinitionDigest, DefinitionVersion, OperationId, TemplateGene
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
-    /// Create the server from a template generation (the driver picks host and address).
+    /// Create the server from a template generation on a host of the pool (the driver picks
+    /// its address).
     Provision {
         /// The new server.
         server: ServerName,
@@ -38,6 +39,13 @@ pub enum Step {
         template: TemplateName,
         /// The generation.
         generation: TemplateGeneration,
+        /// The host it goes to, once placed ([`crate::placement::place_plan`]); `None`: the
+        /// default host of the template's driver.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<crate::placement::HostName>,
+        /// Its placement epoch (see [`crate::model::Server::epoch`]); 0 until placed.
+        #[serde(default)]
+        epoch: u32,
     },
     /// Push a definition version; atomic per server.
     Apply {
@@ -143,10 +151,18 @@ impl fmt::Display for Step {
                 group,
                 template,
                 generation,
-            } => write!(
-                f,
-                "provision {server} (group {group}, template {template} {generation})"
-            ),
+                host,
+                ..
+            } => {
+                write!(
+                    f,
+                    "provision {server} (group {group}, template {template} {generation}"
+                )?;
+                match host {
+                    Some(h) => write!(f, ", on host {h})"),
+                    None => f.write_str(")"),
+                }
+            }
             Step::Apply {
                 server,
                 version,
@@ -885,6 +901,8 @@ impl Growth {
                 group: g.name().clone(),
                 template: template.clone(),
                 generation,
+                host: None,
+                epoch: 0,
             });
             self.apply.extend(apply_current(unit, &name));
             if start {
@@ -1419,6 +1437,8 @@ pub fn plan_upgrade(
                         group: g.name().clone(),
                         template: (*template).clone(),
                         generation: *generation,
+                        host: None,
+                        epoch: 0,
                     });
                     growth.apply.extend(apply_current(unit, &s.name));
                     if running {
@@ -1582,6 +1602,8 @@ pub fn plan_recover(
                     group: g.name().clone(),
                     template: p.template.clone(),
                     generation,
+                    host: None,
+                    epoch: 0,
                 }],
                 Gate::None,
             );

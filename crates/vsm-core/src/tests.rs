@@ -97,6 +97,7 @@ fn two_group_unit() -> Unit {
         },
         recover: RecoverPolicy::Recreate,
         kind: GroupKind::Provisioned(ProvisionedSpec {
+            placement: Default::default(),
             template: tn("websrv"),
             count: 3,
             min: 2,
@@ -109,6 +110,7 @@ fn two_group_unit() -> Unit {
         UnitName::new("shop").expect("valid"),
         AccountName::new("alice").expect("valid"),
         UnitSpec {
+            tolerate_host_failures: 0,
             groups: vec![web, db],
         },
         Timestamp::EPOCH,
@@ -612,7 +614,7 @@ proptest! {
             let server = pool[server % pool.len()].clone();
             let group = groups[group % groups.len()].clone();
             let step = match kind {
-                0 => Step::Provision { server, group, template: tn("base"), generation: TemplateGeneration(1) },
+                0 => Step::Provision { host: None, epoch: 0,  server, group, template: tn("base"), generation: TemplateGeneration(1) },
                 1 => Step::Apply { server, version: DefinitionVersion(1), digest: digest(1), scope: UpdateScope::All },
                 2 => Step::Start { server },
                 3 => Step::HealthCheck { server, timeout_ms: 1 },

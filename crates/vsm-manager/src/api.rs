@@ -70,50 +70,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A hypervisor driver kind; the binary injects one `Arc<dyn Hypervisor>` per kind it supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DriverKind {
-    /// The embedded local driver (process trees with cloned root directories).
-    Local,
-    /// The libvirt driver.
-    Libvirt,
-    /// Registered machines reached over SSH (registered groups).
-    Static,
-}
-
-impl DriverKind {
-    /// The driver's word (`local`, `libvirt`, `static`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriverKind::Local => "local",
-            DriverKind::Libvirt => "libvirt",
-            DriverKind::Static => "static",
-        }
-    }
-}
-
-impl fmt::Display for DriverKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DriverKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "local" => Ok(DriverKind::Local),
-            "libvirt" => Ok(DriverKind::Libvirt),
-            "static" => Ok(DriverKind::Static),
-            other => Err(Error::invalid_with_hint(
-                format!("unknown driver {other:?}"),
-                "use `local` or `libvirt`",
-            )),
-        }
-    }
-}
+pub use crate::host::{DriverKind, Fencing, HostConnection, HostRecord};
 
 // ---------------------------------------------------------------- accounts and sessions
 
@@ -178,6 +135,8 @@ pub struct GenerationInfo {
     pub source: String,
     /// When it was registered.
     pub created_at: Timestamp,
+    /// What one machine takes of its host (the driver's figure, or placement's default).
+    pub size: vsm_core::Resources,
 }
 
 /// A template with its generations.

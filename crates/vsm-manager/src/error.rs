@@ -274,6 +274,12 @@ impl Error {
         }
     }
 
+    /// An [`Error::InvalidRequest`] for a word that is not one of the accepted ones.
+    pub fn unknown_word(w: crate::host::UnknownWord) -> Self {
+        Error::invalid_with_hint(w.message, w.hint)
+    }
+
+    /// An [`Error::InvalidRequest`] with a hint.
     /// An [`Error::InvalidRequest`] with a hint.
     pub fn invalid_with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::InvalidRequest {
@@ -453,5 +459,11 @@ mod tests {
         assert_eq!(e.to_string(), "unit shop busy: operation 7 is running");
         assert_eq!(e.kind(), ErrorKind::Busy);
         assert_eq!(e.operation(), Some(OperationId(7)));
+    }
+}
+
+impl From<crate::host::UnknownWord> for Error {
+    fn from(w: crate::host::UnknownWord) -> Self {
+        Error::unknown_word(w)
     }
 }

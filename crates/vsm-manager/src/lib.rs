@@ -53,6 +53,7 @@ pub mod config;
 mod drivers;
 mod engine;
 pub mod error;
+pub mod host;
 pub mod http;
 mod jp1;
 pub mod logging;
@@ -64,7 +65,7 @@ pub mod unitfile;
 
 pub use api::*;
 pub use config::{ManagerConfig, PasswordCost, Settings};
-pub use drivers::DriverSet;
+pub use drivers::{DriverFactory, DriverSet};
 pub use error::{DataProblem, Entity, Error, ErrorKind, OpenError, Result};
 pub use manager::{InitOptions, Manager};
 pub use paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};

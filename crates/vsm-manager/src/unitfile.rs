@@ -306,7 +306,7 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                         format!("count {count} is outside min {min} .. max {max}"),
                     );
                 }
-                GroupKind::Provisioned(ProvisionedSpec {
+                GroupKind::Provisioned(ProvisionedSpec { placement: Default::default(), 
                     template,
                     count,
                     min,
@@ -419,7 +419,7 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
     if !problems.is_empty() {
         return Err(Error::InvalidData { problems });
     }
-    let spec = UnitSpec { groups };
+    let spec = UnitSpec { tolerate_host_failures: 0,  groups };
     spec.validate().map_err(|e| {
         use vsm_core::model::SpecError;
         let group = match &e {

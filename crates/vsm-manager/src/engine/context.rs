@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use vsm_core::{ServerName, Timestamp, UnitName};
 use vsm_hypervisor::Hypervisor;
 
+use super::hosts::HostTable;
 use super::journal::Writer;
 use super::running::Operations;
 use crate::api::{DriverKind, LoadView, OperationRecord, OperationState};
@@ -26,6 +27,12 @@ pub(crate) struct EngineCtx {
     store: Arc<dyn Store>,
     pub(super) writer: Writer,
     drivers: DriverSet,
+    /// The hosts of the pool and their drivers.
+    pub(crate) hosts: HostTable,
+    /// Held while a request is placed on the pool.
+    pub(super) placing: tokio::sync::Mutex<()>,
+    /// What running operations placed but have not provisioned yet.
+    pub(super) reservations: Mutex<Vec<(vsm_core::OperationId, vsm_core::Placement)>>,
     /// The definition snapshot store's directory.
     definitions: Utf8PathBuf,
     settings: RwLock<Settings>,
@@ -56,6 +63,9 @@ impl EngineCtx {
             writer: Writer::spawn(store.clone()),
             store,
             drivers,
+            hosts: HostTable::default(),
+            placing: tokio::sync::Mutex::new(()),
+            reservations: Mutex::new(Vec::new()),
             definitions,
             settings: RwLock::new(settings),
             jp1,
@@ -99,7 +109,22 @@ impl EngineCtx {
         &self.drivers
     }
 
-    /// The driver of `kind`: every lookup of the engine goes through here.
+    /// The driver of host `host` when given, else the built-in driver of `kind`: every lookup
+    /// of the engine goes through here.
+    pub(super) fn driver_on(
+        &self,
+        host: Option<&str>,
+        kind: DriverKind,
+    ) -> std::result::Result<Arc<dyn Hypervisor>, String> {
+        match host {
+            // A host that is not (or no longer) in the pool is a legacy record: what a driver
+            // once called its host. Such servers belong to the built-in host of their kind.
+            Some(h) if self.hosts.contains(h) => self.hosts.driver_on(h),
+            _ => self.driver(kind),
+        }
+    }
+
+    /// The built-in driver of `kind`.
     pub(super) fn driver(
         &self,
         kind: DriverKind,

@@ -60,6 +60,9 @@ fn unreachable_name() -> MachineName {
 
 // ------------------------------------------------------------------ step targets
 
+/// The machine label that carries a server's placement epoch (see `Server::epoch`).
+pub(crate) const EPOCH_LABEL: &str = "vsm.epoch";
+
 /// What a step needs besides the step itself: which driver, which machine, its template.
 #[derive(Debug, Clone)]
 pub(crate) struct StepTarget {
@@ -226,16 +229,17 @@ impl OpCtx {
         self.engine.writer.submit(changes)
     }
 
-    fn driver_for_template(
-        &self,
-        t: &TemplateName,
-    ) -> std::result::Result<(Arc<dyn Hypervisor>, &Template), String> {
+    /// The template `t` and its driver kind.
+    fn template_kind(&self, t: &TemplateName) -> std::result::Result<(&Template, DriverKind), String> {
         let tpl = self
             .templates
             .get(t)
             .ok_or_else(|| format!("template {t} does not exist"))?;
-        let kind: DriverKind = tpl.driver.parse().map_err(|e: Error| e.to_string())?;
-        self.driver(kind).map(|d| (d, tpl))
+        let kind: DriverKind = tpl
+            .driver
+            .parse()
+            .map_err(|e: crate::host::UnknownWord| e.to_string())?;
+        Ok((tpl, kind))
     }
 
     fn driver(&self, kind: DriverKind) -> std::result::Result<Arc<dyn Hypervisor>, String> {
@@ -252,14 +256,25 @@ impl OpCtx {
         self.driver_for(g, s)
     }
 
-    /// The driver of server `s` of group `g`.
+    /// The driver of server `s` of group `g`: the host it was placed on (legacy servers without
+    /// a pool host: the built-in host of their template's driver).
     pub(crate) fn driver_for(&self, g: &Group, s: &Server) -> Option<Arc<dyn Hypervisor>> {
+        self.server_driver(g, s).ok()
+    }
+
+    /// [`OpCtx::driver_for`], or why there is none.
+    pub(crate) fn server_driver(
+        &self,
+        g: &Group,
+        s: &Server,
+    ) -> std::result::Result<Arc<dyn Hypervisor>, String> {
         match (&g.spec.kind, &s.origin) {
             (_, Origin::Provisioned { template, .. }) => {
-                self.driver_for_template(template).ok().map(|(d, _)| d)
+                let (_, kind) = self.template_kind(template)?;
+                self.engine.driver_on(s.host.as_deref(), kind)
             }
             (GroupKind::Registered(_), _) | (_, Origin::Registered) => {
-                self.driver(DriverKind::Static).ok()
+                self.driver(DriverKind::Static)
             }
         }
     }
@@ -458,12 +473,13 @@ impl OpCtx {
             match (live, server) {
                 (Some(live), Some(s)) => {
                     let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-                    live.server(&u, &s)
-                        .and_then(|(g, srv)| self.driver_for(g, srv))
+                    match live.server(&u, &s) {
+                        Some((g, srv)) => self.server_driver(g, srv),
+                        None => Err(format!("server {s} is not in unit {}", target.unit)),
+                    }
                 }
-                _ => None,
+                _ => Err("no driver for this server".to_owned()),
             }
-            .ok_or_else(|| "no driver for this server".to_owned())
         };
         let driver = |kind: DriverKind| async move {
             if kind == DriverKind::Static {
@@ -482,9 +498,18 @@ impl OpCtx {
             Step::Provision {
                 template,
                 generation,
+                host,
+                epoch,
                 ..
             } => {
-                let (d, tpl) = self.driver_for_template(template)?;
+                let (tpl, kind) = self.template_kind(template)?;
+                // The host placement chose; a step placed nowhere (journaled by an older vsm)
+                // goes to the built-in host of the template's driver.
+                let host = match host {
+                    Some(h) => Some(h.to_string()),
+                    None => self.engine.hosts.builtin(kind).map(|h| h.to_string()),
+                };
+                let d = self.engine.driver_on(host.as_deref(), kind)?;
                 let gen_info = tpl
                     .generation(*generation)
                     .ok_or_else(|| format!("template {template} has no generation {generation}"))?;
@@ -496,7 +521,8 @@ impl OpCtx {
                     .with_label(
                         "vsm.server",
                         step.server().map(|s| s.as_str()).unwrap_or(""),
-                    );
+                    )
+                    .with_label(EPOCH_LABEL, epoch.to_string());
                 let info = match self.call(cancel, || d.provision(&spec)).await {
                     Ok(info) => info,
                     // A re-run after a crash: the machine exists from the interrupted attempt.
@@ -511,7 +537,7 @@ impl OpCtx {
                 {
                     r = r.with_address(a);
                 }
-                if let Some(h) = info.host {
+                if let Some(h) = host.or(info.host) {
                     r = r.with_host(h);
                 }
                 Ok(r)
@@ -866,15 +892,16 @@ async fn apply_with(
 
 // ------------------------------------------------------------------ templates
 
-/// Asks the driver of `driver` whether `source` is a template it can clone.
+/// Asks the driver of `driver` whether `source` is a template it can clone; answers the size
+/// of one machine of it, when the driver says.
 pub(crate) async fn check_template_source(
     ctx: &EngineCtx,
     driver: DriverKind,
     source: &str,
-) -> Result<()> {
+) -> Result<Option<vsm_core::Resources>> {
     let source = TemplateSource::new(source).map_err(|e| Error::invalid(e.to_string()))?;
     let d = ctx.driver(driver).map_err(Error::invalid)?;
-    d.inspect_template(&source).await.map_err(|e| match e {
+    let info = d.inspect_template(&source).await.map_err(|e| match e {
         HypervisorError::InvalidTemplate { .. } | HypervisorError::NotFound { .. } => {
             Error::invalid_with_hint(
                 error_chain(&e),
@@ -883,7 +910,10 @@ pub(crate) async fn check_template_source(
         }
         other => Error::failed("cannot inspect the template", other),
     })?;
-    Ok(())
+    Ok(info.size.map(|s| vsm_core::Resources {
+        vcpus: s.vcpus,
+        memory_mib: s.memory_mib,
+    }))
 }
 
 /// `vsm server logs`: what the server's driver keeps of its console.

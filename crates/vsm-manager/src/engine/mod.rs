@@ -8,15 +8,17 @@
 //!
 //! From the bottom up: `journal` (the group-committing writer), `live` (a running operation's
 //! model and its server index), `running` (the registry of running operations and unit locks),
-//! `context`, `exec` (one step against a driver), `definitions` (the snapshot store), `run`
+//! `hosts` (the host table), `context`, `exec`, `pool` (connecting and placing) (one step against a driver), `definitions` (the snapshot store), `run`
 //! (an operation from its plans to its record) and `monitor`.
 
 mod context;
 mod definitions;
 mod exec;
+mod hosts;
 mod journal;
 mod live;
 mod monitor;
+mod pool;
 mod run;
 mod running;
 

@@ -173,6 +173,7 @@ pub(crate) async fn start(
     let id = engine.ops.acquire(unit, wait, &engine.shutdown).await?;
     let res = launch(engine, actor, unit.clone(), kind, id, request).await;
     if res.is_err() {
+        engine.release_placements(id);
         engine.ops.release(id);
     }
     res.map(|()| id)
@@ -204,11 +205,12 @@ async fn launch(
     }
     let templates: HashMap<_, _> = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
     let first = plan_for(&unit, &request, &templates, true)?;
-    let first = first.unwrap_or_else(|| Plan {
+    let mut first = first.unwrap_or_else(|| Plan {
         kind: vsm_core::plan::PlanKind::StartUnit,
         phases: vec![],
         rollout: None,
     });
+    engine.place(id, &unit, &mut first, &templates).await?;
     unit.begin_plan(&first, id).map_err(plan_error)?;
     let (cancel, events) = engine
         .ops
@@ -264,6 +266,7 @@ async fn launch(
         .await;
         // Unlock the unit before telling anyone it ended: whoever waited for this operation
         // may start the next one on the unit at once.
+        engine.release_placements(id);
         engine.ops.release(id);
         let _ = done_tx.send(true);
         let seq = live.next_seq();

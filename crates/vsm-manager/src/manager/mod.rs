@@ -217,6 +217,10 @@ impl Manager {
                 _lock: lock,
             }),
         };
+        manager.engine().open_pool().await.map_err(|e| match e {
+            Error::Store(s) => OpenError::Store(s),
+            other => OpenError::Invalid(Box::new(other)),
+        })?;
         engine::recover_interrupted(manager.engine())
             .await
             .map_err(|e| match e {

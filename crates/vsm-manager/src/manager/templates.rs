@@ -32,6 +32,7 @@ impl Manager {
                     generation: g.generation,
                     source: g.source.clone(),
                     created_at: g.created,
+                    size: g.machine_size(),
                 })
                 .collect(),
             name: t.name,
@@ -55,14 +56,15 @@ impl Manager {
                 format!("available drivers: {}", self.driver_words()),
             ));
         }
-        engine::check_template_source(self.engine(), req.driver, &req.source).await?;
-        let t = Template::new(
+        let size = engine::check_template_source(self.engine(), req.driver, &req.source).await?;
+        let mut t = Template::new(
             req.name.clone(),
             actor.account.clone(),
             req.driver.as_str(),
             req.source.clone(),
             now(),
         );
+        t.set_latest_size(size);
         let res = self
             .write(vec![
                 Change::InsertTemplate(t.clone()),
@@ -105,8 +107,9 @@ impl Manager {
         self.authorize(actor, Action::TemplateUpdate, Some(&t.owner), name.as_str())
             .await?;
         let driver = t.driver.parse::<DriverKind>()?;
-        engine::check_template_source(self.engine(), driver, source).await?;
+        let size = engine::check_template_source(self.engine(), driver, source).await?;
         let generation = t.add_generation(source, now());
+        t.set_latest_size(size);
         self.write(vec![
             Change::UpdateTemplate(t.clone()),
             Self::audit_entry(

@@ -183,6 +183,10 @@ pub enum Change {
     Journal(JournalEntry),
     /// Appends an audit record.
     Audit(AuditEntry),
+    /// Inserts or replaces a host of the pool.
+    PutHost(crate::host::HostRecord),
+    /// Removes a host of the pool.
+    DeleteHost(vsm_core::HostName),
 }
 
 /// The manager's persistent state. Implementations must make [`Store::write`] atomic and
@@ -198,6 +202,8 @@ pub trait Store: Send + Sync + 'static {
     fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError>;
     /// Every template, by name.
     fn templates(&self) -> Result<Vec<Template>, StoreError>;
+    /// Every host of the pool, by name.
+    fn hosts(&self) -> Result<Vec<crate::host::HostRecord>, StoreError>;
     /// One unit with its servers.
     fn unit(&self, name: &UnitName) -> Result<Option<Unit>, StoreError>;
     /// Every unit with its servers, by name.

@@ -83,6 +83,13 @@ INSERT INTO journal_new (operation, seq, json) SELECT operation, seq, json FROM 
 DROP TABLE journal;
 ALTER TABLE journal_new RENAME TO journal;
 "#,
+    // 3: the hypervisor hosts of the pool.
+    r#"
+CREATE TABLE hosts (
+    name TEXT PRIMARY KEY,
+    json TEXT NOT NULL
+);
+"#,
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -292,6 +299,16 @@ impl SqliteStore {
             Change::DeleteTemplate(name) => {
                 tx.execute("DELETE FROM templates WHERE name = ?1", params![name.as_str()])?;
             }
+            Change::PutHost(h) => {
+                tx.execute(
+                    "INSERT INTO hosts (name, json) VALUES (?1, ?2) \
+                     ON CONFLICT (name) DO UPDATE SET json = excluded.json",
+                    params![h.name().as_str(), to_json("host", h)?],
+                )?;
+            }
+            Change::DeleteHost(name) => {
+                tx.execute("DELETE FROM hosts WHERE name = ?1", params![name.as_str()])?;
+            }
             Change::InsertUnit(u) => {
                 insert(
                     tx.execute(
@@ -466,6 +483,13 @@ impl Store for SqliteStore {
         let mut stmt = conn.prepare("SELECT json FROM templates ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.map(|r| from_json("template", &r?)).collect()
+    }
+
+    fn hosts(&self) -> Result<Vec<crate::host::HostRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT json FROM hosts ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| from_json("host", &r?)).collect()
     }
 
     fn unit(&self, name: &UnitName) -> Result<Option<Unit>, StoreError> {
