@@ -186,7 +186,10 @@ pub fn place_plan(
     let n = answer.len();
     for (pi, hi, si, h) in answer {
         if let Step::Provision {
-            server, host, epoch, ..
+            server,
+            host,
+            epoch,
+            ..
         } = &mut plans[pi].phases[hi].steps[si]
         {
             *host = Some(h);

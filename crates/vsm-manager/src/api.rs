@@ -72,6 +72,71 @@ impl fmt::Debug for Password {
 
 pub use crate::host::{DriverKind, Fencing, HostConnection, HostRecord};
 
+// ---------------------------------------------------------------- hosts
+
+/// `vsm host add`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddHost {
+    /// The host's name in the pool.
+    pub name: vsm_core::HostName,
+    /// Its driver kind (`local` or `libvirt`).
+    pub driver: DriverKind,
+    /// The libvirt connection URI (libvirt hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// The driver's state directory, absolute (local hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<camino::Utf8PathBuf>,
+    /// Labels that groups select hosts by.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// vCPUs handed out per CPU (default 16.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ratio: Option<f64>,
+    /// Memory handed out per MiB (default 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ram_ratio: Option<f64>,
+    /// Memory kept for the host itself, in MiB (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_memory_mb: Option<u64>,
+    /// What its loss needs before its servers restart elsewhere (default `manual`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing: Option<Fencing>,
+}
+
+/// A server as a host lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacedServer {
+    /// Its unit.
+    pub unit: UnitName,
+    /// Its group.
+    pub group: vsm_core::GroupName,
+    /// Its name.
+    pub server: ServerName,
+    /// What it takes of the host.
+    pub size: vsm_core::Resources,
+}
+
+/// A host with what is placed on it (`vsm host list`, `vsm host show`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// The host as recorded.
+    #[serde(flatten)]
+    pub host: HostRecord,
+    /// Whether the manager holds a connected driver for it.
+    pub connected: bool,
+    /// What it may hand out (capacity after ratios and reserved memory).
+    pub allocatable: vsm_core::Usage,
+    /// What its servers take.
+    pub used: vsm_core::Usage,
+    /// How many servers are placed on it.
+    pub servers: u32,
+    /// The servers placed on it (`host show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placed: Vec<PlacedServer>,
+}
+
 // ---------------------------------------------------------------- accounts and sessions
 
 /// `vsm account add`.

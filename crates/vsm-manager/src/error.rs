@@ -127,6 +127,8 @@ pub enum Entity {
     DefinitionVersion,
     /// A hypervisor driver.
     Driver,
+    /// A host of the pool.
+    Host,
 }
 
 impl fmt::Display for Entity {
@@ -134,6 +136,7 @@ impl fmt::Display for Entity {
         f.write_str(match self {
             Entity::Account => "account",
             Entity::Template => "template",
+            Entity::Host => "host",
             Entity::Unit => "unit",
             Entity::Group => "group",
             Entity::Server => "server",
@@ -232,6 +235,7 @@ impl Error {
                     "see the unit's versions with `vsm unit show UNIT`".to_owned()
                 }
                 Entity::Driver => "start the manager with that driver configured".to_owned(),
+                Entity::Host => "list hosts with `vsm host list`".to_owned(),
             }),
             Error::InvalidData { .. } => Some("fix the file and run the command again".to_owned()),
             Error::Busy { operation, .. } => Some(format!(

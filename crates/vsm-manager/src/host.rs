@@ -11,7 +11,6 @@ use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 use vsm_core::{AllocationRatios, Host, HostName, HostState, Resources, Timestamp};
 
-
 /// A hypervisor driver kind; the binary injects one `Arc<dyn Hypervisor>` per kind it supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -61,6 +61,8 @@ mod manager;
 mod operation;
 mod paths;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod unitfile;
 
 pub use api::*;

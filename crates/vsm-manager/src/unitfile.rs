@@ -27,6 +27,13 @@
 //!     recover: restart         # none | restart | recreate
 //!     health: { timeout: 60s } # how long a started server may take to pass its health check
 //!                              # (`command:` adds a command that must exit 0)
+//!     placement:               # where its servers run in the host pool
+//!       policy: spread         # spread (default) | pack
+//!       anti_affinity: soft    # hard | soft (default) | none
+//!       max_per_host: 2        # at most this many of the group per host
+//!       hosts: { zone: a }     # only hosts carrying every label
+//! tolerate_host_failures: 1    # refuse placements after which losing this many hosts would
+//!                              # leave a group below its min (default 0: no check)
 //! ```
 
 use serde::Deserialize;
@@ -51,6 +58,21 @@ pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 60_000;
 struct UnitFileDto {
     format: u32,
     groups: Vec<GroupDto>,
+    #[serde(default)]
+    tolerate_host_failures: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacementDto {
+    #[serde(default)]
+    policy: Option<vsm_core::Policy>,
+    #[serde(default)]
+    anti_affinity: Option<vsm_core::AntiAffinity>,
+    #[serde(default)]
+    max_per_host: Option<u32>,
+    #[serde(default)]
+    hosts: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +100,8 @@ struct GroupDto {
     scale_in: Option<ScaleInPolicy>,
     #[serde(default)]
     grace: Option<String>,
+    #[serde(default)]
+    placement: Option<PlacementDto>,
     // registered
     #[serde(default)]
     registered: Option<Vec<RegisteredDto>>,
@@ -306,7 +330,33 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                         format!("count {count} is outside min {min} .. max {max}"),
                     );
                 }
-                GroupKind::Provisioned(ProvisionedSpec { placement: Default::default(), 
+                let mut placement = vsm_core::PlacementRules::default();
+                if let Some(p) = &g.placement {
+                    placement.policy = p.policy.unwrap_or_default();
+                    placement.anti_affinity = p.anti_affinity.unwrap_or_default();
+                    if p.max_per_host == Some(0) {
+                        problem(
+                            key_line(text, at, "max_per_host"),
+                            field("placement.max_per_host"),
+                            "`max_per_host: 0` allows no server anywhere; give 1 or more, or remove it".into(),
+                        );
+                    }
+                    placement.max_per_host = p.max_per_host;
+                    for (k, v) in &p.hosts {
+                        if k.is_empty() || k.starts_with("vsm.") {
+                            problem(
+                                key_line(text, at, "hosts"),
+                                field("placement.hosts"),
+                                format!(
+                                    "label key {k:?} cannot be selected: keys starting with `vsm.` are the manager's (a group's hosts already match its template's driver)"
+                                ),
+                            );
+                        }
+                        placement.hosts.insert(k.clone(), v.clone());
+                    }
+                }
+                GroupKind::Provisioned(ProvisionedSpec {
+                    placement,
                     template,
                     count,
                     min,
@@ -321,6 +371,7 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
                     ("min", g.min.is_some()),
                     ("max", g.max.is_some()),
                     ("scale_in", g.scale_in.is_some()),
+                    ("placement", g.placement.is_some()),
                 ] {
                     if set {
                         problem(
@@ -419,7 +470,10 @@ pub fn parse(file: &str, text: &str) -> Result<UnitSpec, Error> {
     if !problems.is_empty() {
         return Err(Error::InvalidData { problems });
     }
-    let spec = UnitSpec { tolerate_host_failures: 0,  groups };
+    let spec = UnitSpec {
+        tolerate_host_failures: dto.tolerate_host_failures.unwrap_or(0),
+        groups,
+    };
     spec.validate().map_err(|e| {
         use vsm_core::model::SpecError;
         let group = match &e {
@@ -592,6 +646,50 @@ groups:
             p[0].starts_with("unit.yaml:8: groups[0].root: `root` is empty"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn placement_rules_and_host_failure_tolerance_are_read() {
+        let text = "format: 1\ntolerate_host_failures: 1\ngroups:\n  - name: web\n    template: websrv\n    count: 3\n    min: 2\n    placement:\n      policy: pack\n      anti_affinity: hard\n      max_per_host: 1\n      hosts: { zone: a }\n";
+        let spec = parse("u.yaml", text).expect("valid");
+        assert_eq!(spec.tolerate_host_failures, 1);
+        let p = spec.groups[0].provisioned().expect("provisioned");
+        assert_eq!(p.placement.policy, vsm_core::Policy::Pack);
+        assert_eq!(p.placement.anti_affinity, vsm_core::AntiAffinity::Hard);
+        assert_eq!(p.placement.max_per_host, Some(1));
+        assert_eq!(p.placement.hosts.get("zone").map(String::as_str), Some("a"));
+        // Defaults: spread, soft, no limit, every host.
+        let plain = parse(
+            "u.yaml",
+            "format: 1\ngroups:\n  - name: web\n    template: websrv\n",
+        )
+        .expect("valid");
+        let p = plain.groups[0].provisioned().expect("provisioned");
+        assert_eq!(p.placement, vsm_core::PlacementRules::default());
+        assert_eq!(plain.tolerate_host_failures, 0);
+    }
+
+    #[test]
+    fn bad_placement_rules_name_line_and_field() {
+        let text = "format: 1\ngroups:\n  - name: web\n    template: websrv\n    placement:\n      max_per_host: 0\n      hosts: { vsm.driver: local }\n";
+        let Err(Error::InvalidData { problems }) = parse("u.yaml", text) else {
+            panic!("expected invalid data");
+        };
+        let got: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("u.yaml:6: groups[0].placement.max_per_host"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("u.yaml:7: groups[0].placement.hosts"),
+            "{got:?}"
+        );
+        let text = "format: 1\ngroups:\n  - name: web\n    template: websrv\n    placement: { policy: random }\n";
+        let err = parse("u.yaml", text)
+            .expect_err("unknown policy")
+            .to_string();
+        assert!(err.contains("random"), "{err}");
     }
 
     #[test]

@@ -230,7 +230,10 @@ impl OpCtx {
     }
 
     /// The template `t` and its driver kind.
-    fn template_kind(&self, t: &TemplateName) -> std::result::Result<(&Template, DriverKind), String> {
+    fn template_kind(
+        &self,
+        t: &TemplateName,
+    ) -> std::result::Result<(&Template, DriverKind), String> {
         let tpl = self
             .templates
             .get(t)

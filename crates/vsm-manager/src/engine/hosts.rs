@@ -58,10 +58,12 @@ impl HostTable {
         let Some(slot) = slots.get(name) else {
             return Err(format!("host {name} is not in the pool"));
         };
-        slot.driver.clone().ok_or_else(|| match &slot.record.last_error {
-            Some(e) => format!("host {name} is not connected: {e}"),
-            None => format!("host {name} is not connected"),
-        })
+        slot.driver
+            .clone()
+            .ok_or_else(|| match &slot.record.last_error {
+                Some(e) => format!("host {name} is not connected: {e}"),
+                None => format!("host {name} is not connected"),
+            })
     }
 
     /// The connected hosts with their drivers.
@@ -95,11 +97,7 @@ impl HostTable {
     }
 
     /// Changes a host's record; answers the new record.
-    pub(crate) fn update(
-        &self,
-        name: &str,
-        f: impl FnOnce(&mut HostRecord),
-    ) -> Option<HostRecord> {
+    pub(crate) fn update(&self, name: &str, f: impl FnOnce(&mut HostRecord)) -> Option<HostRecord> {
         let mut slots = self.write();
         let slot = slots.get_mut(name)?;
         f(&mut slot.record);

@@ -114,6 +114,7 @@ mod tests {
             definitions: Vec::new(),
             current: None,
             busy: Some(OperationId(busy)),
+            tolerate_host_failures: 0,
         })
     }
 

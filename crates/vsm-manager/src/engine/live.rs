@@ -186,7 +186,8 @@ pub(super) fn server_row(live: &Live, unit: &Unit, name: &ServerName) -> Option<
 
 /// The unit's own row without its servers (cheap even for big units).
 pub(super) fn unit_meta(unit: &Unit) -> Unit {
-    Unit { tolerate_host_failures: unit.tolerate_host_failures, 
+    Unit {
+        tolerate_host_failures: unit.tolerate_host_failures,
         name: unit.name.clone(),
         owner: unit.owner.clone(),
         created: unit.created,
@@ -334,7 +335,8 @@ fn one_server_unit(
         .get(gi)
         .map(|g| (g.spec.clone(), g.next_seq))
         .unzip();
-    Unit { tolerate_host_failures: unit.tolerate_host_failures, 
+    Unit {
+        tolerate_host_failures: unit.tolerate_host_failures,
         name,
         owner: unit.owner.clone(),
         created: unit.created,
@@ -432,7 +434,9 @@ mod tests {
                 .parse()
                 .expect("group");
             let steps = [
-                Step::Provision { host: None, epoch: 0, 
+                Step::Provision {
+                    host: None,
+                    epoch: 0,
                     server: server.clone(),
                     group,
                     template: "tpl".parse().expect("name"),
@@ -504,7 +508,9 @@ mod tests {
         let mut fast = sample_unit();
         let mut full = sample_unit();
         let at = Timestamp::from_millis(8);
-        let provision = |server: &str, group: &str| Step::Provision { host: None, epoch: 0, 
+        let provision = |server: &str, group: &str| Step::Provision {
+            host: None,
+            epoch: 0,
             server: server.parse().expect("name"),
             group: group.parse().expect("group"),
             template: "tpl".parse().expect("name"),

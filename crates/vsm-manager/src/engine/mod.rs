@@ -26,4 +26,5 @@ pub(crate) use context::EngineCtx;
 pub(crate) use definitions::{diff, export, import};
 pub(crate) use exec::{check_template_source, server_logs};
 pub(crate) use monitor::{check_once, spawn_monitor};
+pub(crate) use pool::{connect as connect_host, refresh as refresh_host};
 pub(crate) use run::{Request, recover_interrupted, start};

@@ -32,10 +32,8 @@ impl EngineCtx {
     /// existed) are given the built-in host of their template's driver.
     pub(crate) async fn open_pool(&self) -> Result<()> {
         let records = self.db(|s| s.hosts()).await?;
-        let mut by_name: BTreeMap<HostName, HostRecord> = records
-            .into_iter()
-            .map(|r| (r.name().clone(), r))
-            .collect();
+        let mut by_name: BTreeMap<HostName, HostRecord> =
+            records.into_iter().map(|r| (r.name().clone(), r)).collect();
         let now = self.now();
         let mut changes = Vec::new();
         // The built-in hosts.
@@ -147,7 +145,12 @@ impl EngineCtx {
         let _placing = self.placing.lock().await;
         let name = unit.name.clone();
         let others = self
-            .db(move |s| Ok(s.units()?.into_iter().filter(|u| u.name != name).collect::<Vec<_>>()))
+            .db(move |s| {
+                Ok(s.units()?
+                    .into_iter()
+                    .filter(|u| u.name != name)
+                    .collect::<Vec<_>>())
+            })
             .await?;
         let size_of = |t: &TemplateName, g| {
             templates
@@ -198,9 +201,8 @@ impl EngineCtx {
                         group: group.clone(),
                         server: server.clone(),
                         host: host.clone(),
-                        size: size_of(template, *generation).unwrap_or(
-                            vsm_core::model::TemplateGenerationInfo::DEFAULT_SIZE,
-                        ),
+                        size: size_of(template, *generation)
+                            .unwrap_or(vsm_core::model::TemplateGenerationInfo::DEFAULT_SIZE),
                     },
                 ));
             }

@@ -20,9 +20,9 @@ use super::api::{Done, GenerationRequest, Health, LoginRequest, PasswordRequest,
 use super::archive::{self, ArchiveError, UnpackLimits};
 use super::error::{ApiError, ErrorBody, ErrorKind, kind_from_status};
 use crate::api::{
-    AccountInfo, AddAccount, ApplyRequest, AttachRequest, Chown, CreateUnitFromFile,
-    DefinitionDiff, DeleteUnitRequest, ImportResult, LogSettings, LogSettingsChange, MarkRequest,
-    OpOptions, OperationRecord, OperationSummary, Password, PfmRow, ProgressEvent,
+    AccountInfo, AddAccount, AddHost, ApplyRequest, AttachRequest, Chown, CreateUnitFromFile,
+    DefinitionDiff, DeleteUnitRequest, HostInfo, ImportResult, LogSettings, LogSettingsChange,
+    MarkRequest, OpOptions, OperationRecord, OperationSummary, Password, PfmRow, ProgressEvent,
     RegisterTemplate, ScaleRequest, ServerLogs, Session, TemplateInfo, UnitDetail, UnitSummary,
     UpgradeRequest, VersionInfo,
 };
@@ -327,6 +327,38 @@ impl Client {
     /// `GET /api/v1/whoami`.
     pub async fn whoami(&self) -> Result<WhoAmI> {
         self.get("/api/v1/whoami").await
+    }
+
+    // --- hosts ------------------------------------------------------------------------------
+
+    /// `GET /api/v1/hosts` (administrator).
+    pub async fn list_hosts(&self) -> Result<Vec<HostInfo>> {
+        self.get("/api/v1/hosts").await
+    }
+
+    /// `POST /api/v1/hosts` (administrator).
+    pub async fn add_host(&self, request: &AddHost) -> Result<HostInfo> {
+        self.post("/api/v1/hosts", request).await
+    }
+
+    /// `GET /api/v1/hosts/{name}` (administrator).
+    pub async fn show_host(&self, name: &vsm_core::HostName) -> Result<HostInfo> {
+        self.get(&format!("/api/v1/hosts/{name}")).await
+    }
+
+    /// `DELETE /api/v1/hosts/{name}` (administrator).
+    pub async fn remove_host(&self, name: &vsm_core::HostName) -> Result<()> {
+        let _: Done = self.delete(&format!("/api/v1/hosts/{name}")).await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/hosts/{name}/undrain` (administrator).
+    pub async fn undrain_host(&self, name: &vsm_core::HostName) -> Result<HostInfo> {
+        self.post(
+            &format!("/api/v1/hosts/{name}/undrain"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     // --- accounts ---------------------------------------------------------------------------

@@ -21,8 +21,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use vsm_core::{
-    AccountName, Action, DefinitionVersion, GroupName, OperationId, ServerName, TemplateName,
-    UnitName,
+    AccountName, Action, DefinitionVersion, GroupName, HostName, OperationId, ServerName,
+    TemplateName, UnitName,
 };
 
 use super::api::*;
@@ -215,6 +215,61 @@ pub(crate) fn routes() -> Vec<Route> {
             Json("Done"),
             200,
             |m| on(m, set_password),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/hosts",
+            "list_hosts",
+            Policy(Action::HostList),
+            "Every host of the pool with its state, capacity and usage",
+            Empty,
+            JsonList("HostInfo"),
+            200,
+            |m| on(m, list_hosts),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/hosts",
+            "add_host",
+            Policy(Action::HostAdd),
+            "Adds a host to the pool (connected and asked for its capacity before it is stored)",
+            Json("AddHost"),
+            Json("HostInfo"),
+            201,
+            |m| on(m, add_host),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/hosts/{name}",
+            "show_host",
+            Policy(Action::HostShow),
+            "One host with the servers placed on it",
+            Empty,
+            Json("HostInfo"),
+            200,
+            |m| on(m, show_host),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/hosts/{name}",
+            "remove_host",
+            Policy(Action::HostRemove),
+            "Removes a host (refused for a built-in host and while servers are placed on it)",
+            Empty,
+            Json("Done"),
+            200,
+            |m| on(m, remove_host),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/hosts/{name}/undrain",
+            "undrain_host",
+            Policy(Action::HostUndrain),
+            "Puts a draining host or one in maintenance back into service",
+            Empty,
+            Json("HostInfo"),
+            200,
+            |m| on(m, undrain_host),
         ),
         r(
             Method::GET,
@@ -819,6 +874,48 @@ async fn whoami(Extension(actor): Extension<Actor>) -> axum::Json<WhoAmI> {
         account: actor.account,
         role: actor.role,
     })
+}
+
+// ------------------------------------------------------------------ hosts
+
+async fn list_hosts(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+) -> Res<axum::Json<Vec<HostInfo>>> {
+    Ok(axum::Json(st.manager.list_hosts(&actor).await?))
+}
+
+async fn add_host(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Json(req): Json<AddHost>,
+) -> Res<Response> {
+    Ok(created(st.manager.add_host(&actor, req).await?))
+}
+
+async fn show_host(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<HostName>,
+) -> Res<axum::Json<HostInfo>> {
+    Ok(axum::Json(st.manager.show_host(&actor, &name).await?))
+}
+
+async fn remove_host(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<HostName>,
+) -> Res<axum::Json<Done>> {
+    st.manager.remove_host(&actor, &name).await?;
+    Ok(done())
+}
+
+async fn undrain_host(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<HostName>,
+) -> Res<axum::Json<HostInfo>> {
+    Ok(axum::Json(st.manager.undrain_host(&actor, &name).await?))
 }
 
 // ------------------------------------------------------------------ accounts

@@ -105,7 +105,15 @@ fn samples() -> Vec<(&'static str, Result<Value, String>)> {
         ),
         sample::<TemplateInfo>(
             "TemplateInfo",
-            json!({"driver": "local", "generations": [{"created_at": 1_767_225_600_000_i64, "generation": 1, "source": "/srv/templates/web"}], "latest": 1, "name": "websrv", "owner": "alice", "used_by": ["shop"]}),
+            json!({"driver": "local", "generations": [{"created_at": 1_767_225_600_000_i64, "generation": 1, "size": {"memory_mib": 256, "vcpus": 1}, "source": "/srv/templates/web"}], "latest": 1, "name": "websrv", "owner": "alice", "used_by": ["shop"]}),
+        ),
+        sample::<AddHost>(
+            "AddHost",
+            json!({"cpu_ratio": 4.0, "driver": "libvirt", "fencing": "manual", "labels": {"zone": "a"}, "name": "kvm-01", "ram_ratio": 1.0, "reserved_memory_mb": 2048, "uri": "qemu+ssh://root@kvm-01/system"}),
+        ),
+        sample::<HostInfo>(
+            "HostInfo",
+            json!({"allocatable": {"memory_mib": 49152, "vcpus": 64}, "builtin": false, "capacity": {"memory_mib": 32768, "vcpus": 4}, "connected": true, "created": 1_767_225_600_000_i64, "driver": "libvirt", "endpoint": "libvirt qemu+ssh://root@kvm-01/system", "fencing": "manual", "labels": {"zone": "a"}, "last_error": "connection refused", "last_seen": 1_767_225_600_000_i64, "name": "kvm-01", "placed": [{"group": "web", "server": "web-1", "size": {"memory_mib": 512, "vcpus": 1}, "unit": "shop"}], "ratios": {"cpu": 16.0, "ram": 1.5}, "reserved_memory_mib": 0, "servers": 1, "state": "up", "uri": "qemu+ssh://root@kvm-01/system", "used": {"memory_mib": 512, "vcpus": 1}}),
         ),
         sample::<UnitDetail>(
             "UnitDetail",

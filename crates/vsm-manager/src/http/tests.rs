@@ -77,7 +77,10 @@ async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<TlsConfig>) -> 
     config.monitor = false;
     // Machines get real root directories, so applies really deliver into them.
     let fake = Arc::new(FakeHypervisor::new().with_root_dir(root.join("machines")));
-    let drivers = DriverSet::new().with(DriverKind::Local, fake.clone());
+    let drivers = DriverSet::new()
+        .with(DriverKind::Local, fake.clone())
+        // Added hosts are too small for any server: they stay empty, so they can be removed.
+        .with_factory(Arc::new(crate::testing::FakeHosts::with_capacity(1, 1)));
     let manager = Manager::open(config, drivers).await.expect("open");
     let serve = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -820,6 +823,9 @@ fn sample_body(schema: &str, ctx: &BTreeMap<&str, String>) -> serde_json::Value 
         "ScaleRequest" => json!({"group": "web", "count": 2}),
         "AttachRequest" => json!({"address": "192.0.2.7"}),
         "MarkRequest" => json!({"comment": "matrix"}),
+        "AddHost" => {
+            json!({"name": "matrix-host", "driver": "local", "dir": "/nonexistent/vsm-matrix"})
+        }
         other => panic!("no sample body for schema {other}: add one to sample_body (ctx {ctx:?})"),
     }
 }
@@ -907,6 +913,9 @@ async fn authorization_matrix_covers_every_route() {
         let mut ctx = ctx.clone();
         if route.path.starts_with("/api/v1/templates/") {
             ctx.insert("name", "tpl".to_owned());
+        }
+        if route.path.starts_with("/api/v1/hosts/") {
+            ctx.insert("name", "local".to_owned());
         }
         let path = sample_path(route.path, &ctx);
         // Denied callers first, so that allowed destructive calls come last.

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod admin;
+mod hosts;
 mod operations;
 mod templates;
 mod units;

@@ -72,6 +72,12 @@ const EXPECTED: &[(&str, [u16; 4])] = &[
     ("POST /api/v1/accounts", [401, 403, 403, 201]),
     ("DELETE /api/v1/accounts/{name}", [401, 403, 403, 200]),
     ("PUT /api/v1/accounts/{name}/password", [401, 403, 200, 200]),
+    // Hosts are the administrator's.
+    ("GET /api/v1/hosts", [401, 403, 403, 200]),
+    ("POST /api/v1/hosts", [401, 403, 403, 201]),
+    ("GET /api/v1/hosts/{name}", [401, 403, 403, 200]),
+    ("DELETE /api/v1/hosts/{name}", [401, 403, 403, 200]),
+    ("POST /api/v1/hosts/{name}/undrain", [401, 403, 403, 200]),
     // Templates: anyone may list, read and register; only the owner changes or deletes.
     ("GET /api/v1/templates", [401, 200, 200, 200]),
     ("POST /api/v1/templates", [401, 201, 201, 201]),
@@ -316,6 +322,9 @@ fn sample_param(route: &Route, who: Who, param: &str, fx: &Fixture) -> String {
     match (route.name, param) {
         ("delete_unit", "unit") | ("delete_template", "name") => spare.to_owned(),
         ("delete_account", "name") => "doomed".to_owned(),
+        // The host that this caller added (only the administrator's exists).
+        ("remove_host", "name") => format!("m-{}", who.word()),
+        (_, "name") if route.path.starts_with("/api/v1/hosts/") => "local".to_owned(),
         (_, "name") if route.path.starts_with("/api/v1/templates/") => "tpl".to_owned(),
         (_, "name") => "bob".to_owned(),
         (_, "unit") => "shop".to_owned(),
@@ -365,6 +374,9 @@ fn sample_body(route: &Route, who: Who) -> serde_json::Value {
         "scale" => json!({"group": "web", "count": 3, "grace_secs": 0, "wait_secs": 30}),
         "attach" => json!({"address": "192.0.2.7", "wait_secs": 30}),
         "mark_server" => json!({"comment": "matrix"}),
+        "add_host" => {
+            json!({"name": mine, "driver": "local", "dir": format!("/nonexistent/vsm-matrix/{mine}")})
+        }
         "set_log_settings" => json!({}),
         other => panic!("route {other}: no sample body; add one to sample_body"),
     }
@@ -425,7 +437,7 @@ async fn call(
 /// Routes that delete what others use run last.
 fn destructive(name: &str) -> u8 {
     match name {
-        "delete_template" | "delete_unit" | "delete_account" => 1,
+        "delete_template" | "delete_unit" | "delete_account" | "remove_host" => 1,
         _ => 0,
     }
 }

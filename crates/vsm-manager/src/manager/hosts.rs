@@ -1,0 +1,390 @@
+//! The host pool (administrator only, audited): adding a host (connected through the injected
+//! factory before anything is stored), listing and showing hosts with what is placed on them,
+//! removing an empty host, and taking a host out of or back into service.
+
+use std::collections::HashMap;
+
+use vsm_core::model::Unit;
+use vsm_core::{Action, AllocationRatios, HostName, HostState, Placement, TemplateName};
+
+use super::Manager;
+use crate::api::{Actor, AddHost, HostInfo, PlacedServer};
+use crate::clock::now;
+use crate::engine;
+use crate::error::{Entity, Error, Result};
+use crate::host::{DriverKind, HostConnection, HostRecord};
+use crate::store::Change;
+
+/// Label keys under this prefix are the manager's own.
+const RESERVED_LABEL_PREFIX: &str = "vsm.";
+
+impl Manager {
+    /// `vsm host add`: checks the request, connects the host through the injected factory and
+    /// asks it for its capacity; only then records it. Nothing is stored when any of it fails.
+    pub async fn add_host(&self, actor: &Actor, req: AddHost) -> Result<HostInfo> {
+        self.check_running()?;
+        self.authorize(actor, Action::HostAdd, None, req.name.as_str())
+            .await?;
+        let connection = check_add(&req)?;
+        if self.engine().hosts.contains(req.name.as_str()) {
+            return Err(Error::invalid_with_hint(
+                format!("host {} already exists", req.name),
+                "choose another name, or remove the host first (`vsm host remove`)",
+            ));
+        }
+        let mut record = HostRecord::new(connection, now());
+        record.labels = req.labels.clone();
+        record.ratios = AllocationRatios::new(
+            req.cpu_ratio.unwrap_or(AllocationRatios::DEFAULT_CPU),
+            req.ram_ratio.unwrap_or(AllocationRatios::DEFAULT_RAM),
+        )
+        .map_err(|e| {
+            Error::invalid_with_hint(e.to_string(), "give a positive number, e.g. --cpu-ratio 4")
+        })?;
+        record.reserved_memory_mib = req.reserved_memory_mb.unwrap_or(0);
+        record.fencing = req.fencing.unwrap_or_default();
+        let factory = self.engine().drivers().factory().cloned();
+        let driver = engine::connect_host(factory.as_deref(), &record.connection)
+            .await
+            .map_err(|e| {
+                Error::invalid_with_hint(
+                    format!("cannot connect host {}: {e}", req.name),
+                    "check the host's --uri or --dir and that its hypervisor runs; nothing was added",
+                )
+            })?;
+        engine::refresh_host(&mut record, driver.as_ref(), now()).await;
+        if let Some(e) = &record.last_error {
+            return Err(Error::invalid_with_hint(
+                format!("host {} answered, but not with its capacity: {e}", req.name),
+                "check the hypervisor on the host; nothing was added",
+            ));
+        }
+        record.endpoint = Some(driver.describe());
+        if self.engine().hosts.contains(req.name.as_str()) {
+            return Err(Error::invalid(format!("host {} already exists", req.name)));
+        }
+        self.write(vec![
+            Change::PutHost(record.clone()),
+            Self::audit_entry(Some(actor), "host add", &req.name, "ok"),
+        ])
+        .await?;
+        self.engine().hosts.put(record.clone(), Some(driver));
+        tracing::info!(host = %req.name, driver = %record.driver(), "host added");
+        let (units, sizes) = self.pool_view().await?;
+        Ok(host_info(record, true, &units, &sizes, false))
+    }
+
+    /// `vsm host list`.
+    pub async fn list_hosts(&self, actor: &Actor) -> Result<Vec<HostInfo>> {
+        self.authorize(actor, Action::HostList, None, "hosts")
+            .await?;
+        let (units, sizes) = self.pool_view().await?;
+        Ok(self
+            .engine()
+            .hosts
+            .records()
+            .into_iter()
+            .map(|(r, connected)| host_info(r, connected, &units, &sizes, false))
+            .collect())
+    }
+
+    /// `vsm host show`.
+    pub async fn show_host(&self, actor: &Actor, name: &HostName) -> Result<HostInfo> {
+        self.authorize(actor, Action::HostShow, None, name.as_str())
+            .await?;
+        let (record, connected) = self.host_record(name)?;
+        let (units, sizes) = self.pool_view().await?;
+        Ok(host_info(record, connected, &units, &sizes, true))
+    }
+
+    /// `vsm host remove`: refused for a built-in host and while servers are placed on it.
+    pub async fn remove_host(&self, actor: &Actor, name: &HostName) -> Result<()> {
+        self.check_running()?;
+        self.authorize(actor, Action::HostRemove, None, name.as_str())
+            .await?;
+        let (record, _) = self.host_record(name)?;
+        if record.builtin {
+            return Err(Error::invalid_with_hint(
+                format!(
+                    "host {name} is the built-in {} host of this manager and cannot be removed",
+                    record.driver()
+                ),
+                "take it out of service with `vsm host drain` instead",
+            ));
+        }
+        let (units, sizes) = self.pool_view().await?;
+        let placed = placed_on(name, &units, &sizes);
+        if !placed.is_empty() {
+            let names: Vec<String> = placed
+                .iter()
+                .take(10)
+                .map(|p| format!("{}/{}", p.unit, p.server))
+                .collect();
+            return Err(Error::invalid_with_hint(
+                format!(
+                    "host {name} still holds {} server(s): {}{}",
+                    placed.len(),
+                    names.join(", "),
+                    if placed.len() > 10 { ", …" } else { "" }
+                ),
+                "move them off first with `vsm host drain`",
+            ));
+        }
+        self.write(vec![
+            Change::DeleteHost(name.clone()),
+            Self::audit_entry(Some(actor), "host remove", name, "ok"),
+        ])
+        .await?;
+        self.engine().hosts.remove(name.as_str());
+        tracing::info!(host = %name, "host removed");
+        Ok(())
+    }
+
+    /// `vsm host undrain`: a draining host or one in maintenance takes new servers again.
+    pub async fn undrain_host(&self, actor: &Actor, name: &HostName) -> Result<HostInfo> {
+        self.check_running()?;
+        self.authorize(actor, Action::HostUndrain, None, name.as_str())
+            .await?;
+        let (record, _) = self.host_record(name)?;
+        match record.state {
+            HostState::Up => {}
+            HostState::Draining | HostState::Maintenance => {}
+            HostState::Down => {
+                return Err(Error::invalid_with_hint(
+                    format!("host {name} is down"),
+                    "it comes back up by itself once the manager reaches it again",
+                ));
+            }
+        }
+        self.set_host_state(Some(actor), name, HostState::Up, "host undrain")
+            .await?;
+        self.show_host(actor, name).await
+    }
+
+    /// Changes a host's state, durably and audited.
+    pub(crate) async fn set_host_state(
+        &self,
+        actor: Option<&Actor>,
+        name: &HostName,
+        state: HostState,
+        action: &str,
+    ) -> Result<HostRecord> {
+        let record = self
+            .engine()
+            .hosts
+            .update(name.as_str(), |r| r.state = state)
+            .ok_or_else(|| Error::not_found(Entity::Host, name))?;
+        self.write(vec![
+            Change::PutHost(record.clone()),
+            Self::audit_entry(actor, action, name, state),
+        ])
+        .await?;
+        Ok(record)
+    }
+
+    fn host_record(&self, name: &HostName) -> Result<(HostRecord, bool)> {
+        self.engine()
+            .hosts
+            .record(name.as_str())
+            .ok_or_else(|| Error::not_found(Entity::Host, name))
+    }
+
+    /// Every unit, and every template generation's machine size.
+    async fn pool_view(&self) -> Result<(Vec<Unit>, Sizes)> {
+        let (units, templates) = self.db(|s| Ok((s.units()?, s.templates()?))).await?;
+        let sizes = templates
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.clone();
+                t.generations
+                    .into_iter()
+                    .map(move |g| ((name.clone(), g.generation.0), g.machine_size()))
+            })
+            .collect();
+        Ok((units, sizes))
+    }
+}
+
+/// Machine sizes by template and generation.
+type Sizes = HashMap<(TemplateName, u32), vsm_core::Resources>;
+
+fn placements(units: &[Unit], sizes: &Sizes) -> Vec<Placement> {
+    vsm_core::placements_of(units, &|t, g| sizes.get(&(t.clone(), g.0)).copied())
+}
+
+fn placed_on(host: &HostName, units: &[Unit], sizes: &Sizes) -> Vec<Placement> {
+    placements(units, sizes)
+        .into_iter()
+        .filter(|p| p.host == *host)
+        .collect()
+}
+
+fn host_info(
+    record: HostRecord,
+    connected: bool,
+    units: &[Unit],
+    sizes: &Sizes,
+    detail: bool,
+) -> HostInfo {
+    let host = record.placement_host(connected);
+    let all = placements(units, sizes);
+    let usage = vsm_core::host_usage(std::slice::from_ref(&host), &all);
+    let (allocatable, used, servers) = usage
+        .first()
+        .map_or((host.allocatable(), Default::default(), 0), |u| {
+            (u.allocatable, u.used, u.servers)
+        });
+    let placed = if detail {
+        all.into_iter()
+            .filter(|p| p.host == *record.name())
+            .map(|p| PlacedServer {
+                unit: p.unit,
+                group: p.group,
+                server: p.server,
+                size: p.size,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    HostInfo {
+        host: record,
+        connected,
+        allocatable,
+        used,
+        servers,
+        placed,
+    }
+}
+
+/// Checks `vsm host add`'s request; answers how to reach the host.
+fn check_add(req: &AddHost) -> Result<HostConnection> {
+    if DriverKind::Local.as_str() == req.name.as_str()
+        || DriverKind::Libvirt.as_str() == req.name.as_str()
+        || DriverKind::Static.as_str() == req.name.as_str()
+    {
+        return Err(Error::invalid_with_hint(
+            format!(
+                "host name {} is kept for the built-in host of that driver",
+                req.name
+            ),
+            "choose another name, e.g. kvm-01",
+        ));
+    }
+    for (k, v) in &req.labels {
+        if k.is_empty() || k.contains(['=', ',']) || k.trim() != k {
+            return Err(Error::invalid_with_hint(
+                format!("invalid label key {k:?}"),
+                "give labels as key=value, e.g. --label zone=a",
+            ));
+        }
+        if k.starts_with(RESERVED_LABEL_PREFIX) {
+            return Err(Error::invalid_with_hint(
+                format!(
+                    "label key {k:?} is reserved (keys starting with `vsm.` are the manager's)"
+                ),
+                "choose another key",
+            ));
+        }
+        if v.contains(',') || v.trim() != v {
+            return Err(Error::invalid_with_hint(
+                format!("invalid value {v:?} of label {k:?}"),
+                "give labels as key=value, e.g. --label zone=a",
+            ));
+        }
+    }
+    let (uri, dir) = match req.driver {
+        DriverKind::Libvirt => {
+            let Some(uri) = req.uri.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+                return Err(Error::invalid_with_hint(
+                    "a libvirt host needs its connection URI",
+                    "give --uri, e.g. --uri qemu+ssh://root@kvm-01/system",
+                ));
+            };
+            if req.dir.is_some() {
+                return Err(Error::invalid(
+                    "--dir is for local hosts; a libvirt host is reached by its --uri",
+                ));
+            }
+            (Some(uri.to_owned()), None)
+        }
+        DriverKind::Local => {
+            let Some(dir) = &req.dir else {
+                return Err(Error::invalid_with_hint(
+                    "a local host needs a state directory",
+                    "give --dir, an absolute path, e.g. --dir /var/lib/vsm/hosts/local-2",
+                ));
+            };
+            if !dir.is_absolute() {
+                return Err(Error::invalid_with_hint(
+                    format!("the local host's directory {dir} is not absolute"),
+                    "give an absolute path",
+                ));
+            }
+            if req.uri.is_some() {
+                return Err(Error::invalid(
+                    "--uri is for libvirt hosts; a local host is given by its --dir",
+                ));
+            }
+            (None, Some(dir.clone()))
+        }
+        DriverKind::Static => {
+            return Err(Error::invalid_with_hint(
+                "registered machines are not a host of the pool",
+                "use --driver local or --driver libvirt",
+            ));
+        }
+    };
+    Ok(HostConnection {
+        name: req.name.clone(),
+        driver: req.driver,
+        uri,
+        dir,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(name: &str, driver: DriverKind) -> AddHost {
+        AddHost {
+            name: HostName::new(name).expect("name"),
+            driver,
+            uri: None,
+            dir: None,
+            labels: Default::default(),
+            cpu_ratio: None,
+            ram_ratio: None,
+            reserved_memory_mb: None,
+            fencing: None,
+        }
+    }
+
+    #[test]
+    fn add_requests_are_checked_before_anything_connects() {
+        let mut r = req("local", DriverKind::Local);
+        r.dir = Some("/srv/h".into());
+        assert!(check_add(&r).unwrap_err().to_string().contains("built-in"));
+        let r = req("kvm-1", DriverKind::Libvirt);
+        assert!(check_add(&r).unwrap_err().to_string().contains("URI"));
+        let mut r = req("h2", DriverKind::Local);
+        r.dir = Some("rel/dir".into());
+        assert!(
+            check_add(&r)
+                .unwrap_err()
+                .to_string()
+                .contains("not absolute")
+        );
+        let mut r = req("h2", DriverKind::Local);
+        r.dir = Some("/srv/h2".into());
+        r.labels.insert("vsm.driver".into(), "x".into());
+        assert!(check_add(&r).unwrap_err().to_string().contains("reserved"));
+        let mut r = req("h2", DriverKind::Local);
+        r.dir = Some("/srv/h2".into());
+        r.labels.insert("zone".into(), "a".into());
+        let c = check_add(&r).expect("valid");
+        assert_eq!(c.dir.as_deref(), Some(camino::Utf8Path::new("/srv/h2")));
+        assert_eq!(c.driver, DriverKind::Local);
+    }
+}
