@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod accounts;
+pub mod evacuate;
 pub mod fold;
 pub mod model;
 pub mod names;
@@ -24,6 +25,7 @@ pub use accounts::{
     Account, AccountDeleteError, Action, Denied, DenyReason, Role, RoleParseError, Scope,
     authorize, check_account_delete, may_see,
 };
+pub use evacuate::Evacuation;
 pub use fold::{FoldError, StepOutcome, StepResult};
 pub use model::{
     AddressError, AppliedDefinition, CommandSettings, DefinitionParts, DefinitionRecord,

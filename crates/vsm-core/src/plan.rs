@@ -326,6 +326,14 @@ pub enum PlanKind {
         /// How.
         how: RecoverPolicy,
     },
+    /// Move servers off a host (`vsm host drain`): one group's replacements, or retiring the
+    /// servers they replace.
+    Evacuate {
+        /// The host being emptied.
+        host: String,
+        /// The group.
+        group: GroupName,
+    },
 }
 
 impl fmt::Display for PlanKind {
@@ -348,6 +356,9 @@ impl fmt::Display for PlanKind {
             PlanKind::Upgrade { surge: None } => f.write_str("upgrade in place"),
             PlanKind::Upgrade { surge: Some(n) } => write!(f, "upgrade with surge {n}"),
             PlanKind::Delete => f.write_str("delete unit"),
+            PlanKind::Evacuate { host, group } => {
+                write!(f, "move group {group}'s servers off host {host}")
+            }
             PlanKind::Recover { server, how } => {
                 let how = match how {
                     RecoverPolicy::None | RecoverPolicy::Restart => "restart",
@@ -371,7 +382,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(kind: PlanKind) -> Self {
+    pub(crate) fn new(kind: PlanKind) -> Self {
         Plan {
             kind,
             phases: Vec::new(),
@@ -394,7 +405,7 @@ impl Plan {
         self.steps().filter_map(Step::server).collect()
     }
 
-    fn push(&mut self, title: impl Into<String>, steps: Vec<Step>, gate: Gate) {
+    pub(crate) fn push(&mut self, title: impl Into<String>, steps: Vec<Step>, gate: Gate) {
         if !steps.is_empty() {
             self.phases.push(Phase {
                 title: title.into(),
@@ -712,11 +723,11 @@ fn needs_start(s: &Server) -> bool {
     )
 }
 
-fn needs_stop(s: &Server) -> bool {
+pub(crate) fn needs_stop(s: &Server) -> bool {
     s.logical.is_running() || s.logical == LogicalStatus::Failed
 }
 
-fn health(g: &Group, server: &ServerName) -> Step {
+pub(crate) fn health(g: &Group, server: &ServerName) -> Step {
     Step::HealthCheck {
         server: server.clone(),
         timeout_ms: g.spec.health.timeout_ms,

@@ -137,6 +137,43 @@ pub struct HostInfo {
     pub placed: Vec<PlacedServer>,
 }
 
+/// `vsm host drain`'s options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// How long the drain may take, in seconds (default 600); servers not moved by then stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// A server a drain could not move, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftServer {
+    /// Its unit.
+    pub unit: UnitName,
+    /// Its group.
+    pub group: vsm_core::GroupName,
+    /// Its name.
+    pub server: ServerName,
+    /// Why it is still on the host.
+    pub reason: String,
+}
+
+/// What `vsm host drain` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainReport {
+    /// The host afterwards (`maintenance` once empty, else still `draining`).
+    pub host: HostInfo,
+    /// The operations that moved servers, one per unit.
+    pub operations: Vec<OperationSummary>,
+    /// How many servers were moved off.
+    pub moved: u32,
+    /// The servers still on the host, with the reason each.
+    pub left: Vec<LeftServer>,
+    /// Whether the time-out ended the drain.
+    pub timed_out: bool,
+}
+
 // ---------------------------------------------------------------- accounts and sessions
 
 /// `vsm account add`.

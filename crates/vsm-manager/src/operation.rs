@@ -36,6 +36,8 @@ pub enum OperationKind {
     Detach,
     /// `server recover` (manual or automatic).
     Recover,
+    /// `host drain`: one unit's servers moved off a host.
+    HostDrain,
 }
 
 impl OperationKind {
@@ -54,6 +56,7 @@ impl OperationKind {
             OperationKind::Attach => "group attach",
             OperationKind::Detach => "group detach",
             OperationKind::Recover => "server recover",
+            OperationKind::HostDrain => "host drain",
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) enum Request {
     Attach(GroupName, AttachRequest),
     Detach(GroupName, ServerName),
     Recover(ServerName),
+    /// Move the unit's servers off a host (`vsm host drain`).
+    Evacuate(vsm_core::HostName),
 }
 
 impl Request {
@@ -51,6 +53,7 @@ impl Request {
             Request::Attach(g, r) => json!({ "group": g, "address": r.address, "name": r.name }),
             Request::Detach(g, s) => json!({ "group": g, "server": s }),
             Request::Recover(s) => json!({ "server": s }),
+            Request::Evacuate(h) => json!({ "host": h }),
         }
     }
 }
@@ -154,6 +157,8 @@ fn plan_for(
         }
         Request::Detach(g, s) => plan::plan_detach(&u, g, s),
         Request::Recover(s) => plan::plan_recover(&u, s, None, &latest),
+        // Planned stage by stage by its `Drain` (see `next_drain_plan`).
+        Request::Evacuate(_) => return Ok(None),
     };
     p.map(Some).map_err(plan_error)
 }
@@ -204,13 +209,25 @@ async fn launch(
         });
     }
     let templates: HashMap<_, _> = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
-    let first = plan_for(&unit, &request, &templates, true)?;
+    let mut drain = match &request {
+        Request::Evacuate(host) => Some(Drain {
+            ev: vsm_core::Evacuation::new(&unit, host.as_str()),
+            notes: Vec::new(),
+        }),
+        _ => None,
+    };
+    let first = match &mut drain {
+        Some(d) => next_drain_plan(engine, id, &unit, d, &templates).await,
+        None => plan_for(&unit, &request, &templates, true)?,
+    };
     let mut first = first.unwrap_or_else(|| Plan {
         kind: vsm_core::plan::PlanKind::StartUnit,
         phases: vec![],
         rollout: None,
     });
-    engine.place(id, &unit, &mut first, &templates).await?;
+    if drain.is_none() {
+        engine.place(id, &unit, &mut first, &templates).await?;
+    }
     unit.begin_plan(&first, id).map_err(plan_error)?;
     let (cancel, events) = engine
         .ops
@@ -259,7 +276,7 @@ async fn launch(
             id,
             live.clone(),
             first,
-            request,
+            (request, drain),
             templates,
             cancel,
         )
@@ -280,7 +297,7 @@ async fn run(
     id: OperationId,
     live: Arc<Live>,
     first: Plan,
-    request: Request,
+    (request, mut drain): (Request, Option<Drain>),
     templates: HashMap<vsm_core::TemplateName, Template>,
     cancel: CancellationToken,
 ) -> OperationState {
@@ -321,6 +338,23 @@ async fn run(
                 }
             }
             break;
+        }
+        // A drain goes on with its next group (or the retiring of what was replaced).
+        if let Some(d) = &mut drain {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let unit = lock(&live.unit).clone();
+            let Some(p) = next_drain_plan(&engine, id, &unit, d, &templates).await else {
+                break;
+            };
+            let mut u = lock(&live.unit);
+            if let Err(e) = u.begin_plan(&p, id) {
+                fatal = Some(e.to_string());
+                break;
+            }
+            plan = p;
+            continue;
         }
         stage += 1;
         if stage > 1 {
@@ -416,6 +450,9 @@ async fn run(
                 marked: marked.contains(s),
             })
             .collect();
+        if let Some(d) = &drain {
+            rec.warnings.extend(d.notes.iter().cloned());
+        }
         if touched_marked {
             rec.warnings.push(format!(
                 "the operation touched marked server(s): {}",
@@ -470,6 +507,41 @@ async fn run(
     }
     engine.operation_event(&record);
     state
+}
+
+/// A drain of one unit between its plans: the planner's state and what could not be placed.
+pub(crate) struct Drain {
+    ev: vsm_core::Evacuation,
+    notes: Vec<String>,
+}
+
+/// The drain's next plan on `unit`, placed on the pool; a group whose replacements cannot be
+/// placed is noted (its servers stay) and the drain goes on with the next.
+async fn next_drain_plan(
+    engine: &EngineCtx,
+    id: OperationId,
+    unit: &Unit,
+    drain: &mut Drain,
+    templates: &HashMap<vsm_core::TemplateName, Template>,
+) -> Option<Plan> {
+    let mut u = unit.clone();
+    u.busy = None;
+    loop {
+        let mut plan = drain.ev.next(&u)?;
+        match engine.place(id, &u, &mut plan, templates).await {
+            Ok(()) => return Some(plan),
+            Err(e) => {
+                let group = match &plan.kind {
+                    vsm_core::plan::PlanKind::Evacuate { group, .. } => group.to_string(),
+                    other => other.to_string(),
+                };
+                drain.notes.push(format!(
+                    "group {group}: its servers on host {} stay there: their replacements cannot be placed: {e}",
+                    drain.ev.host
+                ));
+            }
+        }
+    }
 }
 
 /// Runs one plan to its end (or until cancelled / stopped by a gate).

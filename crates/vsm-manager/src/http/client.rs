@@ -21,7 +21,7 @@ use super::archive::{self, ArchiveError, UnpackLimits};
 use super::error::{ApiError, ErrorBody, ErrorKind, kind_from_status};
 use crate::api::{
     AccountInfo, AddAccount, AddHost, ApplyRequest, AttachRequest, Chown, CreateUnitFromFile,
-    DefinitionDiff, DeleteUnitRequest, HostInfo, ImportResult, LogSettings, LogSettingsChange,
+    DefinitionDiff, DeleteUnitRequest, DrainReport, DrainRequest, HostInfo, ImportResult, LogSettings, LogSettingsChange,
     MarkRequest, OpOptions, OperationRecord, OperationSummary, Password, PfmRow, ProgressEvent,
     RegisterTemplate, ScaleRequest, ServerLogs, Session, TemplateInfo, UnitDetail, UnitSummary,
     UpgradeRequest, VersionInfo,
@@ -350,6 +350,17 @@ impl Client {
     pub async fn remove_host(&self, name: &vsm_core::HostName) -> Result<()> {
         let _: Done = self.delete(&format!("/api/v1/hosts/{name}")).await?;
         Ok(())
+    }
+
+    /// `POST /api/v1/hosts/{name}/drain` (administrator): answers when the host is empty or
+    /// at the drain's time-out.
+    pub async fn drain_host(
+        &self,
+        name: &vsm_core::HostName,
+        request: &DrainRequest,
+    ) -> Result<DrainReport> {
+        self.post(&format!("/api/v1/hosts/{name}/drain"), request)
+            .await
     }
 
     /// `POST /api/v1/hosts/{name}/undrain` (administrator).

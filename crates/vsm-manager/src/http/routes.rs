@@ -262,6 +262,17 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         r(
             Method::POST,
+            "/api/v1/hosts/{name}/drain",
+            "drain_host",
+            Policy(Action::HostDrain),
+            "Moves every server off a host (group by group, never below a group's healthy servers) and puts it in maintenance; answers when done or at the time-out",
+            OptionalJson("DrainRequest"),
+            Json("DrainReport"),
+            200,
+            |m| on(m, drain_host),
+        ),
+        r(
+            Method::POST,
             "/api/v1/hosts/{name}/undrain",
             "undrain_host",
             Policy(Action::HostUndrain),
@@ -908,6 +919,15 @@ async fn remove_host(
 ) -> Res<axum::Json<Done>> {
     st.manager.remove_host(&actor, &name).await?;
     Ok(done())
+}
+
+async fn drain_host(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<HostName>,
+    OptionalJson(req): OptionalJson<DrainRequest>,
+) -> Res<axum::Json<DrainReport>> {
+    Ok(axum::Json(st.manager.drain_host(&actor, &name, req).await?))
 }
 
 async fn undrain_host(

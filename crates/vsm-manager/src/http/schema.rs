@@ -111,6 +111,11 @@ fn samples() -> Vec<(&'static str, Result<Value, String>)> {
             "AddHost",
             json!({"cpu_ratio": 4.0, "driver": "libvirt", "fencing": "manual", "labels": {"zone": "a"}, "name": "kvm-01", "ram_ratio": 1.0, "reserved_memory_mb": 2048, "uri": "qemu+ssh://root@kvm-01/system"}),
         ),
+        sample::<DrainRequest>("DrainRequest", json!({"timeout_secs": 600})),
+        sample::<DrainReport>(
+            "DrainReport",
+            json!({"host": {"allocatable": {"memory_mib": 49152, "vcpus": 64}, "builtin": false, "connected": true, "created": 1_767_225_600_000_i64, "driver": "local", "dir": "/var/lib/vsm/hosts/h2", "fencing": "manual", "labels": {}, "name": "h2", "ratios": {"cpu": 16.0, "ram": 1.5}, "reserved_memory_mib": 0, "servers": 1, "state": "draining", "used": {"memory_mib": 512, "vcpus": 1}}, "left": [{"group": "web", "reason": "its replacement web-4 failed: not healthy within 60s", "server": "web-2", "unit": "shop"}], "moved": 3, "operations": [{"created_at": 1_767_225_600_000_i64, "finished_at": 1_767_225_600_000_i64, "id": 7, "kind": "host_drain", "requested_by": "root", "state": "partly_succeeded", "unit": "shop"}], "timed_out": false}),
+        ),
         sample::<HostInfo>(
             "HostInfo",
             json!({"allocatable": {"memory_mib": 49152, "vcpus": 64}, "builtin": false, "capacity": {"memory_mib": 32768, "vcpus": 4}, "connected": true, "created": 1_767_225_600_000_i64, "driver": "libvirt", "endpoint": "libvirt qemu+ssh://root@kvm-01/system", "fencing": "manual", "labels": {"zone": "a"}, "last_error": "connection refused", "last_seen": 1_767_225_600_000_i64, "name": "kvm-01", "placed": [{"group": "web", "server": "web-1", "size": {"memory_mib": 512, "vcpus": 1}, "unit": "shop"}], "ratios": {"cpu": 16.0, "ram": 1.5}, "reserved_memory_mib": 0, "servers": 1, "state": "up", "uri": "qemu+ssh://root@kvm-01/system", "used": {"memory_mib": 512, "vcpus": 1}}),

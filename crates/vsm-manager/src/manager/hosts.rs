@@ -1,14 +1,19 @@
 //! The host pool (administrator only, audited): adding a host (connected through the injected
 //! factory before anything is stored), listing and showing hosts with what is placed on them,
-//! removing an empty host, and taking a host out of or back into service.
+//! removing an empty host, draining a host (moving its servers elsewhere) and putting it back
+//! into service.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use vsm_core::model::Unit;
-use vsm_core::{Action, AllocationRatios, HostName, HostState, Placement, TemplateName};
+use vsm_core::{Action, AllocationRatios, HostName, HostState, Placement, TemplateName, UnitName};
 
 use super::Manager;
-use crate::api::{Actor, AddHost, HostInfo, PlacedServer};
+use crate::api::{
+    Actor, AddHost, DrainReport, DrainRequest, HostInfo, LeftServer, OperationKind,
+    OperationRecord, PlacedServer,
+};
 use crate::clock::now;
 use crate::engine;
 use crate::error::{Entity, Error, Result};
@@ -161,6 +166,130 @@ impl Manager {
         self.show_host(actor, name).await
     }
 
+    /// `vsm host drain`: takes the host out of placement (`draining`), then moves every server
+    /// on it elsewhere, one operation per unit (group by group in start order, each group
+    /// staying at its healthy servers: replacements start and pass their health checks before
+    /// the servers they replace are stopped and destroyed). Bounded by the time-out: what is
+    /// still running then is cancelled. An emptied host goes into `maintenance`; otherwise the
+    /// report lists every server left and why.
+    pub async fn drain_host(
+        &self,
+        actor: &Actor,
+        name: &HostName,
+        req: DrainRequest,
+    ) -> Result<DrainReport> {
+        self.check_running()?;
+        self.authorize(actor, Action::HostDrain, None, name.as_str())
+            .await?;
+        let (record, _) = self.host_record(name)?;
+        if record.state == HostState::Down {
+            return Err(Error::invalid_with_hint(
+                format!("host {name} is down: its servers cannot be drained, only restarted elsewhere"),
+                "see `vsm host show` for its last error",
+            ));
+        }
+        let timeout = Duration::from_secs(req.timeout_secs.unwrap_or(DEFAULT_DRAIN_SECS).max(1));
+        let deadline = tokio::time::Instant::now() + timeout;
+        if record.state != HostState::Maintenance {
+            self.set_host_state(Some(actor), name, HostState::Draining, "host drain")
+                .await?;
+        }
+        let (units, sizes) = self.pool_view().await?;
+        let before = placed_on(name, &units, &sizes);
+        let mut unit_names: Vec<UnitName> = before.iter().map(|p| p.unit.clone()).collect();
+        unit_names.dedup();
+        // One operation per unit, all at once; each waits for its unit's lock.
+        let starts = unit_names.iter().map(|u| {
+            let engine = self.engine().clone();
+            let actor = actor.clone();
+            let host = name.clone();
+            async move {
+                let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let r = engine::start(
+                    &engine,
+                    Some(actor),
+                    u,
+                    OperationKind::HostDrain,
+                    engine::Request::Evacuate(host),
+                    Some(wait),
+                )
+                .await;
+                (u.clone(), r)
+            }
+        });
+        let mut refused: HashMap<UnitName, String> = HashMap::new();
+        let mut ids = Vec::new();
+        for (u, r) in futures::future::join_all(starts).await {
+            match r {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    refused.insert(u, e.to_string());
+                }
+            }
+        }
+        // Wait for them until the deadline; then cancel what still runs.
+        let mut timed_out = false;
+        for id in &ids {
+            if let Some(mut done) = self.engine().ops.done(*id)
+                && tokio::time::timeout_at(deadline, done.wait_for(|d| *d))
+                    .await
+                    .is_err()
+            {
+                timed_out = true;
+                break;
+            }
+        }
+        if timed_out {
+            for id in &ids {
+                if let Some((cancel, _)) = self.engine().ops.handles(*id) {
+                    cancel.cancel();
+                }
+            }
+            for id in &ids {
+                if let Some(mut done) = self.engine().ops.done(*id) {
+                    let _ = tokio::time::timeout(CANCEL_GRACE, done.wait_for(|d| *d)).await;
+                }
+            }
+        }
+        let mut records = Vec::new();
+        for id in &ids {
+            records.push(self.operation_record(*id).await?);
+        }
+        let (units, sizes) = self.pool_view().await?;
+        let after = placed_on(name, &units, &sizes);
+        let left: Vec<LeftServer> = after
+            .iter()
+            .map(|p| LeftServer {
+                unit: p.unit.clone(),
+                group: p.group.clone(),
+                server: p.server.clone(),
+                reason: left_reason(p, &refused, &records, timed_out),
+            })
+            .collect();
+        let moved = u32::try_from(before.len().saturating_sub(after.len())).unwrap_or(u32::MAX);
+        if left.is_empty() {
+            self.set_host_state(Some(actor), name, HostState::Maintenance, "host drain")
+                .await?;
+        } else {
+            let _ = self
+                .write(vec![Self::audit_entry(
+                    Some(actor),
+                    "host drain",
+                    name,
+                    format!("{moved} moved, {} left", left.len()),
+                )])
+                .await;
+        }
+        tracing::info!(host = %name, moved, left = left.len(), timed_out, "host drained");
+        Ok(DrainReport {
+            host: self.show_host(actor, name).await?,
+            operations: records.into_iter().map(|r| r.summary).collect(),
+            moved,
+            left,
+            timed_out,
+        })
+    }
+
     /// Changes a host's state, durably and audited.
     pub(crate) async fn set_host_state(
         &self,
@@ -202,6 +331,53 @@ impl Manager {
             })
             .collect();
         Ok((units, sizes))
+    }
+}
+
+/// How long a drain may take unless told otherwise.
+const DEFAULT_DRAIN_SECS: u64 = 600;
+
+/// How long cancelled drain operations get to end after the time-out.
+const CANCEL_GRACE: Duration = Duration::from_secs(30);
+
+/// Why a server is still on a drained host: its unit was busy, its group's replacements could
+/// not be placed or failed, or time ran out.
+fn left_reason(
+    p: &Placement,
+    refused: &HashMap<UnitName, String>,
+    records: &[OperationRecord],
+    timed_out: bool,
+) -> String {
+    if let Some(e) = refused.get(&p.unit) {
+        return format!("its unit could not be drained: {e}");
+    }
+    let Some(rec) = records
+        .iter()
+        .find(|r| r.summary.unit.as_ref() == Some(&p.unit))
+    else {
+        return "it was placed on the host while the drain ran".into();
+    };
+    let group_note = format!("group {}:", p.group);
+    if let Some(w) = rec.warnings.iter().find(|w| w.starts_with(&group_note)) {
+        return w.trim_start_matches(&group_note).trim().to_owned();
+    }
+    if let Some(failed) = rec
+        .servers
+        .iter()
+        .find(|s| s.group.as_ref() == Some(&p.group) && s.server != p.server && s.error.is_some())
+    {
+        return format!(
+            "its replacement {} failed: {}",
+            failed.server,
+            failed.error.as_deref().unwrap_or("")
+        );
+    }
+    if timed_out {
+        return "the drain's time-out passed before it was moved".into();
+    }
+    match &rec.error {
+        Some(e) => format!("operation {} ended: {e}", rec.summary.id),
+        None => format!("operation {} ended {}", rec.summary.id, rec.summary.state),
     }
 }
 

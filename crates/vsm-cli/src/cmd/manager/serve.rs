@@ -244,15 +244,7 @@ pub const KNOWN_HOSTS_FILE: &str = "ssh_known_hosts";
 /// a changed key refused; never the service account's `~/.ssh`) and, when built with the
 /// `libvirt` feature and asked for, `libvirt`.
 async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet> {
-    let mut options = LocalOptions::default();
-    if let Some(bin_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
-        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
-    {
-        options = options.with_bin_dir(bin_dir);
-    }
-    let local = LocalDriver::open(dir.join("local"), options).map_err(|e| {
+    let local = LocalDriver::open(dir.join("local"), local_options()).map_err(|e| {
         anyhow::Error::new(e).context(Failure::new(
             Exit::Failed,
             "cannot open the local driver's state",
@@ -270,8 +262,110 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
     })?;
     let drivers = DriverSet::new()
         .with(DriverKind::Local, Arc::new(local))
-        .with(DriverKind::Static, Arc::new(static_driver));
+        .with(DriverKind::Static, Arc::new(static_driver))
+        .with_factory(Arc::new(HostFactory {
+            state_dir: dir.to_owned(),
+        }));
     libvirt_driver(drivers, dir, a).await
+}
+
+/// The local driver's options: programs beside this executable come first on the servers'
+/// PATH.
+fn local_options() -> LocalOptions {
+    let mut options = LocalOptions::default();
+    if let Some(bin_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+    {
+        options = options.with_bin_dir(bin_dir);
+    }
+    options
+}
+
+/// Connects the hosts an administrator adds (`vsm host add`): a `local` host is a local
+/// driver over its own directory (its servers are processes of this machine, with addresses
+/// from the loopback block its directory picks); a `libvirt` host is a libvirt driver on its
+/// URI (when this vsm is built with the `libvirt` feature), its consoles and guests' host keys
+/// under `STATE/libvirt/hosts/NAME`.
+struct HostFactory {
+    state_dir: Utf8PathBuf,
+}
+
+#[async_trait::async_trait]
+impl vsm_manager::DriverFactory for HostFactory {
+    async fn connect(
+        &self,
+        host: &vsm_manager::HostConnection,
+    ) -> std::result::Result<Arc<dyn vsm_hypervisor::Hypervisor>, String> {
+        match host.driver {
+            DriverKind::Local => {
+                let dir = host
+                    .dir
+                    .clone()
+                    .ok_or_else(|| format!("local host {} has no directory", host.name))?;
+                let driver = tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| format!("cannot create {dir}: {e}"))?;
+                    LocalDriver::open(dir.clone(), local_options())
+                        .map_err(|e| format!("cannot open a local driver in {dir}: {e}"))
+                })
+                .await
+                .map_err(|e| format!("opening the local driver failed: {e}"))??;
+                Ok(Arc::new(driver))
+            }
+            DriverKind::Libvirt => self.libvirt(host).await,
+            other => Err(format!("a {other} host cannot be added to the pool")),
+        }
+    }
+}
+
+impl HostFactory {
+    #[cfg(feature = "libvirt")]
+    async fn libvirt(
+        &self,
+        host: &vsm_manager::HostConnection,
+    ) -> std::result::Result<Arc<dyn vsm_hypervisor::Hypervisor>, String> {
+        let uri = host
+            .uri
+            .clone()
+            .ok_or_else(|| format!("libvirt host {} has no URI", host.name))?;
+        let config = libvirt_config(
+            &uri,
+            self.state_dir
+                .join(LIBVIRT_DIR)
+                .join("hosts")
+                .join(host.name.as_str()),
+        );
+        let driver = vsm_hypervisor::libvirt::LibvirtDriver::open(config)
+            .await
+            .map_err(|e| format!("cannot connect to libvirt at {uri}: {e}"))?;
+        Ok(Arc::new(driver))
+    }
+
+    #[cfg(not(feature = "libvirt"))]
+    async fn libvirt(
+        &self,
+        host: &vsm_manager::HostConnection,
+    ) -> std::result::Result<Arc<dyn vsm_hypervisor::Hypervisor>, String> {
+        let _ = &self.state_dir;
+        Err(format!(
+            "this vsm was built without the libvirt driver, so it cannot connect libvirt host {}; build it with `cargo build -p vsm-cli --features libvirt`",
+            host.name
+        ))
+    }
+}
+
+/// The libvirt driver's configuration for `uri`, its own files in `state_dir`. Consoles are
+/// written by libvirt on its host: only a local hypervisor can write them here.
+#[cfg(feature = "libvirt")]
+fn libvirt_config(uri: &str, state_dir: Utf8PathBuf) -> vsm_hypervisor::libvirt::LibvirtConfig {
+    let mut config = vsm_hypervisor::libvirt::LibvirtConfig::new(uri.to_owned());
+    let remote =
+        uri.contains("://") && !uri.split("://").nth(1).is_some_and(|r| r.starts_with('/'));
+    config.state_dir = Some(state_dir);
+    config.console_logs = !remote;
+    config
 }
 
 /// The libvirt driver's directory in the state directory: VM consoles and guests' host keys.
@@ -287,12 +381,7 @@ async fn libvirt_driver(
     let Some(uri) = &a.libvirt_uri else {
         return Ok(drivers);
     };
-    let mut config = vsm_hypervisor::libvirt::LibvirtConfig::new(uri.clone());
-    // Consoles are written by libvirt on its host: only a local hypervisor can write here.
-    let remote =
-        uri.contains("://") && !uri.split("://").nth(1).is_some_and(|r| r.starts_with('/'));
-    config.state_dir = Some(dir.join(LIBVIRT_DIR));
-    config.console_logs = !remote;
+    let config = libvirt_config(uri, dir.join(LIBVIRT_DIR));
     let driver = vsm_hypervisor::libvirt::LibvirtDriver::open(config)
         .await
         .map_err(|e| {

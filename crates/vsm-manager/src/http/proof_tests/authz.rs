@@ -77,6 +77,7 @@ const EXPECTED: &[(&str, [u16; 4])] = &[
     ("POST /api/v1/hosts", [401, 403, 403, 201]),
     ("GET /api/v1/hosts/{name}", [401, 403, 403, 200]),
     ("DELETE /api/v1/hosts/{name}", [401, 403, 403, 200]),
+    ("POST /api/v1/hosts/{name}/drain", [401, 403, 403, 200]),
     ("POST /api/v1/hosts/{name}/undrain", [401, 403, 403, 200]),
     // Templates: anyone may list, read and register; only the owner changes or deletes.
     ("GET /api/v1/templates", [401, 200, 200, 200]),
@@ -374,6 +375,7 @@ fn sample_body(route: &Route, who: Who) -> serde_json::Value {
         "scale" => json!({"group": "web", "count": 3, "grace_secs": 0, "wait_secs": 30}),
         "attach" => json!({"address": "192.0.2.7", "wait_secs": 30}),
         "mark_server" => json!({"comment": "matrix"}),
+        "drain_host" => json!({"timeout_secs": 30}),
         "add_host" => {
             json!({"name": mine, "driver": "local", "dir": format!("/nonexistent/vsm-matrix/{mine}")})
         }
