@@ -8,7 +8,6 @@
 use std::str::FromStr;
 
 use anyhow::Result;
-use vsm_core::NameError;
 pub use vsm_manager::http::Client;
 
 use crate::exit::{Exit, Failure};
@@ -41,8 +40,12 @@ pub fn connect(url: &str, ca_pem: Option<&[u8]>, token: Option<String>) -> Resul
 
 /// Parses a name the user typed (`what`: `unit`, `group`, …) into its newtype; an invalid name
 /// is a usage error (64) naming the rule.
-pub fn name<T: FromStr<Err = NameError>>(what: &str, value: &str) -> Result<T> {
-    value.parse().map_err(|e: NameError| {
+pub fn name<T>(what: &str, value: &str) -> Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value.parse().map_err(|e: T::Err| {
         anyhow::Error::new(e).context(Failure::new(
             Exit::Usage,
             format!("`{value}` is not a valid {what} name"),
@@ -75,6 +78,11 @@ pub fn template(value: &str) -> Result<vsm_core::TemplateName> {
     name("template", value)
 }
 
+/// The host name `value`.
+pub fn host(value: &str) -> Result<vsm_core::HostName> {
+    name("host", value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +96,9 @@ mod tests {
         let e = unit("no/such unit").expect_err("invalid");
         assert_eq!(crate::exit::classify(&e), Exit::Usage);
         assert!(e.to_string().contains("not a valid unit name"), "{e}");
+        assert_eq!(host("kvm-01").expect("valid").as_str(), "kvm-01");
+        let e = host("KVM 01").expect_err("invalid");
+        assert_eq!(crate::exit::classify(&e), Exit::Usage);
+        assert!(e.to_string().contains("not a valid host name"), "{e}");
     }
 }

@@ -104,6 +104,10 @@ pub enum Command {
     #[command(subcommand)]
     Account(AccountCommand),
 
+    /// Manage the host pool (administrator): the hypervisor hosts that servers are placed on.
+    #[command(subcommand)]
+    Host(HostCommand),
+
     /// Manage server templates: base images that servers are cloned from.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -357,6 +361,114 @@ impl RoleArg {
 pub struct NameArg {
     /// The name.
     pub name: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// hosts
+
+/// `vsm host ...`
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Add a hypervisor host to the pool (administrator).
+    ///
+    /// The manager connects the host and reads its capacity before it records anything: a host
+    /// it cannot reach is refused and nothing is added. New servers are placed on it from then
+    /// on, by the groups' `placement:` rules.
+    Add(HostAddArgs),
+    /// List the hosts of the pool with their state, connection, use and labels (administrator).
+    List,
+    /// Show a host: how it is reached, capacity, ratios, state, labels and the servers on it.
+    Show(NameArg),
+    /// Remove a host from the pool (administrator); refused for a built-in host and while
+    /// servers are placed on it.
+    Remove(NameArg),
+    /// Put a draining host, or one in maintenance, back into service: it takes new servers again.
+    Undrain(NameArg),
+}
+
+/// `vsm host add`
+#[derive(Debug, Args)]
+pub struct HostAddArgs {
+    /// The host's name in the pool (lowercase letters, digits, `-` and `_`).
+    pub name: String,
+    /// The hypervisor driver that runs the host's servers.
+    #[arg(long, value_enum)]
+    pub driver: DriverArg,
+    /// libvirt: the connection URI (e.g. qemu:///system, qemu+ssh://root@kvm-01/system).
+    #[arg(
+        long,
+        value_name = "URI",
+        required_if_eq("driver", "libvirt"),
+        conflicts_with = "dir"
+    )]
+    pub uri: Option<String>,
+    /// local: the driver's state directory for this host (relative paths are made absolute).
+    #[arg(long, value_name = "DIR", required_if_eq("driver", "local"))]
+    pub dir: Option<Utf8PathBuf>,
+    /// A label that units select hosts by (`placement.hosts` in a unit file); repeat it for more.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
+    /// vCPUs handed out per physical CPU (default 16.0).
+    #[arg(long, value_name = "R")]
+    pub cpu_ratio: Option<f64>,
+    /// MiB of memory handed out per MiB of unreserved memory (default 1.5).
+    #[arg(long, value_name = "R")]
+    pub ram_ratio: Option<f64>,
+    /// Memory kept for the host itself, in MiB (default 0).
+    #[arg(long, value_name = "N")]
+    pub reserved_memory_mb: Option<u64>,
+    /// What the host's loss needs before its servers are restarted elsewhere (default manual).
+    #[arg(long, value_enum)]
+    pub fencing: Option<FencingArg>,
+}
+
+/// A host label, `KEY=VALUE` on the command line (`--label zone=a`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// The key (not empty).
+    pub key: String,
+    /// The value (may be empty).
+    pub value: String,
+}
+
+impl std::str::FromStr for Label {
+    type Err = String;
+
+    /// `KEY=VALUE`, split at the first `=`; the key must not be empty. Anything else about
+    /// labels is the manager's to check.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            None => Err(format!(
+                "`{s}` has no `=`: give a label as KEY=VALUE, e.g. --label zone=a"
+            )),
+            Some(("", _)) => Err(format!(
+                "`{s}` has an empty key: give a label as KEY=VALUE, e.g. --label zone=a"
+            )),
+            Some((key, value)) => Ok(Label {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// What a host's loss needs before its servers are restarted elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FencingArg {
+    /// An administrator confirms the loss first: never two copies of a server running.
+    Manual,
+    /// Restart at once: for hosts whose loss is certain (a copy cannot still run).
+    None,
+}
+
+impl FencingArg {
+    /// The manager's fencing.
+    pub fn fencing(self) -> vsm_manager::Fencing {
+        match self {
+            FencingArg::Manual => vsm_manager::Fencing::Manual,
+            FencingArg::None => vsm_manager::Fencing::None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,6 +990,12 @@ mod tests {
             "account delete bob",
             "account list",
             "account passwd bob --password-stdin",
+            "host add kvm-01 --driver libvirt --uri qemu+ssh://root@kvm-01/system --label zone=a --label rack=r1 --cpu-ratio 4 --ram-ratio 1.0 --reserved-memory-mb 2048 --fencing none",
+            "host add local-2 --driver local --dir /srv/vsm/local-2 --fencing manual",
+            "host list",
+            "host show kvm-01",
+            "host remove kvm-01",
+            "host undrain kvm-01",
             "template register t --driver local --source S",
             "template register t --driver libvirt --source S",
             "template update t --source S",
@@ -920,6 +1038,70 @@ mod tests {
             if let Err(e) = Cli::try_parse_from(args) {
                 panic!("`vsm {line}` does not parse: {e}");
             }
+        }
+    }
+
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vsm").chain(line.split(' ')))
+    }
+
+    #[test]
+    fn host_add_parses_its_options() {
+        let cli = parse(
+            "host add kvm-01 --driver libvirt --uri qemu:///system --label zone=a \
+             --label note=x=y --label empty= --cpu-ratio 4 --ram-ratio 1.5 \
+             --reserved-memory-mb 2048 --fencing none",
+        )
+        .map_err(|e| e.to_string())
+        .expect("parses");
+        let Command::Host(HostCommand::Add(a)) = cli.command else {
+            panic!("not host add: {:?}", cli.command);
+        };
+        assert_eq!(a.name, "kvm-01");
+        assert_eq!(a.driver, DriverArg::Libvirt);
+        assert_eq!(a.uri.as_deref(), Some("qemu:///system"));
+        assert_eq!(a.dir, None);
+        let labels: Vec<(&str, &str)> = a
+            .labels
+            .iter()
+            .map(|l| (l.key.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(labels, [("zone", "a"), ("note", "x=y"), ("empty", "")]);
+        assert_eq!(a.cpu_ratio, Some(4.0));
+        assert_eq!(a.ram_ratio, Some(1.5));
+        assert_eq!(a.reserved_memory_mb, Some(2048));
+        assert_eq!(a.fencing, Some(FencingArg::None));
+        assert_eq!(FencingArg::None.fencing(), vsm_manager::Fencing::None);
+
+        let cli = parse("host add h2 --driver local --dir rel/dir").expect("parses");
+        let Command::Host(HostCommand::Add(a)) = cli.command else {
+            panic!("not host add");
+        };
+        assert_eq!(a.dir.as_deref(), Some(camino::Utf8Path::new("rel/dir")));
+        assert!(a.labels.is_empty() && a.fencing.is_none() && a.cpu_ratio.is_none());
+    }
+
+    #[test]
+    fn host_add_refuses_bad_labels_and_missing_connections_as_usage_errors() {
+        for (line, value) in [
+            ("host add h --driver local --dir /d --label zone", "zone"),
+            ("host add h --driver local --dir /d --label =a", "=a"),
+        ] {
+            let e = parse(line).expect_err(line);
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{line}");
+            assert_eq!(crate::exit::Exit::from_clap(e.kind()).code(), 64);
+            let text = e.to_string();
+            assert!(text.contains("--label"), "{line}: {text}");
+            assert!(text.contains(&format!("'{value}'")), "{line}: {text}");
+        }
+        for line in [
+            "host add h --driver libvirt",
+            "host add h --driver local",
+            "host add h --driver libvirt --uri qemu:///system --dir /d",
+            "host add h --driver local --dir /d --fencing sometimes",
+        ] {
+            let e = parse(line).expect_err(line);
+            assert_eq!(crate::exit::Exit::from_clap(e.kind()).code(), 64, "{line}");
         }
     }
 

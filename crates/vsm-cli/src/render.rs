@@ -195,12 +195,13 @@ pub enum Paint {
 /// The colour of a state word.
 pub fn paint_for(word: &str) -> Paint {
     match word {
-        "working" | "running" | "healthy" | "succeeded" | "ok" | "applied" | "up-to-date" => {
-            Paint::Good
-        }
+        "working" | "running" | "healthy" | "succeeded" | "ok" | "applied" | "up-to-date"
+        | "up" => Paint::Good,
         "operating" | "starting" | "stopping" | "changed" | "partly_succeeded" | "pending"
-        | "applying" | "marked" | "cancelled" | "interrupted" => Paint::Busy,
-        "failed" | "unknown" | "unhealthy" | "invalid" | "error" | "missing" => Paint::Bad,
+        | "applying" | "marked" | "cancelled" | "interrupted" | "draining" | "maintenance" => {
+            Paint::Busy
+        }
+        "failed" | "unknown" | "unhealthy" | "invalid" | "error" | "missing" | "down" => Paint::Bad,
         "stopped" | "-" | "none" => Paint::Dim,
         _ => Paint::Plain,
     }

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand logout 'End the saved session with the manager and forget it'
             cand whoami 'Show the account and role of the current session'
             cand account 'Manage accounts (administrator): add, delete, list, change passwords'
+            cand host 'Manage the host pool (administrator): the hypervisor hosts that servers are placed on'
             cand template 'Manage server templates: base images that servers are cloned from'
             cand unit 'Manage units: named sets of server groups with one owner and imported definitions'
             cand group 'Start, stop, attach to and detach from one group of a unit'
@@ -281,6 +282,94 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;account;help;passwd'= {
         }
         &'vsm;account;help;help'= {
+        }
+        &'vsm;host'= {
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand add 'Add a hypervisor host to the pool (administrator)'
+            cand list 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+            cand show 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+            cand remove 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+            cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'vsm;host;add'= {
+            cand --driver 'The hypervisor driver that runs the host''s servers'
+            cand --uri 'libvirt: the connection URI (e.g. qemu:///system, qemu+ssh://root@kvm-01/system)'
+            cand --dir 'local: the driver''s state directory for this host (relative paths are made absolute)'
+            cand --label 'A label that units select hosts by (`placement.hosts` in a unit file); repeat it for more'
+            cand --cpu-ratio 'vCPUs handed out per physical CPU (default 16.0)'
+            cand --ram-ratio 'MiB of memory handed out per MiB of unreserved memory (default 1.5)'
+            cand --reserved-memory-mb 'Memory kept for the host itself, in MiB (default 0)'
+            cand --fencing 'What the host''s loss needs before its servers are restarted elsewhere (default manual)'
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;host;list'= {
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;host;show'= {
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;host;remove'= {
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;host;undrain'= {
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;host;help'= {
+            cand add 'Add a hypervisor host to the pool (administrator)'
+            cand list 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+            cand show 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+            cand remove 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+            cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'vsm;host;help;add'= {
+        }
+        &'vsm;host;help;list'= {
+        }
+        &'vsm;host;help;show'= {
+        }
+        &'vsm;host;help;remove'= {
+        }
+        &'vsm;host;help;undrain'= {
+        }
+        &'vsm;host;help;help'= {
         }
         &'vsm;template'= {
             cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
@@ -912,6 +1001,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand logout 'End the saved session with the manager and forget it'
             cand whoami 'Show the account and role of the current session'
             cand account 'Manage accounts (administrator): add, delete, list, change passwords'
+            cand host 'Manage the host pool (administrator): the hypervisor hosts that servers are placed on'
             cand template 'Manage server templates: base images that servers are cloned from'
             cand unit 'Manage units: named sets of server groups with one owner and imported definitions'
             cand group 'Start, stop, attach to and detach from one group of a unit'
@@ -966,6 +1056,23 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;help;account;list'= {
         }
         &'vsm;help;account;passwd'= {
+        }
+        &'vsm;help;host'= {
+            cand add 'Add a hypervisor host to the pool (administrator)'
+            cand list 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+            cand show 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+            cand remove 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+            cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+        }
+        &'vsm;help;host;add'= {
+        }
+        &'vsm;help;host;list'= {
+        }
+        &'vsm;help;host;show'= {
+        }
+        &'vsm;help;host;remove'= {
+        }
+        &'vsm;help;host;undrain'= {
         }
         &'vsm;help;template'= {
             cand register 'Register a template (generation 1) from a source the driver understands'

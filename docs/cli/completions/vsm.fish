@@ -38,6 +38,7 @@ complete -c vsm -n "__fish_vsm_needs_command" -f -a "login" -d 'Log in to the ma
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "logout" -d 'End the saved session with the manager and forget it'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "whoami" -d 'Show the account and role of the current session'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "account" -d 'Manage accounts (administrator): add, delete, list, change passwords'
+complete -c vsm -n "__fish_vsm_needs_command" -f -a "host" -d 'Manage the host pool (administrator): the hypervisor hosts that servers are placed on'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "template" -d 'Manage server templates: base images that servers are cloned from'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "unit" -d 'Manage units: named sets of server groups with one owner and imported definitions'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "group" -d 'Start, stop, attach to and detach from one group of a unit'
@@ -239,6 +240,76 @@ complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the accounts (administrator)'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Change an account\'s password (administrator, or the account itself)'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "add" -d 'Add a hypervisor host to the pool (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "list" -d 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l driver -d 'The hypervisor driver that runs the host\'s servers' -r -f -a "local\t'The embedded driver: servers are sandboxed process trees on this host'
+libvirt\t'libvirt: real virtual machines on libvirt hosts'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l uri -d 'libvirt: the connection URI (e.g. qemu:///system, qemu+ssh://root@kvm-01/system)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l dir -d 'local: the driver\'s state directory for this host (relative paths are made absolute)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l label -d 'A label that units select hosts by (`placement.hosts` in a unit file); repeat it for more' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l cpu-ratio -d 'vCPUs handed out per physical CPU (default 16.0)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l ram-ratio -d 'MiB of memory handed out per MiB of unreserved memory (default 1.5)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l reserved-memory-mb -d 'Memory kept for the host itself, in MiB (default 0)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l fencing -d 'What the host\'s loss needs before its servers are restarted elsewhere (default manual)' -r -f -a "manual\t'An administrator confirms the loss first: never two copies of a server running'
+none\t'Restart at once: for hosts whose loss is certain (a copy cannot still run)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a hypervisor host to the pool (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
 complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -l url -d 'The manager\'s URL' -r
@@ -727,19 +798,20 @@ complete -c vsm -n "__fish_vsm_using_subcommand completions" -l color -d 'When t
 always\t'Always'
 never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "manager" -d 'Run and administer the manager on this host (init, start, stop, status, backup, ...)'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "login" -d 'Log in to the manager and save the session for the following commands'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "logout" -d 'End the saved session with the manager and forget it'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "whoami" -d 'Show the account and role of the current session'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "account" -d 'Manage accounts (administrator): add, delete, list, change passwords'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "template" -d 'Manage server templates: base images that servers are cloned from'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "unit" -d 'Manage units: named sets of server groups with one owner and imported definitions'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "group" -d 'Start, stop, attach to and detach from one group of a unit'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "server" -d 'Look at and repair single servers: logs, recovery, failure marks'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "op" -d 'Follow, inspect and cancel operations (the journaled runs of changes)'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "jp1" -d 'Generate JP1 integration files (JP1/AJS jobnets, JP1/IM log-file trap, JP1/PFM records)'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output'
-complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account template unit group server op jp1 completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "manager" -d 'Run and administer the manager on this host (init, start, stop, status, backup, ...)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "login" -d 'Log in to the manager and save the session for the following commands'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "logout" -d 'End the saved session with the manager and forget it'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "whoami" -d 'Show the account and role of the current session'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "account" -d 'Manage accounts (administrator): add, delete, list, change passwords'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "host" -d 'Manage the host pool (administrator): the hypervisor hosts that servers are placed on'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "template" -d 'Manage server templates: base images that servers are cloned from'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "unit" -d 'Manage units: named sets of server groups with one owner and imported definitions'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "group" -d 'Start, stop, attach to and detach from one group of a unit'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "server" -d 'Look at and repair single servers: logs, recovery, failure marks'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "op" -d 'Follow, inspect and cancel operations (the journaled runs of changes)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "jp1" -d 'Generate JP1 integration files (JP1/AJS jobnets, JP1/IM log-file trap, JP1/PFM records)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and not __fish_seen_subcommand_from manager login logout whoami account host template unit group server op jp1 completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "init" -d 'Create a state directory: configuration file, state store and the first administrator'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "start" -d 'Run the manager: serve the API on the listen address until stopped'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "stop" -d 'Stop the manager of a state directory gracefully and wait until it has exited'
@@ -752,6 +824,11 @@ complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from account" -f -a "delete" -d 'Delete an account (administrator); refused while it owns units (move them with `vsm unit chown`)'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from account" -f -a "list" -d 'List the accounts (administrator)'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from account" -f -a "passwd" -d 'Change an account\'s password (administrator, or the account itself)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "add" -d 'Add a hypervisor host to the pool (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "list" -d 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from template" -f -a "register" -d 'Register a template (generation 1) from a source the driver understands'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from template" -f -a "update" -d 'Add a new generation of a template (e.g. a patched image); `vsm unit upgrade` rolls it out'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from template" -f -a "list" -d 'List the templates'

@@ -1,4 +1,5 @@
-//! The client commands: sessions, accounts, templates, units, groups, servers and operations.
+//! The client commands: sessions, accounts, hosts, templates, units, groups, servers and
+//! operations.
 //! Each sends one request through the typed client of the API, then prints the answer or follows
 //! the operation it started.
 
@@ -6,15 +7,15 @@ use anyhow::Result;
 use serde_json::json;
 use vsm_core::{DefinitionVersion, OperationId};
 use vsm_manager::{
-    AddAccount, ApplyRequest, AttachRequest, CreateUnitFromFile, DeleteUnitRequest, OpOptions,
-    OperationRecord, Password, RegisterTemplate, ScaleRequest, UpgradeRequest,
+    AddAccount, AddHost, ApplyRequest, AttachRequest, CreateUnitFromFile, DeleteUnitRequest,
+    OpOptions, OperationRecord, Password, RegisterTemplate, ScaleRequest, UpgradeRequest,
 };
 
 use super::{Ctx, archive, view};
 use crate::api::{self, Client};
 use crate::cli::{
-    AccountCommand, GroupCommand, LoginArgs, OpCommand, ServerCommand, TemplateCommand,
-    UnitCommand, WaitArgs,
+    AccountCommand, GroupCommand, HostAddArgs, HostCommand, Label, LoginArgs, OpCommand,
+    ServerCommand, TemplateCommand, UnitCommand, WaitArgs,
 };
 use crate::exit::{Exit, Failure};
 use crate::password;
@@ -157,6 +158,102 @@ pub async fn account(ctx: &Ctx<'_>, c: AccountCommand) -> Result<Exit> {
         }
     }
     Ok(Exit::Success)
+}
+
+// ---------------------------------------------------------------- hosts
+
+pub async fn host(ctx: &Ctx<'_>, c: HostCommand) -> Result<Exit> {
+    let color = ctx.out.color;
+    match c {
+        HostCommand::Add(a) => {
+            // Everything the command line can check is checked before a request is sent.
+            let request = add_host_request(&a)?;
+            let info = ctx.api()?.add_host(&request).await?;
+            ctx.out.show(&info, |v| {
+                format!("added host {}\n{}", a.name, view::host(v, color))
+            })?;
+        }
+        HostCommand::List => {
+            let list = ctx.api()?.list_hosts().await?;
+            ctx.out.show(&list, |v| view::hosts(v, color))?;
+        }
+        HostCommand::Show(a) => {
+            let name = api::host(&a.name)?;
+            let info = ctx.api()?.show_host(&name).await?;
+            ctx.out.show(&info, |v| view::host(v, color))?;
+        }
+        HostCommand::Remove(a) => {
+            let name = api::host(&a.name)?;
+            ctx.api()?.remove_host(&name).await?;
+            ctx.out.emit(&ok(), |_| format!("removed host {}", a.name));
+        }
+        HostCommand::Undrain(a) => {
+            let name = api::host(&a.name)?;
+            let info = ctx.api()?.undrain_host(&name).await?;
+            ctx.out.show(&info, |v| {
+                format!(
+                    "host {} is {}: it takes new servers again",
+                    a.name,
+                    crate::render::text(v, "state")
+                )
+            })?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// The request of `vsm host add`: the name checked, the labels as a map (a key given twice is
+/// a usage error), a local host's directory made absolute against the working directory.
+fn add_host_request(a: &HostAddArgs) -> Result<AddHost> {
+    Ok(AddHost {
+        name: api::host(&a.name)?,
+        driver: a.driver.kind(),
+        uri: a.uri.clone(),
+        dir: a.dir.as_deref().map(absolute_dir).transpose()?,
+        labels: label_map(&a.labels)?,
+        cpu_ratio: a.cpu_ratio,
+        ram_ratio: a.ram_ratio,
+        reserved_memory_mb: a.reserved_memory_mb,
+        fencing: a.fencing.map(|f| f.fencing()),
+    })
+}
+
+/// The labels of `--label KEY=VALUE` as a map; a key given twice is a usage error.
+fn label_map(labels: &[Label]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut map = std::collections::BTreeMap::new();
+    for l in labels {
+        if let Some(first) = map.insert(l.key.clone(), l.value.clone()) {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "--label {}={} gives the label `{}` a second time (first {}={first})",
+                    l.key, l.value, l.key, l.key
+                ),
+            )
+            .hint("give each label key once")
+            .into());
+        }
+    }
+    Ok(map)
+}
+
+/// `dir` as an absolute path: the manager resolves nothing against the client's working
+/// directory. The directory need not exist yet.
+fn absolute_dir(dir: &camino::Utf8Path) -> Result<camino::Utf8PathBuf> {
+    let abs = std::path::absolute(dir).map_err(|e| {
+        anyhow::Error::new(e).context(Failure::new(
+            Exit::Usage,
+            format!("cannot make --dir {dir} an absolute path"),
+        ))
+    })?;
+    camino::Utf8PathBuf::from_path_buf(abs).map_err(|p| {
+        Failure::new(
+            Exit::Usage,
+            format!("--dir {} is not UTF-8 once made absolute", p.display()),
+        )
+        .hint("give an absolute UTF-8 path")
+        .into()
+    })
 }
 
 // ---------------------------------------------------------------- templates
@@ -497,5 +594,60 @@ pub async fn op(ctx: &Ctx<'_>, c: OpCommand) -> Result<Exit> {
             };
             wait::follow(&client, ctx.out, op, how).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn add_args(line: &str) -> HostAddArgs {
+        let cli = crate::cli::Cli::try_parse_from(std::iter::once("vsm").chain(line.split(' ')))
+            .expect("parses");
+        match cli.command {
+            crate::cli::Command::Host(HostCommand::Add(a)) => a,
+            other => panic!("not host add: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn host_add_requests_carry_labels_and_an_absolute_dir() {
+        let a = add_args(
+            "host add h2 --driver local --dir rel/h2 --label zone=a --label rack=r1 --fencing none",
+        );
+        let r = add_host_request(&a).expect("valid");
+        assert_eq!(r.name.as_str(), "h2");
+        assert_eq!(r.driver, vsm_manager::DriverKind::Local);
+        let dir = r.dir.expect("a dir");
+        assert!(dir.is_absolute(), "{dir}");
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(dir.as_std_path(), cwd.join("rel/h2"));
+        assert_eq!(r.labels.get("zone").map(String::as_str), Some("a"));
+        assert_eq!(r.labels.get("rack").map(String::as_str), Some("r1"));
+        assert_eq!(r.fencing, Some(vsm_manager::Fencing::None));
+        assert_eq!(r.uri, None);
+
+        let a = add_args("host add kvm-01 --driver libvirt --uri qemu:///system");
+        let r = add_host_request(&a).expect("valid");
+        assert_eq!(r.uri.as_deref(), Some("qemu:///system"));
+        assert_eq!(r.dir, None);
+        assert!(r.labels.is_empty());
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(
+            json,
+            json!({"name": "kvm-01", "driver": "libvirt", "uri": "qemu:///system"})
+        );
+    }
+
+    #[test]
+    fn bad_host_add_requests_are_usage_errors_before_any_request() {
+        let a = add_args("host add h --driver local --dir /d --label zone=a --label zone=b");
+        let e = add_host_request(&a).expect_err("twice");
+        assert_eq!(crate::exit::classify(&e), Exit::Usage);
+        assert!(e.to_string().contains("--label zone=b"), "{e}");
+        let a = add_args("host add Bad_Name --driver local --dir /d");
+        let e = add_host_request(&a).expect_err("bad name");
+        assert_eq!(crate::exit::classify(&e), Exit::Usage);
     }
 }

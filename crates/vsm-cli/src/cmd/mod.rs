@@ -73,6 +73,7 @@ pub async fn run(cli: Cli, out: &Out) -> Result<Exit> {
         Command::Logout => client::logout(&ctx).await,
         Command::Whoami => client::whoami(&ctx).await,
         Command::Account(c) => client::account(&ctx, c).await,
+        Command::Host(c) => client::host(&ctx, c).await,
         Command::Template(c) => client::template(&ctx, c).await,
         Command::Unit(c) => client::unit(&ctx, c).await,
         Command::Group(c) => client::group(&ctx, c).await,

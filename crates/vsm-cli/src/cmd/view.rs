@@ -1,4 +1,4 @@
-//! Human renderings of the API's answers (units, templates, accounts, operations, diffs),
+//! Human renderings of the API's answers (units, templates, accounts, hosts, operations, diffs),
 //! built from the JSON the manager returns. Pure functions of (value, colour) so they can be
 //! snapshot-tested; times are shown relative to now.
 
@@ -34,6 +34,206 @@ fn accounts_at(v: &Value, color: bool, now: i64) -> String {
         ]);
     }
     t.render(color)
+}
+
+/// An amount of memory in MiB for people: `512 MiB`, `1.5 GiB`, `24 GiB`, `2 TiB`.
+pub fn memory(mib: u64) -> String {
+    const GIB: u64 = 1024;
+    const TIB: u64 = 1024 * 1024;
+    let scaled = |unit: u64, word: &str| {
+        let x = mib as f64 / unit as f64;
+        let s = format!("{x:.1}");
+        format!("{} {word}", s.strip_suffix(".0").unwrap_or(&s))
+    };
+    if mib >= TIB {
+        scaled(TIB, "TiB")
+    } else if mib >= GIB {
+        scaled(GIB, "GiB")
+    } else {
+        format!("{mib} MiB")
+    }
+}
+
+/// A JSON number field (`-` when absent).
+fn number(v: &Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(Value::as_u64)
+}
+
+/// `used/allocatable` of a host for one resource (`vcpus` or `memory_mib`), `shown` for
+/// people; the allocatable part is `?` while the host's driver never reported its capacity
+/// (placement then does not limit it).
+fn use_of(h: &Value, key: &str, shown: fn(u64) -> String) -> String {
+    let used = h.get("used").and_then(|u| number(u, key));
+    let allocatable = h.get("allocatable").and_then(|u| number(u, key));
+    let known = h.get("capacity").is_some_and(|c| !c.is_null());
+    let part = |n: Option<u64>| n.map_or_else(|| "-".into(), shown);
+    format!(
+        "{}/{}",
+        part(used),
+        if known { part(allocatable) } else { "?".into() }
+    )
+}
+
+/// A host's labels as `k=v,k=v` (`-` when it has none).
+fn labels(h: &Value) -> String {
+    let pairs: Vec<String> = h
+        .get("labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", cell(v))).collect())
+        .unwrap_or_default();
+    if pairs.is_empty() {
+        "-".into()
+    } else {
+        pairs.join(",")
+    }
+}
+
+/// `s` on one line, at most `max` characters (`…` marks a cut).
+fn one_line(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// `1 server`, `3 servers` (`-` when absent).
+fn counted(n: Option<u64>, word: &str) -> String {
+    match n {
+        None => "-".into(),
+        Some(1) => format!("1 {word}"),
+        Some(n) => format!("{n} {word}s"),
+    }
+}
+
+/// How long the LAST ERROR column of `vsm host list` may be.
+const HOST_ERROR_WIDTH: usize = 40;
+
+/// `vsm host list`.
+pub fn hosts(v: &Value, color: bool) -> String {
+    let mut t = Table::new(&[
+        "NAME",
+        "DRIVER",
+        "STATE",
+        "CONNECTED",
+        "CPU",
+        "MEMORY",
+        "SERVERS",
+        "LABELS",
+        "LAST ERROR",
+    ]);
+    for h in list(v, &["hosts"]) {
+        t.row(vec![
+            text(h, "name"),
+            text(h, "driver"),
+            text(h, "state"),
+            text(h, "connected"),
+            use_of(h, "vcpus", |n| n.to_string()),
+            use_of(h, "memory_mib", memory),
+            text(h, "servers"),
+            labels(h),
+            one_line(&text(h, "last_error"), HOST_ERROR_WIDTH),
+        ]);
+    }
+    if t.is_empty() {
+        return "no hosts (add one with `vsm host add NAME --driver libvirt --uri URI`)".into();
+    }
+    t.render(color)
+}
+
+/// `vsm host show`.
+pub fn host(v: &Value, color: bool) -> String {
+    host_at(v, color, now_millis())
+}
+
+fn host_at(v: &Value, color: bool, now: i64) -> String {
+    let state = text(v, "state");
+    let mut out = format!(
+        "host {}  driver {}  state {}  connected {}\n",
+        text(v, "name"),
+        text(v, "driver"),
+        paint(&state, crate::render::paint_for(&state), color),
+        text(v, "connected"),
+    );
+    let mut fields: Vec<(&str, String)> = vec![("endpoint", text(v, "endpoint"))];
+    for key in ["uri", "dir"] {
+        if v.get(key).is_some_and(|x| !x.is_null()) {
+            fields.push((key, text(v, key)));
+        }
+    }
+    let capacity = v.get("capacity").filter(|c| !c.is_null());
+    let resources = |r: &Value| {
+        format!(
+            "{}, {}",
+            counted(number(r, "vcpus"), "vCPU"),
+            number(r, "memory_mib").map_or_else(|| "-".into(), memory)
+        )
+    };
+    fields.push((
+        "capacity",
+        capacity.map_or_else(
+            || "unknown (its driver has not reported it; placement does not limit it)".into(),
+            resources,
+        ),
+    ));
+    let ratios = v.get("ratios").unwrap_or(&Value::Null);
+    fields.push((
+        "ratios",
+        format!("cpu {}, ram {}", text(ratios, "cpu"), text(ratios, "ram")),
+    ));
+    fields.push((
+        "reserved memory",
+        number(v, "reserved_memory_mib").map_or_else(|| "-".into(), memory),
+    ));
+    if capacity.is_some() {
+        fields.push((
+            "allocatable",
+            resources(v.get("allocatable").unwrap_or(&Value::Null)),
+        ));
+    }
+    fields.push((
+        "used",
+        format!(
+            "{} ({})",
+            resources(v.get("used").unwrap_or(&Value::Null)),
+            counted(number(v, "servers"), "server")
+        ),
+    ));
+    fields.push(("fencing", text(v, "fencing")));
+    fields.push(("labels", labels(v)));
+    fields.push(("last seen", time_field(v, "last_seen", now)));
+    fields.push(("last error", text(v, "last_error")));
+    fields.push(("added", time_field(v, "created", now)));
+    if v.get("builtin").and_then(Value::as_bool) == Some(true) {
+        fields.push((
+            "built-in",
+            "yes: injected by the manager's start options; it cannot be removed".into(),
+        ));
+    }
+    let wide = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, val) in &fields {
+        out.push_str(&format!("{k:<wide$}  {val}\n"));
+    }
+    out.push('\n');
+    let mut t = Table::new(&["UNIT", "GROUP", "SERVER", "vCPU", "MEMORY"]);
+    for p in array(v, "placed") {
+        let size = p.get("size").unwrap_or(&Value::Null);
+        t.row(vec![
+            text(p, "unit"),
+            text(p, "group"),
+            text(p, "server"),
+            text(size, "vcpus"),
+            number(size, "memory_mib").map_or_else(|| "-".into(), memory),
+        ]);
+    }
+    if t.is_empty() {
+        out.push_str("no servers placed on it\n");
+    } else {
+        out.push_str(&t.render(color));
+    }
+    out
 }
 
 /// `vsm template list`.
@@ -468,6 +668,132 @@ mod tests {
 
     fn units_render(v: &Value) -> String {
         units(v, false)
+    }
+
+    /// A host record as the manager keeps it, built from the API's own types.
+    fn host_record(
+        name: &str,
+        driver: vsm_manager::DriverKind,
+        capacity: Option<(u32, u64)>,
+    ) -> vsm_manager::HostRecord {
+        use vsm_core::{Resources, Timestamp};
+        use vsm_manager::{DriverKind, HostConnection, HostRecord};
+        let connection = HostConnection {
+            name: name.parse().unwrap(),
+            driver,
+            uri: (driver == DriverKind::Libvirt).then(|| format!("qemu+ssh://root@{name}/system")),
+            dir: (driver == DriverKind::Local).then(|| format!("/var/lib/vsm/hosts/{name}").into()),
+        };
+        let mut host = HostRecord::new(connection, Timestamp::from_millis(NOW - 3 * 86_400_000));
+        host.capacity = capacity.map(|(vcpus, memory_mib)| Resources { vcpus, memory_mib });
+        host.last_seen = Some(Timestamp::from_millis(NOW - 20_000));
+        host
+    }
+
+    /// The manager's answer for `host` with `placed` servers `(unit, group, server, vCPUs, MiB)`:
+    /// allocatable and used computed as the manager computes them.
+    fn host_info(
+        host: vsm_manager::HostRecord,
+        connected: bool,
+        placed: &[(&str, &str, &str, u32, u64)],
+    ) -> vsm_manager::HostInfo {
+        let placed: Vec<vsm_manager::PlacedServer> = placed
+            .iter()
+            .map(
+                |&(unit, group, server, vcpus, memory_mib)| vsm_manager::PlacedServer {
+                    unit: unit.parse().unwrap(),
+                    group: group.parse().unwrap(),
+                    server: server.parse().unwrap(),
+                    size: vsm_core::Resources { vcpus, memory_mib },
+                },
+            )
+            .collect();
+        let used = vsm_core::Usage {
+            vcpus: placed.iter().map(|p| u64::from(p.size.vcpus)).sum(),
+            memory_mib: placed.iter().map(|p| p.size.memory_mib).sum(),
+        };
+        vsm_manager::HostInfo {
+            allocatable: host.placement_host(connected).allocatable(),
+            host,
+            connected,
+            used,
+            servers: placed.len() as u32,
+            placed,
+        }
+    }
+
+    fn host_pool() -> Vec<vsm_manager::HostInfo> {
+        use vsm_manager::DriverKind::{Libvirt, Local};
+        let mut local = host_record("local", Local, Some((8, 16_384)));
+        local.connection.dir = None;
+        local.builtin = true;
+        local.endpoint = Some("local:/var/lib/vsm/local".into());
+        let local = host_info(local, true, &[("shop", "app", "app-1", 1, 512)]);
+
+        let mut kvm1 = host_record("kvm-01", Libvirt, Some((16, 65_536)));
+        kvm1.labels.insert("zone".into(), "a".into());
+        kvm1.labels.insert("rack".into(), "r1".into());
+        kvm1.ratios = vsm_core::AllocationRatios::new(4.0, 1.0).unwrap();
+        kvm1.reserved_memory_mib = 2048;
+        kvm1.fencing = vsm_manager::Fencing::None;
+        kvm1.state = vsm_core::HostState::Draining;
+        kvm1.endpoint = Some("libvirt qemu+ssh://root@kvm-01/system".into());
+        let kvm1 = host_info(
+            kvm1,
+            true,
+            &[
+                ("shop", "web", "web-1", 2, 2048),
+                ("shop", "web", "web-2", 2, 2048),
+                ("crm", "db", "db-1", 4, 8192),
+            ],
+        );
+
+        let mut kvm2 = host_record("kvm-02", Libvirt, None);
+        kvm2.state = vsm_core::HostState::Down;
+        kvm2.labels.insert("zone".into(), "b".into());
+        kvm2.last_seen = None;
+        kvm2.last_error = Some(
+            "cannot connect to libvirt at qemu+ssh://root@kvm-02/system: Cannot recv data: ssh: connect to host kvm-02 port 22: No route to host"
+                .into(),
+        );
+        let kvm2 = host_info(kvm2, false, &[]);
+        vec![local, kvm1, kvm2]
+    }
+
+    #[test]
+    fn host_list_renders_use_state_and_labels() {
+        let mut pool = host_pool();
+        for h in &mut pool {
+            h.placed.clear(); // `host list` answers without them
+        }
+        let v = serde_json::to_value(&pool).unwrap();
+        insta::assert_snapshot!(hosts(&v, false));
+        assert!(hosts(&json!([]), false).starts_with("no hosts"));
+        assert!(hosts(&v, true).contains("\x1b[33mdraining\x1b[0m"));
+    }
+
+    #[test]
+    fn host_show_renders_fields_and_placed_servers() {
+        let pool = host_pool();
+        let kvm1 = serde_json::to_value(&pool[1]).unwrap();
+        insta::assert_snapshot!(host_at(&kvm1, false, NOW));
+        let local = serde_json::to_value(&pool[0]).unwrap();
+        insta::assert_snapshot!(host_at(&local, false, NOW));
+        let kvm2 = serde_json::to_value(&pool[2]).unwrap();
+        insta::assert_snapshot!(host_at(&kvm2, false, NOW));
+    }
+
+    #[test]
+    fn memory_reads_in_mib_gib_and_tib() {
+        assert_eq!(memory(0), "0 MiB");
+        assert_eq!(memory(512), "512 MiB");
+        assert_eq!(memory(1023), "1023 MiB");
+        assert_eq!(memory(1024), "1 GiB");
+        assert_eq!(memory(1536), "1.5 GiB");
+        assert_eq!(memory(98_304), "96 GiB");
+        assert_eq!(memory(3 << 20), "3 TiB");
+        assert_eq!(one_line("a\nb   c", 10), "a b c");
+        assert_eq!(one_line("abcdefghijk", 5), "abcd…");
     }
 
     #[test]
