@@ -25,6 +25,8 @@ pub struct Evacuation {
     known: BTreeSet<ServerName>,
     /// Groups whose replacements were already planned once.
     attempted: BTreeSet<GroupName>,
+    /// Groups retired since their last replacement (a retire that failed is not repeated).
+    retired: BTreeSet<GroupName>,
 }
 
 impl Evacuation {
@@ -34,6 +36,7 @@ impl Evacuation {
             host: host.into(),
             known: unit.servers().map(|(_, s)| s.name.clone()).collect(),
             attempted: BTreeSet::new(),
+            retired: BTreeSet::new(),
         }
     }
 
@@ -57,32 +60,105 @@ impl Evacuation {
                     continue;
                 };
                 let victims: Vec<&Server> = g.servers.iter().filter(|s| self.on_host(s)).collect();
-                let fresh: Vec<&Server> = g
+                // A replacement is good when it is as its old servers were: working when they
+                // ran, else at least provisioned and stopped.
+                let want_running = victims.iter().any(|s| s.logical.is_running());
+                let good = |s: &Server| match s.logical {
+                    LogicalStatus::Working => true,
+                    LogicalStatus::Stopped => !want_running,
+                    _ => false,
+                };
+                let failed: Vec<&Server> = g
                     .servers
                     .iter()
-                    .filter(|s| !self.known.contains(&s.name))
+                    .filter(|s| !self.known.contains(&s.name) && !good(s))
                     .collect();
-                // Replacements that failed go; healthy ones each free one old server; servers
-                // above the group's count (an interrupted drain) free as many.
-                let failed: Vec<&Server> = fresh
+                // Good servers elsewhere beyond the group's count (good replacements, or what an
+                // interrupted drain left) each free one old server.
+                let good_elsewhere = g
+                    .servers
                     .iter()
-                    .copied()
-                    .filter(|s| s.logical == LogicalStatus::Failed || s.logical == LogicalStatus::Provisioning)
-                    .collect();
-                let left = g.servers.len().saturating_sub(failed.len());
-                let surplus = left.saturating_sub(usize::try_from(p.count).unwrap_or(usize::MAX));
+                    .filter(|s| !self.on_host(s) && good(s))
+                    .count();
+                let surplus = (good_elsewhere + victims.len())
+                    .saturating_sub(usize::try_from(p.count).unwrap_or(usize::MAX));
                 let retire: Vec<&Server> = victims.iter().copied().take(surplus).collect();
-                self.known.extend(fresh.iter().map(|s| s.name.clone()));
-                if !retire.is_empty() || !failed.is_empty() {
+                if (!retire.is_empty() || !failed.is_empty()) && self.retired.insert(g.name().clone())
+                {
+                    self.known.extend(g.servers.iter().map(|s| s.name.clone()));
                     return Some(retire_plan(&self.host, g, &retire, &failed, p.grace_ms));
                 }
+                self.known.extend(g.servers.iter().map(|s| s.name.clone()));
                 if !victims.is_empty() && self.attempted.insert(g.name().clone()) {
+                    self.retired.remove(g.name());
                     return Some(replace_plan(&self.host, unit, g, &victims));
                 }
             }
         }
         None
     }
+}
+
+/// Restarting the servers of a lost host elsewhere: for each stage of groups in start order,
+/// its servers on `host` are forgotten there (`destroy`: the engine does not call a host that is
+/// down; the copy left on it is destroyed when the host returns, by its older placement
+/// epoch), provisioned again under the same names from the same template generations (placed
+/// off the host, with the next epoch), given the definition version each ran, and started and
+/// health-checked if they were running (or had failed). `None` when no server is on the host.
+pub fn plan_failover(unit: &Unit, host: &str) -> Option<Plan> {
+    let mut plan = Plan::new(PlanKind::Failover {
+        host: host.to_owned(),
+    });
+    for stage in stages(unit) {
+        let (mut forget, mut provision, mut apply, mut start, mut check) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for g in stage {
+            for s in &g.servers {
+                let Origin::Provisioned {
+                    template,
+                    generation,
+                } = &s.origin
+                else {
+                    continue;
+                };
+                if s.host.as_deref() != Some(host) {
+                    continue;
+                }
+                forget.push(Step::Destroy {
+                    server: s.name.clone(),
+                });
+                provision.push(Step::Provision {
+                    server: s.name.clone(),
+                    group: g.name().clone(),
+                    template: template.clone(),
+                    generation: *generation,
+                    host: None,
+                    epoch: 0,
+                });
+                if let Some(a) = &s.applied {
+                    apply.push(Step::Apply {
+                        server: s.name.clone(),
+                        version: a.version,
+                        digest: a.digest.clone(),
+                        scope: crate::model::UpdateScope::All,
+                    });
+                }
+                if s.logical.is_running() || s.logical == LogicalStatus::Failed {
+                    start.push(Step::Start {
+                        server: s.name.clone(),
+                    });
+                    check.push(health(g, &s.name));
+                }
+            }
+        }
+        let label = format!("servers of lost host {host}");
+        plan.push(format!("forget the {label}"), forget, Gate::None);
+        plan.push(format!("provision the {label} elsewhere"), provision, Gate::None);
+        plan.push(format!("apply their versions to the {label}"), apply, Gate::None);
+        plan.push(format!("start the {label}"), start, Gate::None);
+        plan.push(format!("health-check the {label}"), check, Gate::AnySucceeded);
+    }
+    (!plan.is_empty()).then_some(plan)
 }
 
 /// Replacements for `victims` of `g`: provision (same template generation), apply the version

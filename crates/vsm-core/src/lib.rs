@@ -25,7 +25,7 @@ pub use accounts::{
     Account, AccountDeleteError, Action, Denied, DenyReason, Role, RoleParseError, Scope,
     authorize, check_account_delete, may_see,
 };
-pub use evacuate::Evacuation;
+pub use evacuate::{Evacuation, plan_failover};
 pub use fold::{FoldError, StepOutcome, StepResult};
 pub use model::{
     AddressError, AppliedDefinition, CommandSettings, DefinitionParts, DefinitionRecord,

@@ -326,6 +326,11 @@ pub enum PlanKind {
         /// How.
         how: RecoverPolicy,
     },
+    /// Restart a lost host's servers on other hosts (same names, next placement epoch).
+    Failover {
+        /// The lost host.
+        host: String,
+    },
     /// Move servers off a host (`vsm host drain`): one group's replacements, or retiring the
     /// servers they replace.
     Evacuate {
@@ -356,6 +361,7 @@ impl fmt::Display for PlanKind {
             PlanKind::Upgrade { surge: None } => f.write_str("upgrade in place"),
             PlanKind::Upgrade { surge: Some(n) } => write!(f, "upgrade with surge {n}"),
             PlanKind::Delete => f.write_str("delete unit"),
+            PlanKind::Failover { host } => write!(f, "restart the servers of lost host {host}"),
             PlanKind::Evacuate { host, group } => {
                 write!(f, "move group {group}'s servers off host {host}")
             }

@@ -68,6 +68,8 @@ struct Faults {
     counts: HashMap<Operation, u64>,
     calls: Vec<FakeCall>,
     record: bool,
+    /// Every call fails as an unreachable host's would (a lost host, a partition).
+    unreachable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,13 @@ impl FakeHypervisor {
     pub fn with_capacity(mut self, cpus: u32, memory_mib: u64) -> Self {
         self.capacity = HostCapacity::new(cpus, memory_mib, "fake host");
         self
+    }
+
+    /// Makes the fake host unreachable (every call fails with a transient error and changes
+    /// nothing, as a lost host or a network partition looks) or reachable again; its machines
+    /// stay as they were ("running" on the lost host).
+    pub fn set_unreachable(&self, on: bool) {
+        lock(&self.faults).unreachable = on;
     }
 
     /// Sets the latency of every call of `op`.
@@ -368,6 +377,9 @@ impl FakeHypervisor {
                 });
             }
             let mut fault = f.nth.get_mut(&op).and_then(|m| m.remove(&nth));
+            if f.unreachable {
+                fault = Some(Fault::Transient);
+            }
             if fault.is_none() && f.hung.contains(&op) {
                 fault = Some(Fault::Hang);
             }
