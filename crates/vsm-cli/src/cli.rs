@@ -384,6 +384,29 @@ pub enum HostCommand {
     Remove(NameArg),
     /// Put a draining host, or one in maintenance, back into service: it takes new servers again.
     Undrain(NameArg),
+    /// Move every server off a host for maintenance (administrator).
+    ///
+    /// Nothing new is placed on the host from now on. Group by group in start order, each
+    /// server gets a replacement on another host (same template generation, the definition
+    /// version it runs), started and health-checked before the server it replaces is stopped
+    /// and destroyed, so no group loses a healthy server. An emptied host goes into
+    /// maintenance. Ends by the time-out; lists every server it could not move and why (exit 1
+    /// when some were moved, 70 when none could be).
+    Drain(HostDrainArgs),
+    /// Confirm that a down host is lost (powered off or fenced) so that its servers restart on
+    /// the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is
+    /// not down: a host that still runs its servers must never be confirmed lost.
+    ConfirmDown(NameArg),
+}
+
+/// `vsm host drain`
+#[derive(Debug, Args)]
+pub struct HostDrainArgs {
+    /// The host.
+    pub name: String,
+    /// How long the drain may take, in seconds (default 600); what is not moved by then stays.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 /// `vsm host add`

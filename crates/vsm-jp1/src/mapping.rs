@@ -23,6 +23,8 @@ pub enum EventKind {
     ServerFailed,
     /// A failed server is working again.
     ServerRecovered,
+    /// A server of a lost host was restarted on another host.
+    ServerMoved,
     /// An operation ended normally (exit code 0).
     OperationSucceeded,
     /// An operation ended with a warning: partly succeeded (exit code 1).
@@ -31,6 +33,10 @@ pub enum EventKind {
     OperationFailed,
     /// A login was refused.
     LoginFailed,
+    /// A hypervisor host was marked down after being unreachable.
+    HostDown,
+    /// A host that was down answers again.
+    HostReturned,
 }
 
 /// One row of the event ID table: how a kind of vsm event looks in JP1.
@@ -62,6 +68,8 @@ pub const OBJECT_TYPE_UNIT: &str = "VSM_UNIT";
 pub const OBJECT_TYPE_OPERATION: &str = "VSM_OPERATION";
 /// `OBJECT_TYPE` of an account.
 pub const OBJECT_TYPE_ACCOUNT: &str = "VSM_ACCOUNT";
+/// `OBJECT_TYPE` of a hypervisor host of the pool.
+pub const OBJECT_TYPE_HOST: &str = "VSM_HOST";
 
 /// The event ID table. IDs come from the user range `0x7FFF8000`–`0x7FFFFFFF`; the original
 /// product's own IDs (`0x00012050`, `0x00012051`) belong to Hitachi and are not reused.
@@ -104,6 +112,15 @@ pub const EVENT_TABLE: &[EventSpec] = &[
         summary: "a failed server is working again",
     },
     EventSpec {
+        kind: EventKind::ServerMoved,
+        id: 0x7FFF_8012,
+        severity: Severity::Warning,
+        object_type: OBJECT_TYPE_SERVER,
+        root_object_type: OBJECT_TYPE_UNIT,
+        occurrence: unverified::OCCURRENCE_SERVER_MOVED,
+        summary: "a server of a lost host was restarted on another host",
+    },
+    EventSpec {
         kind: EventKind::OperationSucceeded,
         id: 0x7FFF_8020,
         severity: Severity::Information,
@@ -138,6 +155,24 @@ pub const EVENT_TABLE: &[EventSpec] = &[
         root_object_type: OBJECT_TYPE_ACCOUNT,
         occurrence: unverified::OCCURRENCE_LOGIN_FAILED,
         summary: "a login was refused",
+    },
+    EventSpec {
+        kind: EventKind::HostDown,
+        id: 0x7FFF_8040,
+        severity: Severity::Error,
+        object_type: OBJECT_TYPE_HOST,
+        root_object_type: OBJECT_TYPE_HOST,
+        occurrence: unverified::OCCURRENCE_HOST_DOWN,
+        summary: "a hypervisor host is down",
+    },
+    EventSpec {
+        kind: EventKind::HostReturned,
+        id: 0x7FFF_8041,
+        severity: Severity::Notice,
+        object_type: OBJECT_TYPE_HOST,
+        root_object_type: OBJECT_TYPE_HOST,
+        occurrence: unverified::OCCURRENCE_HOST_RETURNED,
+        summary: "a down host answers again",
     },
 ];
 
@@ -203,6 +238,19 @@ pub enum VsmEvent {
         /// How, e.g. `restarted` or `re-created`.
         how: String,
     },
+    /// A server of a lost host was restarted on another host.
+    ServerMoved {
+        /// Its unit.
+        unit: UnitName,
+        /// Its group.
+        group: GroupName,
+        /// The server.
+        server: ServerName,
+        /// The host it ran on (the lost one).
+        from_host: String,
+        /// The host it was restarted on.
+        to_host: String,
+    },
     /// An operation succeeded.
     OperationSucceeded {
         /// The operation.
@@ -231,6 +279,26 @@ pub enum VsmEvent {
         /// Where the attempt came from (client address), if known.
         source: Option<String>,
     },
+    /// A hypervisor host was marked down after being unreachable; its servers are restarted on
+    /// other hosts.
+    HostDown {
+        /// The host.
+        host: String,
+        /// Why, e.g. `no answer for 60 s`.
+        reason: String,
+        /// The pool's fencing mode: [`FENCING_NONE`] (servers restart elsewhere at once) or
+        /// [`FENCING_MANUAL`] (they restart once an administrator runs
+        /// `vsm host confirm-down HOST`). Another value is shown as it is.
+        fencing: String,
+    },
+    /// A host that was down answers again; copies of servers that were restarted elsewhere
+    /// were destroyed on it.
+    HostReturned {
+        /// The host.
+        host: String,
+        /// How many stale server copies were destroyed on it.
+        stale_copies: u32,
+    },
 }
 
 impl VsmEvent {
@@ -241,10 +309,13 @@ impl VsmEvent {
             VsmEvent::ManagerStopped => EventKind::ManagerStopped,
             VsmEvent::ServerFailed { .. } => EventKind::ServerFailed,
             VsmEvent::ServerRecovered { .. } => EventKind::ServerRecovered,
+            VsmEvent::ServerMoved { .. } => EventKind::ServerMoved,
             VsmEvent::OperationSucceeded { .. } => EventKind::OperationSucceeded,
             VsmEvent::OperationPartlySucceeded { .. } => EventKind::OperationPartlySucceeded,
             VsmEvent::OperationFailed { .. } => EventKind::OperationFailed,
             VsmEvent::LoginFailed { .. } => EventKind::LoginFailed,
+            VsmEvent::HostDown { .. } => EventKind::HostDown,
+            VsmEvent::HostReturned { .. } => EventKind::HostReturned,
         }
     }
 }
@@ -287,6 +358,16 @@ pub const ATTR_OPERATION_KIND: &str = "VSM_OPERATION_KIND";
 pub const ATTR_ACCOUNT: &str = "VSM_ACCOUNT";
 /// Program-specific attribute: the client address (login failures).
 pub const ATTR_SOURCE: &str = "VSM_SOURCE";
+/// Program-specific attribute: the hypervisor host (host events; the new host of a moved server).
+pub const ATTR_HOST: &str = "VSM_HOST";
+/// Program-specific attribute: the host a moved server ran on before.
+pub const ATTR_FROM_HOST: &str = "VSM_FROM_HOST";
+
+/// [`VsmEvent::HostDown`] `fencing` value: the lost host's servers restart elsewhere at once.
+pub const FENCING_NONE: &str = "none";
+/// [`VsmEvent::HostDown`] `fencing` value: the lost host's servers restart elsewhere only once
+/// an administrator confirms that the host is down (`vsm host confirm-down HOST`).
+pub const FENCING_MANUAL: &str = "manual";
 
 /// Attribute values vsm writes itself are single-line and short; longer free text goes into the
 /// message only. This caps the few free-text values (operation kind, source address).
@@ -344,6 +425,27 @@ pub fn to_jp1(
             format!("vsm: server {server} (unit {unit}, group {group}) recovered: {how}"),
             server_attrs(unit, group, server),
         ),
+        VsmEvent::ServerMoved {
+            unit,
+            group,
+            server,
+            from_host,
+            to_host,
+        } => {
+            let (from_host, to_host) = (free_value(from_host), free_value(to_host));
+            let mut extra = server_attrs(unit, group, server);
+            extra.push((ATTR_HOST, to_host.clone()));
+            extra.push((ATTR_FROM_HOST, from_host.clone()));
+            (
+                server.to_string(),
+                unit.to_string(),
+                format!(
+                    "vsm: server {server} (unit {unit}, group {group}) was restarted on host \
+                     {to_host} because host {from_host} was lost"
+                ),
+                extra,
+            )
+        }
         VsmEvent::OperationSucceeded { op, detail } => {
             operation(op, "succeeded", detail, crate::exit_code::SUCCESS)
         }
@@ -372,6 +474,49 @@ pub fn to_jp1(
                 extra,
             )
         }
+        VsmEvent::HostDown {
+            host,
+            reason,
+            fencing,
+        } => {
+            // The host and the reason are capped so that the instruction at the end of the
+            // message (which command an administrator must run) is never cut off.
+            let host = free_value(host);
+            let reason = free_value(reason);
+            let then = if fencing == FENCING_MANUAL {
+                format!(
+                    "its servers restart elsewhere once an administrator runs \
+                     vsm host confirm-down {host}"
+                )
+            } else if fencing == FENCING_NONE {
+                "its servers restart elsewhere".to_owned()
+            } else {
+                format!(
+                    "its servers restart elsewhere (fencing {})",
+                    free_value(fencing)
+                )
+            };
+            (
+                host.clone(),
+                host.clone(),
+                format!("vsm: host {host} is down: {reason}; {then}"),
+                host_attrs(&host),
+            )
+        }
+        VsmEvent::HostReturned { host, stale_copies } => {
+            let host = free_value(host);
+            let copies = match stale_copies {
+                0 => "no stale server copies were on it".to_owned(),
+                1 => "1 stale server copy on it was destroyed".to_owned(),
+                n => format!("{n} stale server copies on it were destroyed"),
+            };
+            (
+                host.clone(),
+                host.clone(),
+                format!("vsm: host {host} answers again; {copies}"),
+                host_attrs(&host),
+            )
+        }
     };
     let mut attrs: Vec<(String, String)> = vec![
         ("SEVERITY".into(), spec.severity.as_str().into()),
@@ -398,6 +543,14 @@ fn server_attrs(
         (ATTR_UNIT, unit.to_string()),
         (ATTR_GROUP, group.to_string()),
         (ATTR_SERVER, server.to_string()),
+    ]
+}
+
+/// `host` is already capped ([`free_value`]).
+fn host_attrs(host: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OBJECT_ID", format!("host/{host}")),
+        (ATTR_HOST, host.to_owned()),
     ]
 }
 
@@ -442,6 +595,13 @@ mod tests {
         UnitName::new("shop").expect("valid")
     }
 
+    fn attrs(e: &Jp1Event) -> Vec<(&str, &str)> {
+        e.attrs()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
     #[test]
     fn the_table_has_one_user_range_row_per_kind() {
         let kinds = [
@@ -449,10 +609,13 @@ mod tests {
             EventKind::ManagerStopped,
             EventKind::ServerFailed,
             EventKind::ServerRecovered,
+            EventKind::ServerMoved,
             EventKind::OperationSucceeded,
             EventKind::OperationPartlySucceeded,
             EventKind::OperationFailed,
             EventKind::LoginFailed,
+            EventKind::HostDown,
+            EventKind::HostReturned,
         ];
         assert_eq!(EVENT_TABLE.len(), kinds.len());
         for k in kinds {
@@ -609,6 +772,194 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_down_host_maps_to_an_error_event() {
+        let e = to_jp1(
+            &VsmEvent::HostDown {
+                host: "kvm-03".into(),
+                reason: "no answer for 60 s".into(),
+                fencing: FENCING_NONE.into(),
+            },
+            Timestamp::from_millis(1_700_000_000_000),
+            &EventConfig::default(),
+        )
+        .expect("maps");
+        assert_eq!(e.id().to_string(), "7FFF8040");
+        assert_eq!(
+            e.message(),
+            "vsm: host kvm-03 is down: no answer for 60 s; its servers restart elsewhere"
+        );
+        let want = [
+            ("SEVERITY", "Error"),
+            ("PRODUCT_NAME", "/VSM/VSM"),
+            ("OBJECT_TYPE", "VSM_HOST"),
+            ("OBJECT_NAME", "kvm-03"),
+            ("ROOT_OBJECT_TYPE", "VSM_HOST"),
+            ("ROOT_OBJECT_NAME", "kvm-03"),
+            ("OCCURRENCE", "FAILURE"),
+            ("OBJECT_ID", "host/kvm-03"),
+            ("VSM_HOST", "kvm-03"),
+            ("VSM_MANAGER", "vsm"),
+            ("VSM_OCCURRED_AT", "2023-11-14T22:13:20.000Z"),
+        ];
+        assert_eq!(attrs(&e), want);
+    }
+
+    #[test]
+    fn a_down_host_with_manual_fencing_names_the_command() {
+        let down = |reason: String, fencing: &str| {
+            to_jp1(
+                &VsmEvent::HostDown {
+                    host: "kvm-03".into(),
+                    reason,
+                    fencing: fencing.into(),
+                },
+                Timestamp::EPOCH,
+                &EventConfig::default(),
+            )
+            .expect("maps")
+        };
+        let e = down("no answer for 60 s".into(), FENCING_MANUAL);
+        assert_eq!(
+            e.message(),
+            "vsm: host kvm-03 is down: no answer for 60 s; its servers restart elsewhere once \
+             an administrator runs vsm host confirm-down kvm-03"
+        );
+        // A huge reason is cut, the instruction at the end is not.
+        let e = down("unreachable\n".repeat(5000), FENCING_MANUAL);
+        assert!(e.message().len() <= crate::event::MAX_MESSAGE_BYTES);
+        assert!(
+            e.message()
+                .ends_with("; its servers restart elsewhere once an administrator runs vsm host confirm-down kvm-03"),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains('\n'));
+        // An unknown fencing mode is shown as it is.
+        let e = down("gone".into(), "ipmi");
+        assert_eq!(
+            e.message(),
+            "vsm: host kvm-03 is down: gone; its servers restart elsewhere (fencing ipmi)"
+        );
+    }
+
+    #[test]
+    fn a_returned_host_counts_the_destroyed_copies() {
+        let cases = [
+            (
+                0,
+                "vsm: host kvm-03 answers again; no stale server copies were on it",
+            ),
+            (
+                1,
+                "vsm: host kvm-03 answers again; 1 stale server copy on it was destroyed",
+            ),
+            (
+                3,
+                "vsm: host kvm-03 answers again; 3 stale server copies on it were destroyed",
+            ),
+        ];
+        for (stale_copies, message) in cases {
+            let e = to_jp1(
+                &VsmEvent::HostReturned {
+                    host: "kvm-03".into(),
+                    stale_copies,
+                },
+                Timestamp::EPOCH,
+                &EventConfig::default(),
+            )
+            .expect("maps");
+            assert_eq!(e.id().to_string(), "7FFF8041");
+            assert_eq!(e.message(), message);
+            assert_eq!(e.attr("SEVERITY"), Some("Notice"));
+            assert_eq!(e.attr("OBJECT_TYPE"), Some("VSM_HOST"));
+            assert_eq!(e.attr("OBJECT_NAME"), Some("kvm-03"));
+            assert_eq!(e.attr("OCCURRENCE"), Some("RECOVERY"));
+            assert_eq!(e.attr("OBJECT_ID"), Some("host/kvm-03"));
+            assert_eq!(e.attr("VSM_HOST"), Some("kvm-03"));
+        }
+    }
+
+    #[test]
+    fn a_moved_server_maps_to_a_warning_event() {
+        let e = to_jp1(
+            &VsmEvent::ServerMoved {
+                unit: unit(),
+                group: GroupName::new("web").expect("valid"),
+                server: ServerName::new("web-1").expect("valid"),
+                from_host: "kvm-03".into(),
+                to_host: "kvm-05".into(),
+            },
+            Timestamp::from_millis(1_700_000_000_000),
+            &EventConfig::default(),
+        )
+        .expect("maps");
+        assert_eq!(e.id().to_string(), "7FFF8012");
+        assert_eq!(
+            e.message(),
+            "vsm: server web-1 (unit shop, group web) was restarted on host kvm-05 because host \
+             kvm-03 was lost"
+        );
+        let want = [
+            ("SEVERITY", "Warning"),
+            ("PRODUCT_NAME", "/VSM/VSM"),
+            ("OBJECT_TYPE", "VSM_SERVER"),
+            ("OBJECT_NAME", "web-1"),
+            ("ROOT_OBJECT_TYPE", "VSM_UNIT"),
+            ("ROOT_OBJECT_NAME", "shop"),
+            ("OCCURRENCE", "MOVE"),
+            ("OBJECT_ID", "shop/web/web-1"),
+            ("VSM_UNIT", "shop"),
+            ("VSM_GROUP", "web"),
+            ("VSM_SERVER", "web-1"),
+            ("VSM_HOST", "kvm-05"),
+            ("VSM_FROM_HOST", "kvm-03"),
+            ("VSM_MANAGER", "vsm"),
+            ("VSM_OCCURRED_AT", "2023-11-14T22:13:20.000Z"),
+        ];
+        assert_eq!(attrs(&e), want);
+    }
+
+    #[test]
+    fn host_events_have_stable_serde_tags() {
+        let events = [
+            (
+                VsmEvent::HostDown {
+                    host: "kvm-03".into(),
+                    reason: "gone".into(),
+                    fencing: FENCING_MANUAL.into(),
+                },
+                r#"{"event":"host_down","host":"kvm-03","reason":"gone","fencing":"manual"}"#,
+            ),
+            (
+                VsmEvent::HostReturned {
+                    host: "kvm-03".into(),
+                    stale_copies: 2,
+                },
+                r#"{"event":"host_returned","host":"kvm-03","stale_copies":2}"#,
+            ),
+            (
+                VsmEvent::ServerMoved {
+                    unit: unit(),
+                    group: GroupName::new("web").expect("valid"),
+                    server: ServerName::new("web-1").expect("valid"),
+                    from_host: "kvm-03".into(),
+                    to_host: "kvm-05".into(),
+                },
+                r#"{"event":"server_moved","unit":"shop","group":"web","server":"web-1","from_host":"kvm-03","to_host":"kvm-05"}"#,
+            ),
+        ];
+        for (ev, json) in events {
+            assert_eq!(serde_json::to_string(&ev).expect("serializes"), json);
+            let back: VsmEvent = serde_json::from_str(json).expect("deserializes");
+            assert_eq!(back, ev);
+        }
+        assert_eq!(
+            serde_json::to_string(&EventKind::HostReturned).expect("serializes"),
+            r#""host_returned""#
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn any_free_text_gives_a_sendable_event(
@@ -616,6 +967,9 @@ mod tests {
             kind in "\\PC{0,400}",
             manager in "\\PC{0,400}",
             source in proptest::option::of("\\PC{0,400}"),
+            host in "\\PC{0,400}",
+            fencing in proptest::sample::select(vec!["none", "manual", "other"]),
+            stale_copies in proptest::num::u32::ANY,
         ) {
             let config = EventConfig { product_name: ProductName::default(), manager_name: manager };
             let events = [
@@ -623,7 +977,7 @@ mod tests {
                     unit: unit(),
                     group: GroupName::new("web").expect("valid"),
                     server: ServerName::new("web-1").expect("valid"),
-                    reason,
+                    reason: reason.clone(),
                 },
                 VsmEvent::OperationFailed {
                     op: OperationInfo { unit: unit(), id: OperationId(u64::MAX), kind, by: None },
@@ -631,10 +985,26 @@ mod tests {
                 },
                 VsmEvent::LoginFailed { account: AccountName::new("bob").expect("valid"), source },
                 VsmEvent::ManagerStopped,
+                VsmEvent::HostDown {
+                    host: host.clone(),
+                    reason,
+                    fencing: fencing.into(),
+                },
+                VsmEvent::HostReturned { host: host.clone(), stale_copies },
+                VsmEvent::ServerMoved {
+                    unit: unit(),
+                    group: GroupName::new("web").expect("valid"),
+                    server: ServerName::new("web-1").expect("valid"),
+                    from_host: host.clone(),
+                    to_host: host,
+                },
             ];
             for ev in &events {
                 let e = to_jp1(ev, Timestamp::from_millis(i64::MAX), &config);
                 proptest::prop_assert!(e.is_ok(), "{:?}", e);
+                if let Ok(e) = e {
+                    proptest::prop_assert!(e.message().len() <= crate::event::MAX_MESSAGE_BYTES);
+                }
             }
         }
     }

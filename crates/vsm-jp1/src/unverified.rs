@@ -24,6 +24,14 @@ pub const OCCURRENCE_SERVER_RECOVERED: &str = "RECOVERY";
 pub const OCCURRENCE_OPERATION_ENDED: &str = "END";
 /// `OCCURRENCE` for "a login was refused" (vsm-specific value).
 pub const OCCURRENCE_LOGIN_FAILED: &str = "LOGIN";
+/// `OCCURRENCE` for "a server of a lost host was restarted on another host" (vsm-specific
+/// value).
+pub const OCCURRENCE_SERVER_MOVED: &str = "MOVE";
+/// `OCCURRENCE` for "a hypervisor host is down" (the same vsm-specific value as a failed server).
+pub const OCCURRENCE_HOST_DOWN: &str = "FAILURE";
+/// `OCCURRENCE` for "a down host answers again" (the same vsm-specific value as a recovered
+/// server).
+pub const OCCURRENCE_HOST_RETURNED: &str = "RECOVERY";
 
 // ---------------------------------------------------------------------------------------------
 // JP1/Base log-file trap (action definition file)

@@ -174,6 +174,15 @@ pub struct DrainReport {
     pub timed_out: bool,
 }
 
+/// What `vsm host confirm-down` started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmDownReport {
+    /// The host, confirmed down.
+    pub host: HostInfo,
+    /// The failover operations that restart its servers elsewhere, one per unit.
+    pub operations: Vec<OperationId>,
+}
+
 // ---------------------------------------------------------------- accounts and sessions
 
 /// `vsm account add`.

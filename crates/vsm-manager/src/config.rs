@@ -110,6 +110,10 @@ pub struct MonitorSettings {
     pub enabled: bool,
     /// Interval between checks, in seconds.
     pub interval_secs: u64,
+    /// Interval between probes of each hypervisor host, in milliseconds.
+    pub host_probe_ms: u64,
+    /// A host unreachable this long is marked down, in seconds.
+    pub host_down_after_secs: u64,
 }
 
 impl Default for MonitorSettings {
@@ -117,6 +121,8 @@ impl Default for MonitorSettings {
         MonitorSettings {
             enabled: true,
             interval_secs: 10,
+            host_probe_ms: 1000,
+            host_down_after_secs: 15,
         }
     }
 }
@@ -218,6 +224,12 @@ impl Settings {
         if self.monitor.interval_secs == 0 {
             return Err(bad("monitor.interval_secs", "must be at least 1"));
         }
+        if self.monitor.host_probe_ms < 10 {
+            return Err(bad("monitor.host_probe_ms", "must be at least 10"));
+        }
+        if self.monitor.host_down_after_secs == 0 {
+            return Err(bad("monitor.host_down_after_secs", "must be at least 1"));
+        }
         Ok(())
     }
 
@@ -261,6 +273,11 @@ impl Settings {
              \x20 # The failure monitor compares the drivers' real server states with the model.\n\
              \x20 enabled: {menabled}\n\
              \x20 interval_secs: {mint}\n\
+             \x20 # Each hypervisor host is probed this often (milliseconds); one unreachable for\n\
+             \x20 # host_down_after_secs is marked down and its servers restart elsewhere (at once\n\
+             \x20 # with `fencing: none`, after `vsm host confirm-down` with `manual`).\n\
+             \x20 host_probe_ms: {hprobe}\n\
+             \x20 host_down_after_secs: {hdown}\n\
              \n\
              auth:\n\
              \x20 # Lifetime of a `vsm login` session token, in seconds.\n\
@@ -293,6 +310,8 @@ impl Settings {
             backoff = self.engine.backoff_ms,
             menabled = self.monitor.enabled,
             mint = self.monitor.interval_secs,
+            hprobe = self.monitor.host_probe_ms,
+            hdown = self.monitor.host_down_after_secs,
             ttl = self.auth.session_ttl_secs,
             maxfail = self.auth.max_failed_logins_per_minute,
             jenabled = self.jp1.enabled,

@@ -152,6 +152,13 @@ pub struct HostRecord {
     /// When its driver last answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Timestamp>,
+    /// When it was marked down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<Timestamp>,
+    /// An administrator confirmed its loss (`vsm host confirm-down`): its servers may restart
+    /// elsewhere. Cleared when it returns.
+    #[serde(default)]
+    pub down_confirmed: bool,
     /// What its driver says it is (e.g. `libvirt qemu:///system`, `local:/var/lib/vsm/local`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -182,6 +189,8 @@ impl HostRecord {
             capacity: None,
             last_error: None,
             last_seen: None,
+            down_since: None,
+            down_confirmed: false,
             endpoint: None,
             builtin: false,
             created,

@@ -38,6 +38,9 @@ pub enum OperationKind {
     Recover,
     /// `host drain`: one unit's servers moved off a host.
     HostDrain,
+    /// A lost host's servers restarted elsewhere (after `host confirm-down`, or at once with
+    /// `fencing: none`).
+    HostFailover,
 }
 
 impl OperationKind {
@@ -57,6 +60,7 @@ impl OperationKind {
             OperationKind::Detach => "group detach",
             OperationKind::Recover => "server recover",
             OperationKind::HostDrain => "host drain",
+            OperationKind::HostFailover => "host failover",
         }
     }
 }

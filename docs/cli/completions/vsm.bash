@@ -187,6 +187,12 @@ _vsm() {
             vsm__subcmd__help__subcmd__host,add)
                 cmd="vsm__subcmd__help__subcmd__host__subcmd__add"
                 ;;
+            vsm__subcmd__help__subcmd__host,confirm-down)
+                cmd="vsm__subcmd__help__subcmd__host__subcmd__confirm__subcmd__down"
+                ;;
+            vsm__subcmd__help__subcmd__host,drain)
+                cmd="vsm__subcmd__help__subcmd__host__subcmd__drain"
+                ;;
             vsm__subcmd__help__subcmd__host,list)
                 cmd="vsm__subcmd__help__subcmd__host__subcmd__list"
                 ;;
@@ -319,6 +325,12 @@ _vsm() {
             vsm__subcmd__host,add)
                 cmd="vsm__subcmd__host__subcmd__add"
                 ;;
+            vsm__subcmd__host,confirm-down)
+                cmd="vsm__subcmd__host__subcmd__confirm__subcmd__down"
+                ;;
+            vsm__subcmd__host,drain)
+                cmd="vsm__subcmd__host__subcmd__drain"
+                ;;
             vsm__subcmd__host,help)
                 cmd="vsm__subcmd__host__subcmd__help"
                 ;;
@@ -336,6 +348,12 @@ _vsm() {
                 ;;
             vsm__subcmd__host__subcmd__help,add)
                 cmd="vsm__subcmd__host__subcmd__help__subcmd__add"
+                ;;
+            vsm__subcmd__host__subcmd__help,confirm-down)
+                cmd="vsm__subcmd__host__subcmd__help__subcmd__confirm__subcmd__down"
+                ;;
+            vsm__subcmd__host__subcmd__help,drain)
+                cmd="vsm__subcmd__host__subcmd__help__subcmd__drain"
                 ;;
             vsm__subcmd__host__subcmd__help,help)
                 cmd="vsm__subcmd__host__subcmd__help__subcmd__help"
@@ -1439,7 +1457,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__host)
-            opts="add list show remove undrain"
+            opts="add list show remove undrain drain confirm-down"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1453,6 +1471,34 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__host__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__help__subcmd__host__subcmd__confirm__subcmd__down)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__help__subcmd__host__subcmd__drain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2195,7 +2241,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__host)
-            opts="-o -h --output --url --ca-cert --color --help add list show remove undrain help"
+            opts="-o -h --output --url --ca-cert --color --help add list show remove undrain drain confirm-down help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2294,8 +2340,80 @@ _vsm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vsm__subcmd__host__subcmd__confirm__subcmd__down)
+            opts="-o -h --output --url --ca-cert --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__host__subcmd__drain)
+            opts="-o -h --timeout --output --url --ca-cert --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vsm__subcmd__host__subcmd__help)
-            opts="add list show remove undrain help"
+            opts="add list show remove undrain drain confirm-down help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2309,6 +2427,34 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__host__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__host__subcmd__help__subcmd__confirm__subcmd__down)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__host__subcmd__help__subcmd__drain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -296,6 +296,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand show 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
             cand remove 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
             cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+            cand drain 'Move every server off a host for maintenance (administrator)'
+            cand confirm-down 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'vsm;host;add'= {
@@ -351,12 +353,33 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'vsm;host;drain'= {
+            cand --timeout 'How long the drain may take, in seconds (default 600); what is not moved by then stays'
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;host;confirm-down'= {
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'vsm;host;help'= {
             cand add 'Add a hypervisor host to the pool (administrator)'
             cand list 'List the hosts of the pool with their state, connection, use and labels (administrator)'
             cand show 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
             cand remove 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
             cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+            cand drain 'Move every server off a host for maintenance (administrator)'
+            cand confirm-down 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'vsm;host;help;add'= {
@@ -368,6 +391,10 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;host;help;remove'= {
         }
         &'vsm;host;help;undrain'= {
+        }
+        &'vsm;host;help;drain'= {
+        }
+        &'vsm;host;help;confirm-down'= {
         }
         &'vsm;host;help;help'= {
         }
@@ -1063,6 +1090,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand show 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
             cand remove 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
             cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+            cand drain 'Move every server off a host for maintenance (administrator)'
+            cand confirm-down 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
         }
         &'vsm;help;host;add'= {
         }
@@ -1073,6 +1102,10 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;help;host;remove'= {
         }
         &'vsm;help;host;undrain'= {
+        }
+        &'vsm;help;host;drain'= {
+        }
+        &'vsm;help;host;confirm-down'= {
         }
         &'vsm;help;template'= {
             cand register 'Register a template (generation 1) from a source the driver understands'

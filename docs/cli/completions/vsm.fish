@@ -240,20 +240,22 @@ complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the accounts (administrator)'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Change an account\'s password (administrator, or the account itself)'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -l url -d 'The manager\'s URL' -r
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
 never\t'Never'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "add" -d 'Add a hypervisor host to the pool (administrator)'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "list" -d 'List the hosts of the pool with their state, connection, use and labels (administrator)'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "add" -d 'Add a hypervisor host to the pool (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "list" -d 'List the hosts of the pool with their state, connection, use and labels (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "drain" -d 'Move every server off a host for maintenance (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "confirm-down" -d 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l driver -d 'The hypervisor driver that runs the host\'s servers' -r -f -a "local\t'The embedded driver: servers are sandboxed process trees on this host'
 libvirt\t'libvirt: real virtual machines on libvirt hosts'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l uri -d 'libvirt: the connection URI (e.g. qemu:///system, qemu+ssh://root@kvm-01/system)' -r
@@ -304,11 +306,30 @@ complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand
 always\t'Always'
 never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l timeout -d 'How long the drain may take, in seconds (default 600); what is not moved by then stays' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a hypervisor host to the pool (administrator)'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the hosts of the pool with their state, connection, use and labels (administrator)'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Move every server off a host for maintenance (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "confirm-down" -d 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
@@ -829,6 +850,8 @@ complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "show" -d 'Show a host: how it is reached, capacity, ratios, state, labels and the servers on it'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "remove" -d 'Remove a host from the pool (administrator); refused for a built-in host and while servers are placed on it'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "undrain" -d 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "drain" -d 'Move every server off a host for maintenance (administrator)'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "confirm-down" -d 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from template" -f -a "register" -d 'Register a template (generation 1) from a source the driver understands'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from template" -f -a "update" -d 'Add a new generation of a template (e.g. a patched image); `vsm unit upgrade` rolls it out'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from template" -f -a "list" -d 'List the templates'

@@ -187,6 +187,44 @@ pub async fn host(ctx: &Ctx<'_>, c: HostCommand) -> Result<Exit> {
             ctx.api()?.remove_host(&name).await?;
             ctx.out.emit(&ok(), |_| format!("removed host {}", a.name));
         }
+        HostCommand::Drain(a) => {
+            let name = api::host(&a.name)?;
+            let report = ctx
+                .api()?
+                .drain_host(
+                    &name,
+                    &vsm_manager::DrainRequest {
+                        timeout_secs: a.timeout,
+                    },
+                )
+                .await?;
+            let exit = match (report.left.is_empty(), report.moved) {
+                (true, _) => Exit::Success,
+                (false, 0) => Exit::Failed,
+                (false, _) => Exit::Warning,
+            };
+            ctx.out.show(&report, |v| view::drain(v, color))?;
+            return Ok(exit);
+        }
+        HostCommand::ConfirmDown(a) => {
+            let name = api::host(&a.name)?;
+            let report = ctx.api()?.confirm_host_down(&name).await?;
+            ctx.out.show(&report, |v| {
+                let ops: Vec<String> = crate::render::array(v, "operations")
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                if ops.is_empty() {
+                    format!("host {} confirmed lost; no server was placed on it", a.name)
+                } else {
+                    format!(
+                        "host {} confirmed lost; its servers restart elsewhere: operation(s) {} (follow with `vsm op show ID`)",
+                        a.name,
+                        ops.join(", ")
+                    )
+                }
+            })?;
+        }
         HostCommand::Undrain(a) => {
             let name = api::host(&a.name)?;
             let info = ctx.api()?.undrain_host(&name).await?;

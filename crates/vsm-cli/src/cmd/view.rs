@@ -236,6 +236,44 @@ fn host_at(v: &Value, color: bool, now: i64) -> String {
     out
 }
 
+/// `vsm host drain`: what moved, the host's state, and every server left with its reason.
+pub fn drain(v: &Value, color: bool) -> String {
+    let host = v.get("host").unwrap_or(&Value::Null);
+    let state = text(host, "state");
+    let mut out = format!(
+        "host {}: {} moved off; state {}{}\n",
+        text(host, "name"),
+        counted(number(v, "moved"), "server"),
+        paint(&state, crate::render::paint_for(&state), color),
+        if v.get("timed_out").and_then(Value::as_bool) == Some(true) {
+            " (the time-out ended the drain)"
+        } else {
+            ""
+        }
+    );
+    let ops: Vec<String> = array(v, "operations")
+        .iter()
+        .map(|o| format!("{} ({}, {})", text(o, "id"), text(o, "unit"), text(o, "state")))
+        .collect();
+    if !ops.is_empty() {
+        out.push_str(&format!("operations: {}\n", ops.join(", ")));
+    }
+    let mut t = Table::new(&["UNIT", "GROUP", "SERVER", "WHY IT STAYED"]);
+    for l in array(v, "left") {
+        t.row(vec![
+            text(l, "unit"),
+            text(l, "group"),
+            text(l, "server"),
+            text(l, "reason"),
+        ]);
+    }
+    if !t.is_empty() {
+        out.push_str("\nservers still on the host:\n");
+        out.push_str(&t.render(color));
+    }
+    out
+}
+
 /// `vsm template list`.
 pub fn templates(v: &Value, color: bool) -> String {
     templates_at(v, color, now_millis())
@@ -781,6 +819,36 @@ mod tests {
         insta::assert_snapshot!(host_at(&local, false, NOW));
         let kvm2 = serde_json::to_value(&pool[2]).unwrap();
         insta::assert_snapshot!(host_at(&kvm2, false, NOW));
+    }
+
+    #[test]
+    fn drain_reports_what_moved_and_every_server_left() {
+        let pool = host_pool();
+        let report = vsm_manager::DrainReport {
+            host: pool[1].clone(),
+            operations: vec![],
+            moved: 3,
+            left: vec![vsm_manager::LeftServer {
+                unit: "shop".parse().unwrap(),
+                group: "web".parse().unwrap(),
+                server: "web-2".parse().unwrap(),
+                reason: "its replacement web-5 failed: not healthy within 60s".into(),
+            }],
+            timed_out: false,
+        };
+        let v = serde_json::to_value(&report).unwrap();
+        let text = drain(&v, false);
+        assert!(text.starts_with("host kvm-01: 3 servers moved off; state "), "{text}");
+        assert!(text.contains("web-2"), "{text}");
+        assert!(text.contains("its replacement web-5 failed"), "{text}");
+        let done = vsm_manager::DrainReport {
+            left: vec![],
+            timed_out: true,
+            ..report
+        };
+        let text = drain(&serde_json::to_value(&done).unwrap(), false);
+        assert!(text.contains("(the time-out ended the drain)"), "{text}");
+        assert!(!text.contains("servers still on the host"), "{text}");
     }
 
     #[test]

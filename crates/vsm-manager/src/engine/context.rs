@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use vsm_core::{ServerName, Timestamp, UnitName};
 use vsm_hypervisor::Hypervisor;
 
+use super::heartbeat::Heartbeats;
 use super::hosts::HostTable;
 use super::journal::Writer;
 use super::running::Operations;
@@ -29,6 +30,8 @@ pub(crate) struct EngineCtx {
     drivers: DriverSet,
     /// The hosts of the pool and their drivers.
     pub(crate) hosts: HostTable,
+    /// When each host last answered a probe.
+    pub(super) heartbeats: Heartbeats,
     /// Held while a request is placed on the pool.
     pub(super) placing: tokio::sync::Mutex<()>,
     /// What running operations placed but have not provisioned yet.
@@ -64,6 +67,7 @@ impl EngineCtx {
             store,
             drivers,
             hosts: HostTable::default(),
+            heartbeats: Heartbeats::default(),
             placing: tokio::sync::Mutex::new(()),
             reservations: Mutex::new(Vec::new()),
             definitions,
@@ -117,6 +121,8 @@ impl EngineCtx {
         kind: DriverKind,
     ) -> std::result::Result<Arc<dyn Hypervisor>, String> {
         match host {
+            // A host that is down is not called: its servers wait for its return or move.
+            Some(h) if self.hosts.is_down(h) => Err(format!("host {h} is down")),
             // A host that is not (or no longer) in the pool is a legacy record: what a driver
             // once called its host. Such servers belong to the built-in host of their kind.
             Some(h) if self.hosts.contains(h) => self.hosts.driver_on(h),

@@ -52,6 +52,13 @@ impl HostTable {
         self.read().contains_key(name)
     }
 
+    /// Whether `name` is a host of the pool that is down.
+    pub(crate) fn is_down(&self, name: &str) -> bool {
+        self.read()
+            .get(name)
+            .is_some_and(|s| s.record.state == vsm_core::HostState::Down)
+    }
+
     /// The driver of host `name`, or why there is none.
     pub(crate) fn driver_on(&self, name: &str) -> Result<Arc<dyn Hypervisor>, String> {
         let slots = self.read();

@@ -14,6 +14,7 @@
 mod context;
 mod definitions;
 mod exec;
+mod heartbeat;
 mod hosts;
 mod journal;
 mod live;
@@ -25,6 +26,7 @@ mod running;
 pub(crate) use context::EngineCtx;
 pub(crate) use definitions::{diff, export, import};
 pub(crate) use exec::{check_template_source, server_logs};
+pub(crate) use heartbeat::{fail_over, probe_hosts, spawn_heartbeat};
 pub(crate) use monitor::{check_once, spawn_monitor};
 pub(crate) use pool::{connect as connect_host, refresh as refresh_host};
 pub(crate) use run::{Request, recover_interrupted, start};

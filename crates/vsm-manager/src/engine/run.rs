@@ -37,6 +37,8 @@ pub(crate) enum Request {
     Recover(ServerName),
     /// Move the unit's servers off a host (`vsm host drain`).
     Evacuate(vsm_core::HostName),
+    /// Restart the unit's servers of a lost host elsewhere.
+    Failover(vsm_core::HostName),
 }
 
 impl Request {
@@ -53,7 +55,7 @@ impl Request {
             Request::Attach(g, r) => json!({ "group": g, "address": r.address, "name": r.name }),
             Request::Detach(g, s) => json!({ "group": g, "server": s }),
             Request::Recover(s) => json!({ "server": s }),
-            Request::Evacuate(h) => json!({ "host": h }),
+            Request::Evacuate(h) | Request::Failover(h) => json!({ "host": h }),
         }
     }
 }
@@ -159,6 +161,7 @@ fn plan_for(
         Request::Recover(s) => plan::plan_recover(&u, s, None, &latest),
         // Planned stage by stage by its `Drain` (see `next_drain_plan`).
         Request::Evacuate(_) => return Ok(None),
+        Request::Failover(h) => return Ok(vsm_core::plan_failover(&u, h.as_str())),
     };
     p.map(Some).map_err(plan_error)
 }

@@ -20,7 +20,7 @@ use super::api::{Done, GenerationRequest, Health, LoginRequest, PasswordRequest,
 use super::archive::{self, ArchiveError, UnpackLimits};
 use super::error::{ApiError, ErrorBody, ErrorKind, kind_from_status};
 use crate::api::{
-    AccountInfo, AddAccount, AddHost, ApplyRequest, AttachRequest, Chown, CreateUnitFromFile,
+    AccountInfo, AddAccount, AddHost, ConfirmDownReport, ApplyRequest, AttachRequest, Chown, CreateUnitFromFile,
     DefinitionDiff, DeleteUnitRequest, DrainReport, DrainRequest, HostInfo, ImportResult, LogSettings, LogSettingsChange,
     MarkRequest, OpOptions, OperationRecord, OperationSummary, Password, PfmRow, ProgressEvent,
     RegisterTemplate, ScaleRequest, ServerLogs, Session, TemplateInfo, UnitDetail, UnitSummary,
@@ -361,6 +361,18 @@ impl Client {
     ) -> Result<DrainReport> {
         self.post(&format!("/api/v1/hosts/{name}/drain"), request)
             .await
+    }
+
+    /// `POST /api/v1/hosts/{name}/confirm-down` (administrator).
+    pub async fn confirm_host_down(
+        &self,
+        name: &vsm_core::HostName,
+    ) -> Result<ConfirmDownReport> {
+        self.post(
+            &format!("/api/v1/hosts/{name}/confirm-down"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     /// `POST /api/v1/hosts/{name}/undrain` (administrator).

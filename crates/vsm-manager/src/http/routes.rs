@@ -273,6 +273,17 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         r(
             Method::POST,
+            "/api/v1/hosts/{name}/confirm-down",
+            "confirm_host_down",
+            Policy(Action::HostConfirmDown),
+            "Confirms a down host is lost (fenced): its servers restart on the other hosts",
+            Empty,
+            Json("ConfirmDownReport"),
+            200,
+            |m| on(m, confirm_host_down),
+        ),
+        r(
+            Method::POST,
             "/api/v1/hosts/{name}/undrain",
             "undrain_host",
             Policy(Action::HostUndrain),
@@ -928,6 +939,14 @@ async fn drain_host(
     OptionalJson(req): OptionalJson<DrainRequest>,
 ) -> Res<axum::Json<DrainReport>> {
     Ok(axum::Json(st.manager.drain_host(&actor, &name, req).await?))
+}
+
+async fn confirm_host_down(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<HostName>,
+) -> Res<axum::Json<ConfirmDownReport>> {
+    Ok(axum::Json(st.manager.confirm_host_down(&actor, &name).await?))
 }
 
 async fn undrain_host(

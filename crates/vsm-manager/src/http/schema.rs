@@ -111,6 +111,10 @@ fn samples() -> Vec<(&'static str, Result<Value, String>)> {
             "AddHost",
             json!({"cpu_ratio": 4.0, "driver": "libvirt", "fencing": "manual", "labels": {"zone": "a"}, "name": "kvm-01", "ram_ratio": 1.0, "reserved_memory_mb": 2048, "uri": "qemu+ssh://root@kvm-01/system"}),
         ),
+        sample::<ConfirmDownReport>(
+            "ConfirmDownReport",
+            json!({"host": {"allocatable": {"memory_mib": 49152, "vcpus": 64}, "builtin": false, "connected": true, "created": 1_767_225_600_000_i64, "down_confirmed": true, "down_since": 1_767_225_600_000_i64, "driver": "local", "dir": "/var/lib/vsm/hosts/h2", "fencing": "manual", "labels": {}, "last_error": "it did not answer within 5s", "name": "h2", "ratios": {"cpu": 16.0, "ram": 1.5}, "reserved_memory_mib": 0, "servers": 2, "state": "down", "used": {"memory_mib": 1024, "vcpus": 2}}, "operations": [8, 9]}),
+        ),
         sample::<DrainRequest>("DrainRequest", json!({"timeout_secs": 600})),
         sample::<DrainReport>(
             "DrainReport",

@@ -11,7 +11,7 @@ use vsm_core::{Action, AllocationRatios, HostName, HostState, Placement, Templat
 
 use super::Manager;
 use crate::api::{
-    Actor, AddHost, DrainReport, DrainRequest, HostInfo, LeftServer, OperationKind,
+    Actor, AddHost, ConfirmDownReport, DrainReport, DrainRequest, HostInfo, LeftServer, OperationKind,
     OperationRecord, PlacedServer,
 };
 use crate::clock::now;
@@ -288,6 +288,55 @@ impl Manager {
             left,
             timed_out,
         })
+    }
+
+    /// `vsm host confirm-down`: an administrator confirms that a down host is lost (powered
+    /// off, fenced): its servers are restarted on the other hosts at once, one operation per
+    /// unit. Refused unless the host is down (a host that answers is never confirmed lost:
+    /// that would run two copies of its servers).
+    pub async fn confirm_host_down(
+        &self,
+        actor: &Actor,
+        name: &HostName,
+    ) -> Result<ConfirmDownReport> {
+        self.check_running()?;
+        self.authorize(actor, Action::HostConfirmDown, None, name.as_str())
+            .await?;
+        let (record, _) = self.host_record(name)?;
+        if record.state != HostState::Down {
+            return Err(Error::invalid_with_hint(
+                format!(
+                    "host {name} is {}, not down: confirming it lost could run two copies of its servers",
+                    record.state
+                ),
+                "a host is marked down after it has not answered for monitor.host_down_after_secs; move servers off a host that answers with `vsm host drain`",
+            ));
+        }
+        let r = self
+            .engine()
+            .hosts
+            .update(name.as_str(), |r| r.down_confirmed = true)
+            .ok_or_else(|| Error::not_found(Entity::Host, name))?;
+        self.write(vec![
+            Change::PutHost(r),
+            Self::audit_entry(Some(actor), "host confirm-down", name, "ok"),
+        ])
+        .await?;
+        let operations = engine::fail_over(self.engine(), name, Some(actor.clone())).await;
+        tracing::warn!(host = %name, operations = operations.len(), "host confirmed down; its servers restart elsewhere");
+        Ok(ConfirmDownReport {
+            host: self.show_host(actor, name).await?,
+            operations,
+        })
+    }
+
+    /// Probes every host once now (the manager also does so every `monitor.host_probe_ms`
+    /// when the monitor runs): marks hosts down or back up, starts failovers for lost hosts
+    /// with `fencing: none`, and cleans hosts that return. Answers the hosts newly down and
+    /// those that returned.
+    pub async fn probe_hosts_once(&self) -> Result<(Vec<HostName>, Vec<HostName>)> {
+        let r = engine::probe_hosts(self.engine()).await?;
+        Ok((r.down, r.returned.into_iter().map(|(h, _)| h).collect()))
     }
 
     /// Changes a host's state, durably and audited.

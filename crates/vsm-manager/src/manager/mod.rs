@@ -235,6 +235,7 @@ impl Manager {
         }
         if manager.inner.config.monitor {
             engine::spawn_monitor(manager.engine());
+            engine::spawn_heartbeat(manager.engine());
         }
         manager.jp1_event(&vsm_jp1::VsmEvent::ManagerStarted);
         Ok(manager)
