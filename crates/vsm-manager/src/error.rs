@@ -433,6 +433,12 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+impl From<crate::host::UnknownWord> for Error {
+    fn from(w: crate::host::UnknownWord) -> Self {
+        Error::unknown_word(w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,11 +469,5 @@ mod tests {
         assert_eq!(e.to_string(), "unit shop busy: operation 7 is running");
         assert_eq!(e.kind(), ErrorKind::Busy);
         assert_eq!(e.operation(), Some(OperationId(7)));
-    }
-}
-
-impl From<crate::host::UnknownWord> for Error {
-    fn from(w: crate::host::UnknownWord) -> Self {
-        Error::unknown_word(w)
     }
 }

@@ -515,11 +515,15 @@ impl OpCtx {
                 let (tpl, kind) = self.template_kind(template)?;
                 // The host placement chose; a step placed nowhere (journaled by an older vsm)
                 // goes to the built-in host of the template's driver.
-                let host = match host {
-                    Some(h) => Some(h.to_string()),
-                    None => self.engine.hosts.builtin(kind).map(|h| h.to_string()),
+                let (host, d) = match host {
+                    // Exactly the host placement chose: never another one.
+                    Some(h) => (Some(h.to_string()), self.engine.hosts.driver_on(h.as_str())?),
+                    None => {
+                        let h = self.engine.hosts.builtin(kind).map(|h| h.to_string());
+                        let d = self.engine.driver_on(h.as_deref(), kind)?;
+                        (h, d)
+                    }
                 };
-                let d = self.engine.driver_on(host.as_deref(), kind)?;
                 let gen_info = tpl
                     .generation(*generation)
                     .ok_or_else(|| format!("template {template} has no generation {generation}"))?;

@@ -112,13 +112,13 @@ pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> 
                         stale_copies: stale,
                     });
                     report.returned.push((name, stale));
-                } else if record.last_error.is_some() {
-                    if let Some(r) = engine.hosts.update(name.as_str(), |r| {
+                } else if record.last_error.is_some()
+                    && let Some(r) = engine.hosts.update(name.as_str(), |r| {
                         r.last_error = None;
                         r.last_seen = Some(engine.now());
-                    }) {
-                        engine.write(vec![Change::PutHost(r)]).await?;
-                    }
+                    })
+                {
+                    engine.write(vec![Change::PutHost(r)]).await?;
                 }
             }
             Some(e) => {
@@ -144,13 +144,12 @@ pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> 
                             report.failovers.extend(fail_over(engine, &name, None).await);
                         }
                     }
-                } else if changed {
-                    if let Some(r) = engine
+                } else if changed
+                    && let Some(r) = engine
                         .hosts
                         .update(name.as_str(), |r| r.last_error = Some(e.clone()))
-                    {
-                        engine.write(vec![Change::PutHost(r)]).await?;
-                    }
+                {
+                    engine.write(vec![Change::PutHost(r)]).await?;
                 }
             }
         }

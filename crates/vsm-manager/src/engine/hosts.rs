@@ -21,6 +21,24 @@ pub(crate) struct HostSlot {
 #[derive(Default)]
 pub(crate) struct HostTable {
     slots: RwLock<BTreeMap<HostName, HostSlot>>,
+    /// Names being added (connecting): taken, not yet hosts.
+    adding: std::sync::Mutex<std::collections::BTreeSet<HostName>>,
+}
+
+/// A name taken for a host being added; given back when dropped.
+pub(crate) struct Adding<'a> {
+    table: &'a HostTable,
+    name: HostName,
+}
+
+impl Drop for Adding<'_> {
+    fn drop(&mut self) {
+        self.table
+            .adding
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+    }
 }
 
 impl HostTable {
@@ -52,6 +70,18 @@ impl HostTable {
         self.read().contains_key(name)
     }
 
+    /// Takes `name` for a host being added, unless it is a host or being added already.
+    pub(crate) fn begin_add(&self, name: &HostName) -> Option<Adding<'_>> {
+        let mut adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
+        if self.contains(name.as_str()) || !adding.insert(name.clone()) {
+            return None;
+        }
+        Some(Adding {
+            table: self,
+            name: name.clone(),
+        })
+    }
+
     /// Whether `name` is a host of the pool that is down.
     pub(crate) fn is_down(&self, name: &str) -> bool {
         self.read()
@@ -65,6 +95,9 @@ impl HostTable {
         let Some(slot) = slots.get(name) else {
             return Err(format!("host {name} is not in the pool"));
         };
+        if slot.record.state == vsm_core::HostState::Down {
+            return Err(format!("host {name} is down"));
+        }
         slot.driver
             .clone()
             .ok_or_else(|| match &slot.record.last_error {

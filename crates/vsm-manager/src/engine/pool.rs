@@ -210,6 +210,20 @@ impl EngineCtx {
         Ok(())
     }
 
+    /// Holds placement still (no request is placed while the guard lives).
+    pub(crate) async fn placing_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.placing.lock().await
+    }
+
+    /// What running operations placed on `host` but have not provisioned yet.
+    pub(crate) fn reserved_on(&self, host: &HostName) -> Vec<Placement> {
+        self.reserved()
+            .iter()
+            .filter(|(_, p)| p.host == *host)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
     /// Drops the reservations of operation `op` (it ended: its servers are in the store).
     pub(crate) fn release_placements(&self, op: OperationId) {
         self.reserved().retain(|(o, _)| *o != op);

@@ -133,6 +133,10 @@ impl Metrics {
                 }
             }
         }
+        let hosts = match &actor {
+            Some(actor) => manager.list_hosts(actor).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
         let running = manager
             .status()
             .await
@@ -194,7 +198,66 @@ impl Metrics {
         for (state, n) in servers {
             let _ = writeln!(out, "vsm_servers{{state=\"{state}\"}} {n}");
         }
+        host_metrics(&mut out, &hosts);
         out
+    }
+}
+
+/// How one per-host gauge reads its value.
+type HostGauge = fn(&crate::api::HostInfo) -> u64;
+
+/// Per host of the pool: its state, whether it is connected, what it may hand out, what its
+/// servers use, and how many servers it holds.
+fn host_metrics(out: &mut String, hosts: &[crate::api::HostInfo]) {
+    if hosts.is_empty() {
+        return;
+    }
+    let gauges: [(&str, &str, HostGauge); 6] = [
+        (
+            "vsm_host_up",
+            "Whether the host is up and connected (1) or not (0).",
+            |h| {
+                u64::from(h.connected && h.host.state == vsm_core::HostState::Up)
+            },
+        ),
+        (
+            "vsm_host_allocatable_vcpus",
+            "vCPUs the host may hand out (CPUs times the CPU allocation ratio).",
+            |h| h.allocatable.vcpus,
+        ),
+        (
+            "vsm_host_allocatable_memory_mib",
+            "Memory the host may hand out in MiB (unreserved memory times the RAM ratio).",
+            |h| h.allocatable.memory_mib,
+        ),
+        (
+            "vsm_host_used_vcpus",
+            "vCPUs of the servers placed on the host.",
+            |h| h.used.vcpus,
+        ),
+        (
+            "vsm_host_used_memory_mib",
+            "Memory of the servers placed on the host in MiB.",
+            |h| h.used.memory_mib,
+        ),
+        (
+            "vsm_host_servers",
+            "Servers placed on the host.",
+            |h| u64::from(h.servers),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for h in hosts {
+            let _ = writeln!(
+                out,
+                "{name}{{host=\"{}\",state=\"{}\"}} {}",
+                h.host.name(),
+                h.host.state,
+                value(h)
+            );
+        }
     }
 }
 
@@ -212,3 +275,4 @@ mod tests {
         assert_eq!(*h.counts.last().expect("buckets"), 2);
     }
 }
+

@@ -506,6 +506,29 @@ async fn every_route_works_through_the_client() {
         metrics.contains("vsm_servers{state=\"working\"}"),
         "{metrics}"
     );
+    // Per host: the built-in host holds every server of the unit.
+    let now = bob.show_unit(&unit).await.expect("show unit");
+    let servers_on_local = now
+        .groups
+        .iter()
+        .flat_map(|g| g.servers.iter())
+        .filter(|s| s.host.as_deref() == Some("local"))
+        .count();
+    assert_eq!(
+        servers_on_local,
+        now.groups.iter().map(|g| g.servers.len()).sum::<usize>(),
+        "{now:?}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "vsm_host_servers{{host=\"local\",state=\"up\"}} {servers_on_local}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vsm_host_up{host=\"local\",state=\"up\"} 1"),
+        "{metrics}"
+    );
     for (what, result) in [
         ("backup", root.backup(&env.root.join("backup.tar")).await),
         (

@@ -31,12 +31,13 @@ impl Manager {
         self.authorize(actor, Action::HostAdd, None, req.name.as_str())
             .await?;
         let connection = check_add(&req)?;
-        if self.engine().hosts.contains(req.name.as_str()) {
+        // The name is taken while the host connects: a second add of it is refused.
+        let Some(_adding) = self.engine().hosts.begin_add(&req.name) else {
             return Err(Error::invalid_with_hint(
                 format!("host {} already exists", req.name),
                 "choose another name, or remove the host first (`vsm host remove`)",
             ));
-        }
+        };
         let mut record = HostRecord::new(connection, now());
         record.labels = req.labels.clone();
         record.ratios = AllocationRatios::new(
@@ -65,9 +66,6 @@ impl Manager {
             ));
         }
         record.endpoint = Some(driver.describe());
-        if self.engine().hosts.contains(req.name.as_str()) {
-            return Err(Error::invalid(format!("host {} already exists", req.name)));
-        }
         self.write(vec![
             Change::PutHost(record.clone()),
             Self::audit_entry(Some(actor), "host add", &req.name, "ok"),
@@ -117,8 +115,11 @@ impl Manager {
                 "take it out of service with `vsm host drain` instead",
             ));
         }
+        // No request is placed meanwhile; what running operations placed counts too.
+        let _placing = self.engine().placing_lock().await;
         let (units, sizes) = self.pool_view().await?;
-        let placed = placed_on(name, &units, &sizes);
+        let mut placed = placed_on(name, &units, &sizes);
+        placed.extend(self.engine().reserved_on(name));
         if !placed.is_empty() {
             let names: Vec<String> = placed
                 .iter()
