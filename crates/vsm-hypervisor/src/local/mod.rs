@@ -1123,6 +1123,26 @@ impl Hypervisor for LocalDriver {
     }
 
     async fn capacity(&self) -> Result<HostCapacity> {
+        // A host whose state directory is gone (unmounted, moved away) cannot serve: its
+        // machines' roots and records live there. The manager's host probe asks this.
+        let dir = self.state_dir.clone();
+        match tokio::fs::metadata(&dir).await {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(HypervisorError::transient(
+                    Operation::Capacity,
+                    None,
+                    format!("the host's state directory {dir} is not a directory"),
+                ));
+            }
+            Err(e) => {
+                return Err(HypervisorError::transient(
+                    Operation::Capacity,
+                    None,
+                    format!("the host's state directory {dir} cannot be reached: {e}"),
+                ));
+            }
+        }
         // This machine's CPUs and memory, from /proc (the servers are its processes).
         let meminfo = tokio::fs::read_to_string("/proc/meminfo")
             .await

@@ -510,6 +510,16 @@ async fn capacity_and_template_size_for_placement() {
         u64::from(capacity.cpus),
         std::thread::available_parallelism().expect("cpus").get() as u64
     );
+    // A host whose state directory cannot be reached answers no capacity (the manager's host
+    // probe then counts it unreachable), and answers again once the directory is back.
+    let dir = bed.state_dir().to_path_buf();
+    let away = dir.with_extension("away");
+    std::fs::rename(&dir, &away).expect("move the state dir away");
+    let err = bed.driver.capacity().await.expect_err("no state dir");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("cannot be reached"), "{err}");
+    std::fs::rename(&away, &dir).expect("move it back");
+    bed.driver.capacity().await.expect("capacity again");
     let t = bed.template("sized", &["sleep", "1000"]);
     let info = bed.driver.inspect_template(&t).await.expect("inspect");
     assert_eq!(
