@@ -27,6 +27,10 @@ pub struct Evacuation {
     attempted: BTreeSet<GroupName>,
     /// Groups retired since their last replacement (a retire that failed is not repeated).
     retired: BTreeSet<GroupName>,
+    /// Only these servers move (a rebalance); `None`: every server on the host (a drain).
+    only: Option<BTreeSet<ServerName>>,
+    /// The replacements of the last replace plan, until they are judged.
+    pending: BTreeSet<ServerName>,
 }
 
 impl Evacuation {
@@ -37,18 +41,35 @@ impl Evacuation {
             known: unit.servers().map(|(_, s)| s.name.clone()).collect(),
             attempted: BTreeSet::new(),
             retired: BTreeSet::new(),
+            only: None,
+            pending: BTreeSet::new(),
+        }
+    }
+
+    /// A move of just `servers` of `unit`, wherever they are (a rebalance), the same way;
+    /// `label` names it in plans.
+    pub fn of_servers(
+        unit: &Unit,
+        label: impl Into<String>,
+        servers: impl IntoIterator<Item = ServerName>,
+    ) -> Evacuation {
+        Evacuation {
+            only: Some(servers.into_iter().collect()),
+            ..Evacuation::new(unit, label)
         }
     }
 
     /// The provisioned servers of `unit` that are on the host.
     pub fn remaining<'a>(&self, unit: &'a Unit) -> Vec<(&'a Group, &'a Server)> {
-        unit.servers()
-            .filter(|(_, s)| self.on_host(s))
-            .collect()
+        unit.servers().filter(|(_, s)| self.on_host(s)).collect()
     }
 
     fn on_host(&self, s: &Server) -> bool {
-        matches!(s.origin, Origin::Provisioned { .. }) && s.host.as_deref() == Some(&self.host)
+        matches!(s.origin, Origin::Provisioned { .. })
+            && match &self.only {
+                Some(only) => only.contains(&s.name),
+                None => s.host.as_deref() == Some(&self.host),
+            }
     }
 
     /// The next plan of the drain on `unit` as it is now, or `None` when it is done (every
@@ -83,19 +104,44 @@ impl Evacuation {
                 let surplus = (good_elsewhere + victims.len())
                     .saturating_sub(usize::try_from(p.count).unwrap_or(usize::MAX));
                 let retire: Vec<&Server> = victims.iter().copied().take(surplus).collect();
-                if (!retire.is_empty() || !failed.is_empty()) && self.retired.insert(g.name().clone())
+                if (!retire.is_empty() || !failed.is_empty())
+                    && self.retired.insert(g.name().clone())
                 {
                     self.known.extend(g.servers.iter().map(|s| s.name.clone()));
+                    self.pending.clear();
                     return Some(retire_plan(&self.host, g, &retire, &failed, p.grace_ms));
                 }
                 self.known.extend(g.servers.iter().map(|s| s.name.clone()));
                 if !victims.is_empty() && self.attempted.insert(g.name().clone()) {
                     self.retired.remove(g.name());
-                    return Some(replace_plan(&self.host, unit, g, &victims));
+                    let plan = replace_plan(&self.host, unit, g, &victims);
+                    self.pending = plan
+                        .steps()
+                        .filter_map(|s| match s {
+                            Step::Provision { server, .. } => Some(server.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    return Some(plan);
                 }
             }
         }
         None
+    }
+}
+
+impl Evacuation {
+    /// When the drain is given up (its time-out): stops and destroys the replacements it was
+    /// bringing up and had not yet judged (their old servers still serve). `None`: none.
+    pub fn abandon(&mut self, unit: &Unit) -> Option<Plan> {
+        let pending = std::mem::take(&mut self.pending);
+        let (g, _) = unit.servers().find(|(_, s)| pending.contains(&s.name))?;
+        let doomed: Vec<&Server> = g
+            .servers
+            .iter()
+            .filter(|s| pending.contains(&s.name))
+            .collect();
+        Some(retire_plan(&self.host, g, &[], &doomed, 0))
     }
 }
 
@@ -153,10 +199,22 @@ pub fn plan_failover(unit: &Unit, host: &str) -> Option<Plan> {
         }
         let label = format!("servers of lost host {host}");
         plan.push(format!("forget the {label}"), forget, Gate::None);
-        plan.push(format!("provision the {label} elsewhere"), provision, Gate::None);
-        plan.push(format!("apply their versions to the {label}"), apply, Gate::None);
+        plan.push(
+            format!("provision the {label} elsewhere"),
+            provision,
+            Gate::None,
+        );
+        plan.push(
+            format!("apply their versions to the {label}"),
+            apply,
+            Gate::None,
+        );
         plan.push(format!("start the {label}"), start, Gate::None);
-        plan.push(format!("health-check the {label}"), check, Gate::AnySucceeded);
+        plan.push(
+            format!("health-check the {label}"),
+            check,
+            Gate::AnySucceeded,
+        );
     }
     (!plan.is_empty()).then_some(plan)
 }
@@ -250,7 +308,10 @@ fn retire_plan(
         Gate::None,
     );
     plan.push(
-        format!("destroy replaced servers of group {} on host {host}", g.name()),
+        format!(
+            "destroy replaced servers of group {} on host {host}",
+            g.name()
+        ),
         destroys,
         Gate::None,
     );

@@ -15,6 +15,7 @@ pub mod names;
 pub mod place_plan;
 pub mod placement;
 pub mod plan;
+pub mod rebalance;
 pub mod run;
 pub mod time;
 
@@ -52,6 +53,7 @@ pub use plan::{
     plan_detach, plan_recover, plan_revert, plan_rollback, plan_scale, plan_start_group,
     plan_start_unit, plan_stop_group, plan_stop_unit, plan_upgrade, scale_in_victims, stages,
 };
+pub use rebalance::{Move, propose_rebalance};
 pub use run::{Outcome, Progress, StopReason, outcome};
 pub use time::{
     DefinitionDigest, DefinitionVersion, DigestError, OperationId, TemplateGeneration, Timestamp,

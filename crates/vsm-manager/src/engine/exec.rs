@@ -517,7 +517,10 @@ impl OpCtx {
                 // goes to the built-in host of the template's driver.
                 let (host, d) = match host {
                     // Exactly the host placement chose: never another one.
-                    Some(h) => (Some(h.to_string()), self.engine.hosts.driver_on(h.as_str())?),
+                    Some(h) => (
+                        Some(h.to_string()),
+                        self.engine.hosts.driver_on(h.as_str())?,
+                    ),
                     None => {
                         let h = self.engine.hosts.builtin(kind).map(|h| h.to_string());
                         let d = self.engine.driver_on(h.as_deref(), kind)?;
@@ -703,8 +706,12 @@ impl OpCtx {
                 // A graceful stop gets a bounded time before the driver forces the power off;
                 // the step time-out only bounds the whole call.
                 let t = GRACEFUL_STOP.min(self.step_timeout);
-                self.call(cancel, || d.shutdown(&m, t)).await?;
-                Ok(StepResult::ok(self.now()))
+                match self.call(cancel, || d.shutdown(&m, t)).await {
+                    Ok(_) => Ok(StepResult::ok(self.now())),
+                    // A machine that is not there (a provision that failed) is not running.
+                    Err(e) if e.contains("not found") => Ok(StepResult::ok(self.now())),
+                    Err(e) => Err(e),
+                }
             }
             Step::Destroy { server } => {
                 // A lost host is not called: its copy is fenced (confirmed down, or `fencing:

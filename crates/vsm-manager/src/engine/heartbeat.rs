@@ -74,18 +74,22 @@ pub(crate) fn spawn_heartbeat(engine: &Arc<EngineCtx>) {
 /// One probe round over every host of the pool.
 pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> {
     let down_after = Duration::from_secs(engine.settings().monitor.host_down_after_secs.max(1));
-    let probes = engine.hosts.connected().into_iter().map(|(record, driver)| async move {
-        let answer = tokio::time::timeout(PROBE_TIMEOUT, driver.capacity()).await;
-        let error = match answer {
-            Ok(Ok(_)) | Ok(Err(vsm_hypervisor::HypervisorError::Unsupported { .. })) => None,
-            Ok(Err(e)) => Some(crate::error::error_chain(&e)),
-            Err(_) => Some(format!(
-                "it did not answer within {}s",
-                PROBE_TIMEOUT.as_secs()
-            )),
-        };
-        (record, driver, error)
-    });
+    let probes = engine
+        .hosts
+        .connected()
+        .into_iter()
+        .map(|(record, driver)| async move {
+            let answer = tokio::time::timeout(PROBE_TIMEOUT, driver.capacity()).await;
+            let error = match answer {
+                Ok(Ok(_)) | Ok(Err(vsm_hypervisor::HypervisorError::Unsupported { .. })) => None,
+                Ok(Err(e)) => Some(crate::error::error_chain(&e)),
+                Err(_) => Some(format!(
+                    "it did not answer within {}s",
+                    PROBE_TIMEOUT.as_secs()
+                )),
+            };
+            (record, driver, error)
+        });
     let answers = futures::future::join_all(probes).await;
     let now = tokio::time::Instant::now();
     let mut report = ProbeReport::default();
@@ -141,7 +145,9 @@ pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> 
                         });
                         report.down.push(name.clone());
                         if r.fencing == Fencing::None {
-                            report.failovers.extend(fail_over(engine, &name, None).await);
+                            report
+                                .failovers
+                                .extend(fail_over(engine, &name, None).await);
                         }
                     }
                 } else if changed
@@ -291,7 +297,10 @@ async fn clean_returned(
             }
             Err(e) => {
                 return Err(Error::failed(
-                    format!("cannot destroy stale copy {} on returning host {host}", m.name),
+                    format!(
+                        "cannot destroy stale copy {} on returning host {host}",
+                        m.name
+                    ),
                     e,
                 ));
             }

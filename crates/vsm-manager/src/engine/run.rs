@@ -311,7 +311,15 @@ async fn run(
     let mut state;
     let mut all_results: Vec<Progress> = Vec::new();
     let mut fatal: Option<String> = None;
+    // The group of every server a plan provisions (a drain's replacements may come and go
+    // within the operation).
+    let mut provisioned: HashMap<ServerName, GroupName> = HashMap::new();
     loop {
+        for step in plan.steps() {
+            if let Step::Provision { server, group, .. } = step {
+                provisioned.insert(server.clone(), group.clone());
+            }
+        }
         let progress = run_plan(&engine, id, &live, &ctx, plan, &cancel).await;
         let progress = match progress {
             Ok(p) => p,
@@ -324,6 +332,23 @@ async fn run(
         let revert = progress.needs_revert();
         let touched = progress.touched();
         all_results.push(progress);
+        // A drain that was cancelled (its time-out) destroys the replacements it was bringing
+        // up: their old servers are still there.
+        if let Some(d) = &mut drain
+            && cancel.is_cancelled()
+        {
+            let unit = lock(&live.unit).clone();
+            if let Some(p) = d.ev.abandon(&unit) {
+                let begun = lock(&live.unit).begin_plan(&p, id);
+                if begun.is_ok() {
+                    let cleanup = CancellationToken::new();
+                    if let Ok(p) = run_plan(&engine, id, &live, &ctx, p, &cleanup).await {
+                        all_results.push(p);
+                    }
+                }
+            }
+            break;
+        }
         if stopped.is_some() {
             if revert {
                 let unit = lock(&live.unit).clone();
@@ -431,7 +456,7 @@ async fn run(
         rec.summary.state = state;
         rec.summary.finished_at = Some(engine.now());
         rec.steps_total = all_results.iter().map(|p| p.results.len()).sum();
-        let mut group_of: HashMap<&ServerName, &GroupName> = HashMap::new();
+        let mut group_of: HashMap<&ServerName, &GroupName> = provisioned.iter().collect();
         for (g, s) in before.servers().chain(unit.servers()) {
             group_of.insert(&s.name, g.name());
         }

@@ -20,11 +20,11 @@ use super::api::{Done, GenerationRequest, Health, LoginRequest, PasswordRequest,
 use super::archive::{self, ArchiveError, UnpackLimits};
 use super::error::{ApiError, ErrorBody, ErrorKind, kind_from_status};
 use crate::api::{
-    AccountInfo, AddAccount, AddHost, ConfirmDownReport, ApplyRequest, AttachRequest, Chown, CreateUnitFromFile,
-    DefinitionDiff, DeleteUnitRequest, DrainReport, DrainRequest, HostInfo, ImportResult, LogSettings, LogSettingsChange,
-    MarkRequest, OpOptions, OperationRecord, OperationSummary, Password, PfmRow, ProgressEvent,
-    RegisterTemplate, ScaleRequest, ServerLogs, Session, TemplateInfo, UnitDetail, UnitSummary,
-    UpgradeRequest, VersionInfo,
+    AccountInfo, AddAccount, AddHost, ApplyRequest, AttachRequest, Chown, ConfirmDownReport,
+    CreateUnitFromFile, DefinitionDiff, DeleteUnitRequest, DrainReport, DrainRequest, HostInfo,
+    ImportResult, LogSettings, LogSettingsChange, MarkRequest, OpOptions, OperationRecord,
+    OperationSummary, Password, PfmRow, ProgressEvent, RegisterTemplate, ScaleRequest, ServerLogs,
+    Session, TemplateInfo, UnitDetail, UnitSummary, UpgradeRequest, VersionInfo,
 };
 
 /// Why a request failed.
@@ -364,10 +364,7 @@ impl Client {
     }
 
     /// `POST /api/v1/hosts/{name}/confirm-down` (administrator).
-    pub async fn confirm_host_down(
-        &self,
-        name: &vsm_core::HostName,
-    ) -> Result<ConfirmDownReport> {
+    pub async fn confirm_host_down(&self, name: &vsm_core::HostName) -> Result<ConfirmDownReport> {
         self.post(
             &format!("/api/v1/hosts/{name}/confirm-down"),
             &serde_json::json!({}),

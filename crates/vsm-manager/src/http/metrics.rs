@@ -216,9 +216,7 @@ fn host_metrics(out: &mut String, hosts: &[crate::api::HostInfo]) {
         (
             "vsm_host_up",
             "Whether the host is up and connected (1) or not (0).",
-            |h| {
-                u64::from(h.connected && h.host.state == vsm_core::HostState::Up)
-            },
+            |h| u64::from(h.connected && h.host.state == vsm_core::HostState::Up),
         ),
         (
             "vsm_host_allocatable_vcpus",
@@ -240,11 +238,9 @@ fn host_metrics(out: &mut String, hosts: &[crate::api::HostInfo]) {
             "Memory of the servers placed on the host in MiB.",
             |h| h.used.memory_mib,
         ),
-        (
-            "vsm_host_servers",
-            "Servers placed on the host.",
-            |h| u64::from(h.servers),
-        ),
+        ("vsm_host_servers", "Servers placed on the host.", |h| {
+            u64::from(h.servers)
+        }),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -275,4 +271,3 @@ mod tests {
         assert_eq!(*h.counts.last().expect("buckets"), 2);
     }
 }
-

@@ -946,7 +946,9 @@ async fn confirm_host_down(
     Extension(actor): Extension<Actor>,
     Path(name): Path<HostName>,
 ) -> Res<axum::Json<ConfirmDownReport>> {
-    Ok(axum::Json(st.manager.confirm_host_down(&actor, &name).await?))
+    Ok(axum::Json(
+        st.manager.confirm_host_down(&actor, &name).await?,
+    ))
 }
 
 async fn undrain_host(

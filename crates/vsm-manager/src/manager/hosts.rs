@@ -11,8 +11,8 @@ use vsm_core::{Action, AllocationRatios, HostName, HostState, Placement, Templat
 
 use super::Manager;
 use crate::api::{
-    Actor, AddHost, ConfirmDownReport, DrainReport, DrainRequest, HostInfo, LeftServer, OperationKind,
-    OperationRecord, PlacedServer,
+    Actor, AddHost, ConfirmDownReport, DrainReport, DrainRequest, HostInfo, LeftServer,
+    OperationKind, OperationRecord, PlacedServer,
 };
 use crate::clock::now;
 use crate::engine;
@@ -185,7 +185,9 @@ impl Manager {
         let (record, _) = self.host_record(name)?;
         if record.state == HostState::Down {
             return Err(Error::invalid_with_hint(
-                format!("host {name} is down: its servers cannot be drained, only restarted elsewhere"),
+                format!(
+                    "host {name} is down: its servers cannot be drained, only restarted elsewhere"
+                ),
                 "see `vsm host show` for its last error",
             ));
         }
@@ -387,8 +389,9 @@ impl Manager {
 /// How long a drain may take unless told otherwise.
 const DEFAULT_DRAIN_SECS: u64 = 600;
 
-/// How long cancelled drain operations get to end after the time-out.
-const CANCEL_GRACE: Duration = Duration::from_secs(30);
+/// How long cancelled drain operations get to end after the time-out before the drain answers
+/// (a driver call in flight may take longer: its operation then ends, and cleans up, later).
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// Why a server is still on a drained host: its unit was busy, its group's replacements could
 /// not be placed or failed, or time ran out.
@@ -411,19 +414,27 @@ fn left_reason(
     if let Some(w) = rec.warnings.iter().find(|w| w.starts_with(&group_note)) {
         return w.trim_start_matches(&group_note).trim().to_owned();
     }
+    if timed_out {
+        return if rec.summary.state.is_finished() {
+            "the drain's time-out passed before it was moved".into()
+        } else {
+            format!(
+                "the drain's time-out passed before it was moved; operation {} is still ending (a driver call has not returned) and then destroys the replacements it began",
+                rec.summary.id
+            )
+        };
+    }
     if let Some(failed) = rec
         .servers
         .iter()
         .find(|s| s.group.as_ref() == Some(&p.group) && s.server != p.server && s.error.is_some())
     {
         return format!(
-            "its replacement {} failed: {}",
+            "the replacement {} in group {} failed: {}",
             failed.server,
+            p.group,
             failed.error.as_deref().unwrap_or("")
         );
-    }
-    if timed_out {
-        return "the drain's time-out passed before it was moved".into();
     }
     match &rec.error {
         Some(e) => format!("operation {} ended: {e}", rec.summary.id),

@@ -10,4 +10,6 @@ mod engine;
 mod faults;
 mod file_driver;
 mod history;
+mod hosts;
+mod pool_moves;
 mod support;

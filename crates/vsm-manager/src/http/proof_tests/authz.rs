@@ -79,7 +79,10 @@ const EXPECTED: &[(&str, [u16; 4])] = &[
     ("DELETE /api/v1/hosts/{name}", [401, 403, 403, 200]),
     ("POST /api/v1/hosts/{name}/drain", [401, 403, 403, 200]),
     // Refused for a host that is up (400), but only after the policy allowed it.
-    ("POST /api/v1/hosts/{name}/confirm-down", [401, 403, 403, 400]),
+    (
+        "POST /api/v1/hosts/{name}/confirm-down",
+        [401, 403, 403, 400],
+    ),
     ("POST /api/v1/hosts/{name}/undrain", [401, 403, 403, 200]),
     // Templates: anyone may list, read and register; only the owner changes or deletes.
     ("GET /api/v1/templates", [401, 200, 200, 200]),
