@@ -253,7 +253,14 @@ pub fn drain(v: &Value, color: bool) -> String {
     );
     let ops: Vec<String> = array(v, "operations")
         .iter()
-        .map(|o| format!("{} ({}, {})", text(o, "id"), text(o, "unit"), text(o, "state")))
+        .map(|o| {
+            format!(
+                "{} ({}, {})",
+                text(o, "id"),
+                text(o, "unit"),
+                text(o, "state")
+            )
+        })
         .collect();
     if !ops.is_empty() {
         out.push_str(&format!("operations: {}\n", ops.join(", ")));
@@ -838,7 +845,10 @@ mod tests {
         };
         let v = serde_json::to_value(&report).unwrap();
         let text = drain(&v, false);
-        assert!(text.starts_with("host kvm-01: 3 servers moved off; state "), "{text}");
+        assert!(
+            text.starts_with("host kvm-01: 3 servers moved off; state "),
+            "{text}"
+        );
         assert!(text.contains("web-2"), "{text}");
         assert!(text.contains("its replacement web-5 failed"), "{text}");
         let done = vsm_manager::DrainReport {
