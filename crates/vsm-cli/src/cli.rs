@@ -397,6 +397,25 @@ pub enum HostCommand {
     /// the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is
     /// not down: a host that still runs its servers must never be confirmed lost.
     ConfirmDown(NameArg),
+    /// Restore the spread of `spread` groups over their hosts, e.g. after a host returned or
+    /// was added (administrator).
+    ///
+    /// Proposes moves that even out each group's servers over the hosts it may use, never
+    /// breaking hard anti-affinity, `max_per_host` or a host's capacity; then applies them like
+    /// a drain (a replacement on the emptiest allowed host first, the old server after). With
+    /// `--dry-run` it only lists the moves.
+    Rebalance(HostRebalanceArgs),
+}
+
+/// `vsm host rebalance`
+#[derive(Debug, Args)]
+pub struct HostRebalanceArgs {
+    /// Only list the moves; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long applying the moves may take, in seconds (default 600).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 /// `vsm host drain`

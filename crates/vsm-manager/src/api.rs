@@ -174,6 +174,32 @@ pub struct DrainReport {
     pub timed_out: bool,
 }
 
+/// `vsm host rebalance`'s options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceRequest {
+    /// Only propose the moves; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// How long applying the moves may take, in seconds (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// What `vsm host rebalance` proposed, and (unless a dry run) started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceReport {
+    /// The moves that restore the spread (the server's replacement goes where placement puts
+    /// it, which is the emptiest allowed host).
+    pub moves: Vec<vsm_core::Move>,
+    /// Whether it only proposed them.
+    pub dry_run: bool,
+    /// The operations that applied them, one per unit, as they ended.
+    pub operations: Vec<OperationSummary>,
+    /// Whether the time-out ended the rebalance.
+    pub timed_out: bool,
+}
+
 /// What `vsm host confirm-down` started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfirmDownReport {

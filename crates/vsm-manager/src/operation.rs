@@ -41,6 +41,8 @@ pub enum OperationKind {
     /// A lost host's servers restarted elsewhere (after `host confirm-down`, or at once with
     /// `fencing: none`).
     HostFailover,
+    /// `host rebalance`: one unit's servers moved to restore the spread.
+    HostRebalance,
 }
 
 impl OperationKind {
@@ -61,6 +63,7 @@ impl OperationKind {
             OperationKind::Recover => "server recover",
             OperationKind::HostDrain => "host drain",
             OperationKind::HostFailover => "host failover",
+            OperationKind::HostRebalance => "host rebalance",
         }
     }
 }

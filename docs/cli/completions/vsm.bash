@@ -196,6 +196,9 @@ _vsm() {
             vsm__subcmd__help__subcmd__host,list)
                 cmd="vsm__subcmd__help__subcmd__host__subcmd__list"
                 ;;
+            vsm__subcmd__help__subcmd__host,rebalance)
+                cmd="vsm__subcmd__help__subcmd__host__subcmd__rebalance"
+                ;;
             vsm__subcmd__help__subcmd__host,remove)
                 cmd="vsm__subcmd__help__subcmd__host__subcmd__remove"
                 ;;
@@ -337,6 +340,9 @@ _vsm() {
             vsm__subcmd__host,list)
                 cmd="vsm__subcmd__host__subcmd__list"
                 ;;
+            vsm__subcmd__host,rebalance)
+                cmd="vsm__subcmd__host__subcmd__rebalance"
+                ;;
             vsm__subcmd__host,remove)
                 cmd="vsm__subcmd__host__subcmd__remove"
                 ;;
@@ -360,6 +366,9 @@ _vsm() {
                 ;;
             vsm__subcmd__host__subcmd__help,list)
                 cmd="vsm__subcmd__host__subcmd__help__subcmd__list"
+                ;;
+            vsm__subcmd__host__subcmd__help,rebalance)
+                cmd="vsm__subcmd__host__subcmd__help__subcmd__rebalance"
                 ;;
             vsm__subcmd__host__subcmd__help,remove)
                 cmd="vsm__subcmd__host__subcmd__help__subcmd__remove"
@@ -1457,7 +1466,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__host)
-            opts="add list show remove undrain drain confirm-down"
+            opts="add list show remove undrain drain confirm-down rebalance"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1513,6 +1522,20 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__host__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__help__subcmd__host__subcmd__rebalance)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2241,7 +2264,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__host)
-            opts="-o -h --output --url --ca-cert --color --help add list show remove undrain drain confirm-down help"
+            opts="-o -h --output --url --ca-cert --color --help add list show remove undrain drain confirm-down rebalance help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2413,7 +2436,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__host__subcmd__help)
-            opts="add list show remove undrain drain confirm-down help"
+            opts="add list show remove undrain drain confirm-down rebalance help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2496,6 +2519,20 @@ _vsm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vsm__subcmd__host__subcmd__help__subcmd__rebalance)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vsm__subcmd__host__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2545,6 +2582,44 @@ _vsm() {
                 return 0
             fi
             case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__host__subcmd__rebalance)
+            opts="-o -h --dry-run --timeout --output --url --ca-cert --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0

@@ -298,6 +298,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
             cand drain 'Move every server off a host for maintenance (administrator)'
             cand confirm-down 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
+            cand rebalance 'Restore the spread of `spread` groups over their hosts, e.g. after a host returned or was added (administrator)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'vsm;host;add'= {
@@ -372,6 +373,17 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'vsm;host;rebalance'= {
+            cand --timeout 'How long applying the moves may take, in seconds (default 600)'
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand --dry-run 'Only list the moves; change nothing'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'vsm;host;help'= {
             cand add 'Add a hypervisor host to the pool (administrator)'
             cand list 'List the hosts of the pool with their state, connection, use and labels (administrator)'
@@ -380,6 +392,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
             cand drain 'Move every server off a host for maintenance (administrator)'
             cand confirm-down 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
+            cand rebalance 'Restore the spread of `spread` groups over their hosts, e.g. after a host returned or was added (administrator)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'vsm;host;help;add'= {
@@ -395,6 +408,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;host;help;drain'= {
         }
         &'vsm;host;help;confirm-down'= {
+        }
+        &'vsm;host;help;rebalance'= {
         }
         &'vsm;host;help;help'= {
         }
@@ -1092,6 +1107,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand undrain 'Put a draining host, or one in maintenance, back into service: it takes new servers again'
             cand drain 'Move every server off a host for maintenance (administrator)'
             cand confirm-down 'Confirm that a down host is lost (powered off or fenced) so that its servers restart on the other hosts (administrator; hosts with `fencing: manual`). Refused for a host that is not down: a host that still runs its servers must never be confirmed lost'
+            cand rebalance 'Restore the spread of `spread` groups over their hosts, e.g. after a host returned or was added (administrator)'
         }
         &'vsm;help;host;add'= {
         }
@@ -1106,6 +1122,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;help;host;drain'= {
         }
         &'vsm;help;host;confirm-down'= {
+        }
+        &'vsm;help;host;rebalance'= {
         }
         &'vsm;help;template'= {
             cand register 'Register a template (generation 1) from a source the driver understands'

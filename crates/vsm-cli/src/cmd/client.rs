@@ -206,6 +206,23 @@ pub async fn host(ctx: &Ctx<'_>, c: HostCommand) -> Result<Exit> {
             ctx.out.show(&report, |v| view::drain(v, color))?;
             return Ok(exit);
         }
+        HostCommand::Rebalance(a) => {
+            let report = ctx
+                .api()?
+                .rebalance_hosts(&vsm_manager::RebalanceRequest {
+                    dry_run: a.dry_run,
+                    timeout_secs: a.timeout,
+                })
+                .await?;
+            let failed = report
+                .operations
+                .iter()
+                .any(|o| o.state != vsm_manager::OperationState::Succeeded);
+            ctx.out.show(&report, |v| view::rebalance(v, color))?;
+            if failed || report.timed_out {
+                return Ok(Exit::Warning);
+            }
+        }
         HostCommand::ConfirmDown(a) => {
             let name = api::host(&a.name)?;
             let report = ctx.api()?.confirm_host_down(&name).await?;

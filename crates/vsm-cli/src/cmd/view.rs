@@ -281,6 +281,48 @@ pub fn drain(v: &Value, color: bool) -> String {
     out
 }
 
+/// `vsm host rebalance`: the moves, and (unless a dry run) the operations that made them.
+pub fn rebalance(v: &Value, color: bool) -> String {
+    let mut t = Table::new(&["UNIT", "GROUP", "SERVER", "FROM", "TO"]);
+    for m in array(v, "moves") {
+        t.row(vec![
+            text(m, "unit"),
+            text(m, "group"),
+            text(m, "server"),
+            text(m, "from"),
+            text(m, "to"),
+        ]);
+    }
+    if t.is_empty() {
+        return "the spread is even: no move to make\n".into();
+    }
+    let dry = v.get("dry_run").and_then(Value::as_bool) == Some(true);
+    let mut out = if dry {
+        "moves that would restore the spread (nothing was changed):\n".to_owned()
+    } else {
+        "moves to restore the spread (each server gets a replacement on the emptiest allowed host; the host placement chose may differ from TO):\n".to_owned()
+    };
+    out.push_str(&t.render(color));
+    let ops: Vec<String> = array(v, "operations")
+        .iter()
+        .map(|o| {
+            format!(
+                "{} ({}, {})",
+                text(o, "id"),
+                text(o, "unit"),
+                text(o, "state")
+            )
+        })
+        .collect();
+    if !ops.is_empty() {
+        out.push_str(&format!("operations: {}\n", ops.join(", ")));
+    }
+    if v.get("timed_out").and_then(Value::as_bool) == Some(true) {
+        out.push_str("the time-out ended the rebalance\n");
+    }
+    out
+}
+
 /// `vsm template list`.
 pub fn templates(v: &Value, color: bool) -> String {
     templates_at(v, color, now_millis())
@@ -859,6 +901,22 @@ mod tests {
         let text = drain(&serde_json::to_value(&done).unwrap(), false);
         assert!(text.contains("(the time-out ended the drain)"), "{text}");
         assert!(!text.contains("servers still on the host"), "{text}");
+    }
+
+    #[test]
+    fn rebalance_lists_moves_or_says_the_spread_is_even() {
+        let v = json!({"dry_run": true, "moves": [{"unit": "shop", "group": "web", "server": "web-2", "from": "h1", "to": "h3"}], "operations": [], "timed_out": false});
+        let text = rebalance(&v, false);
+        assert!(
+            text.starts_with("moves that would restore the spread (nothing was changed)"),
+            "{text}"
+        );
+        assert!(text.contains("web-2") && text.contains("h3"), "{text}");
+        let even = json!({"dry_run": false, "moves": [], "operations": [], "timed_out": false});
+        assert_eq!(
+            rebalance(&even, false),
+            "the spread is even: no move to make\n"
+        );
     }
 
     #[test]

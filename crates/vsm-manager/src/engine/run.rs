@@ -39,6 +39,8 @@ pub(crate) enum Request {
     Evacuate(vsm_core::HostName),
     /// Restart the unit's servers of a lost host elsewhere.
     Failover(vsm_core::HostName),
+    /// Move these servers of the unit to other hosts, like a drain (`vsm host rebalance`).
+    Rebalance(Vec<ServerName>),
 }
 
 impl Request {
@@ -56,6 +58,7 @@ impl Request {
             Request::Detach(g, s) => json!({ "group": g, "server": s }),
             Request::Recover(s) => json!({ "server": s }),
             Request::Evacuate(h) | Request::Failover(h) => json!({ "host": h }),
+            Request::Rebalance(servers) => json!({ "servers": servers }),
         }
     }
 }
@@ -160,7 +163,7 @@ fn plan_for(
         Request::Detach(g, s) => plan::plan_detach(&u, g, s),
         Request::Recover(s) => plan::plan_recover(&u, s, None, &latest),
         // Planned stage by stage by its `Drain` (see `next_drain_plan`).
-        Request::Evacuate(_) => return Ok(None),
+        Request::Evacuate(_) | Request::Rebalance(_) => return Ok(None),
         Request::Failover(h) => return Ok(vsm_core::plan_failover(&u, h.as_str())),
     };
     p.map(Some).map_err(plan_error)
@@ -215,6 +218,10 @@ async fn launch(
     let mut drain = match &request {
         Request::Evacuate(host) => Some(Drain {
             ev: vsm_core::Evacuation::new(&unit, host.as_str()),
+            notes: Vec::new(),
+        }),
+        Request::Rebalance(servers) => Some(Drain {
+            ev: vsm_core::Evacuation::of_servers(&unit, "rebalance", servers.iter().cloned()),
             notes: Vec::new(),
         }),
         _ => None,

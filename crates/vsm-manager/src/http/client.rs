@@ -23,8 +23,9 @@ use crate::api::{
     AccountInfo, AddAccount, AddHost, ApplyRequest, AttachRequest, Chown, ConfirmDownReport,
     CreateUnitFromFile, DefinitionDiff, DeleteUnitRequest, DrainReport, DrainRequest, HostInfo,
     ImportResult, LogSettings, LogSettingsChange, MarkRequest, OpOptions, OperationRecord,
-    OperationSummary, Password, PfmRow, ProgressEvent, RegisterTemplate, ScaleRequest, ServerLogs,
-    Session, TemplateInfo, UnitDetail, UnitSummary, UpgradeRequest, VersionInfo,
+    OperationSummary, Password, PfmRow, ProgressEvent, RebalanceReport, RebalanceRequest,
+    RegisterTemplate, ScaleRequest, ServerLogs, Session, TemplateInfo, UnitDetail, UnitSummary,
+    UpgradeRequest, VersionInfo,
 };
 
 /// Why a request failed.
@@ -361,6 +362,11 @@ impl Client {
     ) -> Result<DrainReport> {
         self.post(&format!("/api/v1/hosts/{name}/drain"), request)
             .await
+    }
+
+    /// `POST /api/v1/hosts/rebalance` (administrator).
+    pub async fn rebalance_hosts(&self, request: &RebalanceRequest) -> Result<RebalanceReport> {
+        self.post("/api/v1/hosts/rebalance", request).await
     }
 
     /// `POST /api/v1/hosts/{name}/confirm-down` (administrator).

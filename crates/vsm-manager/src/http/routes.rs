@@ -239,6 +239,17 @@ pub(crate) fn routes() -> Vec<Route> {
             |m| on(m, add_host),
         ),
         r(
+            Method::POST,
+            "/api/v1/hosts/rebalance",
+            "rebalance_hosts",
+            Policy(Action::HostRebalance),
+            "Proposes (dry_run) or applies the moves that restore the spread of spread groups over their hosts",
+            OptionalJson("RebalanceRequest"),
+            Json("RebalanceReport"),
+            200,
+            |m| on(m, rebalance_hosts),
+        ),
+        r(
             Method::GET,
             "/api/v1/hosts/{name}",
             "show_host",
@@ -939,6 +950,14 @@ async fn drain_host(
     OptionalJson(req): OptionalJson<DrainRequest>,
 ) -> Res<axum::Json<DrainReport>> {
     Ok(axum::Json(st.manager.drain_host(&actor, &name, req).await?))
+}
+
+async fn rebalance_hosts(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    OptionalJson(req): OptionalJson<RebalanceRequest>,
+) -> Res<axum::Json<RebalanceReport>> {
+    Ok(axum::Json(st.manager.rebalance_hosts(&actor, req).await?))
 }
 
 async fn confirm_host_down(

@@ -115,6 +115,14 @@ fn samples() -> Vec<(&'static str, Result<Value, String>)> {
             "ConfirmDownReport",
             json!({"host": {"allocatable": {"memory_mib": 49152, "vcpus": 64}, "builtin": false, "connected": true, "created": 1_767_225_600_000_i64, "down_confirmed": true, "down_since": 1_767_225_600_000_i64, "driver": "local", "dir": "/var/lib/vsm/hosts/h2", "fencing": "manual", "labels": {}, "last_error": "it did not answer within 5s", "name": "h2", "ratios": {"cpu": 16.0, "ram": 1.5}, "reserved_memory_mib": 0, "servers": 2, "state": "down", "used": {"memory_mib": 1024, "vcpus": 2}}, "operations": [8, 9]}),
         ),
+        sample::<RebalanceRequest>(
+            "RebalanceRequest",
+            json!({"dry_run": true, "timeout_secs": 600}),
+        ),
+        sample::<RebalanceReport>(
+            "RebalanceReport",
+            json!({"dry_run": false, "moves": [{"from": "kvm-01", "group": "web", "server": "web-2", "to": "kvm-03", "unit": "shop"}], "operations": [{"created_at": 1_767_225_600_000_i64, "finished_at": 1_767_225_600_000_i64, "id": 9, "kind": "host_rebalance", "requested_by": "root", "state": "succeeded", "unit": "shop"}], "timed_out": false}),
+        ),
         sample::<DrainRequest>("DrainRequest", json!({"timeout_secs": 600})),
         sample::<DrainReport>(
             "DrainReport",

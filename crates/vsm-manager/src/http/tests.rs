@@ -846,6 +846,7 @@ fn sample_body(schema: &str, ctx: &BTreeMap<&str, String>) -> serde_json::Value 
         "ScaleRequest" => json!({"group": "web", "count": 2}),
         "AttachRequest" => json!({"address": "192.0.2.7"}),
         "MarkRequest" => json!({"comment": "matrix"}),
+        "RebalanceRequest" => json!({"dry_run": true}),
         "DrainRequest" => json!({"timeout_secs": 30}),
         "AddHost" => {
             json!({"name": "matrix-host", "driver": "local", "dir": "/nonexistent/vsm-matrix"})

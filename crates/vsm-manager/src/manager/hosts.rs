@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use vsm_core::model::Unit;
-use vsm_core::{Action, AllocationRatios, HostName, HostState, Placement, TemplateName, UnitName};
+use vsm_core::{
+    Action, AllocationRatios, HostName, HostState, OperationId, Placement, TemplateName, UnitName,
+};
 
 use super::Manager;
 use crate::api::{
     Actor, AddHost, ConfirmDownReport, DrainReport, DrainRequest, HostInfo, LeftServer,
-    OperationKind, OperationRecord, PlacedServer,
+    OperationKind, OperationRecord, PlacedServer, RebalanceReport, RebalanceRequest,
 };
 use crate::clock::now;
 use crate::engine;
@@ -201,59 +203,13 @@ impl Manager {
         let before = placed_on(name, &units, &sizes);
         let mut unit_names: Vec<UnitName> = before.iter().map(|p| p.unit.clone()).collect();
         unit_names.dedup();
-        // One operation per unit, all at once; each waits for its unit's lock.
-        let starts = unit_names.iter().map(|u| {
-            let engine = self.engine().clone();
-            let actor = actor.clone();
-            let host = name.clone();
-            async move {
-                let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let r = engine::start(
-                    &engine,
-                    Some(actor),
-                    u,
-                    OperationKind::HostDrain,
-                    engine::Request::Evacuate(host),
-                    Some(wait),
-                )
-                .await;
-                (u.clone(), r)
-            }
-        });
-        let mut refused: HashMap<UnitName, String> = HashMap::new();
-        let mut ids = Vec::new();
-        for (u, r) in futures::future::join_all(starts).await {
-            match r {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    refused.insert(u, e.to_string());
-                }
-            }
-        }
-        // Wait for them until the deadline; then cancel what still runs.
-        let mut timed_out = false;
-        for id in &ids {
-            if let Some(mut done) = self.engine().ops.done(*id)
-                && tokio::time::timeout_at(deadline, done.wait_for(|d| *d))
-                    .await
-                    .is_err()
-            {
-                timed_out = true;
-                break;
-            }
-        }
-        if timed_out {
-            for id in &ids {
-                if let Some((cancel, _)) = self.engine().ops.handles(*id) {
-                    cancel.cancel();
-                }
-            }
-            for id in &ids {
-                if let Some(mut done) = self.engine().ops.done(*id) {
-                    let _ = tokio::time::timeout(CANCEL_GRACE, done.wait_for(|d| *d)).await;
-                }
-            }
-        }
+        let requests = unit_names
+            .into_iter()
+            .map(|u| (u, engine::Request::Evacuate(name.clone())))
+            .collect();
+        let (ids, refused, timed_out) = self
+            .per_unit(actor, OperationKind::HostDrain, requests, deadline)
+            .await;
         let mut records = Vec::new();
         for id in &ids {
             records.push(self.operation_record(*id).await?);
@@ -340,6 +296,155 @@ impl Manager {
     pub async fn probe_hosts_once(&self) -> Result<(Vec<HostName>, Vec<HostName>)> {
         let r = engine::probe_hosts(self.engine()).await?;
         Ok((r.down, r.returned.into_iter().map(|(h, _)| h).collect()))
+    }
+
+    /// Starts one operation per unit (each waits for its unit's lock until `deadline`) and
+    /// waits for them until `deadline`; then cancels what still runs and gives it a short
+    /// grace. Answers the operations, the units refused with why, and whether time ran out.
+    async fn per_unit(
+        &self,
+        actor: &Actor,
+        kind: OperationKind,
+        requests: Vec<(UnitName, engine::Request)>,
+        deadline: tokio::time::Instant,
+    ) -> (Vec<OperationId>, HashMap<UnitName, String>, bool) {
+        let starts = requests.into_iter().map(|(u, request)| {
+            let engine = self.engine().clone();
+            let actor = actor.clone();
+            async move {
+                let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let r = engine::start(&engine, Some(actor), &u, kind, request, Some(wait)).await;
+                (u, r)
+            }
+        });
+        let mut refused: HashMap<UnitName, String> = HashMap::new();
+        let mut ids = Vec::new();
+        for (u, r) in futures::future::join_all(starts).await {
+            match r {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    refused.insert(u, e.to_string());
+                }
+            }
+        }
+        let mut timed_out = false;
+        for id in &ids {
+            if let Some(mut done) = self.engine().ops.done(*id)
+                && tokio::time::timeout_at(deadline, done.wait_for(|d| *d))
+                    .await
+                    .is_err()
+            {
+                timed_out = true;
+                break;
+            }
+        }
+        if timed_out {
+            for id in &ids {
+                if let Some((cancel, _)) = self.engine().ops.handles(*id) {
+                    cancel.cancel();
+                }
+            }
+            let grace = tokio::time::Instant::now() + CANCEL_GRACE;
+            for id in &ids {
+                if let Some(mut done) = self.engine().ops.done(*id) {
+                    let _ = tokio::time::timeout_at(grace, done.wait_for(|d| *d)).await;
+                }
+            }
+        }
+        (ids, refused, timed_out)
+    }
+
+    /// `vsm host rebalance`: proposes the moves that restore the spread of `spread` groups
+    /// over the hosts they may use ([`vsm_core::propose_rebalance`]); unless a dry run, applies
+    /// them like a drain (a replacement placed on the emptiest allowed host, started and
+    /// health-checked, then the old server stopped and destroyed), one operation per unit.
+    pub async fn rebalance_hosts(
+        &self,
+        actor: &Actor,
+        req: RebalanceRequest,
+    ) -> Result<RebalanceReport> {
+        self.check_running()?;
+        self.authorize(actor, Action::HostRebalance, None, "hosts")
+            .await?;
+        let (units, templates) = self.db(|s| Ok((s.units()?, s.templates()?))).await?;
+        let sizes: Sizes = templates
+            .iter()
+            .flat_map(|t| {
+                t.generations
+                    .iter()
+                    .map(|g| ((t.name.clone(), g.generation.0), g.machine_size()))
+            })
+            .collect();
+        let drivers: HashMap<&TemplateName, &str> = templates
+            .iter()
+            .map(|t| (&t.name, t.driver.as_str()))
+            .collect();
+        let mut rules = std::collections::BTreeMap::new();
+        for u in &units {
+            for g in &u.groups {
+                if let Some(p) = g.spec.provisioned() {
+                    let mut rule = p.placement.with_min(p.min);
+                    if let Some(d) = drivers.get(&p.template) {
+                        rule.hosts
+                            .insert(vsm_core::DRIVER_LABEL.to_owned(), (*d).to_owned());
+                    }
+                    rules.insert((u.name.clone(), g.name().clone()), rule);
+                }
+            }
+        }
+        let moves = vsm_core::propose_rebalance(
+            &self.engine().hosts.placement_hosts(),
+            &placements(&units, &sizes),
+            &rules,
+        );
+        if req.dry_run || moves.is_empty() {
+            return Ok(RebalanceReport {
+                moves,
+                dry_run: req.dry_run,
+                operations: Vec::new(),
+                timed_out: false,
+            });
+        }
+        let timeout = Duration::from_secs(req.timeout_secs.unwrap_or(DEFAULT_DRAIN_SECS).max(1));
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut by_unit: std::collections::BTreeMap<UnitName, Vec<vsm_core::ServerName>> =
+            std::collections::BTreeMap::new();
+        for m in &moves {
+            by_unit
+                .entry(m.unit.clone())
+                .or_default()
+                .push(m.server.clone());
+        }
+        let requests = by_unit
+            .into_iter()
+            .map(|(u, servers)| (u, engine::Request::Rebalance(servers)))
+            .collect();
+        let (ids, refused, timed_out) = self
+            .per_unit(actor, OperationKind::HostRebalance, requests, deadline)
+            .await;
+        let mut operations = Vec::new();
+        for id in &ids {
+            operations.push(self.operation_record(*id).await?.summary);
+        }
+        let _ = self
+            .write(vec![Self::audit_entry(
+                Some(actor),
+                "host rebalance",
+                "hosts",
+                format!(
+                    "{} move(s) proposed; {} operation(s); {} unit(s) refused",
+                    moves.len(),
+                    operations.len(),
+                    refused.len()
+                ),
+            )])
+            .await;
+        Ok(RebalanceReport {
+            moves,
+            dry_run: false,
+            operations,
+            timed_out,
+        })
     }
 
     /// Changes a host's state, durably and audited.

@@ -1394,3 +1394,87 @@ async fn an_unconfirmed_down_host_that_returns_keeps_its_current_servers() {
         );
     }
 }
+
+// ------------------------------------------------------------------ rebalance
+
+#[tokio::test]
+async fn a_rebalance_spreads_a_group_over_a_new_host_and_a_dry_run_changes_nothing() {
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", None).await;
+    let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
+    pool.start(&unit).await;
+    let before = pool.placement(&unit).await;
+    assert_eq!(on_host(&before, "local").len(), 2, "{before:?}");
+    assert_eq!(on_host(&before, "h1").len(), 2, "{before:?}");
+    // Nothing to do while the spread is even.
+    let even = pool
+        .manager
+        .rebalance_hosts(&pool.admin, RebalanceRequest::default())
+        .await
+        .expect("rebalance");
+    assert!(even.moves.is_empty(), "{even:?}");
+    assert!(even.operations.is_empty(), "{even:?}");
+    // A new, empty host: one server should move onto it (2-2-0 becomes 2-1-1).
+    pool.add("h2", None).await;
+    let dry = pool
+        .manager
+        .rebalance_hosts(
+            &pool.admin,
+            RebalanceRequest {
+                dry_run: true,
+                timeout_secs: None,
+            },
+        )
+        .await
+        .expect("dry run");
+    assert_eq!(dry.moves.len(), 1, "{dry:?}");
+    assert_eq!(dry.moves[0].to.as_str(), "h2", "{dry:?}");
+    assert!(dry.dry_run && dry.operations.is_empty(), "{dry:?}");
+    assert_eq!(
+        pool.placement(&unit).await,
+        before,
+        "a dry run changes nothing"
+    );
+    assert!(pool.machines("h2").await.is_empty());
+    // Applied: the moved server's replacement is on h2, the group keeps its count, all work.
+    let done = pool
+        .manager
+        .rebalance_hosts(&pool.admin, RebalanceRequest::default())
+        .await
+        .expect("rebalance");
+    assert_eq!(done.moves, dry.moves);
+    assert_eq!(done.operations.len(), 1, "{done:?}");
+    assert_eq!(
+        done.operations[0].state,
+        OperationState::Succeeded,
+        "{done:?}"
+    );
+    let after = pool.placement(&unit).await;
+    assert_eq!(after.len(), 4, "{after:?}");
+    let counts: Vec<usize> = ["local", "h1", "h2"]
+        .iter()
+        .map(|h| on_host(&after, h).len())
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 4, "{after:?}");
+    assert!(counts.iter().all(|c| (1..=2).contains(c)), "{after:?}");
+    assert!(
+        !after.contains_key(dry.moves[0].server.as_str()),
+        "the moved server was replaced: {after:?}"
+    );
+    let detail = pool.show(&unit).await;
+    assert!(
+        detail
+            .groups
+            .iter()
+            .flat_map(|g| g.servers.iter())
+            .all(|s| s.logical == LogicalStatus::Working),
+        "{detail:?}"
+    );
+    // And now the spread is even again.
+    let again = pool
+        .manager
+        .rebalance_hosts(&pool.admin, RebalanceRequest::default())
+        .await
+        .expect("rebalance");
+    assert!(again.moves.is_empty(), "{again:?}");
+}

@@ -76,6 +76,7 @@ const EXPECTED: &[(&str, [u16; 4])] = &[
     ("GET /api/v1/hosts", [401, 403, 403, 200]),
     ("POST /api/v1/hosts", [401, 403, 403, 201]),
     ("GET /api/v1/hosts/{name}", [401, 403, 403, 200]),
+    ("POST /api/v1/hosts/rebalance", [401, 403, 403, 200]),
     ("DELETE /api/v1/hosts/{name}", [401, 403, 403, 200]),
     ("POST /api/v1/hosts/{name}/drain", [401, 403, 403, 200]),
     // Refused for a host that is up (400), but only after the policy allowed it.
@@ -381,6 +382,7 @@ fn sample_body(route: &Route, who: Who) -> serde_json::Value {
         "attach" => json!({"address": "192.0.2.7", "wait_secs": 30}),
         "mark_server" => json!({"comment": "matrix"}),
         "drain_host" => json!({"timeout_secs": 30}),
+        "rebalance_hosts" => json!({"dry_run": true}),
         "add_host" => {
             json!({"name": mine, "driver": "local", "dir": format!("/nonexistent/vsm-matrix/{mine}")})
         }
