@@ -114,6 +114,20 @@ pub struct MonitorSettings {
     pub host_probe_ms: u64,
     /// A host unreachable this long is marked down, in seconds.
     pub host_down_after_secs: u64,
+    /// For embedders and simulations: the same in milliseconds, taking precedence (not read
+    /// from nor written to `config.yaml`).
+    #[serde(skip)]
+    pub host_down_after_ms: Option<u64>,
+}
+
+impl MonitorSettings {
+    /// How long a host may be unreachable before it is marked down.
+    pub fn host_down_after(&self) -> std::time::Duration {
+        match self.host_down_after_ms {
+            Some(ms) => std::time::Duration::from_millis(ms.max(1)),
+            None => std::time::Duration::from_secs(self.host_down_after_secs.max(1)),
+        }
+    }
 }
 
 impl Default for MonitorSettings {
@@ -123,6 +137,7 @@ impl Default for MonitorSettings {
             interval_secs: 10,
             host_probe_ms: 1000,
             host_down_after_secs: 15,
+            host_down_after_ms: None,
         }
     }
 }

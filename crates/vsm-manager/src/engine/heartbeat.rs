@@ -73,7 +73,7 @@ pub(crate) fn spawn_heartbeat(engine: &Arc<EngineCtx>) {
 
 /// One probe round over every host of the pool.
 pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> {
-    let down_after = Duration::from_secs(engine.settings().monitor.host_down_after_secs.max(1));
+    let down_after = engine.settings().monitor.host_down_after();
     let probes = engine
         .hosts
         .connected()

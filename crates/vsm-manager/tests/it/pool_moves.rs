@@ -1478,3 +1478,136 @@ async fn a_rebalance_spreads_a_group_over_a_new_host_and_a_dry_run_changes_nothi
         .expect("rebalance");
     assert!(again.moves.is_empty(), "{again:?}");
 }
+
+// ------------------------------------------------------------------ partition simulation
+
+/// A small deterministic random source (the simulation must replay the same way).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+/// Waits until no operation runs.
+async fn settle(pool: &Pool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = pool.manager.status().await.expect("status");
+        if status.running_operations.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "operations still running: {:?}",
+            status.running_operations
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Random partitions and reconnections of fake hosts (half of them `fencing: none`, half
+/// `manual`, confirmed down at random): after every event no server runs on two reachable
+/// hosts, and at the end, with every host back, every server runs exactly once, where the
+/// manager places it, and none is lost.
+#[tokio::test]
+async fn a_thousand_random_partitions_never_run_a_server_twice_nor_lose_one() {
+    const EVENTS: usize = 1000;
+    // The built-in host takes no server (1 MiB): the pool is h1..h4.
+    let pool = Pool::new(Some((1, 1)), FakeHosts::new(), |c| {
+        c.settings.monitor.host_down_after_ms = Some(1);
+    })
+    .await;
+    let hosts = ["h1", "h2", "h3", "h4"];
+    for (i, h) in hosts.iter().enumerate() {
+        let fencing = if i % 2 == 0 {
+            Fencing::None
+        } else {
+            Fencing::Manual
+        };
+        pool.add(h, Some(fencing)).await;
+    }
+    let unit = pool.unit("shop", &web_unit(6), &["web"]).await;
+    pool.start(&unit).await;
+    let mut rng = Lcg(0x5eed);
+    let mut cut: BTreeSet<&str> = BTreeSet::new();
+    let (mut partitions, mut reconnections, mut confirmations) = (0, 0, 0);
+    for event in 0..EVENTS {
+        // Cut a reachable host (keeping two reachable), or heal a cut one.
+        let heal = !cut.is_empty() && (cut.len() >= 2 || rng.below(2) == 0);
+        if heal {
+            let h = *cut.iter().nth(rng.below(cut.len())).expect("a cut host");
+            cut.remove(h);
+            pool.fake(h).set_unreachable(false);
+            reconnections += 1;
+        } else {
+            let up: Vec<&str> = hosts.iter().copied().filter(|h| !cut.contains(h)).collect();
+            let h = up[rng.below(up.len())];
+            cut.insert(h);
+            pool.fake(h).set_unreachable(true);
+            partitions += 1;
+        }
+        // Two probes a little apart: a cut host goes down, a healed one comes back.
+        let (mut down, _) = pool.manager.probe_hosts_once().await.expect("probe");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        down.extend(pool.manager.probe_hosts_once().await.expect("probe").0);
+        // An administrator confirms some lost manual-fencing hosts (never one that answers).
+        for h in &down {
+            let info = pool.host_info(h.as_str()).await;
+            if info.host.fencing == Fencing::Manual && rng.below(2) == 0 {
+                pool.manager
+                    .confirm_host_down(&pool.admin, h)
+                    .await
+                    .expect("confirm down");
+                confirmations += 1;
+            }
+        }
+        settle(&pool).await;
+        let reachable: Vec<&str> = hosts.iter().copied().filter(|h| !cut.contains(h)).collect();
+        let copies = pool.running_copies(&reachable).await;
+        let doubles: Vec<_> = copies.iter().filter(|(_, on)| on.len() > 1).collect();
+        assert!(
+            doubles.is_empty(),
+            "event {event}: servers running on two reachable hosts: {doubles:?}"
+        );
+    }
+    let moves = pool
+        .manager
+        .list_operations(&pool.admin, None)
+        .await
+        .expect("operations")
+        .iter()
+        .filter(|o| o.kind == OperationKind::HostFailover)
+        .count();
+    // Every host back: every server once, where the manager says, none lost.
+    for h in std::mem::take(&mut cut) {
+        pool.fake(h).set_unreachable(false);
+    }
+    pool.manager.probe_hosts_once().await.expect("probe");
+    settle(&pool).await;
+    let copies = pool.running_copies(&hosts).await;
+    let placed = pool.placement(&unit).await;
+    assert_eq!(placed.len(), 6, "no server lost: {placed:?}");
+    for (server, on) in &placed {
+        let m = machine("shop", server).to_string();
+        assert_eq!(
+            copies.get(&m).map(Vec::as_slice),
+            Some(std::slice::from_ref(on)),
+            "{server} must run exactly once, on {on}: {copies:?}"
+        );
+    }
+    assert_eq!(copies.len(), 6, "no other copy runs anywhere: {copies:?}");
+    for h in hosts {
+        assert_eq!(pool.host_info(h).await.host.state, HostState::Up, "{h}");
+    }
+    assert!(
+        partitions > 300 && reconnections > 300,
+        "{partitions} {reconnections}"
+    );
+    assert!(confirmations > 10 && moves > 100, "{confirmations} {moves}");
+}
