@@ -275,6 +275,9 @@ pub struct Manager {
     pub admin: User,
     /// The network namespace every `vsm` command of this manager runs in, if any.
     netns: Option<String>,
+    /// State directories of local hosts added to the pool (`vsm host add --driver local`),
+    /// whose servers are killed on drop too.
+    local_hosts: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 /// How [`Manager::start_with`] starts a manager.
@@ -295,6 +298,13 @@ impl Manager {
 
     /// Like [`Manager::start`], as `options` say.
     pub fn start_with(options: StartOptions) -> Manager {
+        Manager::start_configured(options, &[])
+    }
+
+    /// Like [`Manager::start_with`], with `settings` written into the state directory's
+    /// `config.yaml` between init and start, as `("section.key", "value")` (e.g.
+    /// `("monitor.host_probe_ms", "100")`); each key must be one `vsm manager init` wrote.
+    pub fn start_configured(options: StartOptions, settings: &[(&str, &str)]) -> Manager {
         let netns = options.netns.clone();
         let ns = netns.as_deref();
         let root = tempfile::Builder::new()
@@ -325,6 +335,9 @@ impl Manager {
             None,
         )
         .ok();
+        if !settings.is_empty() {
+            set_config(&dir.join("config.yaml"), settings);
+        }
         let mut start: Vec<&str> = vec![
             "manager", "start", "--dir", &dir_s, "--detach", "--output", "json",
         ];
@@ -341,6 +354,7 @@ impl Manager {
             pid,
             admin,
             netns,
+            local_hosts: std::sync::Mutex::new(Vec::new()),
         };
         m.login(&m.admin).ok();
         m
@@ -432,6 +446,15 @@ impl Manager {
         self.root.path().join(rel)
     }
 
+    /// Has the servers of the local host with state directory `dir` killed when this manager is
+    /// dropped (they are not under its own state directory).
+    pub fn track_local_host(&self, dir: &Path) {
+        self.local_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dir.to_path_buf());
+    }
+
     /// Stops the manager now (as `vsm manager stop` does).
     pub fn stop(&self) -> Output {
         run_vsm_in(
@@ -478,7 +501,36 @@ impl Drop for Manager {
         }
         // Servers outlive their manager by design; a test must not leave any behind.
         kill_local_servers(&self.dir);
+        for dir in self
+            .local_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            kill_local_host_servers(dir);
+        }
     }
+}
+
+/// Replaces the values of `settings` (`("section.key", "value")`) in the `config.yaml` that
+/// `vsm manager init` wrote; panics when a key is not there.
+fn set_config(file: &Path, settings: &[(&str, &str)]) {
+    let text = std::fs::read_to_string(file).expect("read config.yaml");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for (key, value) in settings {
+        let (section, name) = key.split_once('.').expect("a setting is section.key");
+        let start = lines
+            .iter()
+            .position(|l| l.trim_end() == format!("{section}:"))
+            .unwrap_or_else(|| panic!("no section {section} in {}", file.display()));
+        let at = lines[start + 1..]
+            .iter()
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .position(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no setting {key} in {}", file.display()));
+        lines[start + 1 + at] = format!("  {name}: {value}");
+    }
+    std::fs::write(file, lines.join("\n") + "\n").expect("write config.yaml");
 }
 
 /// Kills every process of every local-driver server of the state directory `dir`.
@@ -490,6 +542,21 @@ pub fn kill_local_servers(dir: &Path) -> usize {
         return 0;
     }
     vsm_hypervisor::local::LocalDriver::open(local, Default::default())
+        .map(|d| d.kill_all_now())
+        .unwrap_or(0)
+}
+
+/// Kills every process of every server of the local host whose state directory is `dir` (as
+/// given to `vsm host add --driver local --dir`); nothing when it holds no machines (it is
+/// not created).
+pub fn kill_local_host_servers(dir: &Path) -> usize {
+    if !dir.join("machines").is_dir() {
+        return 0;
+    }
+    let Some(dir) = camino::Utf8Path::from_path(dir).map(|p| p.to_owned()) else {
+        return 0;
+    };
+    vsm_hypervisor::local::LocalDriver::open(dir, Default::default())
         .map(|d| d.kill_all_now())
         .unwrap_or(0)
 }

@@ -12,6 +12,7 @@ mod busy;
 mod cli;
 mod crash;
 mod demo;
+mod hosts;
 mod lifecycle;
 mod manager;
 mod registered;

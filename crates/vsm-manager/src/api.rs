@@ -207,6 +207,19 @@ pub struct ConfirmDownReport {
     pub host: HostInfo,
     /// The failover operations that restart its servers elsewhere, one per unit.
     pub operations: Vec<OperationId>,
+    /// Units whose servers could not be restarted now (busy, or no room), with why; the
+    /// manager tries them again every 30 s.
+    #[serde(default)]
+    pub not_restarted: Vec<UnitRefusal>,
+}
+
+/// A unit an action could not be started on, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRefusal {
+    /// The unit.
+    pub unit: UnitName,
+    /// Why.
+    pub reason: String,
 }
 
 // ---------------------------------------------------------------- accounts and sessions

@@ -231,16 +231,31 @@ pub async fn host(ctx: &Ctx<'_>, c: HostCommand) -> Result<Exit> {
                     .iter()
                     .map(ToString::to_string)
                     .collect();
-                if ops.is_empty() {
-                    format!("host {} confirmed lost; no server was placed on it", a.name)
+                let mut out = if ops.is_empty() {
+                    format!("host {} confirmed lost; no failover started", a.name)
                 } else {
                     format!(
                         "host {} confirmed lost; its servers restart elsewhere: operation(s) {} (follow with `vsm op show ID`)",
                         a.name,
                         ops.join(", ")
                     )
+                };
+                for r in crate::render::array(v, "not_restarted") {
+                    out.push_str(&format!(
+                        "\nunit {}: not restarted now: {} (the manager tries again every 30 s)",
+                        crate::render::text(r, "unit"),
+                        crate::render::text(r, "reason")
+                    ));
                 }
+                out
             })?;
+            if !report.not_restarted.is_empty() {
+                return Ok(if report.operations.is_empty() {
+                    Exit::Failed
+                } else {
+                    Exit::Warning
+                });
+            }
         }
         HostCommand::Undrain(a) => {
             let name = api::host(&a.name)?;

@@ -28,18 +28,25 @@ use crate::store::Change;
 /// How long one probe may take before it counts as unanswered.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a failover waits for a unit that another operation holds.
-const FAILOVER_WAIT: Duration = Duration::from_secs(600);
+/// How often the failover of a fenced lost host is tried again for units it could not start
+/// on (busy, or no room for their servers then).
+pub(crate) const FAILOVER_RETRY: Duration = Duration::from_secs(30);
 
-/// When each host last answered, as this process saw it (monotonic).
+/// When each host last answered, and when its failover was last tried, as this process saw it
+/// (monotonic).
 #[derive(Default)]
 pub(crate) struct Heartbeats {
     seen: Mutex<HashMap<HostName, tokio::time::Instant>>,
+    attempts: Mutex<HashMap<HostName, tokio::time::Instant>>,
 }
 
 impl Heartbeats {
     fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<HostName, tokio::time::Instant>> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<HostName, tokio::time::Instant>> {
+        self.attempts.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -144,10 +151,11 @@ pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> 
                             fencing: r.fencing.to_string(),
                         });
                         report.down.push(name.clone());
+                        mark_unknown(engine, &name).await?;
                         if r.fencing == Fencing::None {
                             report
                                 .failovers
-                                .extend(fail_over(engine, &name, None).await);
+                                .extend(fail_over(engine, &name, None, true).await.operations);
                         }
                     }
                 } else if changed
@@ -160,63 +168,161 @@ pub(crate) async fn probe_hosts(engine: &Arc<EngineCtx>) -> Result<ProbeReport> 
             }
         }
     }
+    report.failovers.extend(retry_failovers(engine).await?);
     Ok(report)
 }
 
-/// Starts one failover operation per unit with servers on the lost `host` (each waits for its
-/// unit's lock); answers the operations started. The caller made sure the loss is fenced.
+/// The servers of idle units on a host just marked down: what they do is unknown now.
+async fn mark_unknown(engine: &Arc<EngineCtx>, host: &HostName) -> Result<()> {
+    let units = engine.db(|s| s.units()).await?;
+    let at = engine.now();
+    let mut changes = Vec::new();
+    for u in units
+        .iter()
+        .filter(|u| engine.ops.busy_op(&u.name).is_none())
+    {
+        for (g, s) in u
+            .servers()
+            .filter(|(_, s)| s.host.as_deref() == Some(host.as_str()))
+        {
+            let mut s2 = s.clone();
+            s2.observed = vsm_core::model::ObservedStatus::Unknown;
+            s2.observed_at = Some(at);
+            s2.last_error = Some(format!("its host {host} is down"));
+            changes.push(Change::PutServer {
+                unit: u.name.clone(),
+                group: g.name().clone(),
+                server: s2,
+            });
+        }
+    }
+    engine.write(changes).await
+}
+
+/// What a failover started, and the units it could not start on (with why).
+#[derive(Debug, Default)]
+pub(crate) struct FailoverStarts {
+    pub(crate) operations: Vec<OperationId>,
+    pub(crate) refused: Vec<(UnitName, String)>,
+}
+
+/// Starts one failover operation per unit with servers on the lost `host`; answers the
+/// operations started and the units refused (busy, or their servers cannot be placed now:
+/// each of their servers gets a JP1/IM event when `announce`). The prober tries refused units
+/// again every [`FAILOVER_RETRY`]. The caller made sure the loss is fenced.
 pub(crate) async fn fail_over(
     engine: &Arc<EngineCtx>,
     host: &HostName,
     actor: Option<crate::api::Actor>,
-) -> Vec<OperationId> {
+    announce: bool,
+) -> FailoverStarts {
+    engine
+        .heartbeats
+        .attempts()
+        .insert(host.clone(), tokio::time::Instant::now());
     let units = match engine.db(|s| s.units()).await {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(host = %host, error = %e, "cannot list the units of a lost host");
-            return Vec::new();
+            return FailoverStarts::default();
         }
     };
-    let affected: Vec<UnitName> = units
+    let affected: Vec<&Unit> = units
         .iter()
         .filter(|u| {
             u.servers()
                 .any(|(_, s)| s.host.as_deref() == Some(host.as_str()))
         })
-        .map(|u| u.name.clone())
         .collect();
-    let starts = affected.into_iter().map(|unit| {
+    let starts = affected.iter().map(|unit| {
         let engine = engine.clone();
         let actor = actor.clone();
         let host = host.clone();
+        let name = unit.name.clone();
         async move {
+            // A busy unit is not waited for: it is tried again with the next attempt.
             let r = start(
                 &engine,
                 actor,
-                &unit,
+                &name,
                 OperationKind::HostFailover,
                 Request::Failover(host.clone()),
-                Some(FAILOVER_WAIT),
+                None,
             )
             .await;
-            match r {
-                Ok(id) => {
-                    let watcher = engine.clone();
-                    tokio::spawn(async move { report_moves(&watcher, id, &unit, &host).await });
-                    Some(id)
-                }
-                Err(e) => {
-                    tracing::error!(%unit, host = %host, error = %e, "failover not started");
-                    None
-                }
+            if let Ok(id) = &r {
+                let watcher = engine.clone();
+                let (id, unit) = (*id, name.clone());
+                tokio::spawn(async move { report_moves(&watcher, id, &unit, &host).await });
             }
+            (name, r)
         }
     });
-    futures::future::join_all(starts)
-        .await
+    let mut out = FailoverStarts::default();
+    for (unit, r) in futures::future::join_all(starts).await {
+        match r {
+            Ok(id) => out.operations.push(id),
+            Err(e) => {
+                tracing::error!(%unit, host = %host, error = %e, "failover not started; tried again later");
+                if announce && let Some(u) = affected.iter().find(|u| u.name == unit) {
+                    for (g, s) in u
+                        .servers()
+                        .filter(|(_, s)| s.host.as_deref() == Some(host.as_str()))
+                    {
+                        engine.event(&vsm_jp1::VsmEvent::ServerFailed {
+                            unit: unit.clone(),
+                            group: g.name().clone(),
+                            server: s.name.clone(),
+                            reason: format!(
+                                "its host {host} was lost and it cannot be restarted elsewhere now: {e}; vsm tries again every {}s",
+                                FAILOVER_RETRY.as_secs()
+                            ),
+                        });
+                    }
+                }
+                out.refused.push((unit, e.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Down hosts whose loss is fenced (`fencing: none`, or confirmed) that still have servers
+/// placed on them: their failover is tried again, at most every [`FAILOVER_RETRY`].
+async fn retry_failovers(engine: &Arc<EngineCtx>) -> Result<Vec<OperationId>> {
+    let now = tokio::time::Instant::now();
+    let due: Vec<HostName> = engine
+        .hosts
+        .records()
         .into_iter()
-        .flatten()
-        .collect()
+        .filter(|(r, _)| {
+            r.state == HostState::Down && (r.fencing == Fencing::None || r.down_confirmed)
+        })
+        .map(|(r, _)| r.name().clone())
+        .filter(|h| {
+            engine
+                .heartbeats
+                .attempts()
+                .get(h)
+                .is_none_or(|at| now.duration_since(*at) >= FAILOVER_RETRY)
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let units = engine.db(|s| s.units()).await?;
+    let mut started = Vec::new();
+    for h in due {
+        let left = units.iter().any(|u| {
+            engine.ops.busy_op(&u.name).is_none()
+                && u.servers()
+                    .any(|(_, s)| s.host.as_deref() == Some(h.as_str()))
+        });
+        if left {
+            started.extend(fail_over(engine, &h, None, false).await.operations);
+        }
+    }
+    Ok(started)
 }
 
 /// After a failover operation ends: one JP1/IM event per server that now runs elsewhere.

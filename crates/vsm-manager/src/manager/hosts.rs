@@ -281,11 +281,16 @@ impl Manager {
             Self::audit_entry(Some(actor), "host confirm-down", name, "ok"),
         ])
         .await?;
-        let operations = engine::fail_over(self.engine(), name, Some(actor.clone())).await;
-        tracing::warn!(host = %name, operations = operations.len(), "host confirmed down; its servers restart elsewhere");
+        let started = engine::fail_over(self.engine(), name, Some(actor.clone()), true).await;
+        tracing::warn!(host = %name, operations = started.operations.len(), refused = started.refused.len(), "host confirmed down; its servers restart elsewhere");
         Ok(ConfirmDownReport {
             host: self.show_host(actor, name).await?,
-            operations,
+            operations: started.operations,
+            not_restarted: started
+                .refused
+                .into_iter()
+                .map(|(unit, reason)| crate::api::UnitRefusal { unit, reason })
+                .collect(),
         })
     }
 
