@@ -262,8 +262,15 @@ impl LocalDriver {
             path: machines_dir.clone(),
             source,
         })?;
-        // Validate every record now, so a corrupt one is reported when the manager starts.
-        scan_records(&machines_dir, true)?;
+        // Validate every record now, so a corrupt one is reported when the manager starts; the
+        // machines' addresses are this driver's (other local drivers of the process skip them).
+        let records = scan_records(&machines_dir, true)?;
+        {
+            let mut held = held_addresses();
+            for r in &records {
+                held.insert(r.address, (state_dir.clone(), r.name.clone()));
+            }
+        }
         Ok(LocalDriver {
             state_dir,
             machines_dir,
@@ -520,10 +527,18 @@ impl LocalDriver {
         records: &[Record],
         pending: &BTreeMap<MachineName, Ipv4Addr>,
     ) -> Option<Ipv4Addr> {
+        // Addresses other local drivers of this process handed out (several local hosts of
+        // one manager): never the same address twice, even before its server binds it.
+        let others: BTreeSet<Ipv4Addr> = held_addresses()
+            .iter()
+            .filter(|(_, (dir, _))| *dir != self.state_dir)
+            .map(|(a, _)| *a)
+            .collect();
         let used: BTreeSet<Ipv4Addr> = records
             .iter()
             .map(|r| r.address)
             .chain(pending.values().copied())
+            .chain(others)
             .collect();
         let bound = bound_tcp_addresses();
         let first = u32::from(self.options.first_address);
@@ -676,6 +691,26 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Addresses handed out by the local drivers of this process, with the state directory of the
+/// driver and the machine that hold each.
+fn held_addresses(
+) -> std::sync::MutexGuard<'static, BTreeMap<Ipv4Addr, (Utf8PathBuf, MachineName)>> {
+    static HELD: std::sync::OnceLock<Mutex<BTreeMap<Ipv4Addr, (Utf8PathBuf, MachineName)>>> =
+        std::sync::OnceLock::new();
+    lock(HELD.get_or_init(|| Mutex::new(BTreeMap::new())))
+}
+
+/// Gives `address` back, if `machine` of the driver in `state_dir` holds it.
+fn release_address(address: Ipv4Addr, state_dir: &Utf8Path, machine: &MachineName) {
+    let mut held = held_addresses();
+    if held
+        .get(&address)
+        .is_some_and(|(d, m)| d == state_dir && m == machine)
+    {
+        held.remove(&address);
+    }
 }
 
 /// The IPv4 addresses on which some TCP socket of this host is bound (`/proc/net/tcp`), so a
@@ -920,6 +955,7 @@ impl Hypervisor for LocalDriver {
                 )
             })?;
             pending.insert(machine.clone(), address);
+            held_addresses().insert(address, (self.state_dir.clone(), machine.clone()));
             address
         };
         let result = self
@@ -928,6 +964,9 @@ impl Hypervisor for LocalDriver {
         // Released only now that the record is on disk (or the provision failed), so a
         // concurrent scan always sees the address as taken.
         self.pending.lock().await.remove(machine);
+        if result.is_err() {
+            release_address(address, &self.state_dir, machine);
+        }
         let rec = result?;
         Ok(self.info_of(&rec))
     }
@@ -1075,6 +1114,7 @@ impl Hypervisor for LocalDriver {
             let mut inner = lock(&self.inner);
             inner.samples.remove(machine);
         }
+        release_address(rec.address, &self.state_dir, machine);
         blocking(op, Some(machine), move || std::fs::remove_dir_all(&trash))
             .await?
             .map_err(io_err(op, Some(machine), "removing the machine directory"))?;

@@ -493,6 +493,59 @@ async fn an_address_something_listens_on_is_never_handed_out() {
     bed.driver.destroy(&m).await.expect("destroy");
 }
 
+/// Several local drivers of one process (several local hosts of one manager) never hand out
+/// the same address, even before the first server binds it; a destroyed machine's address is
+/// free for the others again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_drivers_of_one_process_never_share_an_address() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let range = || {
+        LocalOptions::default()
+            .with_addresses(Ipv4Addr::new(127, 9, 7, 1), Ipv4Addr::new(127, 9, 7, 2))
+    };
+    // Test beds get ranges of their own: these two drivers share one range on purpose.
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let open = |sub: &str| {
+        let dir = camino::Utf8PathBuf::from_path_buf(dirs.path().join(sub)).expect("utf-8");
+        vsm_hypervisor::local::LocalDriver::open(dir, range()).expect("open a local driver")
+    };
+    let (a, b) = (open("a"), open("b"));
+    let tpl = bed.sleeper_template();
+    let (ma, mb) = (name("host-a-one"), name("host-b-one"));
+    let ia = a
+        .provision(&ProvisionSpec::new(ma.clone(), tpl.clone(), 1))
+        .await
+        .expect("provision on a");
+    let ib = b
+        .provision(&ProvisionSpec::new(mb.clone(), tpl.clone(), 1))
+        .await
+        .expect("provision on b");
+    assert_ne!(ia.address, ib.address, "two hosts gave out one address");
+    let both: std::collections::BTreeSet<_> = [ia.address, ib.address].into_iter().collect();
+    let expected: std::collections::BTreeSet<_> = [
+        Some(IpAddr::V4(Ipv4Addr::new(127, 9, 7, 1))),
+        Some(IpAddr::V4(Ipv4Addr::new(127, 9, 7, 2))),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(both, expected);
+    // The range is used up for a third machine on either host…
+    let full = a
+        .provision(&ProvisionSpec::new(name("host-a-two"), tpl.clone(), 1))
+        .await;
+    assert!(full.is_err(), "{full:?}");
+    // …until b destroys its machine.
+    b.destroy(&mb).await.expect("destroy on b");
+    let again = a
+        .provision(&ProvisionSpec::new(name("host-a-two"), tpl.clone(), 1))
+        .await
+        .expect("provision after the destroy");
+    assert_eq!(again.address, ib.address);
+    a.destroy(&ma).await.expect("destroy");
+    a.destroy(&name("host-a-two")).await.expect("destroy");
+}
+
 /// The local host's capacity comes from /proc; a template's size from its manifest (1 vCPU
 /// and 256 MiB when it says nothing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
