@@ -12,8 +12,7 @@ use tokio_util::sync::CancellationToken;
 use vsm_core::{ServerName, Timestamp, UnitName};
 use vsm_hypervisor::Hypervisor;
 
-use super::heartbeat::Heartbeats;
-use super::hosts::HostTable;
+use super::hosts::{Heartbeats, HostTable};
 use super::journal::Writer;
 use super::running::Operations;
 use crate::api::{DriverKind, LoadView, OperationRecord, OperationState};

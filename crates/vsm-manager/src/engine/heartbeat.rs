@@ -9,8 +9,8 @@
 //! The rule is **never two copies of a server running**: a server's copy on a lost host is only
 //! forgotten once the loss is fenced, and destroyed before its host serves again.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use vsm_core::model::Unit;
@@ -31,24 +31,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the failover of a fenced lost host is tried again for units it could not start
 /// on (busy, or no room for their servers then).
 pub(crate) const FAILOVER_RETRY: Duration = Duration::from_secs(30);
-
-/// When each host last answered, and when its failover was last tried, as this process saw it
-/// (monotonic).
-#[derive(Default)]
-pub(crate) struct Heartbeats {
-    seen: Mutex<HashMap<HostName, tokio::time::Instant>>,
-    attempts: Mutex<HashMap<HostName, tokio::time::Instant>>,
-}
-
-impl Heartbeats {
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<HostName, tokio::time::Instant>> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<HostName, tokio::time::Instant>> {
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// What one probe round changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

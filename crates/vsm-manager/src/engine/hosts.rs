@@ -3,7 +3,8 @@
 //! (which driver serves a server) and what placement sees.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use vsm_core::{Host, HostName};
 use vsm_hypervisor::Hypervisor;
@@ -147,5 +148,27 @@ impl HostTable {
     /// Removes a host; answers its slot.
     pub(crate) fn remove(&self, name: &str) -> Option<HostSlot> {
         self.write().remove(name)
+    }
+}
+
+/// When each host last answered, and when its failover was last tried, as this process saw it
+/// (monotonic).
+#[derive(Default)]
+pub(crate) struct Heartbeats {
+    seen: Mutex<HashMap<HostName, tokio::time::Instant>>,
+    attempts: Mutex<HashMap<HostName, tokio::time::Instant>>,
+}
+
+impl Heartbeats {
+    pub(super) fn seen(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<HostName, tokio::time::Instant>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn attempts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<HostName, tokio::time::Instant>> {
+        self.attempts.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
