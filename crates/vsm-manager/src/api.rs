@@ -424,8 +424,12 @@ pub struct ServerView {
     pub update_scope: UpdateScope,
     /// Its management address, when known.
     pub address: Option<String>,
-    /// The host it runs on, when the driver says.
+    /// The host of the pool it was placed on.
     pub host: Option<String>,
+    /// Its placement epoch: 1 at its first provisioning, one more each time it was provisioned
+    /// again (a failover); its machine carries it as the `vsm.epoch` label.
+    #[serde(default)]
+    pub epoch: u32,
     /// The definition version applied to it.
     pub applied_version: Option<DefinitionVersion>,
     /// The template generation it was cloned from (provisioned groups).

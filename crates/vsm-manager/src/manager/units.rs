@@ -131,6 +131,7 @@ impl Manager {
             update_scope: u.update_scope(g.name(), s),
             address: s.address.as_ref().map(|a| a.to_string()),
             host: s.host.clone(),
+            epoch: s.epoch,
             applied_version: s.applied.as_ref().map(|a| a.version),
             generation: match &s.origin {
                 vsm_core::model::Origin::Provisioned { generation, .. } => Some(*generation),

@@ -1184,6 +1184,13 @@ async fn assert_failed_over(
     for s in detail.groups.iter().flat_map(|g| &g.servers) {
         assert_eq!(s.logical, LogicalStatus::Working, "{s:?}");
         assert_eq!(s.applied_version, Some(DefinitionVersion(1)), "{s:?}");
+        // The unit view shows the epoch its machine carries.
+        let expected = if before.get(s.name.as_str()).map(String::as_str) == Some(lost) {
+            2
+        } else {
+            1
+        };
+        assert_eq!(s.epoch, expected, "{s:?}");
     }
     for (s, was) in before {
         let h = &now[s];
