@@ -380,3 +380,267 @@ async fn a_remote_console_is_read_over_ssh() {
         .expect("tail of nothing");
     assert!(none.is_empty(), "{none:?}");
 }
+
+// ------------------------------------------------ file-backed test hosts (issue 13)
+
+/// The domain name of the template in every generated host file.
+const FILE_TEMPLATE: &str = "vsm-tmpl";
+
+/// A libvirt test-driver host file (`test:///ABS/PATH.xml`): a `<node>` of `cpus` CPUs
+/// (`<cpu>`: one NUMA node, one socket, `cpus` cores, one thread) and `memory_mib` MiB
+/// (`<memory>`, in KiB), a network `vsm-net` on `192.168.NET.0/24`, a directory pool
+/// `vsm-pool` holding the qcow2 base volume `base.qcow2`, and the template domain
+/// [`FILE_TEMPLATE`] (2 vCPUs, 512 MiB, shut off, its disk the base volume) with the same
+/// UUID on every host.
+fn node_xml(cpus: u32, memory_mib: u64, net: u8) -> String {
+    format!(
+        "<node>
+  <cpu>
+    <nodes>1</nodes>
+    <sockets>1</sockets>
+    <cores>{cpus}</cores>
+    <threads>1</threads>
+    <mhz>2400</mhz>
+    <model>vsm-test</model>
+  </cpu>
+  <memory>{kib}</memory>
+  <network>
+    <name>vsm-net</name>
+    <uuid>6c1f6f4e-0000-4000-8000-00000000000a</uuid>
+    <bridge name='vsmbr0'/>
+    <ip address='192.168.{net}.1' netmask='255.255.255.0'>
+      <dhcp><range start='192.168.{net}.2' end='192.168.{net}.254'/></dhcp>
+    </ip>
+  </network>
+  <pool type='dir'>
+    <name>vsm-pool</name>
+    <uuid>6c1f6f4e-0000-4000-8000-00000000000b</uuid>
+    <capacity unit='GiB'>100</capacity>
+    <allocation unit='GiB'>1</allocation>
+    <available unit='GiB'>99</available>
+    <target><path>/vsm-pool</path></target>
+    <volume type='file'>
+      <name>base.qcow2</name>
+      <key>/vsm-pool/base.qcow2</key>
+      <capacity unit='MiB'>10</capacity>
+      <allocation unit='MiB'>10</allocation>
+      <target><path>/vsm-pool/base.qcow2</path><format type='qcow2'/></target>
+    </volume>
+  </pool>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>{FILE_TEMPLATE}</name>
+    <uuid>6c1f6f4e-0000-4000-8000-00000000000c</uuid>
+    <memory unit='MiB'>512</memory>
+    <vcpu>2</vcpu>
+    <os><type arch='x86_64'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='qcow2'/>
+        <source file='/vsm-pool/base.qcow2'/>
+        <target dev='vda' bus='virtio'/>
+      </disk>
+      <interface type='network'>
+        <mac address='52:54:00:aa:bb:cc'/>
+        <source network='vsm-net'/>
+      </interface>
+    </devices>
+    <test:runstate>5</test:runstate>
+  </domain>
+</node>
+",
+        kib = memory_mib * 1024
+    )
+}
+
+/// Writes `hostN.xml` for each `(cpus, memory_mib)` into `dir`, host N on subnet
+/// `192.168.(150 + N).0/24`; answers their URIs.
+fn write_hosts(dir: &std::path::Path, capacities: &[(u32, u64)]) -> Vec<String> {
+    capacities
+        .iter()
+        .enumerate()
+        .map(|(i, (cpus, mem))| {
+            let file = dir.join(format!("host{}.xml", i + 1));
+            let net = 151 + u8::try_from(i).expect("a few hosts");
+            std::fs::write(&file, node_xml(*cpus, *mem, net)).expect("write host file");
+            format!("test://{}", file.to_str().expect("utf-8 path"))
+        })
+        .collect()
+}
+
+async fn file_driver(uri: &str) -> LibvirtDriver {
+    let mut config = LibvirtConfig::new(uri);
+    config.poll_interval = std::time::Duration::from_millis(20);
+    LibvirtDriver::open(config)
+        .await
+        .unwrap_or_else(|e| panic!("open {uri}: {e}"))
+}
+
+fn domain_names(conn: &Connect) -> Vec<String> {
+    let mut names: Vec<String> = conn
+        .list_all_domains(0)
+        .expect("list domains")
+        .iter()
+        .map(|d| d.name().expect("name"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The mechanics the manager's multi-host tests rest on: every `Connect::open` of a
+/// `test:///ABS/PATH.xml` URI is a host of its own, loaded from the file (two connections to
+/// the same file share nothing; the file is never written), and a `LibvirtDriver` holds one
+/// connection for all its calls (and `reopen` shares it), so a driver keeps its host's state
+/// from call to call, while a second `open` of the same URI starts from the file again.
+#[tokio::test]
+async fn a_file_backed_test_host_is_private_to_its_connection_and_the_driver_keeps_one() {
+    virt::error::clear_error_callback();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uri = write_hosts(dir.path(), &[(4, 2048)]).remove(0);
+    let file = dir.path().join("host1.xml");
+    let before = std::fs::read_to_string(&file).expect("read");
+
+    let a = Connect::open(Some(&uri)).expect("open a");
+    let b = Connect::open(Some(&uri)).expect("open b");
+    assert_eq!(domain_names(&a), [FILE_TEMPLATE]);
+    let template = a.lookup_domain_by_name(FILE_TEMPLATE).expect("template");
+    assert!(
+        !template.is_active().expect("active"),
+        "runstate 5: shut off"
+    );
+    let xml = template
+        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+        .expect("xml")
+        .replace(FILE_TEMPLATE, "only-on-a")
+        .replace(
+            "6c1f6f4e-0000-4000-8000-00000000000c",
+            "6c1f6f4e-0000-4000-8000-0000000000ff",
+        );
+    a.define_domain_xml(&xml).expect("define on a");
+    assert_eq!(domain_names(&a), ["only-on-a", FILE_TEMPLATE]);
+    assert_eq!(domain_names(&b), [FILE_TEMPLATE], "b shares nothing with a");
+    drop(b);
+    let c = Connect::open(Some(&uri)).expect("open c");
+    assert_eq!(
+        domain_names(&c),
+        [FILE_TEMPLATE],
+        "not even while a is open"
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), before);
+
+    // The driver: one connection for every call.
+    let hv = file_driver(&uri).await;
+    let m = name("keep-web1");
+    let spec = ProvisionSpec::new(
+        m.clone(),
+        TemplateSource::new(FILE_TEMPLATE).expect("src"),
+        1,
+    )
+    .with_label("vsm.unit", "keep");
+    hv.provision(&spec).await.expect("provision");
+    hv.start(&m).await.expect("start");
+    assert_eq!(hv.state(&m).await.expect("state"), PowerState::Running);
+    let listed = hv.list().await.expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].host.as_deref(), Some(uri.as_str()));
+    assert_eq!(
+        listed[0].labels.get("vsm.unit").map(String::as_str),
+        Some("keep")
+    );
+    let again = hv.reopen();
+    assert_eq!(again.list().await.expect("list").len(), 1, "reopen shares");
+    let fresh = file_driver(&uri).await;
+    assert!(
+        fresh.list().await.expect("list").is_empty(),
+        "a second open is another host, loaded from the file"
+    );
+    assert!(fresh.state(&m).await.expect_err("unknown").is_not_found());
+    assert_eq!(domain_names(&a), ["only-on-a", FILE_TEMPLATE]);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), before);
+}
+
+/// Three and five file-backed hosts of distinct sizes in one process: each driver reports its
+/// own node's CPUs and memory, the template's size from its domain XML, and runs machines of
+/// its own. The test driver tracks no free memory (`virNodeGetFreeMemory` fails) and enforces
+/// no limit (more machines than the node's memory are defined and run, and the node's figures
+/// stay), so placement must count free room itself: node capacity minus what it placed.
+#[tokio::test]
+async fn file_backed_test_hosts_report_their_own_node_capacity() {
+    virt::error::clear_error_callback();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for capacities in [
+        &[(2, 1024), (4, 3072), (8, 6144)][..],
+        &[(2, 1024), (3, 1536), (4, 2048), (6, 4096), (16, 32768)][..],
+    ] {
+        let sub = dir.path().join(format!("pool-{}", capacities.len()));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let uris = write_hosts(&sub, capacities);
+        let mut drivers = Vec::new();
+        for (uri, (cpus, mem)) in uris.iter().zip(capacities) {
+            let hv = file_driver(uri).await;
+            let capacity = hv.capacity().await.expect("capacity");
+            assert_eq!(
+                (capacity.cpus, capacity.memory_mib),
+                (*cpus, *mem),
+                "{uri}: {capacity:?}"
+            );
+            assert!(capacity.description.contains(uri.as_str()), "{capacity:?}");
+            let info = hv
+                .inspect_template(&TemplateSource::new(FILE_TEMPLATE).expect("src"))
+                .await
+                .expect("inspect");
+            assert_eq!(
+                info.size,
+                Some(vsm_hypervisor::MachineSize {
+                    vcpus: 2,
+                    memory_mib: 512
+                })
+            );
+            assert_eq!(info.fingerprint, "6c1f6f4e-0000-4000-8000-00000000000c");
+            drivers.push((uri.clone(), hv));
+        }
+        // More machines than the smallest node holds (1024 MiB, 2 CPUs: two at most), on
+        // every host, each with its own machines.
+        for (i, (uri, hv)) in drivers.iter().enumerate() {
+            for n in 1..=3 {
+                let m = name(&format!("h{}-web{n}", i + 1));
+                let spec = ProvisionSpec::new(
+                    m.clone(),
+                    TemplateSource::new(FILE_TEMPLATE).expect("src"),
+                    1,
+                );
+                hv.provision(&spec).await.expect("provision");
+                hv.start(&m).await.expect("start");
+                // The test driver's address: the host's DHCP range start plus the domain id.
+                let address = hv.address(&m).await.expect("address").expect("running");
+                assert!(
+                    address
+                        .to_string()
+                        .starts_with(&format!("192.168.{}.", 151 + i)),
+                    "{m} on {uri}: {address}"
+                );
+            }
+            let capacity = hv.capacity().await.expect("capacity");
+            assert_eq!(
+                (capacity.cpus, capacity.memory_mib),
+                capacities[i],
+                "{uri}: the node's figures do not change with its machines"
+            );
+        }
+        for (i, (uri, hv)) in drivers.iter().enumerate() {
+            let names: Vec<String> = hv
+                .list()
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|m| m.name.to_string())
+                .collect();
+            let want: Vec<String> = (1..=3).map(|n| format!("h{}-web{n}", i + 1)).collect();
+            assert_eq!(names, want, "{uri} holds only its own machines");
+        }
+        let conn = Connect::open(Some(&uris[0])).expect("open");
+        assert!(
+            conn.free_memory().is_err(),
+            "the test driver reports no free memory"
+        );
+    }
+}

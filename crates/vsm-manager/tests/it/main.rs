@@ -11,5 +11,7 @@ mod faults;
 mod file_driver;
 mod history;
 mod hosts;
+#[cfg(feature = "libvirt")]
+mod libvirt_hosts;
 mod pool_moves;
 mod support;
