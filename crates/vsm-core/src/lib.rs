@@ -40,7 +40,7 @@ pub use names::{
     AccountName, GroupName, NameError, NameKind, NameProblem, ServerName, TemplateName, UnitName,
     validate_name,
 };
-pub use place_plan::{DRIVER_LABEL, TemplateFacts, place_plan, placements_of};
+pub use place_plan::{DRIVER_LABEL, HAS_TEMPLATE_LABEL, TemplateFacts, place_plan, placements_of};
 pub use placement::{
     AllocationRatios, AntiAffinity, FailureClass, GroupLimit, GroupPlacement, Host, HostName,
     HostNameError, HostRefusal, HostState, HostUsage, NewServer, NoHostError, Placement,

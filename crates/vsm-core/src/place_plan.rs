@@ -20,14 +20,21 @@ use crate::time::TemplateGeneration;
 /// The label that every host carries with its driver kind (`local`, `libvirt`, …).
 pub const DRIVER_LABEL: &str = "vsm.driver";
 
-/// What placement needs to know of a template generation: its driver kind and the size of one
-/// machine.
+/// The label prefix that marks the hosts holding a template generation: a host that has
+/// generation `G` of template `T` carries `vsm.has.T@G: yes` for a placement that needs it.
+pub const HAS_TEMPLATE_LABEL: &str = "vsm.has.";
+
+/// What placement needs to know of a template generation: its driver kind, the size of one
+/// machine, and which hosts have it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateFacts {
     /// The driver kind (`local`, `libvirt`, …).
     pub driver: String,
     /// What one machine takes of its host.
     pub size: Resources,
+    /// The hosts that can clone it (`None`: every host of its driver, e.g. a local template
+    /// directory that every local host reads).
+    pub hosts: Option<std::collections::BTreeSet<HostName>>,
 }
 
 /// Where every provisioned server of `units` sits now, as placement counts it: servers whose
@@ -83,6 +90,11 @@ pub fn place_plan(
 ) -> Result<usize, PlacementError> {
     // Every provision's facts first: an unknown template refuses the whole request.
     let mut drivers: BTreeMap<crate::names::GroupName, String> = BTreeMap::new();
+    // Groups whose template only some hosts have: the label those hosts get, and the hosts.
+    let mut holders: BTreeMap<
+        crate::names::GroupName,
+        (String, std::collections::BTreeSet<HostName>),
+    > = BTreeMap::new();
     let mut sizes: BTreeMap<ServerName, Resources> = BTreeMap::new();
     for step in plans.iter().flat_map(|p| p.steps()) {
         if let Step::Provision {
@@ -100,6 +112,11 @@ pub fn place_plan(
                     template: t.clone(),
                 })?;
             drivers.entry(group.clone()).or_insert(facts.driver);
+            if let Some(hosts) = facts.hosts {
+                holders.entry(group.clone()).or_insert_with(|| {
+                    (format!("{HAS_TEMPLATE_LABEL}{t}@{}", generation.0), hosts)
+                });
+            }
             sizes.insert(server.clone(), facts.size);
         }
     }
@@ -115,11 +132,33 @@ pub fn place_plan(
                 if let Some(driver) = drivers.get(g.name()) {
                     rules.hosts.insert(DRIVER_LABEL.to_owned(), driver.clone());
                 }
+                if let Some((label, _)) = holders.get(g.name()) {
+                    rules.hosts.insert(label.clone(), "yes".to_owned());
+                }
                 Some((g.name().clone(), rules))
             }
             GroupKind::Registered(_) => None,
         })
         .collect();
+    // The hosts that hold a template some hosts lack carry its label.
+    let labelled: Vec<Host>;
+    let hosts: &[Host] = if holders.is_empty() {
+        hosts
+    } else {
+        labelled = hosts
+            .iter()
+            .map(|h| {
+                let mut h = h.clone();
+                for (label, holding) in holders.values() {
+                    if holding.contains(&h.name) {
+                        h.labels.insert(label.clone(), "yes".to_owned());
+                    }
+                }
+                h
+            })
+            .collect();
+        &labelled
+    };
     let rules = UnitPlacement {
         tolerate_host_failures: unit.tolerate_host_failures,
         groups,

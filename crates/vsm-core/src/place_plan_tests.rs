@@ -167,6 +167,7 @@ fn facts(size: Resources) -> impl Fn(&TemplateName, TemplateGeneration) -> Optio
             _ => return None,
         };
         Some(TemplateFacts {
+            hosts: None,
             driver: driver.to_owned(),
             size,
         })
@@ -792,6 +793,7 @@ fn the_template_closure_is_asked_for_the_planned_generation() {
     );
     let only_gen2 = |t: &TemplateName, g: TemplateGeneration| {
         (t.as_str() == "websrv" && g == TemplateGeneration(2)).then(|| TemplateFacts {
+            hosts: None,
             driver: "local".to_owned(),
             size: SMALL,
         })
@@ -929,4 +931,45 @@ fn a_batched_upgrade_frees_a_host_only_when_its_old_server_is_destroyed() {
         .collect();
     assert_eq!(got["web-1"], Some(hn("h1")));
     assert_eq!(got["web-2"], Some(hn("h2")));
+}
+
+#[test]
+fn only_hosts_that_have_the_template_take_its_servers() {
+    let unit = unit_of(
+        "shop",
+        vec![provisioned(
+            "vm",
+            "vmsrv",
+            2,
+            5,
+            rules(AntiAffinity::None, &[]),
+        )],
+    );
+    let mut plans = vec![plan_create(&unit, &latest(1)).expect("plan")];
+    let before = plans.clone();
+    // kvm-1 is the emptiest, but only kvm-2 has the template domain.
+    let hosts = vec![
+        host("kvm-1", 65_536, "libvirt", &[]),
+        host("kvm-2", 4096, "libvirt", &[]),
+    ];
+    let holders = |set: &[&str]| {
+        let set: BTreeSet<HostName> = set.iter().map(|h| hn(h)).collect();
+        move |t: &TemplateName, _| {
+            (t.as_str() == "vmsrv").then(|| TemplateFacts {
+                driver: "libvirt".to_owned(),
+                size: SMALL,
+                hosts: Some(set.clone()),
+            })
+        }
+    };
+    place_plan(&unit, &mut plans, &hosts, &[], &holders(&["kvm-2"])).expect("fits on kvm-2");
+    for (s, h, _) in provisions(&plans) {
+        assert_eq!(h, Some(hn("kvm-2")), "{s}");
+    }
+    // No host has it: never fits, and the refusal names the template's label.
+    let mut plans = before.clone();
+    let err = place_plan(&unit, &mut plans, &hosts, &[], &holders(&[])).expect_err("nowhere");
+    assert_eq!(err.class(), FailureClass::NeverFits);
+    assert!(err.to_string().contains("vsm.has.vmsrv@1"), "{err}");
+    assert_eq!(plans, before);
 }

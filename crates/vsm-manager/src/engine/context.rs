@@ -33,6 +33,8 @@ pub(crate) struct EngineCtx {
     pub(super) heartbeats: Heartbeats,
     /// Held while a request is placed on the pool.
     pub(super) placing: tokio::sync::Mutex<()>,
+    /// (host, template source) pairs known to be clonable there.
+    pub(super) template_hosts: Mutex<std::collections::HashSet<(vsm_core::HostName, String)>>,
     /// What running operations placed but have not provisioned yet.
     pub(super) reservations: Mutex<Vec<(vsm_core::OperationId, vsm_core::Placement)>>,
     /// The definition snapshot store's directory.
@@ -69,6 +71,7 @@ impl EngineCtx {
             heartbeats: Heartbeats::default(),
             placing: tokio::sync::Mutex::new(()),
             reservations: Mutex::new(Vec::new()),
+            template_hosts: Mutex::new(std::collections::HashSet::new()),
             definitions,
             settings: RwLock::new(settings),
             jp1,

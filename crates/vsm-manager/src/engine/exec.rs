@@ -928,7 +928,17 @@ pub(crate) async fn check_template_source(
     source: &str,
 ) -> Result<Option<vsm_core::Resources>> {
     let source = TemplateSource::new(source).map_err(|e| Error::invalid(e.to_string()))?;
-    let d = ctx.driver(driver).map_err(Error::invalid)?;
+    // The built-in host of the driver, else any connected host of it (a pool of added hosts).
+    let d = match ctx.driver(driver) {
+        Ok(d) => d,
+        Err(e) => ctx
+            .hosts
+            .connected()
+            .into_iter()
+            .find(|(r, _)| r.driver() == driver)
+            .map(|(_, d)| d)
+            .ok_or_else(|| Error::invalid(e))?,
+    };
     let info = d.inspect_template(&source).await.map_err(|e| match e {
         HypervisorError::InvalidTemplate { .. } | HypervisorError::NotFound { .. } => {
             Error::invalid_with_hint(

@@ -5,7 +5,7 @@
 //! placed but not yet provisioned (their **reservations**, dropped when the operation ends),
 //! under one lock, so two operations never take the same free room.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use vsm_core::plan::{Plan, Step};
 use vsm_core::{
     FailureClass, HostName, OperationId, Placement, PlacementError, TemplateFacts, TemplateName,
 };
-use vsm_hypervisor::Hypervisor;
+use vsm_hypervisor::{Hypervisor, TemplateSource};
 
 use super::EngineCtx;
 use crate::error::{Error, Result};
@@ -167,11 +167,13 @@ impl EngineCtx {
             placements.insert((p.unit.to_string(), p.server.to_string()), p.clone());
         }
         let placements: Vec<Placement> = placements.into_values().collect();
-        let facts = |t: &TemplateName, g| {
+        let holders = self.template_holders(plan, templates).await;
+        let facts = |t: &TemplateName, g: vsm_core::TemplateGeneration| {
             let tpl = templates.get(t)?;
             Some(TemplateFacts {
                 driver: tpl.driver.clone(),
                 size: tpl.generation(g)?.machine_size(),
+                hosts: holders.get(&(t.clone(), g.0)).cloned(),
             })
         };
         let hosts = self.hosts.placement_hosts();
@@ -208,6 +210,82 @@ impl EngineCtx {
             }
         }
         Ok(())
+    }
+
+    /// For each template generation that `plan` provisions from and whose driver's hosts do not
+    /// all share one template store (every kind but `local`, whose template directories every
+    /// local host reads): the connected hosts that can clone it, each asked once (a host that
+    /// has it is remembered; one that lacks it is asked again next time).
+    async fn template_holders(
+        &self,
+        plan: &Plan,
+        templates: &HashMap<TemplateName, Template>,
+    ) -> HashMap<(TemplateName, u32), BTreeSet<HostName>> {
+        let mut wanted: BTreeSet<(TemplateName, u32)> = BTreeSet::new();
+        for step in plan.steps() {
+            if let Step::Provision {
+                template,
+                generation,
+                ..
+            } = step
+            {
+                wanted.insert((template.clone(), generation.0));
+            }
+        }
+        let mut out = HashMap::new();
+        for (t, g) in wanted {
+            let Some(tpl) = templates.get(&t) else {
+                continue;
+            };
+            let Ok(kind) = tpl.driver.parse::<DriverKind>() else {
+                continue;
+            };
+            if kind == DriverKind::Local {
+                continue;
+            }
+            let Some(source) = tpl
+                .generation(vsm_core::TemplateGeneration(g))
+                .and_then(|info| TemplateSource::new(info.source.clone()).ok())
+            else {
+                continue;
+            };
+            let asks = self
+                .hosts
+                .connected()
+                .into_iter()
+                .filter(|(r, _)| r.driver() == kind)
+                .map(|(r, d)| {
+                    let source = source.clone();
+                    async move {
+                        let key = (r.name().clone(), source.as_str().to_owned());
+                        if self.holding().contains(&key) {
+                            return Some(key.0);
+                        }
+                        let has = matches!(
+                            tokio::time::timeout(CONNECT_TIMEOUT, d.inspect_template(&source))
+                                .await,
+                            Ok(Ok(_))
+                        );
+                        has.then(|| {
+                            self.holding().insert(key.clone());
+                            key.0
+                        })
+                    }
+                });
+            let hosts: BTreeSet<HostName> = futures::future::join_all(asks)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            out.insert((t, g), hosts);
+        }
+        out
+    }
+
+    fn holding(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(HostName, String)>> {
+        self.template_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Holds placement still (no request is placed while the guard lives).

@@ -40,6 +40,28 @@ impl Manager {
                 "choose another name, or remove the host first (`vsm host remove`)",
             ));
         };
+        // One machine is one host: the same URI or directory twice would double its capacity
+        // and let two servers of a hard anti-affinity group share it.
+        if let Some((other, _)) = self
+            .engine()
+            .hosts
+            .records()
+            .into_iter()
+            .find(|(r, _)| same_place(r, &connection))
+        {
+            return Err(Error::invalid_with_hint(
+                format!(
+                    "host {} already reaches {}",
+                    other.name(),
+                    connection
+                        .uri
+                        .clone()
+                        .or_else(|| connection.dir.as_ref().map(ToString::to_string))
+                        .unwrap_or_default()
+                ),
+                "a machine is one host of the pool; remove the other first if it is to be renamed",
+            ));
+        }
         let mut record = HostRecord::new(connection, now());
         record.labels = req.labels.clone();
         record.ratios = AllocationRatios::new(
@@ -604,6 +626,25 @@ fn host_info(
     }
 }
 
+/// Whether `record` reaches the same hypervisor as `connection` (same URI or directory; the
+/// built-in hosts by what their driver describes).
+fn same_place(record: &HostRecord, connection: &HostConnection) -> bool {
+    if record.driver() != connection.driver {
+        return false;
+    }
+    let described =
+        |prefix: &str, what: &str| record.endpoint.as_deref() == Some(&format!("{prefix}{what}"));
+    match (&connection.uri, &connection.dir) {
+        (Some(uri), _) => {
+            record.connection.uri.as_deref() == Some(uri.as_str()) || described("libvirt ", uri)
+        }
+        (None, Some(dir)) => {
+            record.connection.dir.as_ref() == Some(dir) || described("local:", dir.as_str())
+        }
+        (None, None) => false,
+    }
+}
+
 /// Checks `vsm host add`'s request; answers how to reach the host.
 fn check_add(req: &AddHost) -> Result<HostConnection> {
     if DriverKind::Local.as_str() == req.name.as_str()
@@ -706,6 +747,57 @@ mod tests {
             reserved_memory_mb: None,
             fencing: None,
         }
+    }
+
+    #[test]
+    fn one_machine_is_one_host() {
+        let conn = |name: &str, driver, uri: Option<&str>, dir: Option<&str>| HostConnection {
+            name: HostName::new(name).expect("name"),
+            driver,
+            uri: uri.map(str::to_owned),
+            dir: dir.map(camino::Utf8PathBuf::from),
+        };
+        let kvm1 = HostRecord::new(
+            conn(
+                "kvm-1",
+                DriverKind::Libvirt,
+                Some("qemu+ssh://kvm-1/system"),
+                None,
+            ),
+            vsm_core::Timestamp::EPOCH,
+        );
+        assert!(same_place(
+            &kvm1,
+            &conn(
+                "kvm-dup",
+                DriverKind::Libvirt,
+                Some("qemu+ssh://kvm-1/system"),
+                None
+            )
+        ));
+        assert!(!same_place(
+            &kvm1,
+            &conn(
+                "kvm-2",
+                DriverKind::Libvirt,
+                Some("qemu+ssh://kvm-2/system"),
+                None
+            )
+        ));
+        // The built-in hosts are known by what their driver describes.
+        let mut local = HostRecord::new(
+            conn("local", DriverKind::Local, None, None),
+            vsm_core::Timestamp::EPOCH,
+        );
+        local.endpoint = Some("local:/var/lib/vsm/local".into());
+        assert!(same_place(
+            &local,
+            &conn("again", DriverKind::Local, None, Some("/var/lib/vsm/local"))
+        ));
+        assert!(!same_place(
+            &local,
+            &conn("h2", DriverKind::Local, None, Some("/var/lib/vsm/hosts/h2"))
+        ));
     }
 
     #[test]

@@ -50,7 +50,13 @@ impl Manager {
         self.check_running()?;
         self.authorize(actor, Action::TemplateRegister, None, req.name.as_str())
             .await?;
-        if self.engine().drivers().get(req.driver).is_none() {
+        let pooled = self
+            .engine()
+            .hosts
+            .connected()
+            .iter()
+            .any(|(r, _)| r.driver() == req.driver);
+        if self.engine().drivers().get(req.driver).is_none() && !pooled {
             return Err(Error::invalid_with_hint(
                 format!("this manager has no {} driver", req.driver),
                 format!("available drivers: {}", self.driver_words()),

@@ -45,7 +45,13 @@ impl Manager {
                     ));
                 };
                 let driver = t.driver.parse::<DriverKind>()?;
-                if self.engine().drivers().get(driver).is_none() {
+                let pooled = self
+                    .engine()
+                    .hosts
+                    .records()
+                    .iter()
+                    .any(|(r, _)| r.driver() == driver);
+                if self.engine().drivers().get(driver).is_none() && !pooled {
                     return Err(Error::invalid(format!(
                         "group {}: template {} needs the {driver} driver, which this manager does not have",
                         g.name, p.template

@@ -993,3 +993,76 @@ async fn five_libvirt_hosts_fail_over_a_lost_host_once_confirmed_and_clean_it_wh
         assert_eq!(s.logical, LogicalStatus::Working, "{s:?}");
     }
 }
+
+#[tokio::test]
+async fn a_host_without_the_template_takes_none_of_its_servers_and_one_machine_is_one_host() {
+    let lab = Lab::new(&THREE).await;
+    // A big, empty host that lacks the template domain: spread would pick it first.
+    let dir = Utf8PathBuf::from_path_buf(lab._dir.path().to_path_buf()).expect("utf-8");
+    let full = node_xml(64, 262_144, 160);
+    let start = full.find("  <domain ").expect("the template domain");
+    let end = full.find("</domain>").expect("its end") + "</domain>\n".len();
+    let bare = format!("{}{}", &full[..start], &full[end..]);
+    let path = dir.join("bare.xml");
+    std::fs::write(&path, bare).expect("write the bare host");
+    let add = |name: &str, uri: String| AddHost {
+        name: host(name),
+        driver: DriverKind::Libvirt,
+        uri: Some(uri),
+        dir: None,
+        labels: BTreeMap::new(),
+        cpu_ratio: Some(1.0),
+        ram_ratio: Some(1.0),
+        reserved_memory_mb: None,
+        fencing: Some(Fencing::Manual),
+    };
+    lab.manager
+        .add_host(&lab.admin, add("kvm-bare", format!("test://{path}")))
+        .await
+        .expect("add the bare host");
+    let shop = lab.unit("shop", &web_unit(3, 6, "none")).await;
+    lab.start(&shop).await;
+    let placed = lab.placement(&shop).await;
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    assert!(
+        placed.values().all(|h| h != "kvm-bare"),
+        "a host without the template got a server: {placed:?}"
+    );
+    // A group that only the bare host could take never fits, and says why.
+    let err = lab
+        .manager
+        .scale(
+            &lab.bob,
+            &shop,
+            ScaleRequest {
+                group: name("web"),
+                count: 6,
+                remove: vec![],
+                grace_secs: None,
+                wait_secs: None,
+            },
+        )
+        .await;
+    if let Ok(id) = err {
+        // The three template hosts have room for three more: that is fine too.
+        let rec = lab
+            .manager
+            .wait(&lab.admin, id, std::time::Duration::from_secs(60))
+            .await
+            .expect("wait");
+        assert!(rec.summary.state.is_finished(), "{rec:?}");
+        assert!(
+            lab.placement(&shop).await.values().all(|h| h != "kvm-bare"),
+            "a host without the template got a server"
+        );
+    }
+    // The same URI twice is one machine, not two hosts.
+    let uri = lab.nodes[0].1.clone();
+    let twice = lab
+        .manager
+        .add_host(&lab.admin, add("kvm-again", uri))
+        .await
+        .expect_err("the same URI twice");
+    assert_eq!(twice.kind(), ErrorKind::InvalidRequest, "{twice}");
+    assert!(twice.to_string().contains("already reaches"), "{twice}");
+}
