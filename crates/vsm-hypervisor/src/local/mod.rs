@@ -695,8 +695,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Addresses handed out by the local drivers of this process, with the state directory of the
 /// driver and the machine that hold each.
-fn held_addresses(
-) -> std::sync::MutexGuard<'static, BTreeMap<Ipv4Addr, (Utf8PathBuf, MachineName)>> {
+fn held_addresses() -> std::sync::MutexGuard<'static, BTreeMap<Ipv4Addr, (Utf8PathBuf, MachineName)>>
+{
     static HELD: std::sync::OnceLock<Mutex<BTreeMap<Ipv4Addr, (Utf8PathBuf, MachineName)>>> =
         std::sync::OnceLock::new();
     lock(HELD.get_or_init(|| Mutex::new(BTreeMap::new())))
