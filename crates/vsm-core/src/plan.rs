@@ -39,7 +39,7 @@ pub enum Step {
         template: TemplateName,
         /// The generation.
         generation: TemplateGeneration,
-        /// The host it goes to, once placed ([`crate::placement::place_plan`]); `None`: the
+        /// The host it goes to, once placed ([`crate::place_plan::place_plan`]); `None`: the
         /// default host of the template's driver.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host: Option<crate::placement::HostName>,
