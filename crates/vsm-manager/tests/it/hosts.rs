@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
-use vsm_core::{AccountName, HostName, OperationId, Role, ServerName, UnitName};
+use vsm_core::ServerName;
 use vsm_hypervisor::fake::{FAKE_SIZE, FakeHypervisor};
-use vsm_hypervisor::{Hypervisor, MachineName, Operation, PowerState};
+use vsm_hypervisor::{Hypervisor, Operation, PowerState};
 use vsm_manager::store::{Change, SqliteStore, Store};
 use vsm_manager::testing::FakeHosts;
 use vsm_manager::*;
 
-use crate::support::{BOB_PW, ROOT_PW, name, servers_of};
+use crate::pool_support::{Pool, host, machine, pool_drivers};
+use crate::support::{name, servers_of};
 
 /// What one fake server takes of its host, as placement counts it.
 const SIZE: vsm_core::Usage = vsm_core::Usage {
@@ -23,95 +23,8 @@ const SIZE: vsm_core::Usage = vsm_core::Usage {
     memory_mib: FAKE_SIZE.memory_mib,
 };
 
-/// A manager on a temporary state dir whose built-in host `local` is `local`, and whose added
-/// hosts are connected by `hosts`.
-struct Pool {
-    _dir: tempfile::TempDir,
-    root: Utf8PathBuf,
-    local: Arc<FakeHypervisor>,
-    hosts: Arc<FakeHosts>,
-    manager: Manager,
-    admin: Actor,
-    bob: Actor,
-}
-
-async fn open(root: &Utf8Path, local: &Arc<FakeHypervisor>, hosts: &Arc<FakeHosts>) -> Manager {
-    let mut config = ManagerConfig::load(root.join("state")).expect("config");
-    config.password_cost = PasswordCost::Insecure;
-    config.monitor = false;
-    let factory: Arc<dyn DriverFactory> = hosts.clone();
-    Manager::open(
-        config,
-        DriverSet::new()
-            .with(DriverKind::Local, local.clone())
-            .with_factory(factory),
-    )
-    .await
-    .expect("open the manager")
-}
-
-async fn login(manager: &Manager, account: &str, password: &str) -> Actor {
-    manager
-        .authenticate(&name::<AccountName>(account), &Password::new(password))
-        .await
-        .expect("login")
-}
-
-fn host(s: &str) -> HostName {
-    name(s)
-}
-
+/// What `hosts.rs` asks of a [`Pool`] beyond the shared harness.
 impl Pool {
-    /// A pool of the built-in host only (the fake's default capacity unless `local_capacity`),
-    /// added hosts connected by `hosts`.
-    async fn new(local_capacity: Option<(u32, u64)>, hosts: FakeHosts) -> Pool {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
-        let mut init = InitOptions::new(root.join("state"), name("root"), Password::new(ROOT_PW));
-        init.password_cost = PasswordCost::Insecure;
-        Manager::init(init).expect("init");
-        let mut local = FakeHypervisor::new().with_root_dir(root.join("machines"));
-        if let Some((cpus, mem)) = local_capacity {
-            local = local.with_capacity(cpus, mem);
-        }
-        let local = Arc::new(local);
-        let hosts = Arc::new(hosts);
-        let manager = open(&root, &local, &hosts).await;
-        let admin = login(&manager, "root", ROOT_PW).await;
-        manager
-            .add_account(
-                &admin,
-                AddAccount {
-                    name: name("bob"),
-                    role: Role::Builder,
-                    password: Password::new(BOB_PW),
-                },
-            )
-            .await
-            .expect("add bob");
-        let bob = login(&manager, "bob", BOB_PW).await;
-        manager
-            .register_template(
-                &bob,
-                RegisterTemplate {
-                    name: name("tpl"),
-                    driver: DriverKind::Local,
-                    source: "image-1".into(),
-                },
-            )
-            .await
-            .expect("template");
-        Pool {
-            _dir: dir,
-            root,
-            local,
-            hosts,
-            manager,
-            admin,
-            bob,
-        }
-    }
-
     /// Shuts the manager down and opens the same state dir again with the factory `hosts`
     /// (the built-in host keeps its fake).
     async fn reopen(self, hosts: FakeHosts) -> Pool {
@@ -125,27 +38,9 @@ impl Pool {
     }
 
     async fn reopen_on(self, hosts: Arc<FakeHosts>) -> Pool {
-        let Pool {
-            _dir,
-            root,
-            local,
-            manager,
-            ..
-        } = self;
-        manager.shutdown(Duration::from_secs(5)).await;
-        drop(manager);
-        let manager = open(&root, &local, &hosts).await;
-        let admin = login(&manager, "root", ROOT_PW).await;
-        let bob = login(&manager, "bob", BOB_PW).await;
-        Pool {
-            _dir,
-            root,
-            local,
-            hosts,
-            manager,
-            admin,
-            bob,
-        }
+        let Pool { base, local, .. } = self;
+        let base = base.reopen(pool_drivers(&local, &hosts)).await;
+        Pool { base, local, hosts }
     }
 
     /// Shuts the manager down and opens its store (for what the API does not show); the
@@ -154,131 +49,6 @@ impl Pool {
         self.manager.shutdown(Duration::from_secs(5)).await;
         let store = SqliteStore::open(&self.root.join("state").join(DB_FILE)).expect("store");
         (store, self)
-    }
-
-    /// The request to add the fake host `name` with `labels`.
-    fn add_req(&self, name: &str, labels: &[(&str, &str)]) -> AddHost {
-        AddHost {
-            name: host(name),
-            driver: DriverKind::Local,
-            uri: None,
-            dir: Some(self.root.join("hosts").join(name)),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            cpu_ratio: None,
-            ram_ratio: None,
-            reserved_memory_mb: None,
-            fencing: None,
-        }
-    }
-
-    async fn add(&self, name: &str, labels: &[(&str, &str)]) -> HostInfo {
-        self.manager
-            .add_host(&self.admin, self.add_req(name, labels))
-            .await
-            .unwrap_or_else(|e| panic!("add host {name}: {e}"))
-    }
-
-    /// bob's unit `unit` from `unit_file`, with one definition version for `groups`.
-    async fn unit(&self, unit: &str, unit_file: &str, groups: &[&str]) -> UnitName {
-        let unit: UnitName = name(unit);
-        self.manager
-            .create_unit_from_file(
-                &self.bob,
-                CreateUnitFromFile {
-                    name: unit.clone(),
-                    file_name: format!("{unit}.yaml"),
-                    unit_file: unit_file.into(),
-                },
-            )
-            .await
-            .expect("create unit");
-        let dir = self.root.join(format!("defs-{unit}"));
-        std::fs::create_dir_all(dir.join("site")).expect("mkdir");
-        let mut manifest = String::from("format: 1\ngroups:\n");
-        for g in groups {
-            manifest.push_str(&format!(
-                "  - name: {g}\n    files:\n      - {{ source: site/index.html, target: www/index.html }}\n"
-            ));
-        }
-        std::fs::write(dir.join("vsm-definition.yaml"), manifest).expect("manifest");
-        std::fs::write(dir.join("site/index.html"), "v1").expect("file");
-        self.manager
-            .import_definitions(&self.bob, &unit, &dir)
-            .await
-            .expect("import");
-        unit
-    }
-
-    /// Waits for operation `id`; asserts it succeeded.
-    async fn succeeds(&self, id: OperationId) -> OperationRecord {
-        let rec = self
-            .manager
-            .wait(&self.admin, id, Duration::from_secs(60))
-            .await
-            .expect("wait");
-        assert_eq!(rec.summary.state, OperationState::Succeeded, "{rec:?}");
-        rec
-    }
-
-    async fn start(&self, unit: &UnitName) -> OperationRecord {
-        let id = self
-            .manager
-            .start_unit(&self.bob, unit, OpOptions::default())
-            .await
-            .expect("start");
-        self.succeeds(id).await
-    }
-
-    async fn scale(&self, unit: &UnitName, count: u32, remove: &[&str]) -> Result<OperationId> {
-        self.manager
-            .scale(
-                &self.bob,
-                unit,
-                ScaleRequest {
-                    group: name("web"),
-                    count,
-                    remove: remove.iter().map(|s| name(s)).collect(),
-                    grace_secs: None,
-                    wait_secs: None,
-                },
-            )
-            .await
-    }
-
-    async fn show(&self, unit: &UnitName) -> UnitDetail {
-        self.manager.show_unit(&self.bob, unit).await.expect("show")
-    }
-
-    /// Each server of `unit` with the host the manager reports for it.
-    async fn placement(&self, unit: &UnitName) -> BTreeMap<String, String> {
-        self.show(unit)
-            .await
-            .groups
-            .iter()
-            .flat_map(|g| g.servers.iter())
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    s.host
-                        .clone()
-                        .unwrap_or_else(|| panic!("server {} has no host", s.name)),
-                )
-            })
-            .collect()
-    }
-
-    /// The fake behind pool host `name`.
-    fn fake(&self, name: &str) -> Arc<FakeHypervisor> {
-        if name == "local" {
-            self.local.clone()
-        } else {
-            self.hosts
-                .host(name)
-                .unwrap_or_else(|| panic!("host {name} was never connected"))
-        }
     }
 
     /// The machines the fake behind host `name` holds, by name.
@@ -306,10 +76,6 @@ impl Pool {
     }
 }
 
-fn machine(unit: &str, server: &str) -> MachineName {
-    MachineName::new(format!("{unit}--{server}")).expect("machine name")
-}
-
 /// The `vsm.epoch` label of `server`'s machine on `fake`.
 async fn epoch_label(fake: &FakeHypervisor, unit: &str, server: &str) -> String {
     fake.info(&machine(unit, server))
@@ -335,9 +101,9 @@ const HARD: &str = "    placement:\n      anti_affinity: hard\n";
 
 #[tokio::test]
 async fn hard_anti_affinity_spreads_a_group_over_every_host() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h1", &[("zone", "a")]).await;
-    pool.add("h2", &[]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[("zone", "a")], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(3, HARD, ""), &["web"]).await;
     pool.start(&unit).await;
 
@@ -431,9 +197,9 @@ async fn hard_anti_affinity_spreads_a_group_over_every_host() {
 
 #[tokio::test]
 async fn a_group_that_can_never_fit_is_refused_whole_with_every_hosts_reason() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h1", &[]).await;
-    pool.add("h2", &[]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4, HARD, ""), &["web"]).await;
     let err = pool
         .manager
@@ -469,7 +235,7 @@ async fn a_group_that_can_never_fit_is_refused_whole_with_every_hosts_reason() {
     }
 
     // With a fourth host the same request fits.
-    pool.add("h3", &[]).await;
+    pool.add("h3", &[], None).await;
     pool.start(&unit).await;
     let on: BTreeSet<String> = pool.placement(&unit).await.into_values().collect();
     assert_eq!(on.len(), 4, "{on:?}");
@@ -479,8 +245,8 @@ async fn a_group_that_can_never_fit_is_refused_whole_with_every_hosts_reason() {
 async fn a_full_pool_refuses_a_scale_out_until_a_host_is_added() {
     // 600 MiB × 1.5 = 900 MiB allocatable: one 512 MiB server per host. (700 MiB would give
     // 1050 MiB: two servers.)
-    let pool = Pool::new(Some((1, 600)), FakeHosts::with_capacity(1, 600)).await;
-    let h1 = pool.add("h1", &[]).await;
+    let pool = Pool::new(Some((1, 600)), FakeHosts::with_capacity(1, 600), |_| {}).await;
+    let h1 = pool.add("h1", &[], None).await;
     assert_eq!(h1.allocatable.memory_mib, 900, "{h1:?}");
     let unit = pool.unit("shop", &web_unit(2, "", ""), &["web"]).await;
     pool.start(&unit).await;
@@ -514,7 +280,7 @@ async fn a_full_pool_refuses_a_scale_out_until_a_host_is_added() {
     assert!(pool.manager.busy_op(&unit).is_none());
 
     // A new host makes room: the same scale-out lands there.
-    pool.add("h2", &[]).await;
+    pool.add("h2", &[], None).await;
     let id = pool.scale(&unit, 3, &[]).await.expect("scale out");
     pool.succeeds(id).await;
     let placed = pool.placement(&unit).await;
@@ -544,10 +310,11 @@ async fn a_full_pool_refuses_a_scale_out_until_a_host_is_added() {
 
 #[tokio::test]
 async fn a_label_selector_places_only_on_matching_hosts() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("a1", &[("zone", "a")]).await;
-    pool.add("b1", &[("zone", "b")]).await;
-    pool.add("a2", &[("zone", "a"), ("disk", "ssd")]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("a1", &[("zone", "a")], None).await;
+    pool.add("b1", &[("zone", "b")], None).await;
+    pool.add("a2", &[("zone", "a"), ("disk", "ssd")], None)
+        .await;
     let zoned = "    placement:\n      hosts: { zone: a }\n";
     let unit = pool.unit("shop", &web_unit(3, zoned, ""), &["web"]).await;
     pool.start(&unit).await;
@@ -598,9 +365,9 @@ async fn a_label_selector_places_only_on_matching_hosts() {
 
 #[tokio::test]
 async fn a_host_is_removed_only_when_empty_and_never_the_builtin_one() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h1", &[]).await;
-    pool.add("h2", &[]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(3, HARD, ""), &["web"]).await;
     pool.start(&unit).await;
     let placed = pool.placement(&unit).await;
@@ -635,7 +402,7 @@ async fn a_host_is_removed_only_when_empty_and_never_the_builtin_one() {
     assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
 
     // An empty host goes.
-    pool.add("h3", &[]).await;
+    pool.add("h3", &[], None).await;
     pool.manager
         .remove_host(&pool.admin, &host("h3"))
         .await
@@ -667,14 +434,14 @@ async fn a_host_is_removed_only_when_empty_and_never_the_builtin_one() {
         .expect("remove the emptied h1");
     assert_eq!(pool.host_names().await, ["h2", "local"]);
     // The name is free again.
-    pool.add("h1", &[]).await;
+    pool.add("h1", &[], None).await;
     assert_eq!(pool.host_names().await, ["h1", "h2", "local"]);
 }
 
 #[tokio::test]
 async fn add_host_refusals_store_nothing() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h1", &[("zone", "a")]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[("zone", "a")], None).await;
     let before = pool.manager.list_hosts(&pool.admin).await.expect("list");
     let names_before = pool.host_names().await;
     assert_eq!(names_before, ["h1", "local"]);
@@ -769,7 +536,7 @@ async fn add_host_refusals_store_nothing() {
 
 #[tokio::test]
 async fn hosts_and_placements_survive_a_reopen_and_a_refused_host_is_avoided() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
     let mut req = pool.add_req("h1", &[("zone", "a"), ("rack", "r1")]);
     req.cpu_ratio = Some(4.0);
     req.ram_ratio = Some(1.0);
@@ -779,7 +546,7 @@ async fn hosts_and_placements_survive_a_reopen_and_a_refused_host_is_avoided() {
         .add_host(&pool.admin, req)
         .await
         .expect("add h1");
-    pool.add("h2", &[("zone", "b")]).await;
+    pool.add("h2", &[("zone", "b")], None).await;
     let unit = pool.unit("shop", &web_unit(3, "", ""), &["web"]).await;
     pool.start(&unit).await;
     let placed = pool.placement(&unit).await;
@@ -887,8 +654,8 @@ async fn hosts_and_placements_survive_a_reopen_and_a_refused_host_is_avoided() {
 
 #[tokio::test]
 async fn a_server_recorded_on_an_unknown_host_is_given_the_builtin_host_on_open() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h1", &[]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
     let unit = pool.unit("shop", &web_unit(2, HARD, ""), &["web"]).await;
     pool.start(&unit).await;
     let placed = pool.placement(&unit).await;
@@ -960,9 +727,9 @@ async fn a_server_recorded_on_an_unknown_host_is_given_the_builtin_host_on_open(
 
 #[tokio::test]
 async fn recreating_a_server_provisions_it_again_with_the_next_epoch() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h1", &[]).await;
-    pool.add("h2", &[]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let extra = format!("    recover: recreate\n{HARD}");
     let unit = pool.unit("shop", &web_unit(2, &extra, ""), &["web"]).await;
     pool.start(&unit).await;
@@ -1011,7 +778,7 @@ async fn recreating_a_server_provisions_it_again_with_the_next_epoch() {
 #[tokio::test]
 async fn running_operations_reserve_their_room() {
     // Room for one server in the whole pool; the first start is slow to provision.
-    let pool = Pool::new(Some((1, 600)), FakeHosts::new()).await;
+    let pool = Pool::new(Some((1, 600)), FakeHosts::new(), |_| {}).await;
     pool.local
         .set_latency(Operation::Provision, Duration::from_millis(500));
     let first = pool.unit("first", &web_unit(1, "", ""), &["web"]).await;
@@ -1065,8 +832,8 @@ async fn running_operations_reserve_their_room() {
 #[tokio::test]
 async fn an_upgrade_in_place_fits_a_full_pool_and_a_surge_does_not() {
     // One server per host (see the full-pool test).
-    let pool = Pool::new(Some((1, 600)), FakeHosts::with_capacity(1, 600)).await;
-    pool.add("h1", &[]).await;
+    let pool = Pool::new(Some((1, 600)), FakeHosts::with_capacity(1, 600), |_| {}).await;
+    pool.add("h1", &[], None).await;
     let unit = pool.unit("shop", &web_unit(2, "", ""), &["web"]).await;
     pool.start(&unit).await;
     let placed = pool.placement(&unit).await;
@@ -1116,7 +883,7 @@ async fn an_upgrade_in_place_fits_a_full_pool_and_a_surge_does_not() {
 
 #[tokio::test]
 async fn tolerate_host_failures_needs_enough_hosts() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
     let text = "format: 1\ntolerate_host_failures: 1\ngroups:\n  - name: web\n    template: tpl\n    count: 3\n    min: 2\n    max: 6\n";
     let unit = pool.unit("shop", text, &["web"]).await;
     // One host: losing it loses every server.
@@ -1134,8 +901,8 @@ async fn tolerate_host_failures_needs_enough_hosts() {
     assert!(servers_of(&pool.show(&unit).await, "web").is_empty());
 
     // Three hosts: one server each, so losing any one leaves two.
-    pool.add("h1", &[]).await;
-    pool.add("h2", &[]).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     pool.start(&unit).await;
     let on: BTreeSet<String> = pool.placement(&unit).await.into_values().collect();
     assert_eq!(on.len(), 3, "{on:?}");
@@ -1143,7 +910,7 @@ async fn tolerate_host_failures_needs_enough_hosts() {
 
 #[tokio::test]
 async fn two_adds_of_one_name_at_once_add_it_once() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
     // The race is a matter of scheduling: try it on several names.
     for i in 1..=10 {
         let n = format!("h{i}");
@@ -1176,8 +943,8 @@ async fn two_adds_of_one_name_at_once_add_it_once() {
 
 #[tokio::test]
 async fn a_host_is_not_removed_while_a_running_operation_has_placed_a_server_on_it() {
-    let pool = Pool::new(None, FakeHosts::new()).await;
-    pool.add("h2", &[("zone", "a")]).await;
+    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h2", &[("zone", "a")], None).await;
     let extra = "    recover: recreate\n    placement:\n      hosts: { zone: a }\n";
     let unit = pool.unit("shop", &web_unit(1, extra, ""), &["web"]).await;
     pool.start(&unit).await;
@@ -1187,7 +954,7 @@ async fn a_host_is_not_removed_while_a_running_operation_has_placed_a_server_on_
     );
     // A second zone-a host, first by name: recreating web-1 places it there (both are
     // empty once web-1's old machine is destroyed).
-    pool.add("h1", &[("zone", "a")]).await;
+    pool.add("h1", &[("zone", "a")], None).await;
     // The old machine takes a while to destroy: web-1 is placed on h1 and its room
     // reserved, but its provisioning has not begun.
     pool.fake("h2")

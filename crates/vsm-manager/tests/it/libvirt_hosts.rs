@@ -18,12 +18,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use vsm_core::{AccountName, HostName, HostState, OperationId, Role, UnitName};
+use vsm_core::{HostState, UnitName};
 use vsm_hypervisor::libvirt::{LibvirtConfig, LibvirtDriver};
 use vsm_hypervisor::{
     GuestAccess, HostCapacity, Hypervisor, HypervisorError, HypervisorKind, LoadFigures,
@@ -33,7 +34,8 @@ use vsm_hypervisor::{
 use vsm_manager::host::HostConnection;
 use vsm_manager::*;
 
-use crate::support::{BOB_PW, ROOT_PW, name};
+use crate::pool_support::{Harness, host, machine, machines_by_name, on_host, placement_of};
+use crate::support::{init_state, name};
 
 /// The template domain in every host file.
 const TEMPLATE: &str = "vsm-tmpl";
@@ -171,14 +173,7 @@ impl CutHost {
     /// The host's machines, seen through another driver instance on the same connection
     /// (never cut), by name.
     async fn inside(&self) -> BTreeMap<String, MachineInfo> {
-        self.inner
-            .reopen()
-            .list()
-            .await
-            .expect("list the host's machines")
-            .into_iter()
-            .map(|m| (m.name.to_string(), m))
-            .collect()
+        machines_by_name(&self.inner.reopen()).await
     }
 }
 
@@ -334,34 +329,23 @@ impl DriverFactory for LibvirtHosts {
 
 // ------------------------------------------------------------------ the lab
 
-/// A manager on a temporary state dir whose built-in libvirt host (`libvirt`, too small for a
-/// machine) holds the template catalog, and whose added hosts `kvm-1`… are libvirt test-driver
-/// host files of the sizes given, added with ratios 1 (allocatable = the node's figures) and
-/// `fencing: manual`.
+/// A [`Harness`] whose built-in libvirt host (`libvirt`, too small for a machine) holds the
+/// template catalog, and whose added hosts `kvm-1`… are libvirt test-driver host files of the
+/// sizes given, added with ratios 1 (allocatable = the node's figures) and `fencing: manual`.
 struct Lab {
-    _dir: tempfile::TempDir,
+    base: Harness,
     catalog: Arc<LibvirtDriver>,
     hosts: Arc<LibvirtHosts>,
     /// Each added host's name, URI and (CPUs, MiB).
     nodes: Vec<(String, String, (u32, u64))>,
-    manager: Manager,
-    admin: Actor,
-    bob: Actor,
 }
 
-async fn login(manager: &Manager, account: &str, password: &str) -> Actor {
-    manager
-        .authenticate(&name::<AccountName>(account), &Password::new(password))
-        .await
-        .expect("login")
-}
+impl Deref for Lab {
+    type Target = Harness;
 
-fn host(s: &str) -> HostName {
-    name(s)
-}
-
-fn machine(unit: &str, server: &str) -> MachineName {
-    MachineName::new(format!("{unit}--{server}")).expect("machine name")
+    fn deref(&self) -> &Harness {
+        &self.base
+    }
 }
 
 /// One `web` group of `count` servers (at most `max`) with anti-affinity `affinity`.
@@ -373,11 +357,7 @@ fn web_unit(count: u32, max: u32, affinity: &str) -> String {
 
 impl Lab {
     async fn new(sizes: &[(u32, u64)]) -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
-        let mut init = InitOptions::new(root.join("state"), name("root"), Password::new(ROOT_PW));
-        init.password_cost = PasswordCost::Insecure;
-        Manager::init(init).expect("init");
+        let (dir, root) = init_state();
         let catalog_uri = write_host(&root, "catalog.xml", CATALOG, 150);
         let catalog = Arc::new(open_driver(&catalog_uri).await.expect("open the catalog"));
         let nodes: Vec<(String, String, (u32, u64))> = sizes
@@ -393,45 +373,17 @@ impl Lab {
             })
             .collect();
         let hosts = Arc::new(LibvirtHosts::default());
-        let mut config = ManagerConfig::load(root.join("state")).expect("config");
-        config.password_cost = PasswordCost::Insecure;
-        config.monitor = false;
-        // A host unreachable this long is down (probed by hand: no monitor runs).
-        config.settings.monitor.host_down_after_ms = Some(200);
         let factory: Arc<dyn DriverFactory> = hosts.clone();
         let builtin: Arc<dyn Hypervisor> = catalog.clone();
-        let manager = Manager::open(
-            config,
-            DriverSet::new()
-                .with(DriverKind::Libvirt, builtin)
-                .with_factory(factory),
-        )
-        .await
-        .expect("open the manager");
-        let admin = login(&manager, "root", ROOT_PW).await;
-        manager
-            .add_account(
-                &admin,
-                AddAccount {
-                    name: name("bob"),
-                    role: Role::Builder,
-                    password: Password::new(BOB_PW),
-                },
-            )
-            .await
-            .expect("add bob");
-        let bob = login(&manager, "bob", BOB_PW).await;
-        let tpl = manager
-            .register_template(
-                &bob,
-                RegisterTemplate {
-                    name: name("tpl"),
-                    driver: DriverKind::Libvirt,
-                    source: TEMPLATE.into(),
-                },
-            )
-            .await
-            .expect("register the template domain");
+        let drivers = DriverSet::new()
+            .with(DriverKind::Libvirt, builtin)
+            .with_factory(factory);
+        let base = Harness::open(dir, drivers, |config| {
+            // A host unreachable this long is down (probed by hand: no monitor runs).
+            config.settings.monitor.host_down_after_ms = Some(200);
+        })
+        .await;
+        let tpl = base.register_template(DriverKind::Libvirt, TEMPLATE).await;
         assert_eq!(
             tpl.generations[0].size,
             vsm_core::Resources {
@@ -441,32 +393,24 @@ impl Lab {
             "the size from the template's domain XML: {tpl:?}"
         );
         for (n, uri, _) in &nodes {
-            manager
-                .add_host(
-                    &admin,
-                    AddHost {
-                        name: host(n),
-                        driver: DriverKind::Libvirt,
-                        uri: Some(uri.clone()),
-                        dir: None,
-                        labels: BTreeMap::new(),
-                        cpu_ratio: Some(1.0),
-                        ram_ratio: Some(1.0),
-                        reserved_memory_mb: None,
-                        fencing: Some(Fencing::Manual),
-                    },
-                )
-                .await
-                .unwrap_or_else(|e| panic!("add host {n} ({uri}): {e}"));
+            base.add_host(AddHost {
+                name: host(n),
+                driver: DriverKind::Libvirt,
+                uri: Some(uri.clone()),
+                dir: None,
+                labels: BTreeMap::new(),
+                cpu_ratio: Some(1.0),
+                ram_ratio: Some(1.0),
+                reserved_memory_mb: None,
+                fencing: Some(Fencing::Manual),
+            })
+            .await;
         }
         Lab {
-            _dir: dir,
+            base,
             catalog,
             hosts,
             nodes,
-            manager,
-            admin,
-            bob,
         }
     }
 
@@ -485,83 +429,6 @@ impl Lab {
             .find(|(n, _, _)| n == h)
             .map(|(_, u, _)| u.as_str())
             .unwrap_or_else(|| panic!("no host {h}"))
-    }
-
-    async fn unit(&self, unit: &str, unit_file: &str) -> UnitName {
-        let unit: UnitName = name(unit);
-        self.manager
-            .create_unit_from_file(
-                &self.bob,
-                CreateUnitFromFile {
-                    name: unit.clone(),
-                    file_name: format!("{unit}.yaml"),
-                    unit_file: unit_file.into(),
-                },
-            )
-            .await
-            .expect("create unit");
-        unit
-    }
-
-    async fn succeeds(&self, id: OperationId) -> OperationRecord {
-        let rec = self
-            .manager
-            .wait(&self.admin, id, Duration::from_secs(60))
-            .await
-            .expect("wait");
-        assert_eq!(rec.summary.state, OperationState::Succeeded, "{rec:?}");
-        rec
-    }
-
-    async fn start(&self, unit: &UnitName) {
-        let id = self
-            .manager
-            .start_unit(&self.bob, unit, OpOptions::default())
-            .await
-            .expect("start");
-        self.succeeds(id).await;
-    }
-
-    async fn scale(&self, unit: &UnitName, count: u32) -> Result<OperationId> {
-        self.manager
-            .scale(
-                &self.bob,
-                unit,
-                ScaleRequest {
-                    group: name("web"),
-                    count,
-                    remove: vec![],
-                    grace_secs: None,
-                    wait_secs: None,
-                },
-            )
-            .await
-    }
-
-    /// Each server of `unit` with the host the manager places it on.
-    async fn placement(&self, unit: &UnitName) -> BTreeMap<String, String> {
-        self.manager
-            .show_unit(&self.bob, unit)
-            .await
-            .expect("show unit")
-            .groups
-            .iter()
-            .flat_map(|g| g.servers.iter())
-            .map(|s| {
-                let h = s
-                    .host
-                    .clone()
-                    .unwrap_or_else(|| panic!("server {} has no host", s.name));
-                (s.name.to_string(), h)
-            })
-            .collect()
-    }
-
-    async fn host_info(&self, h: &str) -> HostInfo {
-        self.manager
-            .show_host(&self.admin, &host(h))
-            .await
-            .expect("show host")
     }
 
     /// The machines libvirt holds on host `h` (looked into without the cut).
@@ -591,12 +458,8 @@ impl Lab {
     /// `1` when not given), from the template's generation 1; and that the manager records the
     /// address libvirt gives it there (on that host's subnet) and no error.
     async fn assert_domains(&self, unit: &UnitName, epochs: &BTreeMap<String, &str>) {
-        let placed = self.placement(unit).await;
-        let detail = self
-            .manager
-            .show_unit(&self.bob, unit)
-            .await
-            .expect("show unit");
+        let detail = self.show(unit).await;
+        let placed = placement_of(&detail);
         let copies = self.copies().await;
         let want: BTreeMap<String, Vec<String>> = placed
             .iter()
@@ -697,14 +560,6 @@ impl Lab {
     }
 }
 
-fn on_host(placed: &BTreeMap<String, String>, h: &str) -> BTreeSet<String> {
-    placed
-        .iter()
-        .filter(|(_, on)| on.as_str() == h)
-        .map(|(s, _)| s.clone())
-        .collect()
-}
-
 // ------------------------------------------------------------------ three hosts
 
 #[tokio::test]
@@ -716,7 +571,7 @@ async fn three_libvirt_hosts_spread_a_group_count_their_room_and_refuse_what_doe
     }
 
     // Spread: one server per host (hard anti-affinity), each a domain on its host.
-    let shop = lab.unit("shop", &web_unit(3, 6, "hard")).await;
+    let shop = lab.create_unit("shop", &web_unit(3, 6, "hard")).await;
     lab.start(&shop).await;
     let placed = lab.placement(&shop).await;
     assert_eq!(
@@ -739,7 +594,7 @@ async fn three_libvirt_hosts_spread_a_group_count_their_room_and_refuse_what_doe
 
     // Hard anti-affinity: four servers on three capable hosts never fit. Refused whole,
     // naming every host; nothing is defined anywhere.
-    let big = lab.unit("big", &web_unit(4, 6, "hard")).await;
+    let big = lab.create_unit("big", &web_unit(4, 6, "hard")).await;
     let err = lab
         .manager
         .start_unit(&lab.bob, &big, OpOptions::default())
@@ -768,7 +623,7 @@ async fn three_libvirt_hosts_spread_a_group_count_their_room_and_refuse_what_doe
 
     // Free room is the node's memory minus what the manager placed (the test driver neither
     // reports free memory nor refuses a domain): 1024 + 1536 + 2048 MiB left, nine machines.
-    let fill = lab.unit("fill", &web_unit(9, 12, "soft")).await;
+    let fill = lab.create_unit("fill", &web_unit(9, 12, "soft")).await;
     lab.start(&fill).await;
     let filled = lab.placement(&fill).await;
     let per_host: BTreeMap<&str, usize> = lab
@@ -793,7 +648,10 @@ async fn three_libvirt_hosts_spread_a_group_count_their_room_and_refuse_what_doe
         );
     }
     // One more is the pool full now (70); nothing is defined.
-    let err = lab.scale(&fill, 10).await.expect_err("no room for a tenth");
+    let err = lab
+        .scale(&fill, 10, &[])
+        .await
+        .expect_err("no room for a tenth");
     assert_eq!(err.kind(), ErrorKind::Failed, "{err}");
     let msg = err.to_string();
     assert!(msg.contains("the pool is full now"), "{msg}");
@@ -814,7 +672,7 @@ async fn three_libvirt_hosts_spread_a_group_count_their_room_and_refuse_what_doe
 async fn five_libvirt_hosts_drain_one_host_onto_the_others() {
     let lab = Lab::new(&FIVE).await;
     lab.assert_hosts(&BTreeMap::new()).await;
-    let shop = lab.unit("shop", &web_unit(6, 8, "soft")).await;
+    let shop = lab.create_unit("shop", &web_unit(6, 8, "soft")).await;
     lab.start(&shop).await;
     let before = lab.placement(&shop).await;
     let on: BTreeSet<&str> = before.values().map(String::as_str).collect();
@@ -824,17 +682,7 @@ async fn five_libvirt_hosts_drain_one_host_onto_the_others() {
 
     let drained = before["web-1"].clone();
     let moving = on_host(&before, &drained);
-    let report = lab
-        .manager
-        .drain_host(
-            &lab.admin,
-            &host(&drained),
-            DrainRequest {
-                timeout_secs: Some(60),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = lab.drain(&drained, 60).await;
     assert!(report.left.is_empty(), "{report:?}");
     assert!(!report.timed_out, "{report:?}");
     assert_eq!(report.moved as usize, moving.len(), "{report:?}");
@@ -886,7 +734,7 @@ async fn five_libvirt_hosts_drain_one_host_onto_the_others() {
 async fn five_libvirt_hosts_fail_over_a_lost_host_once_confirmed_and_clean_it_when_it_returns() {
     let lab = Lab::new(&FIVE).await;
     // Soft anti-affinity: one per host, and a lost host's server may join another's.
-    let shop = lab.unit("shop", &web_unit(5, 8, "soft")).await;
+    let shop = lab.create_unit("shop", &web_unit(5, 8, "soft")).await;
     lab.start(&shop).await;
     let before = lab.placement(&shop).await;
     let on: BTreeSet<&str> = before.values().map(String::as_str).collect();
@@ -998,7 +846,7 @@ async fn five_libvirt_hosts_fail_over_a_lost_host_once_confirmed_and_clean_it_wh
 async fn a_host_without_the_template_takes_none_of_its_servers_and_one_machine_is_one_host() {
     let lab = Lab::new(&THREE).await;
     // A big, empty host that lacks the template domain: spread would pick it first.
-    let dir = Utf8PathBuf::from_path_buf(lab._dir.path().to_path_buf()).expect("utf-8");
+    let dir = &lab.root;
     let full = node_xml(64, 262_144, 160);
     let start = full.find("  <domain ").expect("the template domain");
     let end = full.find("</domain>").expect("its end") + "</domain>\n".len();
@@ -1020,7 +868,7 @@ async fn a_host_without_the_template_takes_none_of_its_servers_and_one_machine_i
         .add_host(&lab.admin, add("kvm-bare", format!("test://{path}")))
         .await
         .expect("add the bare host");
-    let shop = lab.unit("shop", &web_unit(3, 6, "none")).await;
+    let shop = lab.create_unit("shop", &web_unit(3, 6, "none")).await;
     lab.start(&shop).await;
     let placed = lab.placement(&shop).await;
     assert_eq!(placed.len(), 3, "{placed:?}");

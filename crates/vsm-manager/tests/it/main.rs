@@ -14,4 +14,5 @@ mod hosts;
 #[cfg(feature = "libvirt")]
 mod libvirt_hosts;
 mod pool_moves;
+mod pool_support;
 mod support;

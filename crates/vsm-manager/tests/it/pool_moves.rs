@@ -6,19 +6,18 @@
 //! manual`), with the stale copies on a returning host destroyed and current ones kept.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use camino::{Utf8Path, Utf8PathBuf};
-use vsm_core::{AccountName, DefinitionVersion, HostName, HostState, OperationId, Role, UnitName};
-use vsm_hypervisor::fake::{FakeHypervisor, Fault};
-use vsm_hypervisor::{Hypervisor, MachineInfo, MachineName, Operation, PowerState};
+use camino::Utf8PathBuf;
+use vsm_core::{DefinitionVersion, HostState, OperationId, UnitName};
+use vsm_hypervisor::fake::Fault;
+use vsm_hypervisor::{Hypervisor, MachineInfo, Operation, PowerState};
 use vsm_manager::store::{JournalEntry, SqliteStore, Store};
 use vsm_manager::testing::FakeHosts;
 use vsm_manager::*;
 
-use crate::support::{BOB_PW, ROOT_PW, name};
+use crate::pool_support::{Pool, host, machine, machines_by_name, on_host, placement_of};
 
 /// Two groups: `db` (start order 1, two servers) and `web` (start order 2, three servers).
 const DB_WEB: &str = "format: 1
@@ -44,188 +43,24 @@ fn web_unit(count: u32) -> String {
     )
 }
 
-fn host(s: &str) -> HostName {
-    name(s)
-}
-
-fn machine(unit: &str, server: &str) -> MachineName {
-    MachineName::new(format!("{unit}--{server}")).expect("machine name")
-}
-
-/// A manager on a temporary state dir whose built-in host `local` is `local`, and whose added
-/// hosts are connected by `hosts` (copied from `hosts.rs`, with a configuration hook).
-struct Pool {
-    _dir: tempfile::TempDir,
-    root: Utf8PathBuf,
-    local: Arc<FakeHypervisor>,
-    hosts: Arc<FakeHosts>,
-    manager: Manager,
-    admin: Actor,
-    bob: Actor,
-}
-
-async fn open(
-    root: &Utf8Path,
-    local: &Arc<FakeHypervisor>,
-    hosts: &Arc<FakeHosts>,
+/// A [`Pool`] whose hosts are down once unreachable for a second (probed by hand: no monitor
+/// runs), the configuration then changed by `tweak`; operations are waited for 30 s.
+async fn new_pool(
+    local_capacity: Option<(u32, u64)>,
+    hosts: FakeHosts,
     tweak: impl FnOnce(&mut ManagerConfig),
-) -> Manager {
-    let mut config = ManagerConfig::load(root.join("state")).expect("config");
-    config.password_cost = PasswordCost::Insecure;
-    config.monitor = false;
-    // A host unreachable for a second is down (probed by hand: no monitor runs).
-    config.settings.monitor.host_down_after_secs = 1;
-    tweak(&mut config);
-    let factory: Arc<dyn DriverFactory> = hosts.clone();
-    Manager::open(
-        config,
-        DriverSet::new()
-            .with(DriverKind::Local, local.clone())
-            .with_factory(factory),
-    )
-    .await
-    .expect("open the manager")
+) -> Pool {
+    let mut pool = Pool::new(local_capacity, hosts, |config| {
+        config.settings.monitor.host_down_after_secs = 1;
+        tweak(config);
+    })
+    .await;
+    pool.base.op_wait = Duration::from_secs(30);
+    pool
 }
 
-async fn login(manager: &Manager, account: &str, password: &str) -> Actor {
-    manager
-        .authenticate(&name::<AccountName>(account), &Password::new(password))
-        .await
-        .expect("login")
-}
-
+/// What `pool_moves.rs` asks of a [`Pool`] beyond the shared harness.
 impl Pool {
-    async fn new(
-        local_capacity: Option<(u32, u64)>,
-        hosts: FakeHosts,
-        tweak: impl FnOnce(&mut ManagerConfig),
-    ) -> Pool {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
-        let mut init = InitOptions::new(root.join("state"), name("root"), Password::new(ROOT_PW));
-        init.password_cost = PasswordCost::Insecure;
-        Manager::init(init).expect("init");
-        let mut local = FakeHypervisor::new().with_root_dir(root.join("machines"));
-        if let Some((cpus, mem)) = local_capacity {
-            local = local.with_capacity(cpus, mem);
-        }
-        let local = Arc::new(local);
-        let hosts = Arc::new(hosts);
-        let manager = open(&root, &local, &hosts, tweak).await;
-        let admin = login(&manager, "root", ROOT_PW).await;
-        manager
-            .add_account(
-                &admin,
-                AddAccount {
-                    name: name("bob"),
-                    role: Role::Builder,
-                    password: Password::new(BOB_PW),
-                },
-            )
-            .await
-            .expect("add bob");
-        let bob = login(&manager, "bob", BOB_PW).await;
-        manager
-            .register_template(
-                &bob,
-                RegisterTemplate {
-                    name: name("tpl"),
-                    driver: DriverKind::Local,
-                    source: "image-1".into(),
-                },
-            )
-            .await
-            .expect("template");
-        Pool {
-            _dir: dir,
-            root,
-            local,
-            hosts,
-            manager,
-            admin,
-            bob,
-        }
-    }
-
-    /// Adds the fake host `name` with `fencing` (default: manual).
-    async fn add(&self, name: &str, fencing: Option<Fencing>) -> HostInfo {
-        self.manager
-            .add_host(
-                &self.admin,
-                AddHost {
-                    name: host(name),
-                    driver: DriverKind::Local,
-                    uri: None,
-                    dir: Some(self.root.join("hosts").join(name)),
-                    labels: BTreeMap::new(),
-                    cpu_ratio: None,
-                    ram_ratio: None,
-                    reserved_memory_mb: None,
-                    fencing,
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("add host {name}: {e}"))
-    }
-
-    /// bob's unit `unit` from `unit_file`, with definition version 1 (`v1`) for `groups`.
-    async fn unit(&self, unit: &str, unit_file: &str, groups: &[&str]) -> UnitName {
-        let unit: UnitName = name(unit);
-        self.manager
-            .create_unit_from_file(
-                &self.bob,
-                CreateUnitFromFile {
-                    name: unit.clone(),
-                    file_name: format!("{unit}.yaml"),
-                    unit_file: unit_file.into(),
-                },
-            )
-            .await
-            .expect("create unit");
-        let v = self.import(&unit, groups, "v1").await;
-        assert_eq!(v, DefinitionVersion(1));
-        unit
-    }
-
-    /// Imports a definition version giving each of `groups` `www/index.html` with `body`.
-    async fn import(&self, unit: &UnitName, groups: &[&str], body: &str) -> DefinitionVersion {
-        let dir = self.root.join(format!("defs-{unit}-{body}"));
-        std::fs::create_dir_all(dir.join("site")).expect("mkdir");
-        let mut manifest = String::from("format: 1\ngroups:\n");
-        for g in groups {
-            manifest.push_str(&format!(
-                "  - name: {g}\n    files:\n      - {{ source: site/index.html, target: www/index.html }}\n"
-            ));
-        }
-        std::fs::write(dir.join("vsm-definition.yaml"), manifest).expect("manifest");
-        std::fs::write(dir.join("site/index.html"), body).expect("file");
-        self.manager
-            .import_definitions(&self.bob, unit, &dir)
-            .await
-            .expect("import")
-            .version
-    }
-
-    /// Waits for operation `id`; asserts it succeeded.
-    async fn succeeds(&self, id: OperationId) -> OperationRecord {
-        let rec = self
-            .manager
-            .wait(&self.admin, id, Duration::from_secs(30))
-            .await
-            .expect("wait");
-        assert_eq!(rec.summary.state, OperationState::Succeeded, "{rec:?}");
-        rec
-    }
-
-    async fn start(&self, unit: &UnitName) {
-        let id = self
-            .manager
-            .start_unit(&self.bob, unit, OpOptions::default())
-            .await
-            .expect("start");
-        self.succeeds(id).await;
-    }
-
     async fn apply(&self, unit: &UnitName, version: DefinitionVersion) {
         let id = self
             .manager
@@ -246,18 +81,7 @@ impl Pool {
     async fn scale_out(&self, unit: &UnitName, group: &str, count: u32) -> Vec<String> {
         let before: BTreeSet<String> = self.placement(unit).await.into_keys().collect();
         let id = self
-            .manager
-            .scale(
-                &self.bob,
-                unit,
-                ScaleRequest {
-                    group: name(group),
-                    count,
-                    remove: vec![],
-                    grace_secs: None,
-                    wait_secs: None,
-                },
-            )
+            .scale_group(unit, group, count, &[])
             .await
             .expect("scale out");
         self.succeeds(id).await;
@@ -268,45 +92,11 @@ impl Pool {
             .collect()
     }
 
-    async fn show(&self, unit: &UnitName) -> UnitDetail {
-        self.manager.show_unit(&self.bob, unit).await.expect("show")
-    }
-
-    /// Each server of `unit` with the host the manager reports for it.
-    async fn placement(&self, unit: &UnitName) -> BTreeMap<String, String> {
-        placement_of(&self.show(unit).await)
-    }
-
-    async fn host_info(&self, name: &str) -> HostInfo {
-        self.manager
-            .show_host(&self.admin, &host(name))
-            .await
-            .expect("show host")
-    }
-
-    /// The fake behind pool host `name`.
-    fn fake(&self, name: &str) -> Arc<FakeHypervisor> {
-        if name == "local" {
-            self.local.clone()
-        } else {
-            self.hosts
-                .host(name)
-                .unwrap_or_else(|| panic!("host {name} was never connected"))
-        }
-    }
-
     /// The machines the fake behind host `name` holds, looked at through a second instance
     /// (no faults, so an unreachable host can be looked into; no calls recorded on the
     /// manager's instance).
     async fn machines(&self, name: &str) -> BTreeMap<String, MachineInfo> {
-        self.fake(name)
-            .reopen()
-            .list()
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|m| (m.name.to_string(), m))
-            .collect()
+        machines_by_name(&self.fake(name).reopen()).await
     }
 
     /// The directory of `unit`'s `server`'s machine on host `name`.
@@ -352,22 +142,6 @@ impl Pool {
     }
 }
 
-fn placement_of(detail: &UnitDetail) -> BTreeMap<String, String> {
-    detail
-        .groups
-        .iter()
-        .flat_map(|g| g.servers.iter())
-        .map(|s| {
-            (
-                s.name.to_string(),
-                s.host
-                    .clone()
-                    .unwrap_or_else(|| panic!("server {} has no host", s.name)),
-            )
-        })
-        .collect()
-}
-
 /// The group of each server of `detail`.
 fn groups_of(detail: &UnitDetail) -> BTreeMap<String, String> {
     detail
@@ -378,15 +152,6 @@ fn groups_of(detail: &UnitDetail) -> BTreeMap<String, String> {
                 .iter()
                 .map(|s| (s.name.to_string(), g.name.to_string()))
         })
-        .collect()
-}
-
-/// The servers placed on `h`.
-fn on_host(placed: &BTreeMap<String, String>, h: &str) -> BTreeSet<String> {
-    placed
-        .iter()
-        .filter(|(_, on)| on.as_str() == h)
-        .map(|(s, _)| s.clone())
         .collect()
 }
 
@@ -415,9 +180,9 @@ fn epoch(info: &MachineInfo) -> &str {
 
 #[tokio::test]
 async fn a_drain_moves_every_server_and_the_drained_host_takes_none_until_undrained() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", DB_WEB, &["db", "web"]).await;
     pool.start(&unit).await;
     let v2 = pool.import(&unit, &["db", "web"], "v2").await;
@@ -433,17 +198,7 @@ async fn a_drain_moves_every_server_and_the_drained_host_takes_none_until_undrai
     let fake = pool.fake(&drained);
     let destroys_before = fake.call_count(Operation::Destroy);
 
-    let report = pool
-        .manager
-        .drain_host(
-            &pool.admin,
-            &host(&drained),
-            DrainRequest {
-                timeout_secs: Some(30),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = pool.drain(&drained, 30).await;
     assert!(report.left.is_empty(), "{report:?}");
     assert!(!report.timed_out, "{report:?}");
     assert_eq!(report.moved as usize, moving.len(), "{report:?}");
@@ -577,9 +332,9 @@ async fn a_drain_moves_every_server_and_the_drained_host_takes_none_until_undrai
 
 #[tokio::test]
 async fn a_drain_goes_group_by_group_and_no_group_falls_below_its_working_servers() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", DB_WEB, &["db", "web"]).await;
     pool.start(&unit).await;
     let detail = pool.show(&unit).await;
@@ -745,9 +500,9 @@ async fn a_drain_goes_group_by_group_and_no_group_falls_below_its_working_server
 #[tokio::test]
 async fn a_drain_without_room_for_replacements_leaves_every_server_and_destroys_nothing() {
     // One server per host.
-    let pool = Pool::new(Some((1, 600)), FakeHosts::with_capacity(1, 600), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(Some((1, 600)), FakeHosts::with_capacity(1, 600), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(3), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -759,17 +514,7 @@ async fn a_drain_without_room_for_replacements_leaves_every_server_and_destroys_
         .map(|h| (h, pool.fake(h).call_count(Operation::Provision)))
         .collect();
 
-    let report = pool
-        .manager
-        .drain_host(
-            &pool.admin,
-            &host(drained),
-            DrainRequest {
-                timeout_secs: Some(30),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = pool.drain(drained, 30).await;
     assert!(!report.timed_out, "{report:?}");
     assert_eq!(report.moved, 0, "{report:?}");
     let left: BTreeSet<String> = report.left.iter().map(|l| l.server.to_string()).collect();
@@ -810,9 +555,9 @@ async fn a_drain_without_room_for_replacements_leaves_every_server_and_destroys_
 
 #[tokio::test]
 async fn a_replacement_that_fails_to_start_is_destroyed_and_its_old_server_stays() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(3), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -828,17 +573,7 @@ async fn a_replacement_that_fails_to_start_is_destroyed_and_its_old_server_stays
     }
     let drained_fake = pool.fake(drained);
 
-    let report = pool
-        .manager
-        .drain_host(
-            &pool.admin,
-            &host(drained),
-            DrainRequest {
-                timeout_secs: Some(30),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = pool.drain(drained, 30).await;
     assert!(!report.timed_out, "{report:?}");
     assert_eq!(report.moved, 0, "{report:?}");
     assert_eq!(report.left.len(), 1, "{report:?}");
@@ -913,12 +648,12 @@ async fn a_replacement_that_fails_to_start_is_destroyed_and_its_old_server_stays
 #[tokio::test]
 async fn a_drain_that_times_out_leaves_every_server_and_destroys_nothing() {
     // A hung driver call ends at the step time-out, so the cancelled drain ends soon after.
-    let pool = Pool::new(None, FakeHosts::new(), |c| {
+    let pool = new_pool(None, FakeHosts::new(), |c| {
         c.settings.engine.step_timeout_secs = 2;
     })
     .await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -934,17 +669,7 @@ async fn a_drain_that_times_out_leaves_every_server_and_destroys_nothing() {
     }
 
     let began = Instant::now();
-    let report = pool
-        .manager
-        .drain_host(
-            &pool.admin,
-            &host(&drained),
-            DrainRequest {
-                timeout_secs: Some(1),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = pool.drain(&drained, 1).await;
     let took = began.elapsed();
     for h in &others {
         pool.fake(h).release_hangs();
@@ -984,9 +709,9 @@ async fn a_drain_that_times_out_leaves_every_server_and_destroys_nothing() {
 
 #[tokio::test]
 async fn a_left_server_names_its_failed_replacement_when_another_replacement_succeeded() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1002,17 +727,7 @@ async fn a_left_server_names_its_failed_replacement_when_another_replacement_suc
         );
     }
 
-    let report = pool
-        .manager
-        .drain_host(
-            &pool.admin,
-            &host(&drained),
-            DrainRequest {
-                timeout_secs: Some(30),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = pool.drain(&drained, 30).await;
     let after = pool.placement(&unit).await;
     assert!(after.contains_key("web-6"), "{after:?}");
     assert!(!after.contains_key("web-5"), "{after:?}");
@@ -1028,9 +743,9 @@ async fn a_left_server_names_its_failed_replacement_when_another_replacement_suc
 
 #[tokio::test]
 async fn a_drain_time_out_bounds_the_drain_even_when_a_driver_call_hangs() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1085,12 +800,12 @@ async fn a_drain_time_out_bounds_the_drain_even_when_a_driver_call_hangs() {
 
 #[tokio::test]
 async fn a_timed_out_drain_leaves_no_failed_replacements_behind() {
-    let pool = Pool::new(None, FakeHosts::new(), |c| {
+    let pool = new_pool(None, FakeHosts::new(), |c| {
         c.settings.engine.step_timeout_secs = 2;
     })
     .await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1102,17 +817,7 @@ async fn a_timed_out_drain_leaves_no_failed_replacements_behind() {
     for h in &others {
         pool.fake(h).hang(Operation::Provision);
     }
-    let report = pool
-        .manager
-        .drain_host(
-            &pool.admin,
-            &host(&drained),
-            DrainRequest {
-                timeout_secs: Some(1),
-            },
-        )
-        .await
-        .expect("drain");
+    let report = pool.drain(&drained, 1).await;
     for h in &others {
         pool.fake(h).release_hangs();
     }
@@ -1213,9 +918,9 @@ async fn assert_failed_over(
 
 #[tokio::test]
 async fn a_lost_host_without_fencing_fails_over_at_once_and_is_cleaned_when_it_returns() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", Some(Fencing::None)).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], Some(Fencing::None)).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1282,9 +987,9 @@ async fn a_lost_host_without_fencing_fails_over_at_once_and_is_cleaned_when_it_r
 
 #[tokio::test]
 async fn a_lost_host_with_manual_fencing_fails_over_only_once_confirmed() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1351,9 +1056,9 @@ async fn a_lost_host_with_manual_fencing_fails_over_only_once_confirmed() {
 
 #[tokio::test]
 async fn an_unconfirmed_down_host_that_returns_keeps_its_current_servers() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
-    pool.add("h2", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
+    pool.add("h2", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1406,8 +1111,8 @@ async fn an_unconfirmed_down_host_that_returns_keeps_its_current_servers() {
 
 #[tokio::test]
 async fn a_rebalance_spreads_a_group_over_a_new_host_and_a_dry_run_changes_nothing() {
-    let pool = Pool::new(None, FakeHosts::new(), |_| {}).await;
-    pool.add("h1", None).await;
+    let pool = new_pool(None, FakeHosts::new(), |_| {}).await;
+    pool.add("h1", &[], None).await;
     let unit = pool.unit("shop", &web_unit(4), &["web"]).await;
     pool.start(&unit).await;
     let before = pool.placement(&unit).await;
@@ -1422,7 +1127,7 @@ async fn a_rebalance_spreads_a_group_over_a_new_host_and_a_dry_run_changes_nothi
     assert!(even.moves.is_empty(), "{even:?}");
     assert!(even.operations.is_empty(), "{even:?}");
     // A new, empty host: one server should move onto it (2-2-0 becomes 2-1-1).
-    pool.add("h2", None).await;
+    pool.add("h2", &[], None).await;
     let dry = pool
         .manager
         .rebalance_hosts(
@@ -1526,7 +1231,7 @@ async fn settle(pool: &Pool) {
 async fn a_thousand_random_partitions_never_run_a_server_twice_nor_lose_one() {
     const EVENTS: usize = 1000;
     // The built-in host takes no server (1 MiB): the pool is h1..h4.
-    let pool = Pool::new(Some((1, 1)), FakeHosts::new(), |c| {
+    let pool = new_pool(Some((1, 1)), FakeHosts::new(), |c| {
         c.settings.monitor.host_down_after_ms = Some(1);
     })
     .await;
@@ -1537,7 +1242,7 @@ async fn a_thousand_random_partitions_never_run_a_server_twice_nor_lose_one() {
         } else {
             Fencing::Manual
         };
-        pool.add(h, Some(fencing)).await;
+        pool.add(h, &[], Some(fencing)).await;
     }
     let unit = pool.unit("shop", &web_unit(6), &["web"]).await;
     pool.start(&unit).await;

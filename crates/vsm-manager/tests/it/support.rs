@@ -1,4 +1,6 @@
-//! A manager on a temporary state dir over a `FakeHypervisor`, with two accounts.
+//! A manager on a temporary state dir over a `FakeHypervisor`, with two accounts; and the
+//! steps of setting such a manager up (state, opening, accounts, template), which
+//! `pool_support.rs` takes too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,23 +48,97 @@ where
     s.parse().expect("valid name")
 }
 
-/// Opens the manager on `root/state` over `fake` (cheap password hashes, no monitor), with
+/// A temporary directory whose `state` holds a new manager state with the administrator
+/// `root` (cheap password hashes); answers the directory and its path.
+pub fn init_state() -> (tempfile::TempDir, Utf8PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
+    let mut init = InitOptions::new(root.join("state"), name("root"), Password::new(ROOT_PW));
+    init.password_cost = PasswordCost::Insecure;
+    Manager::init(init).expect("init");
+    (dir, root)
+}
+
+/// Opens the manager on `root/state` over `drivers` (cheap password hashes, no monitor), with
 /// the configuration changed by `tweak`.
-async fn open(
+pub async fn open_manager(
     root: &Utf8Path,
-    fake: &Arc<FakeHypervisor>,
+    drivers: DriverSet,
     tweak: impl FnOnce(&mut ManagerConfig),
 ) -> Manager {
     let mut config = ManagerConfig::load(root.join("state")).expect("config");
     config.password_cost = PasswordCost::Insecure;
     config.monitor = false;
     tweak(&mut config);
-    Manager::open(
-        config,
-        DriverSet::new().with(DriverKind::Local, fake.clone()),
-    )
-    .await
-    .expect("open the manager")
+    Manager::open(config, drivers)
+        .await
+        .expect("open the manager")
+}
+
+/// The driver set of the built-in fake host only.
+fn local_driver(fake: &Arc<FakeHypervisor>) -> DriverSet {
+    DriverSet::new().with(DriverKind::Local, fake.clone())
+}
+
+async fn login(manager: &Manager, account: &str, password: &str) -> Actor {
+    manager
+        .authenticate(&name::<AccountName>(account), &Password::new(password))
+        .await
+        .unwrap_or_else(|e| panic!("{account} login: {e}"))
+}
+
+/// Shuts `manager` down and opens the state under `root` again over `drivers` (see
+/// [`open_manager`]); logs `root` and `bob` in again: (manager, admin, bob).
+pub async fn reopen_manager(
+    manager: Manager,
+    root: &Utf8Path,
+    drivers: DriverSet,
+    tweak: impl FnOnce(&mut ManagerConfig),
+) -> (Manager, Actor, Actor) {
+    manager.shutdown(Duration::from_secs(5)).await;
+    drop(manager);
+    let manager = open_manager(root, drivers, tweak).await;
+    let admin = login(&manager, "root", ROOT_PW).await;
+    let bob = login(&manager, "bob", BOB_PW).await;
+    (manager, admin, bob)
+}
+
+/// Logs `root` in, adds the builder `bob` and logs him in: (admin, bob).
+pub async fn add_accounts(manager: &Manager) -> (Actor, Actor) {
+    let admin = login(manager, "root", ROOT_PW).await;
+    manager
+        .add_account(
+            &admin,
+            AddAccount {
+                name: name("bob"),
+                role: Role::Builder,
+                password: Password::new(BOB_PW),
+            },
+        )
+        .await
+        .expect("add bob");
+    let bob = login(manager, "bob", BOB_PW).await;
+    (admin, bob)
+}
+
+/// Registers `bob`'s template `tpl`: `source` on `driver`.
+pub async fn register_tpl(
+    manager: &Manager,
+    bob: &Actor,
+    driver: DriverKind,
+    source: &str,
+) -> TemplateInfo {
+    manager
+        .register_template(
+            bob,
+            RegisterTemplate {
+                name: name("tpl"),
+                driver,
+                source: source.into(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("register the template {source}: {e}"))
 }
 
 impl Env {
@@ -82,49 +158,16 @@ impl Env {
     }
 
     async fn build(machine_roots: bool, tweak: impl FnOnce(&mut ManagerConfig)) -> Env {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
-        let state = root.join("state");
-        let mut init = InitOptions::new(state.clone(), name("root"), Password::new(ROOT_PW));
-        init.password_cost = PasswordCost::Insecure;
-        Manager::init(init).expect("init");
+        let (dir, root) = init_state();
         let fake = if machine_roots {
             FakeHypervisor::new().with_root_dir(root.join("machines"))
         } else {
             FakeHypervisor::new()
         };
         let fake = Arc::new(fake);
-        let manager = open(&root, &fake, tweak).await;
-        let admin = manager
-            .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
-            .await
-            .expect("admin login");
-        manager
-            .add_account(
-                &admin,
-                AddAccount {
-                    name: name("bob"),
-                    role: Role::Builder,
-                    password: Password::new(BOB_PW),
-                },
-            )
-            .await
-            .expect("add bob");
-        let bob = manager
-            .authenticate(&name::<AccountName>("bob"), &Password::new(BOB_PW))
-            .await
-            .expect("bob login");
-        manager
-            .register_template(
-                &bob,
-                RegisterTemplate {
-                    name: name("tpl"),
-                    driver: DriverKind::Local,
-                    source: "image-1".into(),
-                },
-            )
-            .await
-            .expect("template");
+        let manager = open_manager(&root, local_driver(&fake), tweak).await;
+        let (admin, bob) = add_accounts(&manager).await;
+        register_tpl(&manager, &bob, DriverKind::Local, "image-1").await;
         Env {
             _dir: dir,
             root,
@@ -145,17 +188,8 @@ impl Env {
             manager,
             ..
         } = self;
-        manager.shutdown(Duration::from_secs(5)).await;
-        drop(manager);
-        let manager = open(&root, &fake, tweak).await;
-        let admin = manager
-            .authenticate(&name::<AccountName>("root"), &Password::new(ROOT_PW))
-            .await
-            .expect("admin login");
-        let bob = manager
-            .authenticate(&name::<AccountName>("bob"), &Password::new(BOB_PW))
-            .await
-            .expect("bob login");
+        let (manager, admin, bob) =
+            reopen_manager(manager, &root, local_driver(&fake), tweak).await;
         Env {
             _dir,
             root,
