@@ -94,8 +94,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
 /// `target/bench` of the workspace (created).
 pub(crate) fn out_dir() -> Result<Utf8PathBuf> {
-    let dir = Utf8PathBuf::from_path_buf(crate::workspace_root().join("target/bench"))
-        .map_err(|p| anyhow::anyhow!("non-UTF-8 workspace path {}", p.display()))?;
+    let dir = Utf8PathBuf::from_path_buf(crate::target_dir()?.join("bench"))
+        .map_err(|p| anyhow::anyhow!("non-UTF-8 target path {}", p.display()))?;
     fs::create_dir_all(&dir).with_context(|| format!("create {dir}"))?;
     Ok(dir)
 }

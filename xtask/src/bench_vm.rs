@@ -32,7 +32,7 @@ pub(crate) fn run(opts: &Opts) -> Result<()> {
         Ok(lab) => lab,
         Err(skip) => bail!("the VM benchmark cannot run here: {skip}"),
     };
-    let guest = crate::guest_image::target_dir()?.join("guest");
+    let guest = crate::target_dir()?.join("guest");
     crate::guest_image::build(&guest)?;
     let template = vmguest::register_guest_template(&lab, &guest);
     let mut floor = Vec::new();

@@ -11,7 +11,7 @@
 //! installs), the guest of `cargo xtask guest-image` as the template domain, and `vsm` built with
 //! the libvirt driver. Where the machine does not allow it, it says why and fails.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -71,7 +71,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             crate::cargo().args(["build", "-p", "vsm-cli", "-p", "vsm-hypervisor", "--bins"]),
         )?;
     }
-    let vsm = target_dir().join("debug").join("vsm");
+    let vsm = crate::target_dir()?.join("debug").join("vsm");
     if !vsm.exists() {
         bail!("{} is missing after the build", vsm.display());
     }
@@ -88,7 +88,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let result = match &lab {
         None => script::run_demo(&config),
         Some(lab) => {
-            let guest = crate::guest_image::target_dir()?.join("guest");
+            let guest = crate::target_dir()?.join("guest");
             crate::guest_image::build(&guest)?;
             let template = vsm_tests::vmguest::register_guest_template(lab, &guest);
             println!(
@@ -127,10 +127,3 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 }
 
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => crate::workspace_root().join(dir),
-        None => crate::workspace_root().join("target"),
-    }
-}

@@ -4,7 +4,6 @@
 //! with its exit code and output. `--driver libvirt` builds vsm with the libvirt driver and runs
 //! the tests that allow both drivers on it.
 
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
@@ -35,7 +34,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         build.args(["--features", "vsm-cli/libvirt"]);
     }
     crate::run_cmd("build vsm", &mut build)?;
-    let bin = target_dir().join("debug").join("vsm");
+    let bin = crate::target_dir()?.join("debug").join("vsm");
     if !bin.exists() {
         bail!("{} is missing after the build", bin.display());
     }
@@ -53,16 +52,3 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     crate::run_cmd(&what, &mut test)
 }
 
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                crate::workspace_root().join(dir)
-            }
-        }
-        None => crate::workspace_root().join("target"),
-    }
-}

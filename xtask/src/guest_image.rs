@@ -118,7 +118,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     let started = Instant::now();
     crate::deps::ensure()?;
-    let dir = target_dir()?.join("guest");
+    let dir = crate::target_dir()?.join("guest");
     let guest = build(&dir)?;
     let build_time = started.elapsed();
     println!("guest image (kernel {}):", guest.kernel_version);
@@ -150,24 +150,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The target directory cargo uses (honours `CARGO_TARGET_DIR` and config).
-pub(crate) fn target_dir() -> Result<PathBuf> {
-    let out = crate::cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo metadata")?;
-    if !out.status.success() {
-        bail!("cargo metadata failed ({})", out.status);
-    }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
-    let dir = meta["target_directory"]
-        .as_str()
-        .context("cargo metadata has no target_directory")?;
-    Ok(PathBuf::from(dir))
 }
 
 /// Builds (or finds up to date) every output under `dir`.
@@ -335,7 +317,7 @@ fn build_appserver() -> Result<PathBuf> {
         "cargo build -p vsm-hypervisor --bin vsm-appserver",
         crate::cargo().args(["build", "-p", "vsm-hypervisor", "--bin", "vsm-appserver"]),
     )?;
-    let bin = target_dir()?.join("debug").join("vsm-appserver");
+    let bin = crate::target_dir()?.join("debug").join("vsm-appserver");
     if !bin.is_file() {
         bail!("{} is missing after the build", bin.display());
     }

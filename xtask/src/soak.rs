@@ -209,6 +209,9 @@ async fn open_manager(state: &Utf8Path, driver: &Arc<LocalDriver>) -> Result<(Ma
 async fn soak(seed: u64, duration: Duration) -> Result<()> {
     let workspace = Utf8PathBuf::from_path_buf(crate::workspace_root())
         .map_err(|p| anyhow::anyhow!("non-UTF-8 workspace {}", p.display()))?;
+    // Where cargo put vsm-appserver (honours CARGO_TARGET_DIR), not a guess.
+    let bin_dir = Utf8PathBuf::from_path_buf(crate::target_dir()?.join("debug"))
+        .map_err(|p| anyhow::anyhow!("non-UTF-8 target dir {}", p.display()))?;
     let tmp = tempfile::Builder::new()
         .prefix("vsm-soak")
         .tempdir()
@@ -223,7 +226,7 @@ async fn soak(seed: u64, duration: Duration) -> Result<()> {
         LocalDriver::open(
             state.join("local"),
             LocalOptions::default()
-                .with_bin_dir(workspace.join("target/debug"))
+                .with_bin_dir(bin_dir.clone())
                 .with_addresses(
                     Ipv4Addr::new(127, 79, 0, 1),
                     Ipv4Addr::new(127, 79, 255, 254),

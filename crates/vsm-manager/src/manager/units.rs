@@ -170,11 +170,18 @@ impl Manager {
                     vsm_core::model::GroupKind::Registered(_) => GroupKindView::Registered,
                 },
                 start_order: g.spec.start_order,
-                servers: g
-                    .servers
-                    .iter()
-                    .map(|s| self.server_view(&unit, g, s))
-                    .collect(),
+                servers: {
+                    // By name, numbers as numbers (web-2 before web-10): servers provisioned
+                    // together get their sequence numbers in whatever order they began.
+                    let mut servers: Vec<&vsm_core::model::Server> = g.servers.iter().collect();
+                    servers.sort_by(|a, b| {
+                        natural_key(a.name.as_str()).cmp(&natural_key(b.name.as_str()))
+                    });
+                    servers
+                        .into_iter()
+                        .map(|s| self.server_view(&unit, g, s))
+                        .collect()
+                },
             })
             .collect();
         groups.sort_by_key(|g| g.start_order);
@@ -338,5 +345,25 @@ impl Manager {
             ),
         ])
         .await
+    }
+}
+
+/// A server name as `(text before its trailing number, the number, the name)`, so that names
+/// sort with their numbers as numbers.
+fn natural_key(name: &str) -> (&str, u64, &str) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (head, tail) = name.split_at(name.len() - digits);
+    (head, tail.parse().unwrap_or(0), name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn server_names_sort_with_their_numbers_as_numbers() {
+        let mut names = vec!["web-10", "web-2", "db-1", "web-1", "web", "web-x"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(names, ["db-1", "web", "web-1", "web-2", "web-10", "web-x"]);
     }
 }
