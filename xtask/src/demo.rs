@@ -126,4 +126,3 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Err(e) => Err(e.context("the demo failed (the unit and the manager were stopped)")),
     }
 }
-

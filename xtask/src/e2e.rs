@@ -4,7 +4,6 @@
 //! with its exit code and output. `--driver libvirt` builds vsm with the libvirt driver and runs
 //! the tests that allow both drivers on it.
 
-
 use anyhow::{Result, bail};
 
 /// Runs the task.
@@ -51,4 +50,3 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     crate::run_cmd(&what, &mut test)
 }
-
