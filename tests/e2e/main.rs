@@ -16,6 +16,7 @@ mod hosts;
 mod lifecycle;
 mod manager;
 mod registered;
+mod uninstall;
 mod units;
 mod vm;
 mod vmlab_smoke;

@@ -170,6 +170,15 @@ pub enum ManagerCommand {
     /// Restore a state directory from a backup file; the manager must be stopped.
     Restore(ManagerRestoreArgs),
 
+    /// Remove the manager's operating environment: its state directory (seed A4).
+    ///
+    /// The manager must be stopped (exit 2 otherwise). Refused while units still have servers,
+    /// which it lists, unless `--destroy-servers` is given: then every unit is deleted first
+    /// (servers stopped in reverse start order and destroyed; registered machines detached,
+    /// never touched). A final backup is written first unless `--no-backup`. Says what it
+    /// removed and what it leaves (the vsm program, a service unit or package, JP1 definitions).
+    Uninstall(ManagerUninstallArgs),
+
     /// Write a diagnostics bundle (logs, config, state summary, recent operations) to a file.
     Diagnose(OutArgs),
 
@@ -243,6 +252,26 @@ pub struct ManagerRestoreArgs {
     /// The backup file written by `vsm manager backup`.
     #[arg(long, value_name = "FILE")]
     pub from: Utf8PathBuf,
+}
+
+/// `vsm manager uninstall`
+#[derive(Debug, Args)]
+pub struct ManagerUninstallArgs {
+    /// The state directory to remove (the manager must be stopped).
+    #[arg(long, value_name = "DIR", env = "VSM_DIR")]
+    pub dir: Utf8PathBuf,
+    /// Delete every unit and its servers first, instead of refusing while units have servers.
+    #[arg(long)]
+    pub destroy_servers: bool,
+    /// Where the final backup goes (default: `DIR.final-backup.tar` beside the directory).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_backup")]
+    pub backup: Option<Utf8PathBuf>,
+    /// Write no final backup.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// libvirt: the URI the manager ran with, to reach its VMs when destroying them.
+    #[arg(long, value_name = "URI")]
+    pub libvirt_uri: Option<String>,
 }
 
 /// An output file.

@@ -241,6 +241,9 @@ _vsm() {
             vsm__subcmd__help__subcmd__manager,stop)
                 cmd="vsm__subcmd__help__subcmd__manager__subcmd__stop"
                 ;;
+            vsm__subcmd__help__subcmd__manager,uninstall)
+                cmd="vsm__subcmd__help__subcmd__manager__subcmd__uninstall"
+                ;;
             vsm__subcmd__help__subcmd__op,cancel)
                 cmd="vsm__subcmd__help__subcmd__op__subcmd__cancel"
                 ;;
@@ -430,6 +433,9 @@ _vsm() {
             vsm__subcmd__manager,stop)
                 cmd="vsm__subcmd__manager__subcmd__stop"
                 ;;
+            vsm__subcmd__manager,uninstall)
+                cmd="vsm__subcmd__manager__subcmd__uninstall"
+                ;;
             vsm__subcmd__manager__subcmd__help,backup)
                 cmd="vsm__subcmd__manager__subcmd__help__subcmd__backup"
                 ;;
@@ -456,6 +462,9 @@ _vsm() {
                 ;;
             vsm__subcmd__manager__subcmd__help,stop)
                 cmd="vsm__subcmd__manager__subcmd__help__subcmd__stop"
+                ;;
+            vsm__subcmd__manager__subcmd__help,uninstall)
+                cmd="vsm__subcmd__manager__subcmd__help__subcmd__uninstall"
                 ;;
             vsm__subcmd__op,cancel)
                 cmd="vsm__subcmd__op__subcmd__cancel"
@@ -1676,7 +1685,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__manager)
-            opts="init start stop status backup restore diagnose log-config"
+            opts="init start stop status backup restore uninstall diagnose log-config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1788,6 +1797,20 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__manager__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__help__subcmd__manager__subcmd__uninstall)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3068,7 +3091,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager)
-            opts="-o -h --output --url --ca-cert --color --help init start stop status backup restore diagnose log-config help"
+            opts="-o -h --output --url --ca-cert --color --help init start stop status backup restore uninstall diagnose log-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3178,7 +3201,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager__subcmd__help)
-            opts="init start stop status backup restore diagnose log-config help"
+            opts="init start stop status backup restore uninstall diagnose log-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3304,6 +3327,20 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__manager__subcmd__help__subcmd__uninstall)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3555,6 +3592,52 @@ _vsm() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__manager__subcmd__uninstall)
+            opts="-o -h --dir --destroy-servers --backup --no-backup --libvirt-uri --output --url --ca-cert --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --libvirt-uri)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

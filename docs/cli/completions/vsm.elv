@@ -56,6 +56,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand status 'Show whether the manager of a state directory runs, its address and its health'
             cand backup 'Write an online, consistent backup of the manager (administrator) to a file'
             cand restore 'Restore a state directory from a backup file; the manager must be stopped'
+            cand uninstall 'Remove the manager''s operating environment: its state directory (seed A4)'
             cand diagnose 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
             cand log-config 'Show the manager''s log settings, or change them (applied without restart)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -130,6 +131,20 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'vsm;manager;uninstall'= {
+            cand --dir 'The state directory to remove (the manager must be stopped)'
+            cand --backup 'Where the final backup goes (default: `DIR.final-backup.tar` beside the directory)'
+            cand --libvirt-uri 'libvirt: the URI the manager ran with, to reach its VMs when destroying them'
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand --destroy-servers 'Delete every unit and its servers first, instead of refusing while units have servers'
+            cand --no-backup 'Write no final backup'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'vsm;manager;diagnose'= {
             cand --out 'The file to write (replaced if it exists)'
             cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
@@ -159,6 +174,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand status 'Show whether the manager of a state directory runs, its address and its health'
             cand backup 'Write an online, consistent backup of the manager (administrator) to a file'
             cand restore 'Restore a state directory from a backup file; the manager must be stopped'
+            cand uninstall 'Remove the manager''s operating environment: its state directory (seed A4)'
             cand diagnose 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
             cand log-config 'Show the manager''s log settings, or change them (applied without restart)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -174,6 +190,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;manager;help;backup'= {
         }
         &'vsm;manager;help;restore'= {
+        }
+        &'vsm;manager;help;uninstall'= {
         }
         &'vsm;manager;help;diagnose'= {
         }
@@ -1060,6 +1078,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand status 'Show whether the manager of a state directory runs, its address and its health'
             cand backup 'Write an online, consistent backup of the manager (administrator) to a file'
             cand restore 'Restore a state directory from a backup file; the manager must be stopped'
+            cand uninstall 'Remove the manager''s operating environment: its state directory (seed A4)'
             cand diagnose 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
             cand log-config 'Show the manager''s log settings, or change them (applied without restart)'
         }
@@ -1074,6 +1093,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;help;manager;backup'= {
         }
         &'vsm;help;manager;restore'= {
+        }
+        &'vsm;help;manager;uninstall'= {
         }
         &'vsm;help;manager;diagnose'= {
         }

@@ -47,23 +47,24 @@ complete -c vsm -n "__fish_vsm_needs_command" -f -a "op" -d 'Follow, inspect and
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "jp1" -d 'Generate JP1 integration files (JP1/AJS jobnets, JP1/IM log-file trap, JP1/PFM records)'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -l url -d 'The manager\'s URL' -r
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
 never\t'Never'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "init" -d 'Create a state directory: configuration file, state store and the first administrator'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "start" -d 'Run the manager: serve the API on the listen address until stopped'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "stop" -d 'Stop the manager of a state directory gracefully and wait until it has exited'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore diagnose log-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "init" -d 'Create a state directory: configuration file, state store and the first administrator'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "start" -d 'Run the manager: serve the API on the listen address until stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "stop" -d 'Stop the manager of a state directory gracefully and wait until it has exited'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l dir -d 'The state directory to create (must not exist, or be empty)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l admin -d 'The name of the first administrator account' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l listen -d 'The address the manager listens on, written to the configuration' -r
@@ -128,6 +129,19 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 always\t'Always'
 never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l dir -d 'The state directory to remove (the manager must be stopped)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l backup -d 'Where the final backup goes (default: `DIR.final-backup.tar` beside the directory)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l libvirt-uri -d 'libvirt: the URI the manager ran with, to reach its VMs when destroying them' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l destroy-servers -d 'Delete every unit and its servers first, instead of refusing while units have servers'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l no-backup -d 'Write no final backup'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -l out -d 'The file to write (replaced if it exists)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
@@ -154,6 +168,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -851,6 +866,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from account" -f -a "add" -d 'Add an account (administrator)'

@@ -48,6 +48,7 @@ pub async fn run(ctx: &Ctx<'_>, c: ManagerCommand) -> Result<Exit> {
         ManagerCommand::Stop(a) => stop(ctx, a).await,
         ManagerCommand::Status(a) => status(ctx, a).await,
         ManagerCommand::Restore(a) => serve::restore(ctx, a).await,
+        ManagerCommand::Uninstall(a) => serve::uninstall(ctx, a).await,
         ManagerCommand::Backup(a) => {
             let bytes = ctx.api()?.backup(&a.out).await?;
             let v = json!({"path": a.out, "bytes": bytes});

@@ -20,7 +20,7 @@ use vsm_manager::{DriverKind, DriverSet, InitOptions, Manager, ManagerConfig, Op
 
 use super::{RunInfo, is_locked, read_run_info};
 use crate::api;
-use crate::cli::{ManagerInitArgs, ManagerRestoreArgs, ManagerStartArgs};
+use crate::cli::{ManagerInitArgs, ManagerRestoreArgs, ManagerStartArgs, ManagerUninstallArgs};
 use crate::cmd::Ctx;
 use crate::exit::{Exit, Failure};
 use crate::password;
@@ -109,6 +109,157 @@ pub async fn restore(ctx: &Ctx<'_>, a: ManagerRestoreArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// `vsm manager uninstall`: removes a stopped manager's state directory (seed A4), after a
+/// final backup; refuses while units have servers unless told to delete them first.
+pub async fn uninstall(ctx: &Ctx<'_>, a: ManagerUninstallArgs) -> Result<Exit> {
+    let dir = absolute_new(&a.dir)?;
+    if !dir.join(vsm_manager::DB_FILE).exists() {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!("{dir} holds no manager (no {})", vsm_manager::DB_FILE),
+        )
+        .hint("give the state directory of `vsm manager init --dir`")
+        .into());
+    }
+    if is_locked(&dir)? {
+        return Err(Failure::new(
+            Exit::Busy,
+            format!("a manager runs on {dir}; stop it before uninstalling"),
+        )
+        .hint(format!("vsm manager stop --dir {dir}"))
+        .into());
+    }
+    let drivers = build_drivers(&dir, a.libvirt_uri.as_deref()).await?;
+    let mut config = ManagerConfig::load(&dir).map_err(open_failure)?;
+    config.monitor = false;
+    let manager = Manager::open(config, drivers).await.map_err(open_failure)?;
+    let outcome = uninstall_with(ctx, &manager, &dir, &a).await;
+    manager.shutdown(Duration::from_secs(10)).await;
+    drop(manager);
+    let (backup, deleted) = outcome?;
+    std::fs::remove_dir_all(&dir).with_context(|| format!("could not remove {dir}"))?;
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "vsm".into());
+    let left = vec![
+        format!("the vsm program ({exe}) and any service unit or package that installed it"),
+        "JP1 definitions handed out (log-file trap configuration, JP1/AJS jobnets) on the JP1 side"
+            .to_owned(),
+    ];
+    let v = json!({
+        "removed": dir,
+        "backup": backup,
+        "deleted_units": deleted,
+        "left": left,
+    });
+    ctx.out.emit(&v, |_| {
+        let mut out = format!("removed {dir}");
+        if !deleted.is_empty() {
+            out.push_str(&format!(
+                "\ndeleted unit(s) and their servers: {}",
+                deleted.join(", ")
+            ));
+        }
+        match &backup {
+            Some(b) => out.push_str(&format!("\nthe final backup is {b}")),
+            None => out.push_str("\nno final backup was written (--no-backup)"),
+        }
+        out.push_str("\nnot removed:");
+        for l in &left {
+            out.push_str(&format!("\n  {l}"));
+        }
+        out
+    });
+    Ok(Exit::Success)
+}
+
+/// The part of `uninstall` that needs the opened manager: the check, the backup, the deletes.
+/// Answers where the backup went and which units were deleted.
+async fn uninstall_with(
+    ctx: &Ctx<'_>,
+    manager: &Manager,
+    dir: &Utf8Path,
+    a: &ManagerUninstallArgs,
+) -> Result<(Option<Utf8PathBuf>, Vec<String>)> {
+    // The one running this owns the state directory's files: act as an administrator.
+    let actor = vsm_manager::Actor {
+        account: AccountName::new("vsm-uninstall").context("account name")?,
+        role: vsm_core::Role::Administrator,
+    };
+    let units = manager.list_units(&actor, true).await?;
+    let mut holding = Vec::new();
+    for u in &units {
+        let detail = manager.show_unit(&actor, &u.name).await?;
+        let servers: Vec<String> = detail
+            .groups
+            .iter()
+            .flat_map(|g| g.servers.iter().map(|s| s.name.to_string()))
+            .collect();
+        if !servers.is_empty() {
+            holding.push(format!(
+                "unit {} ({}): {}",
+                u.name,
+                u.owner,
+                servers.join(", ")
+            ));
+        }
+    }
+    if !holding.is_empty() && !a.destroy_servers {
+        let mut f = Failure::new(
+            Exit::Usage,
+            format!(
+                "{} unit(s) of {dir} still have servers; nothing was removed",
+                holding.len()
+            ),
+        )
+        .hint("delete them first (`vsm unit delete UNIT --force`), or pass --destroy-servers");
+        f.details = holding;
+        return Err(f.into());
+    }
+    let backup = if a.no_backup {
+        None
+    } else {
+        let path = match &a.backup {
+            Some(p) => absolute_new(p)?,
+            None => Utf8PathBuf::from(format!("{dir}.final-backup.tar")),
+        };
+        manager.backup(&actor, &path).await?;
+        Some(path)
+    };
+    let mut deleted = Vec::new();
+    for u in &units {
+        let id = manager
+            .delete_unit(
+                &actor,
+                &u.name,
+                vsm_manager::DeleteUnitRequest {
+                    force: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let rec = manager.wait(&actor, id, Duration::from_secs(3600)).await?;
+        if !ctx.out.is_json() {
+            eprintln!("unit {}: delete {}", u.name, rec.summary.state);
+        }
+        if rec.summary.state != vsm_manager::OperationState::Succeeded {
+            return Err(Failure::new(
+                Exit::Failed,
+                format!(
+                    "deleting unit {} ended {}; {dir} was not removed",
+                    u.name, rec.summary.state
+                ),
+            )
+            .hint(format!(
+                "see `vsm op show {id}` once the manager runs again"
+            ))
+            .into());
+        }
+        deleted.push(u.name.to_string());
+    }
+    Ok((backup, deleted))
+}
+
 /// `dir` made absolute against the current directory (it need not exist yet).
 fn absolute_new(dir: &Utf8Path) -> Result<Utf8PathBuf> {
     if dir.is_absolute() {
@@ -160,7 +311,7 @@ async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
     let mut serve_config = ServeConfig::from_settings(&config.settings.service, &dir)
         .map_err(|e| serve_failure(e, Exit::DataErr))?;
     serve_config.shutdown_grace = Duration::from_secs(10);
-    let drivers = build_drivers(&dir, a).await?;
+    let drivers = build_drivers(&dir, a.libvirt_uri.as_deref()).await?;
     let manager = Manager::open(config, drivers).await.map_err(open_failure)?;
     let server = match Server::start(manager.clone(), serve_config).await {
         Ok(s) => s,
@@ -243,7 +394,7 @@ pub const KNOWN_HOSTS_FILE: &str = "ssh_known_hosts";
 /// in `DIR/static.json`, their host keys in `DIR/ssh_known_hosts`: trusted on first contact,
 /// a changed key refused; never the service account's `~/.ssh`) and, when built with the
 /// `libvirt` feature and asked for, `libvirt`.
-async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet> {
+async fn build_drivers(dir: &Utf8Path, libvirt_uri: Option<&str>) -> Result<DriverSet> {
     let local = LocalDriver::open(dir.join("local"), local_options()).map_err(|e| {
         anyhow::Error::new(e).context(Failure::new(
             Exit::Failed,
@@ -266,7 +417,7 @@ async fn build_drivers(dir: &Utf8Path, a: &ManagerStartArgs) -> Result<DriverSet
         .with_factory(Arc::new(HostFactory {
             state_dir: dir.to_owned(),
         }));
-    libvirt_driver(drivers, dir, a).await
+    libvirt_driver(drivers, dir, libvirt_uri).await
 }
 
 /// The local driver's options: programs beside this executable come first on the servers'
@@ -376,9 +527,9 @@ pub const LIBVIRT_DIR: &str = "libvirt";
 async fn libvirt_driver(
     drivers: DriverSet,
     dir: &Utf8Path,
-    a: &ManagerStartArgs,
+    libvirt_uri: Option<&str>,
 ) -> Result<DriverSet> {
-    let Some(uri) = &a.libvirt_uri else {
+    let Some(uri) = libvirt_uri else {
         return Ok(drivers);
     };
     let config = libvirt_config(uri, dir.join(LIBVIRT_DIR));
@@ -397,9 +548,9 @@ async fn libvirt_driver(
 async fn libvirt_driver(
     drivers: DriverSet,
     _dir: &Utf8Path,
-    a: &ManagerStartArgs,
+    libvirt_uri: Option<&str>,
 ) -> Result<DriverSet> {
-    if a.libvirt_uri.is_some() {
+    if libvirt_uri.is_some() {
         return Err(
             Failure::new(Exit::Usage, "this vsm was built without the libvirt driver")
                 .hint("build it with `cargo build -p vsm-cli --features libvirt`")
