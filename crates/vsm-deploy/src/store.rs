@@ -3,7 +3,7 @@
 //! Layout under the store's root:
 //! - `blobs/ab/cdef…`: each file content once, named by its sha256, read-only;
 //! - `versions/<id>.json`: a version record (canonical JSON); `<id>` is its sha256;
-//! - `tmp/`: temporary files, renamed into place once complete and fsynced.
+//! - `tmp/`: temporary files, renamed into place once complete and synced.
 //!
 //! Blobs are written before the record that lists them, so a version that exists is complete.
 //! Nothing here is ever modified in place. Validation lives in `scan`; this module only stores.
@@ -178,17 +178,45 @@ impl SnapshotStore {
 
     /// Stores a scanned directory: blobs not yet present (verifying each file still has the
     /// scanned content), then the version record. Re-importing writes nothing.
+    ///
+    /// Durable with two file-system syncs however many files there are (not one per file): every
+    /// new blob is first written to `tmp/`, then the file system is synced (`syncfs`), then the
+    /// blobs are renamed into place and the file system synced again, and only then is the
+    /// version record written (synced on its own). A crash at any point leaves no blob with
+    /// incomplete content under its name and no version without its blobs.
     pub fn import_scan(&self, scan: &Scan) -> Result<ImportReport, StoreError> {
         let def = &scan.definition;
         let (mut new_blobs, mut new_bytes) = (0, 0);
-        for (path, entry) in &def.record.files {
-            if self.has_blob(&entry.digest) {
-                continue;
+        let mut staged: Vec<(Utf8PathBuf, DefinitionDigest)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let result = (|| {
+            for (path, entry) in &def.record.files {
+                if self.has_blob(&entry.digest) || !seen.insert(entry.digest.clone()) {
+                    continue;
+                }
+                let src = path.under(&scan.root);
+                let tmp = self.tmp_path();
+                staged.push((tmp.clone(), entry.digest.clone()));
+                self.stage_blob(&src, &tmp, &entry.digest)?;
+                new_blobs += 1;
+                new_bytes += entry.size;
             }
-            let src = path.under(&scan.root);
-            self.write_blob_from(&src, &entry.digest)?;
-            new_blobs += 1;
-            new_bytes += entry.size;
+            if !staged.is_empty() {
+                self.sync_fs()?;
+                for (tmp, digest) in &staged {
+                    let dest = self.blob_path(digest);
+                    mkdir_private(dest.parent().unwrap_or(&self.root))?;
+                    fs::rename(tmp, &dest).map_err(io_err("rename into", &dest))?;
+                }
+                self.sync_fs()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for (tmp, _) in &staged {
+                let _ = fs::remove_file(tmp);
+            }
+            return Err(e);
         }
         let vpath = self.version_path(&def.id);
         let new_version = !vpath.is_file();
@@ -203,34 +231,44 @@ impl SnapshotStore {
         })
     }
 
-    /// Copies `src` into the blob store, checking that its content has `digest`.
-    fn write_blob_from(&self, src: &Utf8Path, digest: &DefinitionDigest) -> Result<(), StoreError> {
-        let tmp = self.tmp_path();
-        let result = (|| {
-            let mut input = fs::File::open(src).map_err(io_err("read", src))?;
-            let mut out = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = input.read(&mut buf).map_err(io_err("read", src))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(io_err("write", &tmp))?;
+    /// Copies `src` to `tmp`, checking that its content has `digest` (not synced: the caller
+    /// syncs the whole file system once).
+    fn stage_blob(
+        &self,
+        src: &Utf8Path,
+        tmp: &Utf8Path,
+        digest: &DefinitionDigest,
+    ) -> Result<(), StoreError> {
+        let mut input = fs::File::open(src).map_err(io_err("read", src))?;
+        let mut out = fs::File::create(tmp).map_err(io_err("create", tmp))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = input.read(&mut buf).map_err(io_err("read", src))?;
+            if n == 0 {
+                break;
             }
-            if DefinitionDigest::from_bytes(h.finalize().into()) != *digest {
-                return Err(StoreError::Changed(src.to_owned()));
-            }
-            out.set_permissions(fs::Permissions::from_mode(0o400))
-                .map_err(io_err("set permissions of", &tmp))?;
-            out.sync_all().map_err(io_err("sync", &tmp))?;
-            self.install(&tmp, &self.blob_path(digest))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            h.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(io_err("write", tmp))?;
         }
-        result
+        if DefinitionDigest::from_bytes(h.finalize().into()) != *digest {
+            return Err(StoreError::Changed(src.to_owned()));
+        }
+        out.set_permissions(fs::Permissions::from_mode(0o400))
+            .map_err(io_err("set permissions of", tmp))
+    }
+
+    /// Syncs the file system that holds the store (every file and directory written to it).
+    fn sync_fs(&self) -> Result<(), StoreError> {
+        use std::os::fd::AsRawFd;
+        let d = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
+        // SAFETY: `d` is an open file descriptor for the whole call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(io_err("sync the file system of", &self.root)(
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
     }
 
     /// Renames a complete temporary file into place and syncs the directory.

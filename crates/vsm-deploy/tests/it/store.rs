@@ -182,3 +182,33 @@ fn diff_per_group_and_scope() {
         Some("no changes")
     );
 }
+
+#[test]
+fn a_file_changed_after_the_scan_stores_nothing_and_leaves_no_temporary_file() {
+    let (src, st) = (tmp(), tmp());
+    shop(&src.path);
+    write_tree(&src.path, &[("extra/a.txt", "one"), ("extra/b.txt", "two")]);
+    let store = SnapshotStore::open(&st.path).expect("open");
+    let scanned = scan(&src.path, &ScanLimits::default()).expect("scan");
+    // Changed between the scan and the import (the scan's digest no longer holds).
+    write_tree(&src.path, &[("extra/b.txt", "changed")]);
+    let err = store.import_scan(&scanned).expect_err("changed file");
+    assert!(err.to_string().contains("b.txt"), "{err}");
+    assert!(
+        store_files(&st.path).is_empty(),
+        "{:?}",
+        store_files(&st.path)
+    );
+    let tmp_left: Vec<_> = fs::read_dir(st.path.join("tmp"))
+        .expect("tmp")
+        .filter_map(Result::ok)
+        .collect();
+    assert!(tmp_left.is_empty(), "{tmp_left:?}");
+    assert!(store.list().expect("list").is_empty());
+    // Once the directory is stable again, it imports whole.
+    let r = store
+        .import(&src.path, &ScanLimits::default())
+        .expect("import");
+    assert!(r.new_version);
+    assert_eq!(store.list().expect("list"), vec![r.definition.id.clone()]);
+}
