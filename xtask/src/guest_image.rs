@@ -155,6 +155,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 /// Builds (or finds up to date) every output under `dir`.
 pub(crate) fn build(dir: &Path) -> Result<Guest> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // One build at a time (tests that boot guests run in parallel and each asks for the
+    // image): the others wait here, then find it up to date.
+    let lock_path = dir.join(".build.lock");
+    let lock = fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
     let (kernel_version, vmlinuz) = crate::deps::guest_kernel().context(
         "no Debian kernel with modules (/boot/vmlinuz-VER and /lib/modules/VER/modules.dep): \
          install linux-image-amd64 (cargo xtask deps)",
