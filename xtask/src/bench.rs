@@ -218,3 +218,37 @@ pub(crate) fn versions() -> serde_json::Value {
         "python": first_line("python3", &["--version"]),
     })
 }
+
+/// The administrator `root` of a benchmark's manager (password [`BENCH_PW`]), with the fake
+/// template `tpl` registered.
+pub(crate) async fn admin_with_template(
+    manager: &vsm_manager::Manager,
+) -> Result<vsm_manager::Actor> {
+    let admin = manager
+        .authenticate(&parse("root")?, &vsm_manager::Password::new(BENCH_PW))
+        .await
+        .context("login")?;
+    manager
+        .register_template(
+            &admin,
+            vsm_manager::RegisterTemplate {
+                name: parse("tpl")?,
+                driver: vsm_manager::DriverKind::Local,
+                source: "image-1".into(),
+            },
+        )
+        .await
+        .context("template")?;
+    Ok(admin)
+}
+
+/// The password of every benchmark manager's `root`.
+pub(crate) const BENCH_PW: &str = "bench-password-1";
+
+/// A name (account, template, …) parsed, or an error naming it.
+pub(crate) fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| anyhow::anyhow!("bad name {s}: {e}"))
+}

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use camino::Utf8PathBuf;
-use vsm_core::{AccountName, OperationId, UnitName};
+use vsm_core::{OperationId, UnitName};
 use vsm_hypervisor::fake::FakeHypervisor;
 use vsm_manager::{
     Actor, CreateUnitFromFile, DriverKind, DriverSet, InitOptions, Manager, ManagerConfig,
-    OpOptions, OperationState, Password, PasswordCost, RegisterTemplate,
+    OpOptions, OperationState, Password, PasswordCost,
 };
 
-const PW: &str = "bench-password-1";
+use crate::bench::{BENCH_PW as PW, parse};
 const CONCURRENCY: usize = 32;
 
 /// One timed measurement.
@@ -37,13 +37,6 @@ pub(crate) fn run(opts: &crate::bench::Opts) -> Result<()> {
         .build()
         .context("tokio runtime")?;
     rt.block_on(bench(opts.runs))
-}
-
-fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e| anyhow::anyhow!("bad name {s}: {e}"))
 }
 
 struct Env {
@@ -73,21 +66,7 @@ async fn env() -> Result<Env> {
     )
     .await
     .context("open")?;
-    let admin = manager
-        .authenticate(&parse::<AccountName>("root")?, &Password::new(PW))
-        .await
-        .context("login")?;
-    manager
-        .register_template(
-            &admin,
-            RegisterTemplate {
-                name: parse("tpl")?,
-                driver: DriverKind::Local,
-                source: "image-1".into(),
-            },
-        )
-        .await
-        .context("template")?;
+    let admin = crate::bench::admin_with_template(&manager).await?;
     Ok(Env {
         _dir: dir,
         manager,

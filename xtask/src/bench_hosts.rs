@@ -41,7 +41,7 @@ use vsm_core::placement::{
     AntiAffinity, GroupPlacement, Host, HostName, HostState, NewServer, Placement,
     PlacementRequest, Policy, Resources, UnitPlacement, place,
 };
-use vsm_core::{AccountName, GroupName, OperationId, ServerName, UnitName};
+use vsm_core::{GroupName, OperationId, ServerName, UnitName};
 use vsm_hypervisor::Operation;
 use vsm_hypervisor::fake::{FakeCall, FakeHypervisor};
 use vsm_manager::store::{JournalEntry, SqliteStore, Store};
@@ -49,8 +49,7 @@ use vsm_manager::testing::FakeHosts;
 use vsm_manager::{
     Actor, AddHost, CreateUnitFromFile, DB_FILE, DrainRequest, DriverFactory, DriverKind,
     DriverSet, Fencing, InitOptions, Manager, ManagerConfig, OpOptions, OperationKind,
-    OperationRecord, OperationState, OperationSummary, Password, PasswordCost, RegisterTemplate,
-    StepStatus,
+    OperationRecord, OperationState, OperationSummary, Password, PasswordCost, StepStatus,
 };
 
 use crate::bench::{median, ms};
@@ -130,13 +129,6 @@ struct Inputs {
     hosts: Vec<Host>,
     placements: Vec<Placement>,
     request: PlacementRequest,
-}
-
-fn name<T: std::str::FromStr>(s: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e| anyhow::anyhow!("bad name {s}: {e}"))
 }
 
 fn zone_label(z: usize) -> BTreeMap<String, String> {
@@ -406,7 +398,7 @@ const MOVE_GOAL: f64 = 1.10;
 const POOL: [&str; 4] = ["h1", "h2", "h3", "h4"];
 /// Each fake host: 64 CPUs and 64 GiB (room for all 100 servers at the default ratios).
 const FAKE_HOST: (u32, u64) = (64, 64 * 1024);
-const PW: &str = "bench-password-1";
+use crate::bench::{BENCH_PW as PW, parse as name};
 
 /// A manager on a temporary state dir over fake hosts, with one unit of [`MOVED`] servers all
 /// on `h1`, every fake answering after [`LATENCY`], call records emptied.
@@ -450,21 +442,7 @@ impl Pool {
         )
         .await
         .context("open")?;
-        let admin = manager
-            .authenticate(&name::<AccountName>("root")?, &Password::new(PW))
-            .await
-            .context("login")?;
-        manager
-            .register_template(
-                &admin,
-                RegisterTemplate {
-                    name: name("tpl")?,
-                    driver: DriverKind::Local,
-                    source: "image-1".into(),
-                },
-            )
-            .await
-            .context("template")?;
+        let admin = crate::bench::admin_with_template(&manager).await?;
         let pool = Pool {
             _dir: dir,
             root,

@@ -123,10 +123,9 @@ impl EngineCtx {
         kind: DriverKind,
     ) -> std::result::Result<Arc<dyn Hypervisor>, String> {
         match host {
-            // A host that is down is not called: its servers wait for its return or move.
-            Some(h) if self.hosts.is_down(h) => Err(format!("host {h} is down")),
-            // A host that is not (or no longer) in the pool is a legacy record: what a driver
-            // once called its host. Such servers belong to the built-in host of their kind.
+            // A host of the pool (the table refuses one that is down or not connected). A host
+            // that is not (or no longer) in the pool is a legacy record: what a driver once
+            // called its host. Such servers belong to the built-in host of their kind.
             Some(h) if self.hosts.contains(h) => self.hosts.driver_on(h),
             _ => self.driver(kind),
         }

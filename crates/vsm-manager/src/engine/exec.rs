@@ -373,18 +373,26 @@ impl OpCtx {
         }
     }
 
-    /// The pool host the model places `server` on.
-    fn server_host(&self, target: &StepTarget, server: &ServerName) -> Option<String> {
+    /// What `f` reads of `server` in the running operation's model.
+    fn live_server<T>(
+        &self,
+        target: &StepTarget,
+        server: &ServerName,
+        f: impl FnOnce(&vsm_core::model::Server) -> Option<T>,
+    ) -> Option<T> {
         let live = self.engine.ops.live_for_unit(&target.unit)?;
         let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-        live.server(&u, server).and_then(|(_, s)| s.host.clone())
+        live.server(&u, server).and_then(|(_, s)| f(s))
+    }
+
+    /// The pool host the model places `server` on.
+    fn server_host(&self, target: &StepTarget, server: &ServerName) -> Option<String> {
+        self.live_server(target, server, |s| s.host.clone())
     }
 
     /// The server's address as the model knows it.
     fn server_address(&self, target: &StepTarget, server: &ServerName) -> Option<ServerAddress> {
-        let live = self.engine.ops.live_for_unit(&target.unit)?;
-        let u = live.unit.lock().unwrap_or_else(|p| p.into_inner());
-        live.server(&u, server).and_then(|(_, s)| s.address.clone())
+        self.live_server(target, server, |s| s.address.clone())
     }
 
     /// Who `server` is, for rendering its definition templates.

@@ -394,14 +394,7 @@ impl Manager {
         self.authorize(actor, Action::HostRebalance, None, "hosts")
             .await?;
         let (units, templates) = self.db(|s| Ok((s.units()?, s.templates()?))).await?;
-        let sizes: Sizes = templates
-            .iter()
-            .flat_map(|t| {
-                t.generations
-                    .iter()
-                    .map(|g| ((t.name.clone(), g.generation.0), g.machine_size()))
-            })
-            .collect();
+        let sizes = sizes_of(&templates);
         let drivers: HashMap<&TemplateName, &str> = templates
             .iter()
             .map(|t| (&t.name, t.driver.as_str()))
@@ -505,17 +498,20 @@ impl Manager {
     /// Every unit, and every template generation's machine size.
     async fn pool_view(&self) -> Result<(Vec<Unit>, Sizes)> {
         let (units, templates) = self.db(|s| Ok((s.units()?, s.templates()?))).await?;
-        let sizes = templates
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name.clone();
-                t.generations
-                    .into_iter()
-                    .map(move |g| ((name.clone(), g.generation.0), g.machine_size()))
-            })
-            .collect();
-        Ok((units, sizes))
+        Ok((units, sizes_of(&templates)))
     }
+}
+
+/// Every template generation's machine size.
+fn sizes_of(templates: &[vsm_core::model::Template]) -> Sizes {
+    templates
+        .iter()
+        .flat_map(|t| {
+            t.generations
+                .iter()
+                .map(|g| ((t.name.clone(), g.generation.0), g.machine_size()))
+        })
+        .collect()
 }
 
 /// How long a drain may take unless told otherwise.
