@@ -406,6 +406,24 @@ impl Manager {
         )
     }
 
+    /// A `vsm` command as `user` against this manager, not started (for running one in the
+    /// background, e.g. to kill the manager under it); output JSON, stdout and stderr piped.
+    pub fn command(&self, user: &User, args: &[&str]) -> Command {
+        let mut cmd = Command::new(vsm_bin());
+        cmd.args(args)
+            .args(["--output", "json"])
+            .env_remove("VSM_TOKEN")
+            .env_remove("VSM_OUTPUT")
+            .env_remove("VSM_DIR")
+            .env("NO_COLOR", "1")
+            .env("VSM_URL", &self.url)
+            .env("VSM_CONFIG_DIR", &user.config_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
     /// Logs `user` in.
     pub fn login(&self, user: &User) -> Output {
         let pw = user.password_file.to_string_lossy().into_owned();

@@ -1,6 +1,6 @@
-//! `cargo xtask bench [deploy|engine|api|hosts|vm]... [--runs N] [--ansible-files N] [--no-ansible]`:
+//! `cargo xtask bench [deploy|engine|api|hosts|vm|import]... [--runs N] [--ansible-files N] [--no-ansible]`:
 //! runs the named benchmarks (deploy, engine, api and hosts when none is named; `vm` boots real
-//! VMs, needs root and runs only when named).
+//! VMs, needs root and runs only when named; `import` is the import part of `deploy` alone).
 //!
 //! Each benchmark prints its own table and writes `target/bench/<name>.json` with the date, the
 //! machine (from `/proc`), the versions measured, the median of `--runs` runs (default 3, at
@@ -26,7 +26,7 @@ pub(crate) struct Opts {
     pub(crate) no_ansible: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|hosts|vm]... [--runs N] [--ansible-files N] [--no-ansible]";
+const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|hosts|vm|import]... [--runs N] [--ansible-files N] [--no-ansible]";
 
 /// Runs the benchmarks named in `args` (all of them when none is named).
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -58,7 +58,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 println!("{USAGE}");
                 return Ok(());
             }
-            name if all.contains(&name) || name == "vm" => names.push(name.to_owned()),
+            name if all.contains(&name) || name == "vm" || name == "import" => {
+                names.push(name.to_owned())
+            }
             other => bail!(
                 "unknown benchmark `{other}`; known: {}\n{USAGE}",
                 all.join(", ")
@@ -86,6 +88,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "api" => crate::bench_api::run(&opts)?,
             "hosts" => crate::bench_hosts::run(&opts)?,
             "vm" => crate::bench_vm::run(&opts)?,
+            "import" => crate::bench_import::run_alone(&opts)?,
             _ => unreachable!("checked above"),
         }
     }

@@ -402,6 +402,25 @@ pub(crate) fn run(opts: &Opts) -> Result<()> {
         }
     };
     let mut results = serde_json::Map::new();
+    let import = crate::bench_import::run(&rt, &bench_tmp()?, runs)?;
+    results.insert(
+        "import_small_files".into(),
+        serde_json::json!({
+            "files": crate::bench_import::FILES,
+            "bytes": import.bytes,
+            "path": "API client (as `vsm unit import`) to a manager on loopback: pack, upload, check, store durably",
+            "vsm_import_ms": ms(import.import),
+            "cp_a_sync_ms": ms(import.cp_sync),
+            "rsync_a_ms": ms(import.rsync),
+            "import_vs_cp_a_sync": import.vs_cp(),
+            "import_vs_rsync_a": import.vs_rsync(),
+            "reimport_one_changed_ms": ms(import.reimport),
+            "goal_import_within_2x_cp_a_sync": import.vs_cp() <= 2.0,
+            "goal_import_within_1x_rsync_a": import.vs_rsync() <= 1.0,
+            "goal_reimport_under_1s": import.reimport < Duration::from_secs(1),
+        }),
+    );
+    println!();
     println!(
         "deploy benchmark: {FILES} files / {} MB to {SERVERS} local server roots, median of {runs} runs",
         TOTAL_BYTES >> 20

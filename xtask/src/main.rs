@@ -9,6 +9,7 @@ mod bench_api;
 mod bench_deploy;
 mod bench_engine;
 mod bench_hosts;
+mod bench_import;
 mod bench_vm;
 mod demo;
 mod deps;
@@ -33,7 +34,7 @@ tasks:
   gen     [--check] regenerate shell completions and man pages under docs/cli/
   ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
   tidy    check the architecture rules of ARCHITECTURE.md
-  bench   [deploy|engine|api|hosts|vm] [--runs N] run the benchmarks (vm: real VMs, root, only when named), write target/bench/*.json
+  bench   [deploy|engine|api|hosts|vm|import] [--runs N] run the benchmarks (vm: real VMs, root, only when named; import: the import part of deploy), write target/bench/*.json
   soak    [--duration 2h] [--seed N] random operations on the local driver with invariant checks (long run, not in CI)
   fuzz    [TARGET] [--time SECS | --runs N [--seed N]] [--no-merge]
           coverage-guided fuzzing (stable), corpus in fuzz/corpus/

@@ -19,6 +19,7 @@ pub mod path;
 pub mod scan;
 pub mod ssh;
 pub mod store;
+pub mod tar_stream;
 pub mod template;
 pub mod transport;
 

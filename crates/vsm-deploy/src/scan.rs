@@ -378,14 +378,8 @@ impl Walker<'_> {
             };
             self.entries += 1;
             if self.entries > self.limits.max_entries {
-                self.errs.push(DefinitionError::new(
-                    ProblemKind::TooMany,
-                    shown_child,
-                    format!(
-                        "the directory holds more than {} files and directories: remove some, or raise the limit",
-                        self.limits.max_entries
-                    ),
-                ));
+                self.errs
+                    .push(too_many(shown_child, self.limits.max_entries));
                 self.stopped = true;
                 return;
             }
@@ -395,54 +389,27 @@ impl Walker<'_> {
                 let target = fs::read_link(child.under(self.root))
                     .map(|t| t.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let outside = target.starts_with('/')
-                    || RelPath::new(&target).is_err()
-                    || escapes(&child, &target);
-                let msg = if outside {
-                    format!(
-                        "is a symbolic link to '{target}', outside the definition directory: replace it with a copy of the file"
-                    )
-                } else {
-                    format!(
-                        "is a symbolic link to '{target}': symbolic links are not stored; replace it with a copy of the file"
-                    )
-                };
-                self.errs
-                    .push(DefinitionError::new(ProblemKind::Symlink, shown_child, msg));
+                self.errs.push(symlink(&child, &target));
             } else if ft.is_dir() {
                 if depth + 1 > self.limits.max_depth {
-                    self.errs.push(DefinitionError::new(
-                        ProblemKind::TooDeep,
-                        shown_child,
-                        format!(
-                            "directories are nested deeper than {} levels: flatten the tree",
-                            self.limits.max_depth
-                        ),
-                    ));
+                    self.errs.push(too_deep(shown_child, self.limits.max_depth));
                     continue;
                 }
                 self.dirs.insert(child.clone(), mode);
                 self.walk(Some(&child), depth + 1);
             } else if ft.is_file() {
                 if meta.len() > self.limits.max_file_bytes {
-                    self.errs.push(DefinitionError::new(
-                        ProblemKind::TooLarge,
+                    self.errs.push(file_too_large(
                         shown_child,
-                        format!(
-                            "the file has {} bytes, more than the limit of {}: remove it or raise the limit",
-                            meta.len(),
-                            self.limits.max_file_bytes
-                        ),
+                        meta.len(),
+                        self.limits.max_file_bytes,
                     ));
                     continue;
                 }
                 self.total += meta.len();
                 if self.total > self.limits.max_total_bytes {
-                    self.errs.push(DefinitionError::new(
-                        ProblemKind::TooLarge,
-                        shown_child,
-                        format!("the directory holds more than {} bytes in total: remove files or raise the limit", self.limits.max_total_bytes),
-                    ));
+                    self.errs
+                        .push(total_too_large(shown_child, self.limits.max_total_bytes));
                     self.stopped = true;
                     return;
                 }
@@ -466,14 +433,77 @@ impl Walker<'_> {
                 } else {
                     "not a regular file"
                 };
-                self.errs.push(DefinitionError::new(
-                    ProblemKind::SpecialFile,
-                    shown_child,
-                    format!("is {what}: only regular files and directories are allowed; remove it"),
-                ));
+                self.errs.push(special_file(shown_child, what));
             }
         }
     }
+}
+
+/// "More than `limit` entries", at `file`.
+pub(crate) fn too_many(file: String, limit: usize) -> DefinitionError {
+    DefinitionError::new(
+        ProblemKind::TooMany,
+        file,
+        format!(
+            "the directory holds more than {limit} files and directories: remove some, or raise the limit"
+        ),
+    )
+}
+
+/// "Nested deeper than `limit`", at `file`.
+pub(crate) fn too_deep(file: String, limit: usize) -> DefinitionError {
+    DefinitionError::new(
+        ProblemKind::TooDeep,
+        file,
+        format!("directories are nested deeper than {limit} levels: flatten the tree"),
+    )
+}
+
+/// "The file has `len` bytes, more than `limit`".
+pub(crate) fn file_too_large(file: String, len: u64, limit: u64) -> DefinitionError {
+    DefinitionError::new(
+        ProblemKind::TooLarge,
+        file,
+        format!(
+            "the file has {len} bytes, more than the limit of {limit}: remove it or raise the limit"
+        ),
+    )
+}
+
+/// "More than `limit` bytes in total", at the file that went past it.
+pub(crate) fn total_too_large(file: String, limit: u64) -> DefinitionError {
+    DefinitionError::new(
+        ProblemKind::TooLarge,
+        file,
+        format!(
+            "the directory holds more than {limit} bytes in total: remove files or raise the limit"
+        ),
+    )
+}
+
+/// A symbolic link at `link` to `target` (never stored; the message says whether it leads
+/// outside the directory).
+pub(crate) fn symlink(link: &RelPath, target: &str) -> DefinitionError {
+    let outside = target.starts_with('/') || RelPath::new(target).is_err() || escapes(link, target);
+    let msg = if outside {
+        format!(
+            "is a symbolic link to '{target}', outside the definition directory: replace it with a copy of the file"
+        )
+    } else {
+        format!(
+            "is a symbolic link to '{target}': symbolic links are not stored; replace it with a copy of the file"
+        )
+    };
+    DefinitionError::new(ProblemKind::Symlink, link.as_str(), msg)
+}
+
+/// A device, FIFO, socket or other special file (`what`: "a FIFO", …).
+pub(crate) fn special_file(file: String, what: &str) -> DefinitionError {
+    DefinitionError::new(
+        ProblemKind::SpecialFile,
+        file,
+        format!("is {what}: only regular files and directories are allowed; remove it"),
+    )
 }
 
 /// Whether a relative symlink `target` stored at `link` resolves outside the root.
@@ -524,15 +554,34 @@ pub fn scan(dir: &Utf8Path, limits: &ScanLimits) -> Result<Scan, DefinitionError
             )]));
         }
     }
-    let mut errs = Vec::new();
     let record = VersionRecord {
         format: 1,
         files: w.files,
         dirs: w.dirs,
     };
+    let definition = validate(record, w.errs, &|p: &RelPath, _: &DefinitionDigest| {
+        fs::read(p.under(dir))
+    })?;
+    Ok(Scan {
+        root: dir.to_owned(),
+        definition,
+    })
+}
+
+/// Checks a record of a definition's files against its manifest (parsing it, resolving every
+/// group's rules, checking every template's variables); `read` gives a file's content by path
+/// and digest.
+/// `found` are problems already found while reading the files; every problem is returned at
+/// once.
+pub(crate) fn validate(
+    record: VersionRecord,
+    found: Vec<DefinitionError>,
+    read: &dyn Fn(&RelPath, &DefinitionDigest) -> io::Result<Vec<u8>>,
+) -> Result<Definition, DefinitionErrors> {
+    let mut errs = Vec::new();
     let manifest = match RelPath::new(MANIFEST_FILE)
         .ok()
-        .filter(|p| record.files.contains_key(p))
+        .and_then(|p| record.files.get(&p).map(|e| (p, e)))
     {
         None => {
             errs.push(DefinitionError::new(
@@ -542,7 +591,7 @@ pub fn scan(dir: &Utf8Path, limits: &ScanLimits) -> Result<Scan, DefinitionError
             ));
             None
         }
-        Some(p) => match fs::read(p.under(dir)) {
+        Some((p, e)) => match read(&p, &e.digest) {
             Err(e) => {
                 errs.push(DefinitionError::new(
                     ProblemKind::Io,
@@ -571,17 +620,14 @@ pub fn scan(dir: &Utf8Path, limits: &ScanLimits) -> Result<Scan, DefinitionError
         },
     };
     if let Some(m) = &manifest {
-        errs.extend(check_groups(dir, m, &record));
+        errs.extend(check_groups(read, m, &record));
     }
-    errs.extend(w.errs);
+    errs.extend(found);
     match manifest {
-        Some(manifest) if errs.is_empty() => Ok(Scan {
-            root: dir.to_owned(),
-            definition: Definition {
-                id: record.id(),
-                record,
-                manifest,
-            },
+        Some(manifest) if errs.is_empty() => Ok(Definition {
+            id: record.id(),
+            record,
+            manifest,
         }),
         _ => Err(DefinitionErrors::new(errs)),
     }
@@ -589,7 +635,7 @@ pub fn scan(dir: &Utf8Path, limits: &ScanLimits) -> Result<Scan, DefinitionError
 
 /// Checks what the manifest asks for against the directory: sources, targets, templates.
 fn check_groups(
-    dir: &Utf8Path,
+    read: &dyn Fn(&RelPath, &DefinitionDigest) -> io::Result<Vec<u8>>,
     manifest: &Manifest,
     record: &VersionRecord,
 ) -> Vec<DefinitionError> {
@@ -602,7 +648,7 @@ fn check_groups(
             if !checked.insert((f.source.clone(), group.name.clone())) {
                 continue;
             }
-            let text = match fs::read(f.source.under(dir)).map(String::from_utf8) {
+            let text = match read(&f.source, &f.digest).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
                 Ok(Err(_)) => {
                     errs.push(DefinitionError::new(

@@ -63,6 +63,10 @@ pub enum ImportError {
     /// Storing failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The tar stream of an upload cannot be read (malformed, truncated, or the connection
+    /// failed); nothing was stored.
+    #[error("cannot read the definition archive: {0}")]
+    Unreadable(#[source] io::Error),
 }
 
 /// What an import did.
@@ -98,6 +102,19 @@ pub struct SnapshotStore {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Blobs written to `tmp/` and not yet in place, with their digests; removed again when dropped
+/// before [`SnapshotStore::commit`] took them.
+#[derive(Debug, Default)]
+pub(crate) struct Staged(pub(crate) Vec<(Utf8PathBuf, DefinitionDigest)>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.0 {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Creates `dir` and its missing parents with mode 0700.
 fn mkdir_private(dir: &Utf8Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt;
@@ -129,6 +146,27 @@ impl SnapshotStore {
         Ok(SnapshotStore {
             root: root.to_owned(),
         })
+    }
+
+    /// Removes what an interrupted import left in `tmp/` (staged blobs never put into place)
+    /// and returns how many files it removed. Only while nothing else uses the store (the
+    /// manager calls it at start, holding the state directory's lock).
+    pub fn remove_temporaries(&self) -> Result<usize, StoreError> {
+        let dir = self.root.join("tmp");
+        let mut n = 0;
+        for ent in fs::read_dir(&dir).map_err(io_err("read", &dir))? {
+            let ent = ent.map_err(io_err("read", &dir))?;
+            let p = ent.path();
+            let removed = if ent.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            if removed.is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// The store's root directory.
@@ -187,7 +225,7 @@ impl SnapshotStore {
     pub fn import_scan(&self, scan: &Scan) -> Result<ImportReport, StoreError> {
         let def = &scan.definition;
         let (mut new_blobs, mut new_bytes) = (0, 0);
-        let mut staged: Vec<(Utf8PathBuf, DefinitionDigest)> = Vec::new();
+        let mut staged = Staged::default();
         let mut seen = std::collections::HashSet::new();
         let result = (|| {
             for (path, entry) in &def.record.files {
@@ -196,39 +234,47 @@ impl SnapshotStore {
                 }
                 let src = path.under(&scan.root);
                 let tmp = self.tmp_path();
-                staged.push((tmp.clone(), entry.digest.clone()));
+                staged.0.push((tmp.clone(), entry.digest.clone()));
                 self.stage_blob(&src, &tmp, &entry.digest)?;
                 new_blobs += 1;
                 new_bytes += entry.size;
             }
-            if !staged.is_empty() {
-                self.sync_fs()?;
-                for (tmp, digest) in &staged {
-                    let dest = self.blob_path(digest);
-                    mkdir_private(dest.parent().unwrap_or(&self.root))?;
-                    fs::rename(tmp, &dest).map_err(io_err("rename into", &dest))?;
-                }
-                self.sync_fs()?;
-            }
             Ok(())
         })();
-        if let Err(e) = result {
-            for (tmp, _) in &staged {
-                let _ = fs::remove_file(tmp);
-            }
-            return Err(e);
-        }
-        let vpath = self.version_path(&def.id);
-        let new_version = !vpath.is_file();
-        if new_version {
-            self.write_atomic(&vpath, &def.record.canonical_json(), 0o400)?;
-        }
+        result?;
+        let new_version = self.commit(staged, def)?;
         Ok(ImportReport {
             definition: def.clone(),
             new_version,
             new_blobs,
             new_bytes,
         })
+    }
+
+    /// Makes staged blobs durable and puts them into place, then writes the version record
+    /// (see [`SnapshotStore::import_scan`] for the order). Returns whether the record is new.
+    pub(crate) fn commit(&self, mut staged: Staged, def: &Definition) -> Result<bool, StoreError> {
+        if !staged.0.is_empty() {
+            self.sync_fs()?;
+            for (tmp, digest) in &staged.0 {
+                let dest = self.blob_path(digest);
+                mkdir_private(dest.parent().unwrap_or(&self.root))?;
+                fs::rename(tmp, &dest).map_err(io_err("rename into", &dest))?;
+            }
+            staged.0.clear();
+            self.sync_fs()?;
+        }
+        let vpath = self.version_path(&def.id);
+        let new_version = !vpath.is_file();
+        if new_version {
+            self.write_atomic(&vpath, &def.record.canonical_json(), 0o400)?;
+        }
+        Ok(new_version)
+    }
+
+    /// A new temporary file name in the store's `tmp/` (on the store's file system).
+    pub(crate) fn new_tmp(&self) -> Utf8PathBuf {
+        self.tmp_path()
     }
 
     /// Copies `src` to `tmp`, checking that its content has `digest` (not synced: the caller

@@ -68,6 +68,7 @@ pub mod unitfile;
 pub use api::*;
 pub use config::{ManagerConfig, PasswordCost, Settings};
 pub use drivers::{DriverFactory, DriverSet};
+pub use engine::TarExport;
 pub use error::{DataProblem, Entity, Error, ErrorKind, OpenError, Result};
 pub use manager::{InitOptions, Manager};
 pub use paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};

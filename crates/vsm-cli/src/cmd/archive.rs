@@ -47,9 +47,9 @@ pub fn check_target_dir(dir: &Utf8Path) -> Result<()> {
     }
 }
 
-/// Unpacks an exported version `tar` into `dir` (created; removed again when unpacking fails);
-/// returns the number of files written.
-pub fn unpack(tar: &[u8], dir: &Utf8Path) -> Result<u64> {
+/// Unpacks an exported version, read from `tar` as it arrives, into `dir` (created; removed
+/// again when unpacking fails); returns the number of files written. Blocking code.
+pub fn unpack(tar: impl std::io::Read, dir: &Utf8Path) -> Result<u64> {
     let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| {
         anyhow::Error::new(e).context(Failure::new(Exit::Usage, format!("cannot create {dir}")))
@@ -82,7 +82,7 @@ mod tests {
         let tar = archive::pack(&root).expect("pack");
         let out = base.join("out");
         check_target_dir(&out).expect("new dir is fine");
-        assert_eq!(unpack(&tar, &out).expect("unpack"), 2);
+        assert_eq!(unpack(&tar[..], &out).expect("unpack"), 2);
         assert_eq!(
             std::fs::read_to_string(out.join("groups/web/app.conf")).expect("read"),
             "port=1\n"
@@ -93,5 +93,52 @@ mod tests {
         assert_eq!(crate::exit::classify(&e), Exit::Usage);
         let e = check_source_dir(&root.join("vsm-definition.yaml")).expect_err("a file");
         assert_eq!(crate::exit::classify(&e), Exit::Usage);
+    }
+
+    /// A reader that hands out `data`, then fails as a broken download does.
+    struct Breaking<'a> {
+        data: &'a [u8],
+    }
+
+    impl std::io::Read for Breaking<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(std::io::Error::other("the download broke"));
+            }
+            let n = buf.len().min(self.data.len()).min(1000);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_broken_stream_leaves_no_directory_behind() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let base = Utf8Path::from_path(tmp.path()).expect("utf-8");
+        let root = base.join("defs");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::write(root.join("a.bin"), vec![7u8; 100_000]).expect("write");
+        let tar = archive::pack(&root).expect("pack");
+        let out = base.join("out");
+        let e = unpack(
+            Breaking {
+                data: &tar[..50_000],
+            },
+            &out,
+        )
+        .expect_err("broken");
+        assert!(format!("{e:#}").contains("the download broke"), "{e:#}");
+        assert!(!out.exists(), "the partial export is removed");
+        // A directory that was there before (empty) stays.
+        std::fs::create_dir(&out).expect("mkdir");
+        unpack(
+            Breaking {
+                data: &tar[..50_000],
+            },
+            &out,
+        )
+        .expect_err("broken");
+        assert!(out.is_dir());
     }
 }

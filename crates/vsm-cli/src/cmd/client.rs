@@ -6,6 +6,8 @@
 use anyhow::Result;
 use serde_json::json;
 use vsm_core::{DefinitionVersion, OperationId};
+use vsm_manager::http::ClientError;
+use vsm_manager::http::archive::ArchiveError;
 use vsm_manager::{
     AddAccount, AddHost, ApplyRequest, AttachRequest, CreateUnitFromFile, DeleteUnitRequest,
     OpOptions, OperationRecord, Password, RegisterTemplate, ScaleRequest, UpgradeRequest,
@@ -438,7 +440,11 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
         UnitCommand::Import(a) => {
             let unit = api::unit(&a.name)?;
             archive::check_source_dir(&a.dir)?;
-            let imported = ctx.api()?.import_directory(&unit, &a.dir).await?;
+            let imported = ctx
+                .api()?
+                .import_directory(&unit, &a.dir)
+                .await
+                .map_err(upload_error)?;
             ctx.out
                 .show(&imported, |v| view::import(&a.name, v, color))?;
             Ok(Exit::Success)
@@ -446,11 +452,14 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
         UnitCommand::Export(a) => {
             let unit = api::unit(&a.name)?;
             archive::check_target_dir(&a.dir)?;
-            let tar = ctx
+            // Streamed: the archive is unpacked as it arrives, whatever its size.
+            let dir = a.dir.clone();
+            let files = ctx
                 .api()?
-                .export_archive(&unit, a.version.map(DefinitionVersion))
-                .await?;
-            let files = archive::unpack(&tar, &a.dir)?;
+                .export_with(&unit, a.version.map(DefinitionVersion), move |tar| {
+                    archive::unpack(tar, &dir)
+                })
+                .await??;
             let version = a
                 .version
                 .map_or_else(|| "current".to_owned(), |v| v.to_string());
@@ -466,7 +475,11 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
         UnitCommand::Diff(a) => {
             let unit = api::unit(&a.name)?;
             archive::check_source_dir(&a.dir)?;
-            let diff = ctx.api()?.diff_directory(&unit, &a.dir).await?;
+            let diff = ctx
+                .api()?
+                .diff_directory(&unit, &a.dir)
+                .await
+                .map_err(upload_error)?;
             ctx.out.show(&diff, |v| view::diff(v, color))?;
             Ok(Exit::Success)
         }
@@ -545,6 +558,27 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             let op = client.delete_unit(&unit, &request).await?;
             follow(ctx, &client, op, &a.wait).await
         }
+    }
+}
+
+/// The errors of uploading a definition directory: one the client refused to send because it
+/// exceeds a limit the manager announced is the sentence naming the file and the limit (65); an
+/// upload the manager cut short gets a hint; other errors stay as they are.
+fn upload_error(e: ClientError) -> anyhow::Error {
+    const OVER: &str =
+        "nothing was sent; remove what the servers do not need from the definition directory";
+    const CUT: &str = "the manager may have refused the upload as too large (see its log; it accepts 1 GiB by default), or it stopped";
+    match &e {
+        ClientError::Archive(over @ ArchiveError::OverLimit { .. }) => {
+            Failure::new(Exit::DataErr, over.to_string())
+                .hint(OVER)
+                .into()
+        }
+        ClientError::UploadCut { .. } => {
+            let message = e.to_string();
+            anyhow::Error::new(e).context(Failure::new(Exit::Failed, message).hint(CUT))
+        }
+        _ => e.into(),
     }
 }
 

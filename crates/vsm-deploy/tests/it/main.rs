@@ -6,4 +6,5 @@ mod example;
 mod fixtures;
 mod ssh;
 mod store;
+mod tar_stream;
 mod validate;

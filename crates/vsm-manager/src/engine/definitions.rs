@@ -57,11 +57,28 @@ fn to_api_diff(base: Option<DefinitionVersion>, d: &vsm_deploy::Diff) -> Definit
 
 /// `vsm unit import`: the directory becomes the unit's next definition version (or its current
 /// one, when identical); refused while an operation holds the unit.
+/// What an import reads: a directory on the manager's host, or a tar stream of one (an upload).
+pub(crate) enum ImportSource {
+    /// A definition directory.
+    Dir(Utf8PathBuf),
+    /// A tar archive of a definition directory, read as it arrives (blocking reads).
+    Tar(Box<dyn std::io::Read + Send>),
+}
+
+impl std::fmt::Debug for ImportSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportSource::Dir(d) => f.debug_tuple("Dir").field(d).finish(),
+            ImportSource::Tar(_) => f.write_str("Tar(..)"),
+        }
+    }
+}
+
 pub(crate) async fn import(
     ctx: &EngineCtx,
     actor: &Actor,
     mut unit: Unit,
-    dir: &Utf8Path,
+    source: ImportSource,
 ) -> Result<ImportResult> {
     if let Some(op) = ctx.ops.busy_op(&unit.name) {
         return Err(Error::Busy {
@@ -70,17 +87,24 @@ pub(crate) async fn import(
         });
     }
     let store = snapshot_store(ctx)?;
-    let dir = dir.to_owned();
     let current = unit.current_definition().map(|d| d.digest.clone());
     let (report, old) = tokio::task::spawn_blocking(move || {
-        let report = store.import(&dir, &vsm_deploy::ScanLimits::default());
+        let limits = vsm_deploy::ScanLimits::default();
+        let (report, shown) = match source {
+            ImportSource::Dir(dir) => (store.import(&dir, &limits), dir),
+            // Problems name paths inside the uploaded directory.
+            ImportSource::Tar(reader) => (store.import_tar(reader, &limits), Utf8PathBuf::new()),
+        };
         let old = current.and_then(|c| store.load(&c).ok());
-        (report.map_err(|e| (dir.clone(), e)), old)
+        (report.map_err(|e| (shown, e)), old)
     })
     .await
     .map_err(|e| Error::failed("import task failed", e))?;
     let report = report.map_err(|(dir, e)| match e {
         vsm_deploy::ImportError::Invalid(errs) => definition_errors(&dir, errs),
+        vsm_deploy::ImportError::Unreadable(e) => Error::invalid(format!(
+            "cannot read the uploaded definition archive: {e}; send it again"
+        )),
         other => Error::failed("cannot store the definitions", other),
     })?;
     let def = report.definition;
@@ -132,22 +156,61 @@ pub(crate) async fn import(
 }
 
 /// `vsm unit export`: writes a version (default: the current one) out as a directory.
-pub(crate) async fn export(
+/// A stored version ready to be written out as a tar stream ([`TarExport::write_to`]).
+#[derive(Debug)]
+pub struct TarExport {
+    store: vsm_deploy::SnapshotStore,
+    /// The version.
+    pub info: VersionInfo,
+}
+
+impl TarExport {
+    /// Writes the version as a tar stream to `out` (blocking: call it on a blocking thread)
+    /// and returns `out`.
+    pub fn write_to<W: std::io::Write>(self, out: W) -> Result<W> {
+        self.store
+            .export_tar(&self.info.digest, out)
+            .map_err(|e| Error::failed("cannot export the definitions", e))
+    }
+}
+
+/// `vsm unit export` as a stream: which version, ready to be written.
+pub(crate) fn export_tar(
     ctx: &EngineCtx,
-    unit: Unit,
+    unit: &Unit,
     version: Option<DefinitionVersion>,
-    dest: &Utf8Path,
-) -> Result<VersionInfo> {
+) -> Result<TarExport> {
+    let rec = export_record(unit, version)?;
+    Ok(TarExport {
+        store: snapshot_store(ctx)?,
+        info: VersionInfo {
+            version: rec.version,
+            digest: rec.digest,
+            created_at: rec.imported,
+        },
+    })
+}
+
+fn export_record(unit: &Unit, version: Option<DefinitionVersion>) -> Result<DefinitionRecord> {
     let v = version.or(unit.current).ok_or_else(|| {
         Error::invalid_with_hint(
             format!("unit {} has no definitions yet", unit.name),
             "import a definition directory with `vsm unit import`",
         )
     })?;
-    let rec = unit
+    Ok(unit
         .definition(v)
         .ok_or_else(|| Error::not_found(Entity::DefinitionVersion, v))?
-        .clone();
+        .clone())
+}
+
+pub(crate) async fn export(
+    ctx: &EngineCtx,
+    unit: Unit,
+    version: Option<DefinitionVersion>,
+    dest: &Utf8Path,
+) -> Result<VersionInfo> {
+    let rec = export_record(&unit, version)?;
     let store = snapshot_store(ctx)?;
     let dest: Utf8PathBuf = dest.to_owned();
     let digest = rec.digest.clone();

@@ -24,7 +24,8 @@ mod run;
 mod running;
 
 pub(crate) use context::EngineCtx;
-pub(crate) use definitions::{diff, export, import};
+pub use definitions::TarExport;
+pub(crate) use definitions::{ImportSource, diff, export, export_tar, import};
 pub(crate) use exec::{check_template_source, server_logs};
 pub(crate) use heartbeat::{fail_over, probe_hosts, spawn_heartbeat};
 pub(crate) use monitor::{check_once, spawn_monitor};

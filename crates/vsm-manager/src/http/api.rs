@@ -20,6 +20,45 @@ pub struct Health {
     pub pid: u32,
     /// The manager's state directory.
     pub state_dir: String,
+    /// The limits on uploaded definition directories (absent from the answer of an older
+    /// manager, which did not announce them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<UploadLimits>,
+}
+
+/// The limits the manager applies to an uploaded definition directory (`vsm unit import`,
+/// `vsm unit diff`), announced in [`Health`] so that a client can refuse, before sending
+/// anything, what the manager would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadLimits {
+    /// The largest upload: the tar archive of the directory (files and headers), in bytes.
+    pub max_upload_bytes: u64,
+    /// The largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// The most bytes of all files together.
+    pub max_total_bytes: u64,
+    /// The most files, directories and links together.
+    pub max_entries: u64,
+    /// The deepest nesting of directories (the root's entries are at level 1).
+    pub max_depth: u64,
+}
+
+impl UploadLimits {
+    /// The limits of a manager accepting uploads of up to `max_upload_bytes`: what receiving
+    /// an upload checks (the upload size, then [`super::archive::UnpackLimits`] with that size as
+    /// total) and what importing it checks (the snapshot store's [`vsm_deploy::ScanLimits`]
+    /// defaults, which the manager uses), the stricter of each.
+    pub fn for_upload(max_upload_bytes: u64) -> UploadLimits {
+        let scan = vsm_deploy::ScanLimits::default();
+        let unpack = super::archive::UnpackLimits::default();
+        UploadLimits {
+            max_upload_bytes,
+            max_file_bytes: scan.max_file_bytes.min(max_upload_bytes),
+            max_total_bytes: scan.max_total_bytes.min(max_upload_bytes),
+            max_entries: (scan.max_entries as u64).min(unpack.max_entries),
+            max_depth: scan.max_depth as u64,
+        }
+    }
 }
 
 /// `POST /api/v1/login`.

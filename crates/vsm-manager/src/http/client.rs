@@ -4,9 +4,13 @@
 //! (URLs, bearer token, TLS roots, decoding, the event stream); it never decides exit codes
 //! beyond offering [`ClientError::exit_code`], and it never retries a request on its own.
 
+use std::io::{Read, Write};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use camino::Utf8Path;
 use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
@@ -16,8 +20,10 @@ use vsm_core::{
     AccountName, DefinitionVersion, GroupName, OperationId, ServerName, TemplateName, UnitName,
 };
 
-use super::api::{Done, GenerationRequest, Health, LoginRequest, PasswordRequest, WhoAmI, sse};
-use super::archive::{self, ArchiveError, UnpackLimits};
+use super::api::{
+    Done, GenerationRequest, Health, LoginRequest, PasswordRequest, UploadLimits, WhoAmI, sse,
+};
+use super::archive::{self, ArchiveError, DirMeasure, UnpackLimits, UnpackStats};
 use super::error::{ApiError, ErrorBody, ErrorKind, kind_from_status};
 use crate::api::{
     AccountInfo, AddAccount, AddHost, ApplyRequest, AttachRequest, Chown, ConfirmDownReport,
@@ -61,6 +67,22 @@ pub enum ClientError {
     /// The base URL or a TLS certificate is invalid.
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The manager closed the connection in the middle of an upload without an answer the
+    /// client could read. A manager refusing an upload as too large answers 413 and closes the
+    /// connection at once, and the answer can be lost with the rest of the upload; a manager
+    /// that stopped does the same.
+    #[error(
+        "the manager at {url} closed the connection after {sent} bytes of the upload had been sent, without an answer"
+    )]
+    UploadCut {
+        /// The URL posted to.
+        url: String,
+        /// The bytes handed to the connection by then.
+        sent: u64,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
     /// Packing or unpacking a definition directory failed.
     #[error("cannot transfer the definition directory")]
     Archive(#[from] ArchiveError),
@@ -97,7 +119,10 @@ impl ClientError {
             ClientError::Api { error, .. } => error.kind.exit_code(),
             ClientError::Archive(e) if e.is_invalid_archive() => 65,
             ClientError::Config(_) => 64,
-            ClientError::Archive(_) | ClientError::Decode { .. } | ClientError::Io { .. } => 70,
+            ClientError::Archive(_)
+            | ClientError::UploadCut { .. }
+            | ClientError::Decode { .. }
+            | ClientError::Io { .. } => 70,
         }
     }
 }
@@ -254,6 +279,90 @@ impl Client {
             .body(archive);
         let resp = self.send(req, path).await?;
         decode(resp, &self.url(path)).await
+    }
+
+    /// Posts the archive of `dir` to `path`, packed on a blocking thread as it is sent (a few
+    /// chunks in flight), and decodes the answer.
+    async fn upload_directory<T: DeserializeOwned>(&self, path: &str, dir: &Utf8Path) -> Result<T> {
+        let dir = dir.to_owned();
+        self.upload(path, move |out| archive::pack_to(&dir, out).map(drop))
+            .await
+    }
+
+    /// Posts what `pack` writes to `path` as a streamed `application/x-tar` body. When `pack`
+    /// fails the body ends with an error, so the manager sees an aborted upload (never a
+    /// shorter archive), and that error is returned; when the manager answers before the end
+    /// (413, refusal), its answer is returned.
+    async fn upload<T, F>(&self, path: &str, pack: F) -> Result<T>
+    where
+        T: DeserializeOwned,
+        F: FnOnce(&mut ChannelWriter) -> std::result::Result<(), ArchiveError> + Send + 'static,
+    {
+        let url = self.url(path);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(STREAM_CHUNKS);
+        let sent = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (counted, stopped) = (Arc::clone(&sent), Arc::clone(&stop));
+        let packer = tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(STREAM_CHUNK),
+                closed: false,
+                sent: counted,
+                stop: stopped,
+            };
+            let packed = pack(&mut out).and_then(|()| {
+                out.send().map_err(|source| ArchiveError::Io {
+                    action: "send the archive of",
+                    path: "the definition directory".to_owned(),
+                    source,
+                })
+            });
+            if packed.is_err() && !out.closed {
+                // Abort the request: without this the body would just end, and the manager
+                // could take a shorter archive for the whole one.
+                let _ = out
+                    .tx
+                    .blocking_send(Err(std::io::Error::other("packing failed")));
+            }
+            packed.map_err(|e| (e, out.closed))
+        });
+        let body = reqwest::Body::wrap_stream(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        let req = self
+            .request(Method::POST, path)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
+            .body(body);
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => {
+                let answer = decode(resp, &url).await;
+                // The manager answered after the whole body; a packing error would have
+                // aborted it, but look anyway.
+                if let Ok(Err((e, false))) = packer.await {
+                    return Err(e.into());
+                }
+                answer
+            }
+            // The manager's refusal, possibly before the end of the upload: it is the news. The
+            // packer stops at its next chunk, should the connection still take the body.
+            Ok(resp) => {
+                stop.store(true, Ordering::Relaxed);
+                Err(error_from_response(resp, &url).await)
+            }
+            Err(source) => {
+                // The body stream is gone with the failed request, so the packer ends soon.
+                match tokio::time::timeout(Duration::from_secs(30), packer).await {
+                    Ok(Ok(Err((e, false)))) => Err(e.into()),
+                    _ if connection_cut(&source) => Err(ClientError::UploadCut {
+                        url,
+                        sent: sent.load(Ordering::Relaxed),
+                        source,
+                    }),
+                    _ => Err(ClientError::Unreachable { url, source }),
+                }
+            }
+        }
     }
 
     async fn bytes(&self, path: &str) -> Result<Vec<u8>> {
@@ -501,10 +610,52 @@ impl Client {
             .await
     }
 
-    /// Packs `dir` and imports it (see [`Client::import_archive`]).
+    /// Imports the definition directory `dir`: refuses it before sending anything when it
+    /// exceeds the limits the manager announces ([`Client::check_directory`]), then streams its
+    /// archive to the manager with bounded memory (see [`Client::import_directory_unchecked`]).
     pub async fn import_directory(&self, unit: &UnitName, dir: &Utf8Path) -> Result<ImportResult> {
-        let archive = pack_blocking(dir).await?;
-        self.import_archive(unit, archive).await
+        self.check_directory(dir).await?;
+        self.import_directory_unchecked(unit, dir).await
+    }
+
+    /// Streams the archive of `dir` to `POST /api/v1/units/{unit}/versions` as it is packed,
+    /// without asking for the manager's limits first (the manager refuses what exceeds them,
+    /// with 413 for the upload size). A file that cannot be read or changes while it is packed
+    /// fails with [`ClientError::Archive`] naming it, and the manager receives an aborted
+    /// upload, never a shorter archive.
+    pub async fn import_directory_unchecked(
+        &self,
+        unit: &UnitName,
+        dir: &Utf8Path,
+    ) -> Result<ImportResult> {
+        self.upload_directory(&format!("/api/v1/units/{unit}/versions"), dir)
+            .await
+    }
+
+    /// The limits the manager announces for uploaded definition directories (`limits` of
+    /// `GET /api/v1/health`); `None` from a manager that does not announce them.
+    pub async fn upload_limits(&self) -> Result<Option<UploadLimits>> {
+        match self.health().await {
+            Ok(health) => Ok(health.limits),
+            Err(e @ ClientError::Unreachable { .. }) => Err(e),
+            // Not a health answer this client knows: as if no limits were announced.
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Walks `dir` (sizes only, no content read) and refuses it with [`ArchiveError::OverLimit`]
+    /// (exit code 65), naming the file or directory and the limit, when it exceeds a limit the
+    /// manager announces. Returns what it measured, or `None` when the manager announces no
+    /// limits (then only its answer to the upload tells).
+    pub async fn check_directory(&self, dir: &Utf8Path) -> Result<Option<DirMeasure>> {
+        let Some(limits) = self.upload_limits().await? else {
+            return Ok(None);
+        };
+        let dir = dir.to_owned();
+        let measured = tokio::task::spawn_blocking(move || archive::check_limits(&dir, &limits))
+            .await
+            .map_err(|e| ClientError::Config(format!("measuring task failed: {e}")))??;
+        Ok(Some(measured))
     }
 
     /// `GET /api/v1/units/{unit}/versions`.
@@ -512,43 +663,100 @@ impl Client {
         self.get(&format!("/api/v1/units/{unit}/versions")).await
     }
 
-    /// `GET /api/v1/units/{unit}/versions/{version}/archive` (`None`: the current version).
-    pub async fn export_archive(
+    /// `GET /api/v1/units/{unit}/versions/{version}/archive` (`None`: the current version),
+    /// streamed: `consume` runs on a blocking thread and reads the archive as it arrives, with
+    /// bounded memory. Its result is returned, unless the transfer broke, which is
+    /// [`ClientError::Unreachable`] (`consume` then saw a read error). When the manager refuses
+    /// (unknown unit or version), `consume` is not called.
+    pub async fn export_with<T, F>(
         &self,
         unit: &UnitName,
         version: Option<DefinitionVersion>,
-    ) -> Result<Vec<u8>> {
+        consume: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(&mut dyn Read) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let v = version.map_or_else(|| "current".to_owned(), |v| v.0.to_string());
-        self.bytes(&format!("/api/v1/units/{unit}/versions/{v}/archive"))
-            .await
+        let path = format!("/api/v1/units/{unit}/versions/{v}/archive");
+        let resp = self.send(self.request(Method::GET, &path), &path).await?;
+        let url = self.url(&path);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(STREAM_CHUNKS);
+        let broke: Arc<Mutex<Option<reqwest::Error>>> = Arc::default();
+        let pump = {
+            let broke = Arc::clone(&broke);
+            tokio::spawn(async move {
+                let mut body = resp.bytes_stream();
+                while let Some(chunk) = body.next().await {
+                    let item = match chunk {
+                        Ok(bytes) => Ok(bytes),
+                        Err(e) => {
+                            let text = e.to_string();
+                            if let Ok(mut slot) = broke.lock() {
+                                *slot = Some(e);
+                            }
+                            Err(std::io::Error::other(format!("the download broke: {text}")))
+                        }
+                    };
+                    let last = item.is_err();
+                    // A closed channel: the reader is done with the archive.
+                    if tx.send(item).await.is_err() || last {
+                        return;
+                    }
+                }
+            })
+        };
+        let consumed = tokio::task::spawn_blocking(move || {
+            let mut reader = ChannelReader {
+                rx,
+                current: Bytes::new(),
+            };
+            consume(&mut reader)
+        })
+        .await;
+        pump.abort();
+        let consumed =
+            consumed.map_err(|e| ClientError::Config(format!("export task failed: {e}")))?;
+        let broke = broke.lock().ok().and_then(|mut slot| slot.take());
+        match broke {
+            Some(source) => Err(ClientError::Unreachable { url, source }),
+            None => Ok(consumed),
+        }
     }
 
-    /// Exports a version into `dir` (created if missing; must be empty), refusing anything
-    /// unsafe in the archive.
-    pub async fn export_directory(
+    /// Exports a version into `dir` (created if missing; must be empty), streamed, refusing
+    /// anything unsafe in the archive. A directory this call created is removed again when the
+    /// export fails.
+    pub async fn export_to_dir(
         &self,
         unit: &UnitName,
         version: Option<DefinitionVersion>,
         dir: &Utf8Path,
-    ) -> Result<()> {
-        let archive = self.export_archive(unit, version).await?;
+    ) -> Result<UnpackStats> {
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.export_with(unit, version, move |reader| {
+            let created = !dir.exists();
             std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
                 path: dir.to_string(),
                 source,
             })?;
-            archive::unpack(&archive[..], &dir, UnpackLimits::default())?;
-            Ok(())
+            archive::unpack(reader, &dir, UnpackLimits::default()).map_err(|e| {
+                if created {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                ClientError::from(e)
+            })
         })
-        .await
-        .map_err(|e| ClientError::Config(format!("export task failed: {e}")))?
+        .await?
     }
 
-    /// `POST /api/v1/units/{unit}/diff`: what importing `dir` would change.
+    /// `POST /api/v1/units/{unit}/diff`: what importing `dir` would change. Checks and streams
+    /// `dir` as [`Client::import_directory`] does.
     pub async fn diff_directory(&self, unit: &UnitName, dir: &Utf8Path) -> Result<DefinitionDiff> {
-        let archive = pack_blocking(dir).await?;
-        self.diff_archive(unit, archive).await
+        self.check_directory(dir).await?;
+        self.upload_directory(&format!("/api/v1/units/{unit}/diff"), dir)
+            .await
     }
 
     /// `POST /api/v1/units/{unit}/diff` with a tar archive.
@@ -820,12 +1028,103 @@ fn to_json(body: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(body).map_err(|e| ClientError::Config(format!("request body: {e}")))
 }
 
-async fn pack_blocking(dir: &Utf8Path) -> Result<Vec<u8>> {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || archive::pack(&dir))
-        .await
-        .map_err(|e| ClientError::Config(format!("packing task failed: {e}")))?
-        .map_err(ClientError::from)
+/// The size of the chunks a definition archive is streamed in, and how many may wait in the
+/// channel between the packer (or unpacker) and the HTTP connection: the memory a transfer
+/// takes, whatever the size of the directory.
+const STREAM_CHUNK: usize = 64 * 1024;
+const STREAM_CHUNKS: usize = 4;
+
+/// The writing end of a streamed upload: collects [`STREAM_CHUNK`] bytes, then hands them to
+/// the HTTP body, blocking while the channel is full. Blocking code.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    /// The receiving end is gone: the request ended (answered or broken).
+    closed: bool,
+    /// The bytes handed on so far.
+    sent: Arc<AtomicU64>,
+    /// Set when the request is over (the manager answered): the rest is not wanted.
+    stop: Arc<AtomicBool>,
+}
+
+/// Whether a request failed because the other end closed or reset the connection.
+fn connection_cut(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            )
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+impl ChannelWriter {
+    /// Hands the collected bytes on.
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let ended = || {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the upload ended before the archive",
+            )
+        };
+        if self.stop.load(Ordering::Relaxed) {
+            self.closed = true;
+            return Err(ended());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STREAM_CHUNK));
+        self.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            self.closed = true;
+            ended()
+        })
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() >= STREAM_CHUNK {
+            self.send()?;
+        }
+        let n = data.len().min(STREAM_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading end of a streamed download: the chunks the connection received, in order.
+/// Blocking code.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
 }
 
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response, url: &str) -> Result<T> {
@@ -1023,6 +1322,44 @@ mod tests {
                 ("finished".to_owned(), "x".to_owned())
             ]
         );
+    }
+
+    /// A packing error in the middle of an upload aborts it: the manager never takes the part
+    /// sent so far for a whole (shorter) archive, and the error names the file.
+    #[tokio::test]
+    async fn a_packing_failure_aborts_the_upload_and_names_the_file() {
+        let env = super::super::tests::env().await;
+        let (_root, bob, _carol) = env.people().await;
+        let unit = env.shop(&bob).await;
+        let v2 = env.definitions("defs-v2", "v2");
+        let whole = archive::pack(&v2).expect("pack");
+        // Every entry, without the end-of-archive blocks: a valid archive in itself.
+        let entries = whole[..whole.len() - 1024].to_vec();
+        let path = format!("/api/v1/units/{unit}/versions");
+        let sent = entries.clone();
+        let err = bob
+            .upload::<ImportResult, _>(&path, move |out| {
+                out.write_all(&sent).expect("buffered");
+                Err(ArchiveError::Io {
+                    action: "read",
+                    path: "defs-v2/web/late.bin".to_owned(),
+                    source: std::io::Error::other("disk on fire"),
+                })
+            })
+            .await
+            .expect_err("aborted");
+        match &err {
+            ClientError::Archive(ArchiveError::Io { path, .. }) => {
+                assert_eq!(path, "defs-v2/web/late.bin");
+            }
+            other => panic!("expected the packing error, got {other:?}"),
+        }
+        assert_eq!(err.exit_code(), 70);
+        assert_eq!(bob.list_versions(&unit).await.expect("versions").len(), 1);
+        // Sent whole, those bytes are an archive the manager takes: only the abort kept them
+        // out.
+        let imported = bob.import_archive(&unit, entries).await.expect("import");
+        assert!(imported.created);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod server;
 mod state;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 pub use client::{Client, ClientError, EventStream, OperationEvent, install_crypto_provider};
 pub use error::{ApiError, ErrorBody, ErrorKind};

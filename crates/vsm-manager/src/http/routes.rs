@@ -29,6 +29,7 @@ use super::api::*;
 use super::archive::{self, UnpackLimits};
 use super::error::{ApiError, ErrorBody};
 use super::state::{AppState, Json, OptionalJson, Path, Query, SessionToken, authenticate};
+use super::upload;
 use crate::api::*;
 
 /// Who may call a route.
@@ -833,6 +834,9 @@ async fn health(State(st): State<AppState>) -> axum::Json<Health> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
         state_dir: st.manager.state_dir().to_string(),
+        limits: Some(super::api::UploadLimits::for_upload(
+            st.config.max_upload_bytes,
+        )),
     })
 }
 
@@ -1128,14 +1132,7 @@ async fn receive_archive(body: HttpBody, dir: &Utf8Path, limit: u64) -> Res<Utf8
             chunk.map_err(|e| ApiError::invalid_request(format!("cannot read the upload: {e}")))?;
         total += chunk.len() as u64;
         if total > limit {
-            return Err(ApiError::new(
-                crate::ErrorKind::InvalidData,
-                format!("the definition archive is larger than {limit} bytes"),
-            )
-            .with_status(413)
-            .with_hint(
-                "remove large files the servers do not need from the definition directory",
-            ));
+            return Err(upload::too_large(limit));
         }
         file.write_all(&chunk).await.map_err(io_fail)?;
     }
@@ -1191,9 +1188,23 @@ async fn import_definitions(
 ) -> Res<Response> {
     // Refuse unknown units and other owners before reading a possibly large body.
     st.manager.show_unit(&actor, &unit).await?;
-    let tmp = st.temp_dir("import-")?;
-    let defs = receive_archive(body, &utf8(&tmp)?, st.config.max_upload_bytes).await?;
-    let result = st.manager.import_definitions(&actor, &unit, &defs).await?;
+    // The archive goes straight into the snapshot store as it arrives: nothing is unpacked
+    // to a temporary directory first, and memory stays bounded.
+    let limit = st.config.max_upload_bytes;
+    let (reader, pump) = upload::stream(body, limit);
+    let imported = st
+        .manager
+        .import_definitions_tar(&actor, &unit, reader)
+        .await;
+    // Read what follows (the archive's padding, or the rest of a refused upload), so that
+    // the client sees the answer rather than a connection closed under its upload.
+    let over = pump.over_limit();
+    pump.finish().await;
+    let result = match imported {
+        Ok(r) => r,
+        Err(_) if over => return Err(upload::too_large(limit)),
+        Err(e) => return Err(e.into()),
+    };
     let status = if result.created {
         StatusCode::CREATED
     } else {
@@ -1281,28 +1292,24 @@ async fn export_definitions(
             })?,
         )),
     };
-    let tmp = st.temp_dir("export-")?;
-    let root = utf8(&tmp)?;
-    let dir = root.join("definitions");
-    let info = st
+    let export = st
         .manager
-        .export_definitions(&actor, &unit, version, &dir)
+        .export_definitions_tar(&actor, &unit, version)
         .await?;
-    let tar = root.join("export.tar");
-    let (d, t) = (dir.clone(), tar.clone());
-    tokio::task::spawn_blocking(move || {
-        archive::pack(&d).and_then(|bytes| {
-            std::fs::write(&t, bytes).map_err(|e| archive::ArchiveError::Io {
-                action: "write",
-                path: t.to_string(),
-                source: e,
-            })
-        })
-    })
-    .await
-    .map_err(|e| ApiError::failed(format!("packing task failed: {e}")))?
-    .map_err(|e| ApiError::failed(format!("cannot pack version {}: {e}", info.version.0)))?;
-    file_response(&tar, tmp, &format!("{unit}-v{}.tar", info.version.0)).await
+    let name = format!("{unit}-v{}.tar", export.info.version.0);
+    // Written from the store's blobs as the client reads: no copy, bounded memory.
+    let body =
+        upload::writer_body(move |w| export.write_to(w).map(|_| ()).map_err(|e| e.to_string()));
+    let mut resp = body.into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
 }
 
 // ------------------------------------------------------------------ operations on units

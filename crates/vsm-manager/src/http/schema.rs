@@ -155,6 +155,7 @@ fn samples() -> Vec<(&'static str, Result<Value, String>)> {
                 version: "0.1.0".into(),
                 pid: 4242,
                 state_dir: "/var/lib/vsm".into(),
+                limits: Some(UploadLimits::for_upload(1 << 30)),
             },
         ),
         own("Done", &Done::OK),

@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use futures::StreamExt;
-use vsm_core::{AccountName, GroupName, OperationId, Role, ServerName, TemplateName, UnitName};
+use vsm_core::{
+    AccountName, DefinitionVersion, GroupName, OperationId, Role, ServerName, TemplateName,
+    UnitName,
+};
 use vsm_hypervisor::error::Operation as HvOp;
 use vsm_hypervisor::fake::FakeHypervisor;
 
+use super::archive::ArchiveError;
 use super::client::{Client, ClientError, OperationEvent};
 use super::routes::{Access, Body, routes};
 use super::serve_config::{LoginLimits, ServeConfig, TlsConfig};
@@ -65,6 +69,26 @@ pub(super) async fn env_with(ttl_secs: u64, login: LoginLimits) -> Env {
 }
 
 async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<TlsConfig>) -> Env {
+    env_serving(
+        ttl_secs,
+        login,
+        tls,
+        ServeConfig::default().max_upload_bytes,
+    )
+    .await
+}
+
+/// A manager accepting uploads of at most `max_upload_bytes`.
+pub(super) async fn env_with_upload_limit(max_upload_bytes: u64) -> Env {
+    env_serving(3600, LoginLimits::default(), None, max_upload_bytes).await
+}
+
+async fn env_serving(
+    ttl_secs: u64,
+    login: LoginLimits,
+    tls: Option<TlsConfig>,
+    max_upload_bytes: u64,
+) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).expect("utf-8");
     let state = root.join("state");
@@ -87,7 +111,7 @@ async fn env_full(ttl_secs: u64, login: LoginLimits, tls: Option<TlsConfig>) -> 
         login,
         tls,
         shutdown_grace: Duration::from_secs(2),
-        ..ServeConfig::default()
+        max_upload_bytes,
     };
     let server = Server::start(manager.clone(), serve).await.expect("serve");
     let url = server.url();
@@ -200,6 +224,17 @@ async fn login_whoami_logout_and_wrong_passwords() {
     let health = env.anonymous().health().await.expect("health");
     assert_eq!(health.status, "ok");
     assert_eq!(health.pid, std::process::id());
+    let limits = health.limits.expect("limits announced");
+    assert_eq!(limits, super::api::UploadLimits::for_upload(1 << 30));
+    assert_eq!(
+        (
+            limits.max_file_bytes,
+            limits.max_total_bytes,
+            limits.max_entries,
+            limits.max_depth
+        ),
+        (1 << 30, 1 << 30, 100_000, 32)
+    );
 
     let root = env.root().await;
     let me = root.whoami().await.expect("whoami");
@@ -345,15 +380,32 @@ async fn every_route_works_through_the_client() {
         .expect("import v2 again");
     assert!(!again.created);
     let out = env.root.join("exported");
-    bob.export_directory(&unit, Some(versions[0].version), &out)
+    let stats = bob
+        .export_to_dir(&unit, Some(versions[0].version), &out)
         .await
         .expect("export");
+    assert_eq!(stats.files, 2, "{stats:?}");
     assert_eq!(
         std::fs::read_to_string(out.join("web/index.html")).expect("exported file"),
         "v1"
     );
-    let current = bob.export_archive(&unit, None).await.expect("archive");
+    let current = bob
+        .export_with(&unit, None, |tar| {
+            let mut all = Vec::new();
+            tar.read_to_end(&mut all).map(|_| all)
+        })
+        .await
+        .expect("archive")
+        .expect("read");
     assert!(!current.is_empty());
+    // An unknown version is the manager's refusal; nothing is read, no directory is made.
+    let missing = env.root.join("never");
+    let err = bob
+        .export_to_dir(&unit, Some(DefinitionVersion(99)), &missing)
+        .await
+        .expect_err("no version 99");
+    assert_eq!(api_kind(&err), ErrorKind::NotFound, "{err:?}");
+    assert!(!missing.exists());
 
     // operations
     let start = bob
@@ -1093,4 +1145,128 @@ fn operation_ids_parse_in_paths() {
     // The `{id}` path parameter is an OperationId.
     let id: OperationId = serde_json::from_str("42").expect("id");
     assert_eq!(id, OperationId(42));
+}
+
+// ------------------------------------------------------------------ streamed definition uploads
+
+/// A definition directory `dirname` whose served file `web/index.html` holds `size` bytes.
+fn sized_definitions(env: &Env, dirname: &str, size: usize) -> Utf8PathBuf {
+    let dir = env.definitions(dirname, "");
+    std::fs::write(dir.join("web/index.html"), vec![b'x'; size]).expect("write");
+    dir
+}
+
+/// The limit and the sentence of a directory the client refused to send.
+fn over_limit(err: &ClientError) -> (&'static str, String) {
+    match err {
+        ClientError::Archive(ArchiveError::OverLimit { limit, message }) => {
+            (limit, message.clone())
+        }
+        other => panic!("expected a refusal before sending, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn directories_over_the_announced_limits_are_refused_before_sending() {
+    const LIMIT: u64 = 64 * 1024;
+    let env = env_with_upload_limit(LIMIT).await;
+    let (_root, bob, _carol) = env.people().await;
+    let unit = env.shop(&bob).await;
+    let limits = env
+        .anonymous()
+        .upload_limits()
+        .await
+        .expect("health")
+        .expect("announced");
+    assert_eq!(limits, super::api::UploadLimits::for_upload(LIMIT));
+    assert_eq!(
+        (
+            limits.max_upload_bytes,
+            limits.max_file_bytes,
+            limits.max_total_bytes
+        ),
+        (LIMIT, LIMIT, LIMIT)
+    );
+
+    // One file over the per-file limit: named, with the limit, for import and diff alike.
+    let big = sized_definitions(&env, "big", LIMIT as usize + 1);
+    let err = bob
+        .import_directory(&unit, &big)
+        .await
+        .expect_err("too large");
+    assert_eq!(err.exit_code(), 65, "{err:?}");
+    let (limit, message) = over_limit(&err);
+    assert_eq!(limit, "max_file_bytes");
+    let file = big.join("web/index.html");
+    assert!(
+        message.starts_with(&format!("{file} is 64.0 KiB (65537 bytes)")),
+        "{message}"
+    );
+    assert!(
+        message.contains("accepts files up to 64 KiB (max_file_bytes)"),
+        "{message}"
+    );
+    let err = bob
+        .diff_directory(&unit, &big)
+        .await
+        .expect_err("too large");
+    assert_eq!(over_limit(&err).0, "max_file_bytes");
+
+    // Every file fits, the archive (files and headers) does not.
+    let tight = sized_definitions(&env, "tight", LIMIT as usize - 1024);
+    let err = bob
+        .import_directory(&unit, &tight)
+        .await
+        .expect_err("archive too large");
+    let (limit, message) = over_limit(&err);
+    assert_eq!(limit, "max_upload_bytes", "{message}");
+    assert!(
+        message.contains(&format!("the archive of {tight}")),
+        "{message}"
+    );
+    assert_eq!(bob.list_versions(&unit).await.expect("versions").len(), 1);
+
+    // A client that does not check first (or a manager that announces nothing) gets the
+    // manager's own refusal, which comes before the end of the upload. The manager closes the
+    // connection right after it, with the rest of the upload unread, so the answer can be lost
+    // with the connection: then the client says the connection was cut during the upload.
+    let huge = sized_definitions(&env, "huge", 8 << 20);
+    let err = bob
+        .import_directory_unchecked(&unit, &huge)
+        .await
+        .expect_err("refused by the manager");
+    match &err {
+        ClientError::Api { status, error } => {
+            assert_eq!(*status, 413, "{err:?}");
+            assert_eq!(error.kind, ErrorKind::InvalidData, "{err:?}");
+            assert!(error.message.contains("larger than 65536 bytes"), "{err:?}");
+            assert_eq!(err.exit_code(), 65);
+        }
+        ClientError::UploadCut { sent, .. } => {
+            assert!(*sent > LIMIT, "{err:?}");
+            assert_eq!(err.exit_code(), 70);
+        }
+        other => panic!("expected the manager's 413 or a cut upload, got {other:?}"),
+    }
+    assert_eq!(bob.list_versions(&unit).await.expect("versions").len(), 1);
+
+    // Within the limits the directory is streamed and imported as before.
+    let fits = sized_definitions(&env, "fits", 32 * 1024);
+    let imported = bob.import_directory(&unit, &fits).await.expect("import");
+    assert!(imported.created);
+    let out = env.root.join("fits-out");
+    bob.export_to_dir(&unit, None, &out).await.expect("export");
+    assert_eq!(
+        std::fs::read(out.join("web/index.html")).expect("exported"),
+        vec![b'x'; 32 * 1024]
+    );
+}
+
+#[test]
+fn a_manager_that_announces_no_limits_still_answers_health() {
+    let old = serde_json::json!({"status": "ok", "version": "0.1.0", "pid": 7, "state_dir": "/var/lib/vsm"});
+    let health: super::api::Health = serde_json::from_value(old).expect("older health answer");
+    assert_eq!(health.limits, None);
+    let v = serde_json::to_value(&health).expect("json");
+    assert!(v.get("limits").is_none(), "{v}");
 }

@@ -196,6 +196,12 @@ impl Manager {
             });
         }
         let lock = lock_state_dir(&dir)?;
+        // What an earlier run was killed in the middle of: staged blobs of an import, uploads
+        // and exports being prepared. Nobody else uses them while this process holds the lock.
+        let tmp_dirs = (dir.join(DEFINITIONS_DIR), dir.join("tmp"));
+        tokio::task::spawn_blocking(move || remove_temporaries(&tmp_dirs.0, &tmp_dirs.1))
+            .await
+            .map_err(|e| OpenError::Invalid(Box::new(Error::failed("cleanup task failed", e))))?;
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db))
             .await
             .map_err(|e| OpenError::Invalid(Box::new(Error::failed("store task failed", e))))??;
@@ -344,5 +350,30 @@ impl Manager {
     /// The current settings.
     pub fn settings(&self) -> Settings {
         self.engine().settings()
+    }
+}
+
+/// Removes what a killed manager left in the snapshot store's `tmp/` and in the state
+/// directory's `tmp/` (logged; a failure to remove is only a warning).
+fn remove_temporaries(definitions: &camino::Utf8Path, state_tmp: &camino::Utf8Path) {
+    if definitions.join("tmp").is_dir() {
+        match vsm_deploy::SnapshotStore::open(definitions).and_then(|s| s.remove_temporaries()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed blobs an interrupted import left"),
+            Err(e) => tracing::warn!(error = %e, "cannot clean the definition store's tmp/"),
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(state_tmp) {
+        for ent in entries.flatten() {
+            let p = ent.path();
+            let r = if ent.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if let Err(e) = r {
+                tracing::warn!(path = %p.display(), error = %e, "cannot remove a temporary file");
+            }
+        }
     }
 }

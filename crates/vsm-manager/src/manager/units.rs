@@ -241,7 +241,34 @@ impl Manager {
     ) -> Result<ImportResult> {
         self.check_running()?;
         let u = self.unit_for(actor, Action::UnitImport, unit).await?;
-        engine::import(self.engine(), actor, u, dir).await
+        engine::import(
+            self.engine(),
+            actor,
+            u,
+            engine::ImportSource::Dir(dir.to_owned()),
+        )
+        .await
+    }
+
+    /// `vsm unit import` of an upload: the definition directory packed as a tar stream, read
+    /// as it arrives (blocking reads, on a blocking thread) and stored without being unpacked
+    /// anywhere first; problems name paths inside the directory. A reader that fails (a
+    /// broken connection) fails the import with nothing stored.
+    pub async fn import_definitions_tar(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        archive: impl std::io::Read + Send + 'static,
+    ) -> Result<ImportResult> {
+        self.check_running()?;
+        let u = self.unit_for(actor, Action::UnitImport, unit).await?;
+        engine::import(
+            self.engine(),
+            actor,
+            u,
+            engine::ImportSource::Tar(Box::new(archive)),
+        )
+        .await
     }
 
     /// `vsm unit export`: writes a version (default: current) out as a directory.
@@ -254,6 +281,18 @@ impl Manager {
     ) -> Result<VersionInfo> {
         let u = self.unit_for(actor, Action::UnitExport, unit).await?;
         engine::export(self.engine(), u, version, dest).await
+    }
+
+    /// `vsm unit export` as a tar stream: the version (default: current), ready to be
+    /// written with [`TarExport::write_to`] on a blocking thread.
+    pub async fn export_definitions_tar(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        version: Option<DefinitionVersion>,
+    ) -> Result<crate::TarExport> {
+        let u = self.unit_for(actor, Action::UnitExport, unit).await?;
+        engine::export_tar(self.engine(), &u, version)
     }
 
     /// `vsm unit diff`: what importing `dir` would change, per group and file.
