@@ -16,6 +16,7 @@ mod hosts;
 mod import_crash;
 mod lifecycle;
 mod manager;
+mod order;
 mod registered;
 mod stream;
 mod uninstall;

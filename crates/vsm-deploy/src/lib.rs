@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod batch;
 pub mod diff;
+mod durable;
 pub mod error;
 pub mod health;
 pub mod local;

@@ -306,15 +306,7 @@ impl SnapshotStore {
 
     /// Syncs the file system that holds the store (every file and directory written to it).
     fn sync_fs(&self) -> Result<(), StoreError> {
-        use std::os::fd::AsRawFd;
-        let d = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
-        // SAFETY: `d` is an open file descriptor for the whole call.
-        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-            return Err(io_err("sync the file system of", &self.root)(
-                io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
+        crate::durable::syncfs(&self.root).map_err(io_err("sync the file system of", &self.root))
     }
 
     /// Renames a complete temporary file into place and syncs the directory.

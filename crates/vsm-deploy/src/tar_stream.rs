@@ -295,6 +295,26 @@ impl SnapshotStore {
         reader: impl Read,
         limits: &ScanLimits,
     ) -> Result<ImportReport, ImportError> {
+        self.read_tar(reader, limits, true)
+    }
+
+    /// Like [`SnapshotStore::import_tar`] without storing anything: the version the archive
+    /// holds (for a diff). New content passes through `tmp/` (templates are read back from
+    /// there) and is removed before this returns.
+    pub fn check_tar(
+        &self,
+        reader: impl Read,
+        limits: &ScanLimits,
+    ) -> Result<crate::scan::Definition, ImportError> {
+        self.read_tar(reader, limits, false).map(|r| r.definition)
+    }
+
+    fn read_tar(
+        &self,
+        reader: impl Read,
+        limits: &ScanLimits,
+        store: bool,
+    ) -> Result<ImportReport, ImportError> {
         let mut ingest = Ingest {
             store: self,
             limits,
@@ -338,6 +358,15 @@ impl SnapshotStore {
         let definition = scan::validate(record, errs, &read)?;
         drop(staged_at);
         let new_blobs = staged_digests.len();
+        if !store {
+            drop(staged);
+            return Ok(ImportReport {
+                definition,
+                new_version: false,
+                new_blobs: 0,
+                new_bytes: 0,
+            });
+        }
         let new_version = self.commit(staged, &definition)?;
         Ok(ImportReport {
             definition,

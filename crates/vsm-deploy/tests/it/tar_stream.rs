@@ -364,3 +364,31 @@ fn an_exported_version_imports_as_the_same_version_and_unpacks_to_its_files() {
         "{err}"
     );
 }
+
+#[test]
+fn checking_an_archive_stores_nothing() {
+    let (src, st) = (tmp(), tmp());
+    shop(&src.path);
+    upload_modes(&src.path);
+    let store = SnapshotStore::open(&st.path).expect("open");
+    let def = store
+        .check_tar(&pack(&src.path)[..], &ScanLimits::default())
+        .expect("a valid archive");
+    assert!(store_files(&st.path).is_empty());
+    let imported = store
+        .import_tar(&pack(&src.path)[..], &ScanLimits::default())
+        .expect("import");
+    assert_eq!(imported.definition, def);
+    write_tree(&src.path, &[("app/app.conf", "x={{ nope }}\n")]);
+    let before = store_files(&st.path);
+    let Err(ImportError::Invalid(errs)) =
+        store.check_tar(&pack(&src.path)[..], &ScanLimits::default())
+    else {
+        panic!("an undefined variable passed");
+    };
+    assert!(
+        errs.errors.iter().any(|e| e.file == "app/app.conf"),
+        "{errs}"
+    );
+    assert_eq!(store_files(&st.path), before);
+}

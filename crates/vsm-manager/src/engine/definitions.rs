@@ -226,20 +226,35 @@ pub(crate) async fn export(
 }
 
 /// `vsm unit diff`: what importing `dir` would change, per group and file.
-pub(crate) async fn diff(ctx: &EngineCtx, unit: Unit, dir: &Utf8Path) -> Result<DefinitionDiff> {
+pub(crate) async fn diff(
+    ctx: &EngineCtx,
+    unit: Unit,
+    source: ImportSource,
+) -> Result<DefinitionDiff> {
     let store = snapshot_store(ctx)?;
-    let dir = dir.to_owned();
     let current = unit.current_definition().map(|d| d.digest.clone());
     let base = unit.current;
-    let res = tokio::task::spawn_blocking(move || {
-        let scan = vsm_deploy::scan(&dir, &vsm_deploy::ScanLimits::default());
+    let (def, old) = tokio::task::spawn_blocking(move || {
+        let limits = vsm_deploy::ScanLimits::default();
+        let def = match source {
+            ImportSource::Dir(dir) => vsm_deploy::scan(&dir, &limits)
+                .map(|s| s.definition)
+                .map_err(|e| definition_errors(&dir, e)),
+            ImportSource::Tar(reader) => store.check_tar(reader, &limits).map_err(|e| match e {
+                vsm_deploy::ImportError::Invalid(errs) => {
+                    definition_errors(Utf8Path::new(""), errs)
+                }
+                vsm_deploy::ImportError::Unreadable(e) => Error::invalid(format!(
+                    "cannot read the uploaded definition archive: {e}; send it again"
+                )),
+                other => Error::failed("cannot read the definitions", other),
+            }),
+        };
         let old = current.and_then(|c| store.load(&c).ok());
-        (scan, old, dir)
+        (def, old)
     })
     .await
     .map_err(|e| Error::failed("diff task failed", e))?;
-    let (scan, old, dir) = res;
-    let scan = scan.map_err(|e| definition_errors(&dir, e))?;
-    let d = vsm_deploy::diff(old.as_ref(), &scan.definition);
+    let d = vsm_deploy::diff(old.as_ref(), &def?);
     Ok(to_api_diff(base, &d))
 }

@@ -18,15 +18,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use camino::{Utf8Path, Utf8PathBuf};
-use futures::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use futures::Stream;
 use vsm_core::{
     AccountName, Action, DefinitionVersion, GroupName, HostName, OperationId, ServerName,
     TemplateName, UnitName,
 };
 
 use super::api::*;
-use super::archive::{self, UnpackLimits};
 use super::error::{ApiError, ErrorBody};
 use super::state::{AppState, Json, OptionalJson, Path, Query, SessionToken, authenticate};
 use super::upload;
@@ -1119,62 +1117,6 @@ async fn chown_unit(
     Ok(done())
 }
 
-/// Streams a request body into `<dir>/upload.tar` (at most `limit` bytes), then unpacks it
-/// safely into `<dir>/definitions`, which it returns.
-async fn receive_archive(body: HttpBody, dir: &Utf8Path, limit: u64) -> Res<Utf8PathBuf> {
-    let file_path = dir.join("upload.tar");
-    let io_fail = |e: std::io::Error| ApiError::failed(format!("cannot store the upload: {e}"));
-    let mut file = tokio::fs::File::create(&file_path).await.map_err(io_fail)?;
-    let mut stream = body.into_data_stream();
-    let mut total = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::invalid_request(format!("cannot read the upload: {e}")))?;
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(upload::too_large(limit));
-        }
-        file.write_all(&chunk).await.map_err(io_fail)?;
-    }
-    file.flush().await.map_err(io_fail)?;
-    drop(file);
-    let dest = dir.join("definitions");
-    let src = file_path.clone();
-    let out = dest.clone();
-    let limits = UnpackLimits {
-        max_total_bytes: limit,
-        ..UnpackLimits::default()
-    };
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir(&out).map_err(|e| archive::ArchiveError::Io {
-            action: "create",
-            path: out.to_string(),
-            source: e,
-        })?;
-        let file = std::fs::File::open(&src).map_err(|e| archive::ArchiveError::Io {
-            action: "open",
-            path: src.to_string(),
-            source: e,
-        })?;
-        archive::unpack(std::io::BufReader::new(file), &out, limits)
-    })
-    .await
-    .map_err(|e| ApiError::failed(format!("unpacking task failed: {e}")))?
-    .map_err(|e| {
-        if e.is_invalid_archive() {
-            ApiError::new(
-                crate::ErrorKind::InvalidData,
-                "the uploaded definition archive is refused",
-            )
-            .with_details([format!("upload: {e}")])
-            .with_hint("send a plain tar of the definition directory (as `vsm unit import` does)")
-        } else {
-            ApiError::failed(format!("cannot unpack the upload: {e}"))
-        }
-    })?;
-    Ok(dest)
-}
-
 fn utf8(dir: &tempfile::TempDir) -> Res<Utf8PathBuf> {
     Utf8PathBuf::from_path_buf(dir.path().to_path_buf())
         .map_err(|p| ApiError::failed(format!("temporary directory {} is not UTF-8", p.display())))
@@ -1220,11 +1162,16 @@ async fn diff_definitions(
     body: HttpBody,
 ) -> Res<axum::Json<DefinitionDiff>> {
     st.manager.show_unit(&actor, &unit).await?;
-    let tmp = st.temp_dir("diff-")?;
-    let defs = receive_archive(body, &utf8(&tmp)?, st.config.max_upload_bytes).await?;
-    Ok(axum::Json(
-        st.manager.diff_definitions(&actor, &unit, &defs).await?,
-    ))
+    let limit = st.config.max_upload_bytes;
+    let (reader, pump) = upload::stream(body, limit);
+    let diff = st.manager.diff_definitions_tar(&actor, &unit, reader).await;
+    let over = pump.over_limit();
+    pump.finish().await;
+    match diff {
+        Ok(d) => Ok(axum::Json(d)),
+        Err(_) if over => Err(upload::too_large(limit)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn list_versions(

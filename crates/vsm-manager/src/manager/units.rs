@@ -303,7 +303,25 @@ impl Manager {
         dir: &Utf8Path,
     ) -> Result<DefinitionDiff> {
         let u = self.unit_for(actor, Action::UnitDiff, unit).await?;
-        engine::diff(self.engine(), u, dir).await
+        engine::diff(self.engine(), u, engine::ImportSource::Dir(dir.to_owned())).await
+    }
+
+    /// `vsm unit diff` of an upload: what importing the definition directory packed in the tar
+    /// stream `archive` would change (read as it arrives, on a blocking thread; nothing is
+    /// stored).
+    pub async fn diff_definitions_tar(
+        &self,
+        actor: &Actor,
+        unit: &UnitName,
+        archive: impl std::io::Read + Send + 'static,
+    ) -> Result<DefinitionDiff> {
+        let u = self.unit_for(actor, Action::UnitDiff, unit).await?;
+        engine::diff(
+            self.engine(),
+            u,
+            engine::ImportSource::Tar(Box::new(archive)),
+        )
+        .await
     }
 
     // ------------------------------------------------------------------ servers
