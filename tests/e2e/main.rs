@@ -17,6 +17,7 @@ mod import_crash;
 mod lifecycle;
 mod manager;
 mod order;
+mod readme_tour;
 mod registered;
 mod stream;
 mod uninstall;

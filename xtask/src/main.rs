@@ -1,8 +1,8 @@
 //! `cargo xtask`: the automation of the vsm workspace, written in Rust.
 //!
 //! `ci` is the one command that checks everything (what `.ci/run` calls); `tidy` checks the
-//! architecture rules of ARCHITECTURE.md. Further tasks (demo, e2e, bench, fuzz, soak) live in
-//! their own modules.
+//! architecture rules of ARCHITECTURE.md. Further tasks (demo, e2e, bench, fuzz, soak, install,
+//! package) live in their own modules.
 
 mod bench;
 mod bench_api;
@@ -17,6 +17,8 @@ mod e2e;
 mod fuzz;
 mod r#gen; // `gen` is reserved in edition 2024
 mod guest_image;
+mod install;
+mod package;
 mod soak;
 mod tidy;
 
@@ -32,13 +34,20 @@ tasks:
   demo    the main job end to end on the embedded defaults (local driver + SQLite)
   e2e     [FILTER] [--driver local|libvirt] build vsm and run the end-to-end suite against it
   gen     [--check] regenerate shell completions and man pages under docs/cli/
-  ci      fmt check, clippy -D warnings, all tests, docs, tidy (what .ci/run calls)
+  ci      fmt check, clippy -D warnings, all tests, the Debian package, docs, tidy
+          (what .ci/run calls)
   tidy    check the architecture rules of ARCHITECTURE.md
   bench   [deploy|engine|api|hosts|vm|import] [--runs N] run the benchmarks (vm: real VMs, root, only when named; import: the import part of deploy), write target/bench/*.json
   soak    [--duration 2h] [--seed N] random operations on the local driver with invariant checks (long run, not in CI)
   fuzz    [TARGET] [--time SECS | --runs N [--seed N]] [--no-merge]
           coverage-guided fuzzing (stable), corpus in fuzz/corpus/
   deps    install the system packages the tests need (Debian; as root or with sudo)
+  install [--prefix DIR]
+          build vsm and vsm-appserver in release and install them with man pages and
+          completions into DIR (default: /usr/local as root, else $HOME/.local)
+  package [--out DIR | --ci]
+          build the Debian package vsm (release, cargo-deb) and check it: files, scripts,
+          an install into a scratch root, systemd-analyze verify of the unit
   guest-image [--check]
           build the VM test guest (kernel, initrd, data disk, key, libvirt template) into
           <target dir>/guest/; --check boots it under QEMU and checks SSH, service, power-off
@@ -70,6 +79,8 @@ fn run() -> Result<()> {
         "e2e" => e2e::run(&args[1..]),
         "gen" => r#gen::run(&args[1..]),
         "guest-image" => guest_image::run(&args[1..]),
+        "install" => install::run(&args[1..]),
+        "package" => package::run(&args[1..]),
         "tidy" => {
             let problems = tidy::check(&workspace_root())?;
             tidy::report(&problems)
@@ -152,6 +163,8 @@ fn ci() -> Result<()> {
             .args(["test", "--workspace", "--all-features", "--locked"])
             .env("VSM_SLOW_TESTS", "1"),
     )?;
+    // The Debian package, from the dev build the tests made, with its checks.
+    package::ci()?;
     run_cmd(
         "cargo doc",
         cargo()

@@ -21,6 +21,7 @@ use crate::api;
 use crate::cli::{ManagerCommand, ManagerDirArgs, ManagerStopArgs};
 use crate::exit::{Exit, Failure};
 
+mod notify;
 mod serve;
 
 /// The lock file a running manager holds.

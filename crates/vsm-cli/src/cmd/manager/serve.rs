@@ -1,7 +1,8 @@
 //! Running the manager: `vsm manager init`, `start` (foreground or `--detach`) and `restore`.
 //!
 //! This is the one place that builds hypervisor drivers and injects them into the manager
-//! library; libraries never choose a backend themselves.
+//! library; libraries never choose a backend themselves. In the foreground under systemd
+//! (`Type=notify`), `start` reports readiness and shutdown through `super::notify`.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -328,6 +329,7 @@ async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
     };
     super::write_run_info(&dir, &info)?;
     tracing::info!(url = %info.url, dir = %dir, "manager started");
+    super::notify::ready(&info.url);
     if !ctx.out.is_json() {
         eprintln!(
             "vsm manager: serving {} on {} (pid {}); stop with Ctrl-C or `vsm manager stop --dir {dir}`",
@@ -336,6 +338,7 @@ async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
     }
     wait_for_stop_signal().await;
     tracing::info!("manager stopping");
+    super::notify::stopping();
     let _ = std::fs::remove_file(dir.join(super::RUN_FILE));
     let served = server.shutdown().await;
     manager.shutdown(Duration::from_secs(30)).await;
