@@ -212,3 +212,43 @@ fn status_of_something_that_is_not_a_state_dir_is_64() {
     run_vsm(&["manager", "status", "--dir", &dir], &[], None).code(64);
     run_vsm(&["manager", "stop", "--dir", &dir], &[], None).code(64);
 }
+
+/// A detached manager's console log (its standard error) holds plain lines, without colour
+/// escapes, also when NO_COLOR is not set: it is not a terminal.
+#[test]
+fn a_detached_managers_console_log_has_no_colour_escapes() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("state").to_string_lossy().into_owned();
+    let pw = root.path().join("pw");
+    std::fs::write(&pw, "a-long-password-1\n").unwrap();
+    let pw = pw.to_string_lossy().into_owned();
+    // An empty NO_COLOR counts as unset (no-color.org).
+    let env = [("NO_COLOR", "")];
+    run_vsm(
+        &[
+            "manager",
+            "init",
+            "--dir",
+            &dir,
+            "--admin",
+            "root",
+            "--password-file",
+            &pw,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &env,
+        None,
+    )
+    .ok();
+    let _stop = StopOnDrop(dir.clone());
+    run_vsm(&["manager", "start", "--dir", &dir, "--detach"], &env, None).ok();
+    run_vsm(&["manager", "stop", "--dir", &dir], &env, None).ok();
+    let console = std::fs::read_to_string(std::path::Path::new(&dir).join("logs/console.log"))
+        .expect("the console log");
+    assert!(
+        console.contains("INFO"),
+        "the console log has no log lines: {console:?}"
+    );
+    assert!(!console.contains('\u{1b}'), "colour escapes in {console:?}");
+}

@@ -103,7 +103,13 @@ pub(crate) fn workspace_root() -> PathBuf {
 
 /// The target directory cargo uses (honours `CARGO_TARGET_DIR` and config).
 pub(crate) fn target_dir() -> Result<PathBuf> {
-    let out = cargo()
+    target_dir_of(&mut cargo())
+}
+
+/// The target directory `cargo metadata` reports when run as `cargo` (a `cargo()` command,
+/// perhaps with its environment changed).
+fn target_dir_of(cargo: &mut Command) -> Result<PathBuf> {
+    let out = cargo
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -184,4 +190,49 @@ fn ci() -> Result<()> {
     tidy::report(&problems)?;
     eprintln!("\nci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_directory_is_where_cargo_puts_it_also_when_moved() {
+        let moved = tempfile::tempdir().expect("tempdir");
+        let dir = target_dir_of(cargo().env("CARGO_TARGET_DIR", moved.path())).expect("metadata");
+        assert_eq!(dir, moved.path());
+        let default = target_dir_of(cargo().env_remove("CARGO_TARGET_DIR")).expect("metadata");
+        assert_ne!(default, moved.path());
+    }
+
+    /// No task guesses where cargo put a program (`target/debug/...`): they ask `target_dir`
+    /// (the fuzz task passes its own `--target-dir` and looks there).
+    #[test]
+    fn no_task_guesses_the_target_directory() {
+        let src = workspace_root().join("xtask/src");
+        let mut guesses = Vec::new();
+        for e in std::fs::read_dir(&src).expect("xtask/src") {
+            let path = e.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                // Spelled in parts, so that this test does not find itself.
+                let t = "target";
+                for guess in [
+                    format!("{t}/debug"),
+                    format!("{t}/release"),
+                    format!("join(\"{t}\")"),
+                ] {
+                    if code.contains(&guess) {
+                        guesses.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            guesses.is_empty(),
+            "use target_dir() instead:\n{}",
+            guesses.join("\n")
+        );
+    }
 }

@@ -247,7 +247,16 @@ pub fn init(state_dir: &Utf8Path, settings: &LogSettings, stderr: bool) -> Resul
     let files = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(writer.clone());
-    let console = stderr.then(|| tracing_subscriber::fmt::layer().with_writer(io::stderr));
+    // Colour only on a terminal: the journal and `--detach`'s console.log get plain lines.
+    let console = stderr.then(|| {
+        use std::io::IsTerminal;
+        tracing_subscriber::fmt::layer()
+            .with_ansi(
+                io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            )
+            .with_writer(io::stderr)
+    });
     tracing_subscriber::registry()
         .with(layer)
         .with(files)
