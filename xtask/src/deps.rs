@@ -99,6 +99,18 @@ const NEEDS: &[Need] = &[
         with: &[],
         present: || Path::new("/usr/sbin/iptables").exists() || has_cmd("iptables"),
     },
+    // The Debian package's checks (`cargo xtask package`): dpkg-deb and dpkg --root, and
+    // systemd-analyze verify of the service unit (systemd comes with libvirt-daemon-system).
+    Need {
+        package: "dpkg",
+        with: &[],
+        present: || has_cmd("dpkg-deb") && has_cmd("dpkg"),
+    },
+    Need {
+        package: "systemd",
+        with: &[],
+        present: || has_cmd("systemd-analyze"),
+    },
     Need {
         // xz: the guest's uncompressed kernel is taken out of Debian's XZ bzImage.
         package: "xz-utils",
