@@ -381,6 +381,22 @@ impl Manager {
         self.path(rel).to_string_lossy().into_owned()
     }
 
+    /// As `user`, registers the template `t` (a server that sleeps: [`Manager::sleep_template`])
+    /// and creates the unit `unit` from `unit_yaml` (written to `<unit>.yaml`).
+    pub fn sleeper_unit(&self, user: &User, unit: &str, unit_yaml: &str) {
+        let tpl = self.sleep_template("template");
+        self.vsm(
+            user,
+            &[
+                "template", "register", "t", "--driver", "local", "--source", &tpl,
+            ],
+        )
+        .ok();
+        let file = self.write(&format!("{unit}.yaml"), unit_yaml);
+        self.vsm(user, &["unit", "create", unit, "--file", &file])
+            .ok();
+    }
+
     /// The state directory as a string.
     pub fn dir_str(&self) -> String {
         self.dir.to_string_lossy().into_owned()

@@ -749,20 +749,7 @@ fn host_pool_placement_drain_loss_failover_and_return() {
 fn confirm_down_reports_a_failover_it_cannot_place() {
     let (m, dirs) = start_pool(&["h2"]);
     let alice = m.add_account("alice", "builder");
-    let tpl = m.sleep_template("template");
-    m.vsm(
-        &alice,
-        &[
-            "template", "register", "t", "--driver", "local", "--source", &tpl,
-        ],
-    )
-    .ok();
-    let file = m.write(
-        "pair.yaml",
-        "format: 1\ngroups:\n  - name: web\n    template: t\n    count: 2\n    min: 1\n    max: 2\n    placement: { anti_affinity: hard }\n",
-    );
-    m.vsm(&alice, &["unit", "create", "pair", "--file", &file])
-        .ok();
+    m.sleeper_unit(&alice, "pair", "format: 1\ngroups:\n  - name: web\n    template: t\n    count: 2\n    min: 1\n    max: 2\n    placement: { anti_affinity: hard }\n");
     m.write(
         "defs/vsm-definition.yaml",
         "format: 1\ngroups:\n  - name: web\n",

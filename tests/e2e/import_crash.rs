@@ -100,20 +100,11 @@ fn files_in(dir: &Path) -> usize {
 fn a_manager_killed_during_an_import_keeps_only_complete_versions() {
     let mut m = Manager::start();
     let alice = m.add_account("alice", "builder");
-    let tpl = m.sleep_template("template");
-    m.vsm(
+    m.sleeper_unit(
         &alice,
-        &[
-            "template", "register", "t", "--driver", "local", "--source", &tpl,
-        ],
-    )
-    .ok();
-    let unit_file = m.write(
-        "u.yaml",
+        "u",
         "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 1\n",
     );
-    m.vsm(&alice, &["unit", "create", "u", "--file", &unit_file])
-        .ok();
 
     // How long one import takes here, to aim the kills inside it.
     let first = m.path("defs-0");

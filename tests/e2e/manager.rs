@@ -95,20 +95,11 @@ fn backup_diagnose_restore() {
     let m = Manager::start();
     let alice = m.add_account("alice", "builder");
     // something worth restoring: a template, a unit and an imported definition version
-    let tpl = m.sleep_template("template");
-    m.vsm(
+    m.sleeper_unit(
         &alice,
-        &[
-            "template", "register", "t", "--driver", "local", "--source", &tpl,
-        ],
-    )
-    .ok();
-    let unit_file = m.write(
-        "shop.yaml",
+        "shop",
         "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 1\n",
     );
-    m.vsm(&alice, &["unit", "create", "shop", "--file", &unit_file])
-        .ok();
     m.write(
         "defs/vsm-definition.yaml",
         "format: 1\ngroups:\n  - name: app\n    files:\n      - { source: app.conf, target: etc/app.conf }\n",

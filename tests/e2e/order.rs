@@ -9,20 +9,7 @@ use crate::crash::servers;
 fn unit_show_lists_servers_in_natural_order() {
     let m = Manager::start();
     let alice = m.add_account("alice", "builder");
-    let tpl = m.sleep_template("template");
-    m.vsm(
-        &alice,
-        &[
-            "template", "register", "t", "--driver", "local", "--source", &tpl,
-        ],
-    )
-    .ok();
-    let unit_file = m.write(
-        "u.yaml",
-        "format: 1\ngroups:\n  - name: web\n    template: t\n    count: 11\n    min: 1\n    max: 12\n  - name: db\n    template: t\n    count: 2\n    min: 1\n    max: 2\n    start_order: 1\n",
-    );
-    m.vsm(&alice, &["unit", "create", "u", "--file", &unit_file])
-        .ok();
+    m.sleeper_unit(&alice, "u", "format: 1\ngroups:\n  - name: web\n    template: t\n    count: 11\n    min: 1\n    max: 12\n  - name: db\n    template: t\n    count: 2\n    min: 1\n    max: 2\n    start_order: 1\n");
     let op = m
         .vsm(&alice, &["unit", "start", "u", "--timeout", "120"])
         .ok()

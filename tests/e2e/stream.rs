@@ -32,7 +32,7 @@ struct Measured {
 }
 
 /// Runs `vsm args --output json` as `user` against `m`, like [`Manager::vsm`], and measures
-/// the process's peak resident set size (`ru_maxrss` of exactly this child, from `wait4`).
+/// the process's peak resident set size (its VmHWM, polled while it runs).
 #[allow(clippy::zombie_processes)] // reaped by `wait4`, which `Child` does not know
 fn measured(m: &Manager, user: &User, args: &[&str]) -> Measured {
     // The session directory `Manager` gives each user (see `vsm_tests::new_user`).
@@ -75,6 +75,48 @@ fn measured(m: &Manager, user: &User, args: &[&str]) -> Measured {
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let pid = child.id() as libc::pid_t;
+    // The peak of the program itself: VmHWM of the process's own memory, polled until it ends.
+    // (`ru_maxrss` from wait4 is no good here: exec records the forking test process's high
+    // water mark into it, and other tests in this process may hold hundreds of MB.)
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmHWM:"))
+                            .and_then(|v| {
+                                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                            })
+                    })
+                {
+                    peak = peak.max(kb * 1024);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    // Wait for the exit without reaping, so that the pid cannot be reused while polled.
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct; waitid only
+    // writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for the child this function spawned, leaving it to be reaped below.
+    let waited = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    assert_eq!(waited, 0, "waitid: {}", std::io::Error::last_os_error());
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = poller.join().unwrap_or(0);
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -97,8 +139,7 @@ fn measured(m: &Manager, user: &User, args: &[&str]) -> Measured {
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     };
-    // ru_maxrss is in KiB on Linux.
-    let peak = usage.ru_maxrss as u64 * 1024;
+    assert!(peak > 0, "never read the VmHWM of {}", out.cmdline);
     eprintln!(
         "{}: exit {code}, peak resident {:.1} MB, {:.1} s",
         out.cmdline,
@@ -113,20 +154,7 @@ fn measured(m: &Manager, user: &User, args: &[&str]) -> Measured {
 fn setup(file: &str) -> (Manager, User, PathBuf) {
     let m = Manager::start();
     let alice = m.add_account("alice", "builder");
-    let tpl = m.sleep_template("template");
-    m.vsm(
-        &alice,
-        &[
-            "template", "register", "t", "--driver", "local", "--source", &tpl,
-        ],
-    )
-    .ok();
-    let unit_file = m.write(
-        "big.yaml",
-        "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 1\n    min: 1\n    max: 2\n",
-    );
-    m.vsm(&alice, &["unit", "create", "big", "--file", &unit_file])
-        .ok();
+    m.sleeper_unit(&alice, "big", "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 1\n    min: 1\n    max: 2\n");
     m.write(
         "defs/vsm-definition.yaml",
         &format!(

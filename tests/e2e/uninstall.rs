@@ -31,20 +31,11 @@ fn alive(pid: i32) -> bool {
 fn uninstall_refuses_while_running_or_holding_servers_then_removes_everything() {
     let m = Manager::start();
     let alice = m.add_account("alice", "builder");
-    let tpl = m.sleep_template("template");
-    m.vsm(
+    m.sleeper_unit(
         &alice,
-        &[
-            "template", "register", "t", "--driver", "local", "--source", &tpl,
-        ],
-    )
-    .ok();
-    let unit_file = m.write(
-        "shop.yaml",
+        "shop",
         "format: 1\ngroups:\n  - name: app\n    template: t\n    count: 2\n",
     );
-    m.vsm(&alice, &["unit", "create", "shop", "--file", &unit_file])
-        .ok();
     m.vsm(&alice, &["unit", "start", "shop"]).ok();
     let pids = [pid_of(&m.dir, "shop--app-1"), pid_of(&m.dir, "shop--app-2")];
     assert!(pids.iter().all(|p| alive(*p)));

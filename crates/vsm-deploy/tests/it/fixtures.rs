@@ -123,3 +123,23 @@ pub fn read_tree(root: &Utf8Path) -> BTreeMap<String, (String, u32)> {
     walk(root, root, &mut out);
     out
 }
+
+/// Every file of a snapshot store under `root` (`blobs/`, `versions/` and `tmp/`), sorted.
+pub fn store_files(root: &Utf8Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for sub in ["blobs", "versions", "tmp"] {
+        let mut stack = vec![root.join(sub)];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).expect("read") {
+                let p = Utf8PathBuf::from_path_buf(e.expect("entry").path()).expect("utf-8");
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -3,31 +3,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use camino::Utf8Path;
 use vsm_core::{GroupName, UpdateScope};
 use vsm_deploy::{GroupChange, ScanLimits, SnapshotStore, diff, group_parts, scan};
 
-use crate::fixtures::{read_tree, shop, tmp, write_tree};
-
-fn store_files(root: &Utf8Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for sub in ["blobs", "versions"] {
-        let mut stack = vec![root.join(sub)];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).expect("read") {
-                let p =
-                    camino::Utf8PathBuf::from_path_buf(e.expect("entry").path()).expect("utf-8");
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.push(p.to_string());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use crate::fixtures::{read_tree, shop, store_files, tmp, write_tree};
 
 #[test]
 fn reimport_is_identical_and_writes_nothing() {

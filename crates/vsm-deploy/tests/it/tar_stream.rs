@@ -7,28 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use camino::Utf8Path;
 use vsm_deploy::{ImportError, ProblemKind, ScanLimits, SnapshotStore};
 
-use crate::fixtures::{shop, tmp, write_tree};
-
-/// Every file under the store's `blobs/`, `versions/` and `tmp/`.
-fn store_files(root: &Utf8Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for sub in ["blobs", "versions", "tmp"] {
-        let mut stack = vec![root.join(sub)];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).expect("read") {
-                let p =
-                    camino::Utf8PathBuf::from_path_buf(e.expect("entry").path()).expect("utf-8");
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.push(p.to_string());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use crate::fixtures::{shop, store_files, tmp, write_tree};
 
 /// Whether the store's `tmp/` is empty.
 fn no_temporaries(root: &Utf8Path) -> bool {
