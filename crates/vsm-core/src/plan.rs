@@ -933,6 +933,31 @@ impl Growth {
         names
     }
 
+    /// Servers of `g` that a create or scale-out interrupted between provisioning and applying
+    /// (provisioned, nothing applied while the unit has definitions): apply the current
+    /// definitions, then (when `start`) start and health-check them, as a new server would be.
+    fn complete(&mut self, unit: &Unit, g: &Group, start: bool) -> Vec<ServerName> {
+        let mut names = Vec::new();
+        for s in &g.servers {
+            let half_made = matches!(s.origin, Origin::Provisioned { .. })
+                && s.applied.is_none()
+                && s.in_progress.is_none()
+                && s.mark.is_none();
+            let Some(apply) = apply_current(unit, &s.name).filter(|_| half_made) else {
+                continue;
+            };
+            self.apply.push(apply);
+            if start && needs_start(s) {
+                self.start.push(Step::Start {
+                    server: s.name.clone(),
+                });
+                self.check.push(health(g, &s.name));
+            }
+            names.push(s.name.clone());
+        }
+        names
+    }
+
     fn push_into(self, plan: &mut Plan, label: &str, gate: Gate) {
         plan.push(format!("provision {label}"), self.provision, Gate::None);
         plan.push(
@@ -1022,23 +1047,28 @@ pub fn plan_scale(
             named: req.remove.len(),
         });
     }
-    if req.count > have {
-        let generation = latest_of(latest, &p.template)?;
-        let mut growth = Growth::default();
+    if req.count >= have {
+        // (a scale-out that was interrupted after provisioning is finished by running it again)
         let start = unit.any_running();
-        growth.add(
-            unit,
-            g,
-            req.count - have,
-            (&p.template, generation),
-            start,
-            &mut Naming::of(unit),
-        );
-        growth.push_into(
-            &mut plan,
-            &format!("new servers of group {}", req.group),
-            Gate::None,
-        );
+        let mut growth = Growth::default();
+        let completed = growth.complete(unit, g, start);
+        if req.count > have {
+            let generation = latest_of(latest, &p.template)?;
+            growth.add(
+                unit,
+                g,
+                req.count - have,
+                (&p.template, generation),
+                start,
+                &mut Naming::of(unit),
+            );
+        }
+        let label = if completed.is_empty() {
+            format!("new servers of group {}", req.group)
+        } else {
+            format!("new and unfinished servers of group {}", req.group)
+        };
+        growth.push_into(&mut plan, &label, Gate::None);
     } else if needed > 0 {
         let victims = if req.remove.is_empty() {
             scale_in_victims(g, p.scale_in, usize::try_from(needed).unwrap_or(usize::MAX))

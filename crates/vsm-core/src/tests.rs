@@ -757,3 +757,63 @@ fn a_start_records_the_address_the_server_has_now() {
     assert_eq!(of(&unit, "web-1").address, Some(addr("10.0.0.7")));
     unit.validate().expect("still valid");
 }
+
+/// A scale-out killed between provisioning and applying leaves a server with nothing applied;
+/// running the scale again (same count, or a larger one) applies, starts and checks it as it
+/// would a new server, so the re-run converges instead of leaving a server that cannot serve.
+#[test]
+fn a_scale_again_finishes_servers_an_interrupted_scale_out_left_unapplied() {
+    let mut unit = running_unit();
+    let out = plan_scale(
+        &unit,
+        &ScaleRequest {
+            group: gn("web"),
+            count: 4,
+            remove: vec![],
+            grace_ms: None,
+        },
+        &latest(1),
+    )
+    .expect("plan");
+    // the manager dies after the provision phase: only provisioning steps ran
+    let provision_only = Plan {
+        phases: out.phases.into_iter().take(1).collect(),
+        ..out
+    };
+    execute(&mut unit, provision_only, &never);
+    let (_, web4) = unit.server(&sn("web-4")).expect("provisioned");
+    assert!(web4.applied.is_none(), "{web4:?}");
+    assert_eq!(web4.logical, LogicalStatus::Stopped);
+
+    let req = |count| ScaleRequest {
+        group: gn("web"),
+        count,
+        remove: vec![],
+        grace_ms: None,
+    };
+    let again = plan_scale(&unit, &req(4), &latest(1)).expect("plan");
+    insta::assert_snapshot!("scale_again_finishes_unapplied", again.to_string());
+    let further = plan_scale(&unit, &req(5), &latest(1)).expect("plan");
+    let applied: Vec<&str> = further
+        .steps()
+        .filter_map(|s| match s {
+            Step::Apply { server, .. } => Some(server.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(applied, ["web-4", "web-5"], "{further}");
+
+    execute(&mut unit, again, &never);
+    let (_, web4) = unit.server(&sn("web-4")).expect("kept");
+    assert_eq!(
+        web4.applied.as_ref().map(|a| a.version),
+        Some(DefinitionVersion(1))
+    );
+    assert_eq!(web4.logical, LogicalStatus::Working);
+    assert!(
+        plan_scale(&unit, &req(4), &latest(1))
+            .expect("plan")
+            .is_empty(),
+        "a finished group needs nothing more"
+    );
+}
