@@ -82,7 +82,7 @@ impl fmt::Display for Skip {
 
 /// Whether this is CI (`CI=true`, or `1`), where a VM lab test must run rather than skip.
 pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    vsm_hypervisor::testing::ci()
 }
 
 /// A [`Skip`] with `reason` — or a panic with it in CI, where the tests must run.

@@ -4,8 +4,8 @@
 //! client (ssh transport and static driver tests), `rsync` (deploy benchmark comparison),
 //! `libvirt-dev` + `pkg-config` (the `libvirt` driver feature), and for the tests with real VMs
 //! (`cargo xtask guest-image`): QEMU, libvirt, a Debian kernel, static busybox, dropbear,
-//! dnsmasq, iptables, xz and e2fsprogs. Missing ones are installed with `apt-get`, as root or
-//! through `sudo`.
+//! dnsmasq, iptables, xz and e2fsprogs; PostgreSQL's server for the PostgreSQL store's tests.
+//! Missing ones are installed with `apt-get`, as root or through `sudo`.
 //!
 //! QEMU: some images carry a backported `qemu-utils` (10.x) that `qemu-system-x86` 7.2 cannot
 //! sit beside, and apt would rather remove it; but libvirt needs `qemu-img`. So
@@ -111,6 +111,13 @@ const NEEDS: &[Need] = &[
         with: &[],
         present: || has_cmd("systemd-analyze"),
     },
+    // The PostgreSQL store's tests (`vsm_manager::testing::pg`): initdb and postgres, which
+    // Debian keeps off PATH in /usr/lib/postgresql/<major>/bin.
+    Need {
+        package: "postgresql",
+        with: &[],
+        present: || pg_server_bin(Path::new(PG_LIB)).is_some(),
+    },
     Need {
         // xz: the guest's uncompressed kernel is taken out of Debian's XZ bzImage.
         package: "xz-utils",
@@ -191,6 +198,24 @@ pub(crate) fn is_static_elf(path: &Path) -> bool {
             .and_then(|off| u32_at(off + i * usize::from(phentsize)))
             .is_some_and(|p_type| p_type != PT_INTERP)
     })
+}
+
+/// Where Debian's packages put each PostgreSQL major version (`<major>/bin`).
+const PG_LIB: &str = "/usr/lib/postgresql";
+
+/// The `bin` directory of the newest PostgreSQL major version under `lib` that holds both
+/// `initdb` and `postgres` (`vsm_manager::testing::pg` looks the same way).
+fn pg_server_bin(lib: &Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(lib)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let major: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("postgres").is_file()).then_some((major, bin))
+        })
+        .max_by_key(|(major, _)| *major)
+        .map(|(_, bin)| bin)
 }
 
 fn has_cmd(name: &str) -> bool {
@@ -286,6 +311,24 @@ mod tests {
         // This test binary is linked dynamically.
         let me = std::env::current_exe().expect("current exe");
         assert!(!is_static_elf(&me));
+    }
+
+    #[test]
+    fn the_newest_postgresql_server_is_found() {
+        let lib = tempfile::tempdir().expect("tempdir");
+        for (major, complete) in [("9", true), ("15", true), ("13", true), ("17", false)] {
+            let bin = lib.path().join(major).join("bin");
+            std::fs::create_dir_all(&bin).expect("mkdir");
+            std::fs::write(bin.join("initdb"), "").expect("write");
+            if complete {
+                std::fs::write(bin.join("postgres"), "").expect("write");
+            }
+        }
+        assert_eq!(
+            pg_server_bin(lib.path()),
+            Some(lib.path().join("15").join("bin"))
+        );
+        assert_eq!(pg_server_bin(&lib.path().join("missing")), None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Test support for embedders and this workspace's tests (feature `test-support`): a
-//! [`DriverFactory`] of fake hosts.
+//! [`DriverFactory`] of fake hosts, and ([`pg`]) a throwaway PostgreSQL server.
+
+pub mod pg;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
