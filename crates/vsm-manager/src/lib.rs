@@ -60,6 +60,7 @@ pub mod logging;
 mod manager;
 mod operation;
 mod paths;
+mod revision;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::drivers::DriverSet;
 use crate::error::{Error, Result};
 use crate::jp1::Jp1Sink;
+use crate::revision::Revisions;
 use crate::store::{Change, Store, StoreError};
 
 /// What the engine needs, shared by the manager and every running operation.
@@ -45,6 +46,8 @@ pub(crate) struct EngineCtx {
     clock: fn() -> Timestamp,
     /// The running operations.
     pub(crate) ops: Operations,
+    /// The revisions of what the manager shows (bumped by every committed write).
+    pub(crate) revisions: Arc<Revisions>,
     /// The latest load figures of each server, as the monitor collected them.
     pub(super) loads: Mutex<HashMap<(UnitName, ServerName), LoadView>>,
     pub(super) shutdown: CancellationToken,
@@ -54,9 +57,11 @@ pub(crate) struct EngineCtx {
 
 impl EngineCtx {
     /// The context over `store` (its journal writer starts here) and `drivers`, with the
-    /// definition store in `definitions`; operation ids start at `next_op`.
+    /// definition store in `definitions`; operation ids start at `next_op`. `store` bumps
+    /// `revisions` on every committed write.
     pub(crate) fn new(
         store: Arc<dyn Store>,
+        revisions: Arc<Revisions>,
         drivers: DriverSet,
         definitions: Utf8PathBuf,
         settings: Settings,
@@ -76,7 +81,8 @@ impl EngineCtx {
             settings: RwLock::new(settings),
             jp1,
             clock: crate::clock::now,
-            ops: Operations::new(next_op),
+            ops: Operations::new(next_op, revisions.clone()),
+            revisions,
             loads: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             journals_purged_at: AtomicI64::new(0),

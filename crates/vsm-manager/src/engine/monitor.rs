@@ -122,7 +122,26 @@ pub(crate) async fn check_once(engine: &Arc<EngineCtx>) -> Result<Vec<(UnitName,
             }
         }
     }
-    *engine.loads.lock().unwrap_or_else(|p| p.into_inner()) = loads;
+    // A unit's view shows its servers' load figures: bump the units whose figures changed.
+    let changed: std::collections::HashSet<UnitName> = {
+        let mut old = engine.loads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changed: std::collections::HashSet<UnitName> = old
+            .iter()
+            .filter(|(k, v)| loads.get(*k) != Some(*v))
+            .map(|((u, _), _)| u.clone())
+            .collect();
+        changed.extend(
+            loads
+                .iter()
+                .filter(|(k, v)| old.get(*k) != Some(*v))
+                .map(|((u, _), _)| u.clone()),
+        );
+        *old = loads;
+        changed
+    };
+    for unit in &changed {
+        engine.revisions.touch_unit(unit);
+    }
     Ok(failed)
 }
 

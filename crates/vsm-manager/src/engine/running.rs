@@ -14,6 +14,7 @@ use vsm_core::{OperationId, ServerName, UnitName};
 use super::live::{Live, lock};
 use crate::api::{OperationRecord, ProgressEvent};
 use crate::error::{Error, Result};
+use crate::revision::Revisions;
 
 /// A running operation.
 struct Running {
@@ -35,15 +36,18 @@ pub(crate) struct Operations {
     table: Mutex<Table>,
     changed: tokio::sync::Notify,
     next: AtomicU64,
+    /// A unit's view shows the operation holding it: taking or releasing a lock bumps it.
+    revisions: Arc<Revisions>,
 }
 
 impl Operations {
     /// None running; the next operation gets id `next`.
-    pub(super) fn new(next: u64) -> Operations {
+    pub(super) fn new(next: u64, revisions: Arc<Revisions>) -> Operations {
         Operations {
             table: Mutex::new(Table::default()),
             changed: tokio::sync::Notify::new(),
             next: AtomicU64::new(next),
+            revisions,
         }
     }
 
@@ -80,6 +84,8 @@ impl Operations {
                                 live: None,
                             },
                         );
+                        drop(ops);
+                        self.revisions.touch_unit(unit);
                         return Ok(id);
                     }
                     Some(op) => {
@@ -110,14 +116,18 @@ impl Operations {
 
     /// Releases the unit lock and forgets the running operation.
     pub(super) fn release(&self, id: OperationId) {
-        {
+        let released = {
             let mut ops = self.table();
-            if let Some(r) = ops.running.remove(&id)
-                && let Some(u) = r.unit
-                && ops.locks.get(&u) == Some(&id)
-            {
-                ops.locks.remove(&u);
+            match ops.running.remove(&id) {
+                Some(Running { unit: Some(u), .. }) if ops.locks.get(&u) == Some(&id) => {
+                    ops.locks.remove(&u);
+                    Some(u)
+                }
+                _ => None,
             }
+        };
+        if let Some(u) = released {
+            self.revisions.touch_unit(&u);
         }
         self.changed.notify_waiters();
     }

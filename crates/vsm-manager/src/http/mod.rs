@@ -10,11 +10,14 @@
 pub mod api;
 pub mod archive;
 pub mod client;
+mod conditional;
 pub mod error;
 mod metrics;
 mod openapi;
 #[cfg(test)]
 mod proof_tests;
+#[cfg(test)]
+mod read_tests;
 mod routes;
 mod schema;
 mod serve_config;

@@ -98,6 +98,15 @@ pub(crate) fn document() -> Value {
                 "description": desc, "schema": { "type": ty }
             }));
         }
+        // The conditional, blocking reads (see `conditional.rs`).
+        let blocking = route.query.iter().any(|(name, _, _)| *name == "index");
+        if blocking {
+            params.push(json!({
+                "name": "If-None-Match", "in": "header", "required": false,
+                "description": "an `ETag` of an earlier answer: `304 Not Modified` without a body while it still matches (after authentication and authorization)",
+                "schema": { "type": "string" }
+            }));
+        }
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
@@ -112,6 +121,23 @@ pub(crate) fn document() -> Value {
         let mut ok = json!({ "description": "success" });
         if let Some(content) = body_content(route.response) {
             ok["content"] = content;
+        }
+        if blocking {
+            let headers = json!({
+                "ETag": {
+                    "description": "the answer's version: `\"r<instance>-<revision>\"` (a unit) or `\"h<instance>-<digest>\"`; never equal across manager processes",
+                    "schema": { "type": "string" }
+                },
+                "X-Vsm-Index": {
+                    "description": "the resource's revision: the `index` of the next long-poll",
+                    "schema": { "type": "integer" }
+                }
+            });
+            ok["headers"] = headers.clone();
+            responses.insert(
+                "304".into(),
+                json!({ "description": "not modified: `If-None-Match` names the current `ETag`", "headers": headers }),
+            );
         }
         responses.insert(route.status.to_string(), ok);
         if route.access != Access::Public {
@@ -144,7 +170,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "vsm manager API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The HTTP/JSON API of the vsm manager. Every non-2xx answer has the body ErrorBody; its `kind` decides the HTTP status and the CLI's exit code: invalid_request 400/404/409 (64), not_found 404 (64), invalid_data 422 (65), busy 423 (2), unauthenticated 401 (77), forbidden 403 (77), failed 500 (70), unavailable 503 (69)."
+            "description": "The HTTP/JSON API of the vsm manager. Every non-2xx answer has the body ErrorBody; its `kind` decides the HTTP status and the CLI's exit code: invalid_request 400/404/409 (64), not_found 404 (64), invalid_data 422 (65), busy 423 (2), unauthenticated 401 (77), forbidden 403 (77), failed 500 (70), unavailable 503 (69). The reads of units, operations, hosts and templates answer with `ETag` and `X-Vsm-Index`, `304` on `If-None-Match`, and long-poll with `index` and `wait` (docs/api.md)."
         },
         "servers": [{ "url": "http://127.0.0.1:7460" }],
         "security": [{ "bearer": [] }],

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Extension;
 use axum::body::Body as HttpBody;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -25,10 +25,12 @@ use vsm_core::{
 };
 
 use super::api::*;
+use super::conditional::{self, BlockingQuery};
 use super::error::{ApiError, ErrorBody};
 use super::state::{AppState, Json, OptionalJson, Path, Query, SessionToken, authenticate};
 use super::upload;
 use crate::api::*;
+use crate::revision::Scope;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +92,19 @@ const WAIT_Q: &[(&str, &str, &str)] = &[(
     "integer",
     "how long to wait for a busy unit's lock, in seconds",
 )];
+
+/// The long-poll parameters of the conditional reads (see [`conditional`]).
+const INDEX_Q: (&str, &str, &str) = (
+    "index",
+    "integer",
+    "long-poll: answer once the resource's revision (the `X-Vsm-Index` of an earlier answer) is past this; without it the answer is immediate",
+);
+const WAITFOR_Q: (&str, &str, &str) = (
+    "wait",
+    "string",
+    "long-poll: the longest wait for `index`, as seconds (`30`, `30s`), `500ms` or `5m` (default and cap 5m, plus up to 1/16 of it as jitter)",
+);
+const BLOCKING_Q: &[(&str, &str, &str)] = &[INDEX_Q, WAITFOR_Q];
 
 const DELETE_Q: &[(&str, &str, &str)] = &[
     ("force", "boolean", "delete even if servers are running"),
@@ -215,16 +230,19 @@ pub(crate) fn routes() -> Vec<Route> {
             200,
             |m| on(m, set_password),
         ),
-        r(
-            Method::GET,
-            "/api/v1/hosts",
-            "list_hosts",
-            Policy(Action::HostList),
-            "Every host of the pool with its state, capacity and usage",
-            Empty,
-            JsonList("HostInfo"),
-            200,
-            |m| on(m, list_hosts),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/hosts",
+                "list_hosts",
+                Policy(Action::HostList),
+                "Every host of the pool with its state, capacity and usage",
+                Empty,
+                JsonList("HostInfo"),
+                200,
+                |m| on(m, list_hosts),
+            ),
+            BLOCKING_Q,
         ),
         r(
             Method::POST,
@@ -248,16 +266,19 @@ pub(crate) fn routes() -> Vec<Route> {
             200,
             |m| on(m, rebalance_hosts),
         ),
-        r(
-            Method::GET,
-            "/api/v1/hosts/{name}",
-            "show_host",
-            Policy(Action::HostShow),
-            "One host with the servers placed on it",
-            Empty,
-            Json("HostInfo"),
-            200,
-            |m| on(m, show_host),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/hosts/{name}",
+                "show_host",
+                Policy(Action::HostShow),
+                "One host with the servers placed on it",
+                Empty,
+                Json("HostInfo"),
+                200,
+                |m| on(m, show_host),
+            ),
+            BLOCKING_Q,
         ),
         r(
             Method::DELETE,
@@ -303,16 +324,19 @@ pub(crate) fn routes() -> Vec<Route> {
             200,
             |m| on(m, undrain_host),
         ),
-        r(
-            Method::GET,
-            "/api/v1/templates",
-            "list_templates",
-            Policy(Action::TemplateList),
-            "Every template",
-            Empty,
-            JsonList("TemplateInfo"),
-            200,
-            |m| on(m, list_templates),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/templates",
+                "list_templates",
+                Policy(Action::TemplateList),
+                "Every template",
+                Empty,
+                JsonList("TemplateInfo"),
+                200,
+                |m| on(m, list_templates),
+            ),
+            BLOCKING_Q,
         ),
         r(
             Method::POST,
@@ -325,16 +349,19 @@ pub(crate) fn routes() -> Vec<Route> {
             201,
             |m| on(m, register_template),
         ),
-        r(
-            Method::GET,
-            "/api/v1/templates/{name}",
-            "show_template",
-            Policy(Action::TemplateShow),
-            "One template with its generations",
-            Empty,
-            Json("TemplateInfo"),
-            200,
-            |m| on(m, show_template),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/templates/{name}",
+                "show_template",
+                Policy(Action::TemplateShow),
+                "One template with its generations",
+                Empty,
+                Json("TemplateInfo"),
+                200,
+                |m| on(m, show_template),
+            ),
+            BLOCKING_Q,
         ),
         r(
             Method::DELETE,
@@ -370,11 +397,15 @@ pub(crate) fn routes() -> Vec<Route> {
                 200,
                 |m| on(m, list_units),
             ),
-            &[(
-                "all",
-                "boolean",
-                "every owner's units (administrators only)",
-            )],
+            &[
+                (
+                    "all",
+                    "boolean",
+                    "every owner's units (administrators only)",
+                ),
+                INDEX_Q,
+                WAITFOR_Q,
+            ],
         ),
         r(
             Method::POST,
@@ -387,16 +418,19 @@ pub(crate) fn routes() -> Vec<Route> {
             201,
             |m| on(m, create_unit),
         ),
-        r(
-            Method::GET,
-            "/api/v1/units/{unit}",
-            "show_unit",
-            Policy(Action::UnitShow),
-            "Everything about one unit",
-            Empty,
-            Json("UnitDetail"),
-            200,
-            |m| on(m, show_unit),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/units/{unit}",
+                "show_unit",
+                Policy(Action::UnitShow),
+                "Everything about one unit",
+                Empty,
+                Json("UnitDetail"),
+                200,
+                |m| on(m, show_unit),
+            ),
+            BLOCKING_Q,
         ),
         q(
             r(
@@ -639,18 +673,25 @@ pub(crate) fn routes() -> Vec<Route> {
                 200,
                 |m| on(m, list_operations),
             ),
-            &[("unit", "string", "only operations on this unit")],
+            &[
+                ("unit", "string", "only operations on this unit"),
+                INDEX_Q,
+                WAITFOR_Q,
+            ],
         ),
-        r(
-            Method::GET,
-            "/api/v1/operations/{id}",
-            "show_operation",
-            Policy(Action::OpShow),
-            "An operation with its per-server results",
-            Empty,
-            Json(op),
-            200,
-            |m| on(m, show_operation),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/operations/{id}",
+                "show_operation",
+                Policy(Action::OpShow),
+                "An operation with its per-server results",
+                Empty,
+                Json(op),
+                200,
+                |m| on(m, show_operation),
+            ),
+            BLOCKING_Q,
         ),
         r(
             Method::POST,
@@ -916,8 +957,13 @@ async fn whoami(Extension(actor): Extension<Actor>) -> axum::Json<WhoAmI> {
 async fn list_hosts(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
-) -> Res<axum::Json<Vec<HostInfo>>> {
-    Ok(axum::Json(st.manager.list_hosts(&actor).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Hosts, || {
+        st.manager.list_hosts(&actor)
+    })
+    .await
 }
 
 async fn add_host(
@@ -932,8 +978,13 @@ async fn show_host(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<HostName>,
-) -> Res<axum::Json<HostInfo>> {
-    Ok(axum::Json(st.manager.show_host(&actor, &name).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Hosts, || {
+        st.manager.show_host(&actor, &name)
+    })
+    .await
 }
 
 async fn remove_host(
@@ -1023,8 +1074,13 @@ async fn set_password(
 async fn list_templates(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
-) -> Res<axum::Json<Vec<TemplateInfo>>> {
-    Ok(axum::Json(st.manager.list_templates(&actor).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Templates, || {
+        st.manager.list_templates(&actor)
+    })
+    .await
 }
 
 async fn register_template(
@@ -1039,8 +1095,13 @@ async fn show_template(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<TemplateName>,
-) -> Res<axum::Json<TemplateInfo>> {
-    Ok(axum::Json(st.manager.show_template(&actor, &name).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Templates, || {
+        st.manager.show_template(&actor, &name)
+    })
+    .await
 }
 
 async fn delete_template(
@@ -1071,8 +1132,13 @@ async fn list_units(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
     Query(q): Query<UnitListQuery>,
-) -> Res<axum::Json<Vec<UnitSummary>>> {
-    Ok(axum::Json(st.manager.list_units(&actor, q.all).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Units, || {
+        st.manager.list_units(&actor, q.all)
+    })
+    .await
 }
 
 async fn create_unit(
@@ -1089,8 +1155,10 @@ async fn show_unit(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(unit): Path<UnitName>,
-) -> Res<axum::Json<UnitDetail>> {
-    Ok(axum::Json(st.manager.show_unit(&actor, &unit).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::unit(&st, &headers, &b, &actor, &unit).await
 }
 
 async fn delete_unit(
@@ -1418,18 +1486,26 @@ async fn list_operations(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
     Query(q): Query<OperationListQuery>,
-) -> Res<axum::Json<Vec<OperationSummary>>> {
-    Ok(axum::Json(
-        st.manager.list_operations(&actor, q.unit.as_ref()).await?,
-    ))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Operations, || {
+        st.manager.list_operations(&actor, q.unit.as_ref())
+    })
+    .await
 }
 
 async fn show_operation(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<OperationId>,
-) -> Res<axum::Json<OperationRecord>> {
-    Ok(axum::Json(st.manager.show_operation(&actor, id).await?))
+    headers: HeaderMap,
+    Query(b): Query<BlockingQuery>,
+) -> Res<Response> {
+    conditional::read(&st, &headers, &b, Scope::Operations, || {
+        st.manager.show_operation(&actor, id)
+    })
+    .await
 }
 
 async fn cancel_operation(

@@ -32,6 +32,7 @@ use crate::engine::{self, EngineCtx};
 use crate::error::{Entity, Error, OpenError, Result};
 use crate::jp1::Jp1Sink;
 use crate::paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};
+use crate::revision::{Revised, Revisions};
 use crate::store::{AuditEntry, Change, SqliteStore, Store, StoreError, StoredAccount};
 
 /// What [`Manager::init`] needs.
@@ -68,6 +69,9 @@ pub(crate) struct Inner {
     /// running operations.
     pub(crate) engine: Arc<EngineCtx>,
     login_attempts: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    /// Each shown unit's view at its revision (`unit show` at an unchanged revision is a map
+    /// look-up and the authorization).
+    pub(crate) views: Mutex<HashMap<UnitName, Arc<units::UnitView>>>,
     /// A password hash of this manager's cost that no password was ever set to.
     dummy_hash: std::sync::OnceLock<String>,
     _lock: File,
@@ -205,10 +209,12 @@ impl Manager {
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db))
             .await
             .map_err(|e| OpenError::Invalid(Box::new(Error::failed("store task failed", e))))??;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let revisions = Arc::new(Revisions::new(crate::revision::new_instance()));
+        let store: Arc<dyn Store> = Arc::new(Revised::new(Box::new(store), revisions.clone()));
         let max = store.max_operation_id()?;
         let engine = Arc::new(EngineCtx::new(
             store,
+            revisions,
             drivers,
             dir.join(DEFINITIONS_DIR),
             config.settings.clone(),
@@ -220,6 +226,7 @@ impl Manager {
                 config,
                 engine,
                 login_attempts: Mutex::new(HashMap::new()),
+                views: Mutex::new(HashMap::new()),
                 dummy_hash: std::sync::OnceLock::new(),
                 _lock: lock,
             }),
@@ -271,6 +278,11 @@ impl Manager {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// The revisions of what this manager shows.
+    pub(crate) fn revisions(&self) -> &Arc<Revisions> {
+        &self.engine().revisions
+    }
 
     /// The engine's context.
     pub(crate) fn engine(&self) -> &Arc<EngineCtx> {

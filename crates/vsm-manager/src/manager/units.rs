@@ -1,6 +1,9 @@
 //! Units: creating one from a unit file, listing, showing and handing it to another owner; its
 //! definitions (import, export, diff); its servers' logs and failure marks.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use camino::Utf8Path;
 use vsm_core::model::Unit;
 use vsm_core::{AccountName, Action, DefinitionVersion, ServerName, UnitName};
@@ -12,6 +15,25 @@ use crate::engine;
 use crate::error::{Entity, Error, Result};
 use crate::store::{Change, StoreError};
 use crate::unitfile;
+
+/// A unit's view at one revision, and its JSON (made on first use).
+#[derive(Debug)]
+pub(crate) struct UnitView {
+    /// The unit's revision the view is at (at least).
+    pub(crate) rev: u64,
+    /// The view.
+    pub(crate) detail: UnitDetail,
+    json: std::sync::OnceLock<axum::body::Bytes>,
+}
+
+impl UnitView {
+    /// The view as the JSON body of `GET /api/v1/units/{unit}`.
+    pub(crate) fn json(&self) -> axum::body::Bytes {
+        self.json
+            .get_or_init(|| serde_json::to_vec(&self.detail).unwrap_or_default().into())
+            .clone()
+    }
+}
 
 impl Manager {
     /// `vsm unit create` from a unit file's text (errors name the file and line).
@@ -152,6 +174,58 @@ impl Manager {
 
     /// `vsm unit show`.
     pub async fn show_unit(&self, actor: &Actor, name: &UnitName) -> Result<UnitDetail> {
+        Ok(self.unit_view(actor, name).await?.detail.clone())
+    }
+
+    /// `vsm unit show` as the read model keeps it: the view of the unit at its current
+    /// revision, rendered once per revision. The caller is authorized on every call (from the
+    /// view's owner, which the revision covers: a `chown` bumps it).
+    pub(crate) async fn unit_view(&self, actor: &Actor, name: &UnitName) -> Result<Arc<UnitView>> {
+        // The revision first: what is read after it is at least as new.
+        let rev = self.revisions().unit(name);
+        let cached = self.views().get(name).cloned();
+        if let Some(view) = cached
+            && view.rev == rev
+        {
+            self.authorize(
+                actor,
+                Action::UnitShow,
+                Some(&view.detail.owner),
+                name.as_str(),
+            )
+            .await?;
+            return Ok(view);
+        }
+        let detail = match self.render_unit(actor, name).await {
+            Ok(d) => d,
+            Err(e) => {
+                if e.kind() == crate::ErrorKind::NotFound {
+                    self.views().remove(name);
+                }
+                return Err(e);
+            }
+        };
+        let view = Arc::new(UnitView {
+            rev,
+            detail,
+            json: std::sync::OnceLock::new(),
+        });
+        let mut views = self.views();
+        match views.get(name) {
+            Some(newer) if newer.rev >= rev => {}
+            _ => {
+                views.insert(name.clone(), view.clone());
+            }
+        }
+        Ok(view)
+    }
+
+    fn views(&self) -> std::sync::MutexGuard<'_, HashMap<UnitName, Arc<UnitView>>> {
+        self.inner.views.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds a unit's view from the store (authorizing the caller).
+    async fn render_unit(&self, actor: &Actor, name: &UnitName) -> Result<UnitDetail> {
         let unit = self.unit_for(actor, Action::UnitShow, name).await?;
         let n = name.clone();
         let ops = self.db(move |s| s.operations(Some(&n), 5)).await?;
