@@ -5,7 +5,7 @@
 //! **Import.**
 //! Each file is read once: hashed as it streams by, and written to the store's `tmp/` only when
 //! its blob is not stored yet (small files are hashed in memory first, so re-importing a
-//! directory with one changed file writes one file). The archive is checked as [`crate::scan`]
+//! directory with one changed file writes one file). The archive is checked as [`crate::scan()`]
 //! checks a directory (paths, limits, no links or special files, the manifest, every group's
 //! rules and templates), with the same messages; problems name the entry's path in the
 //! directory. Nothing becomes visible unless everything is valid, and the new blobs and the

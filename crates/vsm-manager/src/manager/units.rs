@@ -358,7 +358,7 @@ impl Manager {
     }
 
     /// `vsm unit export` as a tar stream: the version (default: current), ready to be
-    /// written with [`TarExport::write_to`] on a blocking thread.
+    /// written with [`TarExport::write_to`](crate::TarExport::write_to) on a blocking thread.
     pub async fn export_definitions_tar(
         &self,
         actor: &Actor,
