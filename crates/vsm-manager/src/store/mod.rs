@@ -1,13 +1,23 @@
-//! The state store: the [`Store`] trait (so a PostgreSQL store can follow) and its records.
+//! The state store: the [`Store`] trait, its records, and its two implementations —
+//! [`SqliteStore`] (a file in the state directory) and [`PgStore`] (a PostgreSQL database).
 //!
 //! Reads are specific methods; every write goes through [`Store::write`], which applies a list
 //! of [`Change`]s in one transaction, so a multi-row change is all-or-nothing. The store holds
 //! the core's model (`vsm_core::model::Unit`, `Template`) as JSON columns with indexed key
 //! columns; servers are rows of their own so a step's result writes one small row. The store
 //! does not decide anything: authorization and rules live in the manager and the core.
+//!
+//! Each backend keeps its SQL in its own module, with a numbered list of migrations applied
+//! one transaction each; both refuse a schema newer than they know ([`StoreError::TooNew`]).
+//! One contract suite (`tests.rs`) runs every behaviour test against both.
 
+mod pg;
+mod rows;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
 use camino::Utf8Path;
@@ -47,6 +57,22 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// PostgreSQL failed: the connection could not be made or was lost, or the server refused
+    /// a statement.
+    #[error("the PostgreSQL state store failed")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// PostgreSQL did not answer in time; the connection is dropped (a transaction in flight
+    /// is rolled back by the server) and made anew by the next call.
+    #[error("the PostgreSQL state store did not answer within {after:?} ({what})")]
+    PostgresTimeout {
+        /// What was waited for (`connecting`, `a query`, `a write`, …).
+        what: &'static str,
+        /// How long it waited.
+        after: std::time::Duration,
+    },
+    /// The PostgreSQL store's own client runtime could not be started.
+    #[error("cannot start the PostgreSQL store's client runtime")]
+    PostgresRuntime(#[source] std::io::Error),
     /// The database was written by a newer vsm.
     #[error(
         "the state store has schema version {found}, newer than this vsm understands ({supported}); use a newer vsm"
@@ -57,6 +83,18 @@ pub enum StoreError {
         /// The newest version this build understands.
         supported: i64,
     },
+}
+
+impl StoreError {
+    /// [`StoreError::TooNew`] when `found` (the schema version in the database) is newer than
+    /// `supported` (the number of migrations this build knows).
+    fn check_version(found: i64, supported: usize) -> Result<(), StoreError> {
+        let supported = i64::try_from(supported).unwrap_or(i64::MAX);
+        if found > supported {
+            return Err(StoreError::TooNew { found, supported });
+        }
+        Ok(())
+    }
 }
 
 /// An account as stored.

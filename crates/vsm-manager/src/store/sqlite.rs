@@ -6,14 +6,16 @@ use std::sync::Mutex;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
-use vsm_core::model::{Server, Template, Unit};
-use vsm_core::{AccountName, OperationId, Role, TemplateName, Timestamp, UnitName};
+use vsm_core::model::{Template, Unit};
+use vsm_core::{AccountName, OperationId, TemplateName, Timestamp, UnitName};
 
+use super::rows::{attach_servers, from_json, to_account, to_json, unit_meta_json};
 use super::{AuditEntry, Change, JournalEntry, Store, StoreError, StoredAccount, StoredSession};
 use crate::operation::{OperationRecord, OperationState, OperationSummary};
 
-/// Schema migrations; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[
+/// Schema migrations, in order; `PRAGMA user_version` is the number applied (SQLite's own
+/// schema-version slot in the file header, written in the migration's transaction).
+pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE accounts (
     name TEXT PRIMARY KEY,
@@ -99,21 +101,12 @@ pub struct SqliteStore {
     path: Utf8PathBuf,
 }
 
-fn corrupt(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> StoreError {
-    let what = what.into();
-    move |source| StoreError::Corrupt { what, source }
-}
-
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(corrupt(what))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(corrupt(what))
-}
-
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+/// Whether `e` is an insert clashing with an existing key (not another constraint, such as a
+/// foreign key naming a missing row: that is no conflict).
+fn is_conflict(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
 fn set_owner_only(path: &Utf8Path) -> Result<(), StoreError> {
@@ -168,14 +161,9 @@ impl SqliteStore {
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let supported = MIGRATIONS.len() as i64;
-        if version > supported {
-            return Err(StoreError::TooNew {
-                found: version,
-                supported,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        StoreError::check_version(version, MIGRATIONS.len())?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
@@ -186,32 +174,12 @@ impl SqliteStore {
 
     fn load_servers(conn: &Connection, unit: &mut Unit) -> Result<(), StoreError> {
         let mut stmt = conn.prepare_cached("SELECT grp, json FROM servers WHERE unit = ?1")?;
-        let rows = stmt.query_map(params![unit.name.as_str()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for g in &mut unit.groups {
-            g.servers.clear();
-        }
-        for row in rows {
-            let (grp, json) = row?;
-            let server: Server = from_json(&format!("server of unit {}", unit.name), &json)?;
-            if let Some(g) = unit.groups.iter_mut().find(|g| g.spec.name.as_str() == grp) {
-                g.servers.push(server);
-            }
-        }
-        for g in &mut unit.groups {
-            g.servers
-                .sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.name.cmp(&b.name)));
-        }
-        Ok(())
-    }
-
-    fn unit_meta_json(unit: &Unit) -> Result<String, StoreError> {
-        let mut meta = unit.clone();
-        for g in &mut meta.groups {
-            g.servers.clear();
-        }
-        to_json("unit", &meta)
+        let rows = stmt
+            .query_map(params![unit.name.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        attach_servers(unit, rows)
     }
 
     fn put_servers(tx: &Connection, unit: &Unit) -> Result<(), StoreError> {
@@ -237,7 +205,7 @@ impl SqliteStore {
 
     fn apply(tx: &Connection, change: &Change) -> Result<(), StoreError> {
         let insert = |res: rusqlite::Result<usize>, what: String| match res {
-            Err(e) if is_constraint(&e) => Err(StoreError::Conflict(what)),
+            Err(e) if is_conflict(&e) => Err(StoreError::Conflict(what)),
             Err(e) => Err(e.into()),
             Ok(_) => Ok(()),
         };
@@ -313,7 +281,7 @@ impl SqliteStore {
                 insert(
                     tx.execute(
                         "INSERT INTO units (name, owner, json) VALUES (?1, ?2, ?3)",
-                        params![u.name.as_str(), u.owner.as_str(), Self::unit_meta_json(u)?],
+                        params![u.name.as_str(), u.owner.as_str(), unit_meta_json(u)?],
                     ),
                     format!("unit {}", u.name),
                 )?;
@@ -325,7 +293,7 @@ impl SqliteStore {
                 tx.execute(
                     "INSERT INTO units (name, owner, json) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, json = excluded.json",
-                    params![u.name.as_str(), u.owner.as_str(), Self::unit_meta_json(u)?],
+                    params![u.name.as_str(), u.owner.as_str(), unit_meta_json(u)?],
                 )?;
                 Self::put_servers(tx, u)?;
             }
@@ -334,7 +302,7 @@ impl SqliteStore {
                     .execute(params![
                         u.name.as_str(),
                         u.owner.as_str(),
-                        Self::unit_meta_json(u)?
+                        unit_meta_json(u)?
                     ])?;
             }
             Change::PutServer { unit, group, server } => {
@@ -405,18 +373,9 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Strin
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_account(row: (String, String, String, i64)) -> Result<StoredAccount, StoreError> {
+fn account_from(row: (String, String, String, i64)) -> Result<StoredAccount, StoreError> {
     let (name, role, hash, created) = row;
-    let bad = |what: &str| StoreError::Corrupt {
-        what: format!("account {name}: {what}"),
-        source: serde::de::Error::custom("invalid value"),
-    };
-    Ok(StoredAccount {
-        name: AccountName::new(name.clone()).map_err(|_| bad("name"))?,
-        role: role.parse::<Role>().map_err(|_| bad("role"))?,
-        password_hash: hash,
-        created_at: Timestamp::from_millis(created),
-    })
+    to_account(name, role, hash, created)
 }
 
 impl Store for SqliteStore {
@@ -429,7 +388,7 @@ impl Store for SqliteStore {
                 account_row,
             )
             .optional()?;
-        row.map(to_account).transpose()
+        row.map(account_from).transpose()
     }
 
     fn accounts(&self) -> Result<Vec<StoredAccount>, StoreError> {
@@ -437,7 +396,7 @@ impl Store for SqliteStore {
         let mut stmt = conn
             .prepare("SELECT name, role, password_hash, created_at FROM accounts ORDER BY name")?;
         let rows = stmt.query_map([], account_row)?;
-        rows.map(|r| to_account(r?)).collect()
+        rows.map(|r| account_from(r?)).collect()
     }
 
     fn session(&self, token_hash: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -628,46 +587,47 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    //! What only the SQLite store has: its file's permissions and its migration history. The
+    //! behaviour both stores share is the contract suite in `store/tests.rs`.
+
     use super::*;
-    use crate::store::Change;
 
     fn acct(name: &str) -> StoredAccount {
         StoredAccount {
             name: AccountName::new(name).expect("valid"),
-            role: Role::Builder,
+            role: vsm_core::Role::Builder,
             password_hash: "h".into(),
             created_at: Timestamp::from_millis(5),
         }
     }
 
     #[test]
-    fn a_failed_change_rolls_back_the_whole_write() {
+    fn the_database_is_owner_only_and_a_reopen_keeps_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = Utf8PathBuf::from_path_buf(dir.path().join("state.db")).expect("utf8");
         let store = SqliteStore::open(&path).expect("open");
         store
             .write(&[Change::InsertAccount(acct("alice"))])
             .expect("insert");
-        let err = store
-            .write(&[
-                Change::InsertAccount(acct("bob")),
-                Change::InsertAccount(acct("alice")),
-            ])
-            .expect_err("conflict");
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-        let names: Vec<_> = store
-            .accounts()
-            .expect("list")
-            .into_iter()
-            .map(|a| a.name.into_string())
-            .collect();
-        assert_eq!(names, vec!["alice"]);
-        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        for file in [
+            path.to_string(),
+            format!("{path}-wal"),
+            format!("{path}-shm"),
+        ] {
+            let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        let backup = Utf8PathBuf::from_path_buf(dir.path().join("copy.db")).expect("utf8");
+        store.backup_to(&backup).expect("backup");
+        let mode = std::fs::metadata(&backup)
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         drop(store);
         // Reopening does not re-run migrations.
         let store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.accounts().expect("list").len(), 1);
+        assert_eq!(store.accounts().expect("list"), vec![acct("alice")]);
     }
 
     #[test]
@@ -724,71 +684,5 @@ mod tests {
             )
             .expect("schema");
         assert!(sql.contains("WITHOUT ROWID"), "{sql}");
-    }
-
-    #[test]
-    fn rewriting_an_operation_keeps_its_journal_and_old_journals_can_be_purged() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = Utf8PathBuf::from_path_buf(dir.path().join("state.db")).expect("utf8");
-        let store = SqliteStore::open(&path).expect("open");
-        let op = |id: u64, created: i64, state: OperationState| OperationRecord {
-            summary: OperationSummary {
-                id: OperationId(id),
-                unit: None,
-                kind: crate::operation::OperationKind::UnitStart,
-                state,
-                requested_by: None,
-                created_at: Timestamp::from_millis(created),
-                finished_at: None,
-            },
-            request: serde_json::Value::Null,
-            servers: Vec::new(),
-            warnings: Vec::new(),
-            error: None,
-            steps_total: 0,
-        };
-        let entry = |id: u64, seq: u64| {
-            Change::Journal(JournalEntry {
-                operation: OperationId(id),
-                seq,
-                at: Timestamp::from_millis(0),
-                action: "start".into(),
-                group: None,
-                server: None,
-                status: crate::operation::StepStatus::Started,
-                detail: None,
-            })
-        };
-        for (id, created) in [(1, 1_000), (2, 1_000), (3, 9_000)] {
-            store
-                .write(&[
-                    Change::PutOperation(op(id, created, OperationState::Running)),
-                    entry(id, 1),
-                    entry(id, 2),
-                ])
-                .expect("begin");
-        }
-        // Ending operations 1 and 3 rewrites their records; 2 is still running.
-        for (id, created) in [(1, 1_000), (3, 9_000)] {
-            store
-                .write(&[Change::PutOperation(op(
-                    id,
-                    created,
-                    OperationState::Succeeded,
-                ))])
-                .expect("end");
-        }
-        let rows = |id| store.journal(OperationId(id)).expect("journal").len();
-        assert_eq!((rows(1), rows(2), rows(3)), (2, 2, 2));
-        // Purging before 5,000 takes only the journal of the ended operation created before it.
-        store
-            .write(&[Change::PurgeJournals(Timestamp::from_millis(5_000))])
-            .expect("purge");
-        assert_eq!((rows(1), rows(2), rows(3)), (0, 2, 2));
-        let kept = store
-            .operation(OperationId(1))
-            .expect("read")
-            .expect("record kept");
-        assert_eq!(kept.summary.state, OperationState::Succeeded);
     }
 }

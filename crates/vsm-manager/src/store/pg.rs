@@ -1,0 +1,1340 @@
+//! The PostgreSQL store ([`PgStore`]): the SQLite store's tables and JSON columns in a
+//! PostgreSQL database, numbered migrations under a one-row `schema_version` table, one
+//! connection behind a mutex.
+//!
+//! The [`Store`] trait is synchronous and is called only from blocking threads (the engine's
+//! `spawn_blocking`, the journal writer's own thread), so the store drives `tokio-postgres` on
+//! a current-thread Tokio runtime of its own, with `block_on` under the connection's mutex.
+//! A handle to the caller's runtime was tried and does not do: there is none when a store is
+//! opened outside a runtime; a handle of a current-thread runtime hangs (timers included)
+//! when that runtime's thread is blocked, e.g. joining the journal writer; and once the
+//! caller's runtime is dropped, the connection task it drove is gone for good.
+//!
+//! Every connect and every call runs on a deadline ([`Timeouts`]); the server gets the call's
+//! deadline as `statement_timeout` and `idle_in_transaction_session_timeout`, so a lost
+//! connection or a silent network ends in an error, never a hang. A connection that failed or
+//! timed out is dropped — the server rolls back what it had open — and the next call makes a
+//! new one.
+//!
+//! Must not: be called on an async worker thread (`block_on` panics there, as it would with a
+//! caller's handle), put the connection URL (it may hold a password) into an error or a log.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use tokio::runtime::Runtime;
+use tokio_postgres::error::{Severity, SqlState};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement};
+use vsm_core::model::{Template, Unit};
+use vsm_core::{AccountName, GroupName, OperationId, TemplateName, Timestamp, UnitName};
+
+use super::rows::{attach_servers, from_json, to_account, to_json, unit_meta_json};
+use super::{
+    AuditEntry, Change, JournalEntry, SqliteStore, Store, StoreError, StoredAccount, StoredSession,
+};
+use crate::host::HostRecord;
+use crate::operation::{OperationRecord, OperationState, OperationSummary};
+
+/// Schema migrations, in order; `schema_version.version` is the number applied. Key columns
+/// collate as `"C"` (bytewise), so that lists come in the SQLite store's order whatever the
+/// database's locale.
+pub(super) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT COLLATE "C" PRIMARY KEY,
+    account TEXT COLLATE "C" NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_account ON sessions(account);
+CREATE TABLE templates (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    owner TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE units (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    owner TEXT COLLATE "C" NOT NULL REFERENCES accounts(name),
+    json TEXT NOT NULL
+);
+CREATE TABLE servers (
+    unit TEXT COLLATE "C" NOT NULL REFERENCES units(name) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    grp TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (unit, name)
+);
+CREATE TABLE operations (
+    id BIGINT PRIMARY KEY,
+    unit TEXT COLLATE "C",
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX operations_unit ON operations(unit, id);
+CREATE INDEX operations_state ON operations(state);
+CREATE TABLE journal (
+    operation BIGINT NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (operation, seq)
+);
+CREATE TABLE audit (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor TEXT,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+CREATE TABLE hosts (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    json TEXT NOT NULL
+);
+"#];
+
+/// The schema-version row's table (made by the first migrating store, before migration 1).
+const VERSION_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS schema_version (
+    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    version BIGINT NOT NULL
+);
+INSERT INTO schema_version (version) VALUES (0) ON CONFLICT DO NOTHING;
+";
+
+/// The transaction-level advisory lock that serializes migrating stores (`"vsm_mig"`); the
+/// other advisory locks of vsm must use other keys.
+const MIGRATION_LOCK: i64 = 0x0076_736d_5f6d_6967;
+
+/// The `application_name` the store's sessions carry unless the URL sets one.
+const APPLICATION_NAME: &str = "vsm-manager";
+
+/// Rows fetched per round trip, and written per SQLite transaction, by a backup.
+const BACKUP_CHUNK: i32 = 1_000;
+
+/// How long a [`PgStore`] waits for PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// To connect: TCP, the startup and authentication.
+    pub(crate) connect: Duration,
+    /// For one store call (a read or a whole write), on the client and as the server's
+    /// `statement_timeout`.
+    pub(crate) call: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            call: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A current-thread runtime that is shut down without waiting when dropped (a plain drop
+/// panics on an async thread, and a store may be dropped on one).
+struct OwnRuntime(Option<Runtime>);
+
+impl OwnRuntime {
+    fn new() -> Result<OwnRuntime, StoreError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StoreError::PostgresRuntime)?;
+        Ok(OwnRuntime(Some(rt)))
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        match &self.0 {
+            Some(rt) => rt.block_on(fut),
+            None => unreachable!("the runtime is taken only when dropped"),
+        }
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// One session with the statements prepared on it.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+    /// A rollback failed: the session's transaction state is unknown.
+    broken: bool,
+}
+
+impl Conn {
+    fn usable(&self) -> bool {
+        !self.broken && !self.client.is_closed()
+    }
+
+    async fn prepare(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(stmt) = self.statements.get(sql) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.client.prepare(sql).await?;
+        self.statements.insert(sql, stmt.clone());
+        Ok(stmt)
+    }
+
+    async fn exec(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = self.prepare(sql).await?;
+        self.client.execute(&stmt, params).await
+    }
+
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = self.prepare(sql).await?;
+        self.client.query(&stmt, params).await
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let stmt = self.prepare(sql).await?;
+        self.client.query_opt(&stmt, params).await
+    }
+
+    /// The first column of every row, as text.
+    async fn texts(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self.query(sql, params).await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `body` in a transaction opened with `begin`: committed when it succeeds, rolled
+    /// back when it fails.
+    async fn transaction<T>(
+        &mut self,
+        begin: &str,
+        body: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.client.batch_execute(begin).await?;
+        match body(self).await {
+            Ok(value) => {
+                self.client.batch_execute("COMMIT").await?;
+                Ok(value)
+            }
+            Err(e) => {
+                if self.client.batch_execute("ROLLBACK").await.is_err() {
+                    self.broken = true;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`Store`]. Opening and every call block: call them from
+/// blocking threads (`spawn_blocking`, a thread of one's own), never on an async worker.
+pub struct PgStore {
+    config: Config,
+    timeouts: Timeouts,
+    conn: Mutex<Option<Conn>>,
+    rt: OwnRuntime,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the configuration: it may hold the password.
+        f.debug_struct("PgStore")
+            .field("dbname", &self.config.get_dbname())
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `fut` on a deadline of `after`, its error and a missed deadline as [`StoreError`]s.
+async fn deadline<T, E: Into<StoreError>>(
+    what: &'static str,
+    after: Duration,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(after, fut).await {
+        Ok(res) => res.map_err(Into::into),
+        Err(_) => Err(StoreError::PostgresTimeout { what, after }),
+    }
+}
+
+/// Makes a session of `config` on the current runtime (which then drives it), on a deadline.
+async fn connect(config: &Config, timeouts: Timeouts) -> Result<Client, StoreError> {
+    deadline("connecting", timeouts.connect, async {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "the PostgreSQL store's connection ended");
+            }
+        });
+        Ok::<_, tokio_postgres::Error>(client)
+    })
+    .await
+}
+
+/// An insert's outcome, a unique violation as [`StoreError::Conflict`] on `what`.
+fn inserted(res: Result<u64, tokio_postgres::Error>, what: String) -> Result<(), StoreError> {
+    match res {
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::Conflict(what)),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Whether the session that returned `e` is still sound: the server refused a statement
+/// (its transaction was rolled back), or the error was the store's own. A lost connection, a
+/// time-out or a session the server ended (a `FATAL` error, which can arrive before the
+/// client notices the connection is closed) is dropped.
+fn keeps_session(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres(e) => e
+            .as_db_error()
+            .is_some_and(|db| db.parsed_severity() == Some(Severity::Error)),
+        StoreError::PostgresTimeout { .. } | StoreError::PostgresRuntime(_) => false,
+        _ => true,
+    }
+}
+
+/// Free text as PostgreSQL's `text` can hold it: NUL becomes U+FFFD.
+fn pg_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+fn i64_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn audit_entry(r: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
+    Ok(AuditEntry {
+        at: Timestamp::from_millis(r.try_get(0)?),
+        actor: r
+            .try_get::<_, Option<String>>(1)?
+            .and_then(|a| AccountName::new(a).ok()),
+        action: r.try_get(2)?,
+        target: r.try_get(3)?,
+        result: r.try_get(4)?,
+    })
+}
+
+fn account_of(r: &Row) -> Result<StoredAccount, StoreError> {
+    to_account(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+}
+
+/// `BEGIN` of a read that takes several statements and must see one snapshot.
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db?…`, see
+    /// `tokio_postgres::Config`) and migrates it. Blocks: call it from a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Postgres`] when the URL does not parse, the connection fails or a
+    /// migration fails; [`StoreError::PostgresTimeout`] when PostgreSQL does not answer in
+    /// time; [`StoreError::TooNew`] when a newer vsm migrated the database.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::open_with(url, Timeouts::default())
+    }
+
+    /// [`PgStore::open`] with other time-outs.
+    pub(crate) fn open_with(url: &str, timeouts: Timeouts) -> Result<PgStore, StoreError> {
+        let mut config: Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(timeouts.connect);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name(APPLICATION_NAME);
+        }
+        // The URL's own options come last, so that they win.
+        let ms = timeouts.call.as_millis();
+        let options = format!(
+            "-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms} {}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim_end());
+        let store = PgStore {
+            config,
+            timeouts,
+            conn: Mutex::new(None),
+            rt: OwnRuntime::new()?,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Runs `op` on the session (made first when there is none or it failed) with the call's
+    /// deadline; a session that failed or timed out is dropped.
+    fn run<T>(
+        &self,
+        what: &'static str,
+        op: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // The session is taken out of the slot while in use, so a panic drops it (and the
+        // server rolls back what it had open): a poisoned lock is still usable.
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        self.rt.block_on(async move {
+            let mut conn = match slot.take() {
+                Some(conn) if conn.usable() => conn,
+                _ => Conn {
+                    client: connect(&self.config, self.timeouts).await?,
+                    statements: HashMap::new(),
+                    broken: false,
+                },
+            };
+            let res = deadline(what, self.timeouts.call, op(&mut conn)).await;
+            let keep = match &res {
+                Ok(_) => true,
+                Err(e) => keeps_session(e),
+            };
+            if keep && conn.usable() {
+                *slot = Some(conn);
+            }
+            res
+        })
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        loop {
+            let done = self.run("a migration", async |c| {
+                c.transaction("BEGIN", async |c| {
+                    c.client
+                        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                        .await?;
+                    c.client.batch_execute(VERSION_TABLE).await?;
+                    let version: i64 = c
+                        .client
+                        .query_one("SELECT version FROM schema_version", &[])
+                        .await?
+                        .try_get(0)?;
+                    StoreError::check_version(version, MIGRATIONS.len())?;
+                    let next = usize::try_from(version).unwrap_or(0);
+                    let Some(sql) = MIGRATIONS.get(next) else {
+                        return Ok(true);
+                    };
+                    c.client.batch_execute(sql).await?;
+                    c.client
+                        .execute("UPDATE schema_version SET version = $1", &[&(version + 1)])
+                        .await?;
+                    Ok(false)
+                })
+                .await
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn put_servers(c: &mut Conn, unit: &Unit) -> Result<(), StoreError> {
+        c.exec(
+            "DELETE FROM servers WHERE unit = $1",
+            &[&unit.name.as_str()],
+        )
+        .await?;
+        let (mut names, mut groups, mut jsons) = (Vec::new(), Vec::new(), Vec::new());
+        for g in &unit.groups {
+            for s in &g.servers {
+                names.push(s.name.as_str());
+                groups.push(g.spec.name.as_str());
+                jsons.push(to_json("server", s)?);
+            }
+        }
+        if !names.is_empty() {
+            // One statement for all of them, however many.
+            c.exec(
+                "INSERT INTO servers (unit, name, grp, json) \
+                 SELECT $1, n, g, j FROM unnest($2::text[], $3::text[], $4::text[]) AS t(n, g, j)",
+                &[&unit.name.as_str(), &names, &groups, &jsons],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(c: &mut Conn, change: &Change) -> Result<(), StoreError> {
+        match change {
+            Change::InsertAccount(a) => inserted(
+                c.exec(
+                    "INSERT INTO accounts (name, role, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                    &[&a.name.as_str(), &a.role.as_str(), &a.password_hash, &a.created_at.as_millis()],
+                )
+                .await,
+                format!("account {}", a.name),
+            )?,
+            Change::SetPasswordHash { account, hash } => {
+                c.exec(
+                    "UPDATE accounts SET password_hash = $2 WHERE name = $1",
+                    &[&account.as_str(), hash],
+                )
+                .await?;
+            }
+            Change::DeleteAccount(name) => {
+                c.exec("DELETE FROM accounts WHERE name = $1", &[&name.as_str()])
+                    .await?;
+            }
+            Change::InsertSession(s) => {
+                c.exec(
+                    "INSERT INTO sessions (token_hash, account, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                    &[&s.token_hash, &s.account.as_str(), &s.created_at.as_millis(), &s.expires_at.as_millis()],
+                )
+                .await?;
+            }
+            Change::DeleteSession(hash) => {
+                c.exec("DELETE FROM sessions WHERE token_hash = $1", &[hash])
+                    .await?;
+            }
+            Change::DeleteSessionsOf(account) => {
+                c.exec(
+                    "DELETE FROM sessions WHERE account = $1",
+                    &[&account.as_str()],
+                )
+                .await?;
+            }
+            Change::PurgeSessions(before) => {
+                c.exec(
+                    "DELETE FROM sessions WHERE expires_at < $1",
+                    &[&before.as_millis()],
+                )
+                .await?;
+            }
+            Change::PurgeJournals(before) => {
+                c.exec(
+                    "DELETE FROM journal WHERE operation IN \
+                     (SELECT id FROM operations WHERE created_at < $1 AND state <> $2)",
+                    &[&before.as_millis(), &OperationState::Running.as_str()],
+                )
+                .await?;
+            }
+            Change::InsertTemplate(t) => inserted(
+                c.exec(
+                    "INSERT INTO templates (name, owner, json) VALUES ($1, $2, $3)",
+                    &[&t.name.as_str(), &t.owner.as_str(), &to_json("template", t)?],
+                )
+                .await,
+                format!("template {}", t.name),
+            )?,
+            Change::UpdateTemplate(t) => {
+                c.exec(
+                    "UPDATE templates SET owner = $2, json = $3 WHERE name = $1",
+                    &[&t.name.as_str(), &t.owner.as_str(), &to_json("template", t)?],
+                )
+                .await?;
+            }
+            Change::DeleteTemplate(name) => {
+                c.exec("DELETE FROM templates WHERE name = $1", &[&name.as_str()])
+                    .await?;
+            }
+            Change::PutHost(h) => {
+                c.exec(
+                    "INSERT INTO hosts (name, json) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET json = excluded.json",
+                    &[&h.name().as_str(), &to_json("host", h)?],
+                )
+                .await?;
+            }
+            Change::DeleteHost(name) => {
+                c.exec("DELETE FROM hosts WHERE name = $1", &[&name.as_str()])
+                    .await?;
+            }
+            Change::InsertUnit(u) => {
+                inserted(
+                    c.exec(
+                        "INSERT INTO units (name, owner, json) VALUES ($1, $2, $3)",
+                        &[&u.name.as_str(), &u.owner.as_str(), &unit_meta_json(u)?],
+                    )
+                    .await,
+                    format!("unit {}", u.name),
+                )?;
+                Self::put_servers(c, u).await?;
+            }
+            Change::PutUnit(u) => {
+                c.exec(
+                    "INSERT INTO units (name, owner, json) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, json = excluded.json",
+                    &[&u.name.as_str(), &u.owner.as_str(), &unit_meta_json(u)?],
+                )
+                .await?;
+                Self::put_servers(c, u).await?;
+            }
+            Change::PutUnitMeta(u) => {
+                c.exec(
+                    "UPDATE units SET owner = $2, json = $3 WHERE name = $1",
+                    &[&u.name.as_str(), &u.owner.as_str(), &unit_meta_json(u)?],
+                )
+                .await?;
+            }
+            Change::PutServer {
+                unit,
+                group,
+                server,
+            } => {
+                c.exec(
+                    "INSERT INTO servers (unit, name, grp, json) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (unit, name) DO UPDATE SET grp = excluded.grp, json = excluded.json",
+                    &[
+                        &unit.as_str(),
+                        &server.name.as_str(),
+                        &group.as_str(),
+                        &to_json("server", server)?,
+                    ],
+                )
+                .await?;
+            }
+            Change::DeleteServer { unit, server } => {
+                c.exec(
+                    "DELETE FROM servers WHERE unit = $1 AND name = $2",
+                    &[&unit.as_str(), &server.as_str()],
+                )
+                .await?;
+            }
+            Change::DeleteUnit(name) => {
+                c.exec("DELETE FROM servers WHERE unit = $1", &[&name.as_str()])
+                    .await?;
+                c.exec("DELETE FROM units WHERE name = $1", &[&name.as_str()])
+                    .await?;
+            }
+            Change::PutOperation(op) => {
+                c.exec(
+                    "INSERT INTO operations (id, unit, kind, state, created_at, json) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (id) DO UPDATE SET unit = excluded.unit, kind = excluded.kind, \
+                     state = excluded.state, created_at = excluded.created_at, json = excluded.json",
+                    &[
+                        &(op.summary.id.0 as i64),
+                        &op.summary.unit.as_ref().map(|u| u.as_str()),
+                        &op.summary.kind.as_str(),
+                        &op.summary.state.as_str(),
+                        &op.summary.created_at.as_millis(),
+                        &to_json("operation", op)?,
+                    ],
+                )
+                .await?;
+            }
+            Change::Journal(j) => {
+                c.exec(
+                    "INSERT INTO journal (operation, seq, json) VALUES ($1, $2, $3) \
+                     ON CONFLICT (operation, seq) DO UPDATE SET json = excluded.json",
+                    &[
+                        &(j.operation.0 as i64),
+                        &(j.seq as i64),
+                        &to_json("journal", j)?,
+                    ],
+                )
+                .await?;
+            }
+            Change::Audit(a) => {
+                c.exec(
+                    "INSERT INTO audit (at, actor, action, target, result) VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &a.at.as_millis(),
+                        &a.actor.as_ref().map(|x| x.as_str()),
+                        &pg_text(&a.action),
+                        &pg_text(&a.target),
+                        &pg_text(&a.result),
+                    ],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every row, as one snapshot, into `dest` (an empty store), on a session and a
+    /// runtime of its own so that the store's own calls go on meanwhile.
+    fn copy_into(&self, dest: &dyn Store) -> Result<(), StoreError> {
+        let rt = OwnRuntime::new()?;
+        let t = self.timeouts;
+        let mut client = rt.block_on(connect(&self.config, t))?;
+        let tx = rt.block_on(deadline(
+            "a backup",
+            t.call,
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
+        ))?;
+        let copy = |sql: &str, change: &dyn Fn(&Row) -> Result<Change, StoreError>| {
+            let portal = rt.block_on(deadline("a backup", t.call, tx.bind(sql, &[])))?;
+            loop {
+                let rows = rt.block_on(deadline(
+                    "a backup",
+                    t.call,
+                    tx.query_portal(&portal, BACKUP_CHUNK),
+                ))?;
+                let changes = rows.iter().map(change).collect::<Result<Vec<_>, _>>()?;
+                dest.write(&changes)?;
+                if rows.len() < BACKUP_CHUNK as usize {
+                    return Ok::<_, StoreError>(());
+                }
+            }
+        };
+        let json = |r: &Row| -> Result<String, StoreError> { Ok(r.try_get(0)?) };
+        copy(
+            "SELECT name, role, password_hash, created_at FROM accounts ORDER BY name",
+            &|r| Ok(Change::InsertAccount(account_of(r)?)),
+        )?;
+        copy(
+            "SELECT token_hash, account, created_at, expires_at FROM sessions ORDER BY token_hash",
+            &|r| {
+                let account: String = r.try_get(1)?;
+                Ok(Change::InsertSession(StoredSession {
+                    token_hash: r.try_get(0)?,
+                    account: AccountName::new(account.clone())
+                        .map_err(|e| bad_key("session", &account, e))?,
+                    created_at: Timestamp::from_millis(r.try_get(2)?),
+                    expires_at: Timestamp::from_millis(r.try_get(3)?),
+                }))
+            },
+        )?;
+        copy("SELECT json FROM templates ORDER BY name", &|r| {
+            Ok(Change::InsertTemplate(from_json("template", &json(r)?)?))
+        })?;
+        copy("SELECT json FROM hosts ORDER BY name", &|r| {
+            Ok(Change::PutHost(from_json("host", &json(r)?)?))
+        })?;
+        copy("SELECT json FROM units ORDER BY name", &|r| {
+            Ok(Change::InsertUnit(from_json("unit", &json(r)?)?))
+        })?;
+        copy(
+            "SELECT json, unit, grp FROM servers ORDER BY unit, name",
+            &|r| {
+                let (unit, grp): (String, String) = (r.try_get(1)?, r.try_get(2)?);
+                Ok(Change::PutServer {
+                    unit: UnitName::new(unit.clone()).map_err(|e| bad_key("server", &unit, e))?,
+                    group: GroupName::new(grp.clone()).map_err(|e| bad_key("server", &grp, e))?,
+                    server: from_json(&format!("server of unit {unit}"), &json(r)?)?,
+                })
+            },
+        )?;
+        copy("SELECT json FROM operations ORDER BY id", &|r| {
+            Ok(Change::PutOperation(from_json("operation", &json(r)?)?))
+        })?;
+        copy("SELECT json FROM journal ORDER BY operation, seq", &|r| {
+            Ok(Change::Journal(from_json("journal entry", &json(r)?)?))
+        })?;
+        copy(
+            "SELECT at, actor, action, target, result FROM audit ORDER BY id",
+            &|r| Ok(Change::Audit(audit_entry(r)?)),
+        )?;
+        rt.block_on(deadline("a backup", t.call, tx.commit()))
+    }
+}
+
+/// A stored key that is not a valid name.
+fn bad_key(what: &str, key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: format!("{what} row {key:?}"),
+        source: serde::de::Error::custom(e),
+    }
+}
+
+impl Store for PgStore {
+    fn account(&self, name: &AccountName) -> Result<Option<StoredAccount>, StoreError> {
+        self.run("a query", async |c| {
+            c.query_opt(
+                "SELECT name, role, password_hash, created_at FROM accounts WHERE name = $1",
+                &[&name.as_str()],
+            )
+            .await?
+            .as_ref()
+            .map(account_of)
+            .transpose()
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<StoredAccount>, StoreError> {
+        self.run("a query", async |c| {
+            c.query(
+                "SELECT name, role, password_hash, created_at FROM accounts ORDER BY name",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(account_of)
+            .collect()
+        })
+    }
+
+    fn session(&self, token_hash: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.run("a query", async |c| {
+            let Some(row) = c
+                .query_opt(
+                    "SELECT account, created_at, expires_at FROM sessions WHERE token_hash = $1",
+                    &[&token_hash],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let (account, created, expires): (String, i64, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            Ok(AccountName::new(account).ok().map(|account| StoredSession {
+                token_hash: token_hash.to_owned(),
+                account,
+                created_at: Timestamp::from_millis(created),
+                expires_at: Timestamp::from_millis(expires),
+            }))
+        })
+    }
+
+    fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError> {
+        self.run("a query", async |c| {
+            let row = c
+                .query_opt(
+                    "SELECT json FROM templates WHERE name = $1",
+                    &[&name.as_str()],
+                )
+                .await?;
+            row.map(|r| from_json(&format!("template {name}"), r.try_get(0)?))
+                .transpose()
+        })
+    }
+
+    fn templates(&self) -> Result<Vec<Template>, StoreError> {
+        self.run("a query", async |c| {
+            let jsons = c
+                .texts("SELECT json FROM templates ORDER BY name", &[])
+                .await?;
+            jsons.iter().map(|j| from_json("template", j)).collect()
+        })
+    }
+
+    fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
+        self.run("a query", async |c| {
+            let jsons = c.texts("SELECT json FROM hosts ORDER BY name", &[]).await?;
+            jsons.iter().map(|j| from_json("host", j)).collect()
+        })
+    }
+
+    fn unit(&self, name: &UnitName) -> Result<Option<Unit>, StoreError> {
+        self.run("a query", async |c| {
+            c.transaction(BEGIN_SNAPSHOT, async |c| {
+                let Some(row) = c
+                    .query_opt("SELECT json FROM units WHERE name = $1", &[&name.as_str()])
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let mut unit: Unit = from_json(&format!("unit {name}"), row.try_get(0)?)?;
+                let servers = c
+                    .query(
+                        "SELECT grp, json FROM servers WHERE unit = $1",
+                        &[&name.as_str()],
+                    )
+                    .await?;
+                let servers = servers
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+                attach_servers(&mut unit, servers)?;
+                Ok(Some(unit))
+            })
+            .await
+        })
+    }
+
+    fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        self.run("a query", async |c| {
+            c.transaction(BEGIN_SNAPSHOT, async |c| {
+                let jsons = c.texts("SELECT json FROM units ORDER BY name", &[]).await?;
+                let mut servers: HashMap<String, Vec<(String, String)>> = HashMap::new();
+                for r in c.query("SELECT unit, grp, json FROM servers", &[]).await? {
+                    servers
+                        .entry(r.try_get(0)?)
+                        .or_default()
+                        .push((r.try_get(1)?, r.try_get(2)?));
+                }
+                let mut out = Vec::with_capacity(jsons.len());
+                for j in jsons {
+                    let mut unit: Unit = from_json("unit", &j)?;
+                    let rows = servers.remove(unit.name.as_str()).unwrap_or_default();
+                    attach_servers(&mut unit, rows)?;
+                    out.push(unit);
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn operation(&self, id: OperationId) -> Result<Option<OperationRecord>, StoreError> {
+        self.run("a query", async |c| {
+            let row = c
+                .query_opt(
+                    "SELECT json FROM operations WHERE id = $1",
+                    &[&(id.0 as i64)],
+                )
+                .await?;
+            row.map(|r| from_json(&format!("operation {id}"), r.try_get(0)?))
+                .transpose()
+        })
+    }
+
+    fn operations(
+        &self,
+        unit: Option<&UnitName>,
+        limit: usize,
+    ) -> Result<Vec<OperationSummary>, StoreError> {
+        let limit = i64_of(limit);
+        self.run("a query", async |c| {
+            let jsons = match unit {
+                Some(u) => {
+                    c.texts(
+                        "SELECT json FROM operations WHERE unit = $1 ORDER BY id DESC LIMIT $2",
+                        &[&u.as_str(), &limit],
+                    )
+                    .await?
+                }
+                None => {
+                    c.texts(
+                        "SELECT json FROM operations ORDER BY id DESC LIMIT $1",
+                        &[&limit],
+                    )
+                    .await?
+                }
+            };
+            jsons
+                .iter()
+                .map(|j| from_json::<OperationRecord>("operation", j).map(|r| r.summary))
+                .collect()
+        })
+    }
+
+    fn running_operations(&self) -> Result<Vec<OperationRecord>, StoreError> {
+        self.run("a query", async |c| {
+            let jsons = c
+                .texts(
+                    "SELECT json FROM operations WHERE state = $1 ORDER BY id",
+                    &[&OperationState::Running.as_str()],
+                )
+                .await?;
+            jsons.iter().map(|j| from_json("operation", j)).collect()
+        })
+    }
+
+    fn max_operation_id(&self) -> Result<u64, StoreError> {
+        self.run("a query", async |c| {
+            let rows = c.query("SELECT MAX(id) FROM operations", &[]).await?;
+            let max: Option<i64> = match rows.first() {
+                Some(r) => r.try_get(0)?,
+                None => None,
+            };
+            Ok(u64::try_from(max.unwrap_or(0)).unwrap_or(0))
+        })
+    }
+
+    fn journal(&self, operation: OperationId) -> Result<Vec<JournalEntry>, StoreError> {
+        self.run("a query", async |c| {
+            let jsons = c
+                .texts(
+                    "SELECT json FROM journal WHERE operation = $1 ORDER BY seq",
+                    &[&(operation.0 as i64)],
+                )
+                .await?;
+            jsons
+                .iter()
+                .map(|j| from_json("journal entry", j))
+                .collect()
+        })
+    }
+
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = i64_of(limit);
+        self.run("a query", async |c| {
+            let rows = c
+                .query(
+                    "SELECT at, actor, action, target, result FROM audit ORDER BY id DESC LIMIT $1",
+                    &[&limit],
+                )
+                .await?;
+            Ok(rows.iter().map(audit_entry).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn write(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.run("a write", async |c| {
+            c.transaction("BEGIN", async |c| {
+                for change in changes {
+                    Self::apply(c, change).await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    /// Writes every row, as one snapshot, into a new SQLite database at `dest` (the SQLite
+    /// store's format, so that a backup archive is the same for both backends). The file
+    /// appears at `dest` only once complete.
+    fn backup_to(&self, dest: &Utf8Path) -> Result<(), StoreError> {
+        let dir = match dest.parent() {
+            Some(dir) if !dir.as_str().is_empty() => dir,
+            _ => Utf8Path::new("."),
+        };
+        let io = |path: &Utf8Path| {
+            let path = path.to_string();
+            move |source| StoreError::Io { path, source }
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".vsm-backup-")
+            .suffix(".db")
+            .tempfile_in(dir)
+            .map_err(io(dir))?
+            .into_temp_path();
+        let tmp_path = Utf8PathBuf::from_path_buf(tmp.to_path_buf()).map_err(|p| {
+            io(dir)(std::io::Error::other(format!(
+                "{} is not UTF-8",
+                p.display()
+            )))
+        })?;
+        {
+            let copy = SqliteStore::open(&tmp_path)?;
+            self.copy_into(&copy)?;
+        }
+        tmp.persist(dest).map_err(|e| io(dest)(e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What only the PostgreSQL store has: its own runtime, its time-outs, reconnecting,
+    //! concurrent migration. The behaviour both stores share is the contract suite in
+    //! `store/tests.rs`.
+
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::store::tests::shared_server;
+    use crate::testing::pg::PgServer;
+
+    fn audit(text: &str) -> Change {
+        Change::Audit(AuditEntry {
+            at: Timestamp::from_millis(1),
+            actor: None,
+            action: text.to_owned(),
+            target: "t".into(),
+            result: "ok".into(),
+        })
+    }
+
+    fn audits(store: &dyn Store) -> Vec<String> {
+        store
+            .audit_log(100)
+            .expect("audit")
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    }
+
+    /// A runtime of the kind `multi` says, its worker threads named so that a test can tell.
+    fn runtime(multi: bool) -> Runtime {
+        let mut b = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        b.worker_threads(2).enable_all().build().expect("runtime")
+    }
+
+    #[test]
+    fn the_store_runs_on_any_blocking_thread_and_outlives_the_callers_runtime() {
+        let Some(pg) = shared_server() else { return };
+        let url = pg.create_database("threads");
+        for multi in [true, false] {
+            // Opened on a blocking thread of a runtime that is then dropped.
+            let rt = runtime(multi);
+            let u = url.clone();
+            let store: Arc<dyn Store> = rt.block_on(async move {
+                tokio::task::spawn_blocking(move || PgStore::open(&u).expect("open"))
+                    .await
+                    .map(|s| Arc::new(s) as Arc<dyn Store>)
+                    .expect("task")
+            });
+            let s = store.clone();
+            rt.block_on(async move {
+                tokio::task::spawn_blocking(move || s.write(&[audit("spawn_blocking")]))
+                    .await
+                    .expect("task")
+                    .expect("write");
+            });
+            drop(rt);
+            // A plain thread that entered no runtime, after the opener's runtime is gone.
+            let s = store.clone();
+            std::thread::spawn(move || s.write(&[audit("plain thread")]))
+                .join()
+                .expect("thread")
+                .expect("write");
+            // A current-thread runtime whose own thread is blocked meanwhile (joining).
+            let rt = runtime(false);
+            let s = store.clone();
+            let joined = rt.block_on(async move {
+                std::thread::spawn(move || s.audit_log(1))
+                    .join()
+                    .expect("thread")
+            });
+            assert_eq!(joined.expect("read").len(), 1);
+            // Dropped on an async worker thread: no panic (the runtime shuts down in the
+            // background).
+            let rt = runtime(true);
+            rt.block_on(async move {
+                tokio::spawn(async move { drop(store) })
+                    .await
+                    .expect("drop");
+            });
+        }
+        let store = PgStore::open(&url).expect("open");
+        assert_eq!(
+            audits(&store),
+            [
+                "plain thread",
+                "spawn_blocking",
+                "plain thread",
+                "spawn_blocking"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_is_an_error_and_the_next_call_connects_again() {
+        let Some(pg) = PgServer::start_or_skip() else {
+            return;
+        };
+        let url = pg.create_database("lost");
+        let store = PgStore::open(&url).expect("open");
+        store.write(&[audit("before")]).expect("write");
+        let admin = PgStore::open(&pg.url()).expect("admin");
+        let killed: i64 = admin
+            .run("a query", async |c| {
+                let row = c
+                    .client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE datname = 'lost' AND application_name = $1",
+                        &[&APPLICATION_NAME],
+                    )
+                    .await?;
+                Ok(row.try_get(0)?)
+            })
+            .expect("terminate");
+        assert_eq!(killed, 1, "the store's one session");
+        let err = store.write(&[audit("lost")]).expect_err("connection lost");
+        assert!(matches!(err, StoreError::Postgres(_)), "{err:?}");
+        // The write was not applied; the next call makes a new session.
+        assert_eq!(audits(&store), ["before"]);
+        store.write(&[audit("after")]).expect("write");
+        assert_eq!(audits(&store), ["after", "before"]);
+
+        // The server gone: an error at once, no hang.
+        drop(admin);
+        drop(pg);
+        let started = Instant::now();
+        let err = store.audit_log(1).expect_err("server gone");
+        assert!(matches!(err, StoreError::Postgres(_)), "{err:?}");
+        let err = store.audit_log(1).expect_err("server gone");
+        assert!(matches!(err, StoreError::Postgres(_)), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A TCP proxy to `port` on 127.0.0.1 that holds back everything while `frozen` is set
+    /// (a silent network). Its threads end with their connections.
+    fn proxy(port: u16, frozen: Arc<AtomicBool>) -> u16 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let local = listener.local_addr().expect("addr").port();
+        fn pipe(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    while frozen.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to.shutdown(std::net::Shutdown::Both);
+            });
+        }
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+                    continue;
+                };
+                let (c2, s2) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                pipe(client, server, frozen.clone());
+                pipe(s2, c2, frozen.clone());
+            }
+        });
+        local
+    }
+
+    #[test]
+    fn a_silent_network_ends_in_a_time_out_not_a_hang() {
+        let Some(pg) = shared_server() else { return };
+        let url = pg.create_database("silent");
+        let frozen = Arc::new(AtomicBool::new(false));
+        let port = proxy(pg.port(), frozen.clone());
+        let via_proxy = url.replace(&format!(":{}/", pg.port()), &format!(":{port}/"));
+        assert_ne!(via_proxy, url);
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(700),
+            call: Duration::from_millis(700),
+        };
+        let store = PgStore::open_with(&via_proxy, timeouts).expect("open");
+        store.write(&[audit("before")]).expect("write");
+
+        frozen.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        let err = store.write(&[audit("frozen")]).expect_err("no answer");
+        let waited = started.elapsed();
+        assert!(
+            matches!(err, StoreError::PostgresTimeout { what: "a write", after } if after == timeouts.call),
+            "{err:?}"
+        );
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
+        // Connecting again through the silent network times out too.
+        let err = store.audit_log(1).expect_err("no answer");
+        assert!(
+            matches!(
+                err,
+                StoreError::PostgresTimeout {
+                    what: "connecting",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = PgStore::open_with(&via_proxy, timeouts).expect_err("no answer");
+        assert!(
+            matches!(
+                err,
+                StoreError::PostgresTimeout {
+                    what: "connecting",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        // The network back: the dropped session's write was rolled back (or never arrived),
+        // and the store works on a new session.
+        frozen.store(false, Ordering::SeqCst);
+        store.write(&[audit("after")]).expect("write");
+        assert_eq!(audits(&store), ["after", "before"]);
+    }
+
+    #[test]
+    fn stores_opening_at_once_migrate_once() {
+        let Some(pg) = shared_server() else { return };
+        let url = pg.create_database("at_once");
+        let stores: Vec<PgStore> = std::thread::scope(|s| {
+            let opening: Vec<_> = (0..4).map(|_| s.spawn(|| PgStore::open(&url))).collect();
+            opening
+                .into_iter()
+                .map(|t| t.join().expect("thread").expect("open"))
+                .collect()
+        });
+        stores[0].write(&[audit("one")]).expect("write");
+        for store in &stores {
+            assert_eq!(audits(store), ["one"]);
+        }
+        let version: i64 = stores[1]
+            .run("a query", async |c| {
+                Ok(c.client
+                    .query_one("SELECT version FROM schema_version", &[])
+                    .await?
+                    .try_get(0)?)
+            })
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn free_text_with_nul_is_kept_and_no_password_is_shown() {
+        let Some(pg) = shared_server() else { return };
+        let url = pg.create_database("texts");
+        // Trust authentication ignores the password; it must not show anywhere.
+        let with_password = url.replace("://vsm@", "://vsm:hunter2-secret@");
+        assert_ne!(with_password, url);
+        let store = PgStore::open(&with_password).expect("open");
+        assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
+        // The call's deadline is the server's too.
+        let settings: Vec<String> = store
+            .run("a query", async |c| {
+                let mut out = Vec::new();
+                for name in ["statement_timeout", "idle_in_transaction_session_timeout"] {
+                    let row = c.client.query_one(&format!("SHOW {name}"), &[]).await?;
+                    out.push(row.try_get(0)?);
+                }
+                Ok(out)
+            })
+            .expect("settings");
+        assert_eq!(settings, ["30s", "30s"]);
+        store.write(&[audit("a\0b")]).expect("write");
+        assert_eq!(audits(&store), ["a\u{FFFD}b"]);
+
+        let refused = url
+            .replace("://vsm@", "://vsm:hunter2-secret@")
+            .replace(&format!(":{}/", pg.port()), ":1/");
+        let err = PgStore::open(&refused).expect_err("nothing listens on port 1");
+        let mut chain = format!("{err:?}");
+        let mut source: Option<&dyn std::error::Error> = Some(&err);
+        while let Some(e) = source {
+            chain.push_str(&e.to_string());
+            source = e.source();
+        }
+        assert!(!chain.contains("hunter2"), "{chain}");
+        assert!(matches!(err, StoreError::Postgres(_)), "{err:?}");
+    }
+}
