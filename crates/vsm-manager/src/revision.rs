@@ -108,7 +108,6 @@ impl Revisions {
     }
 
     /// The revision of the accounts (and sessions).
-    #[cfg(test)]
     pub(crate) fn accounts(&self) -> u64 {
         self.state().accounts
     }

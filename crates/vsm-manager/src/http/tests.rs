@@ -317,6 +317,34 @@ async fn failed_logins_are_limited_per_account_by_the_manager() {
     assert!(err.to_string().contains("too many"), "{err}");
 }
 
+/// Sessions are answered from memory between changes: deleting an account refuses its
+/// session at its next request, and the other sessions go on working.
+#[tokio::test]
+async fn a_deleted_accounts_session_is_refused_at_its_next_request() {
+    let env = env().await;
+    let (root, bob, carol) = env.people().await;
+    for _ in 0..2 {
+        assert_eq!(bob.whoami().await.expect("bob").account.as_str(), "bob");
+        assert_eq!(
+            carol.whoami().await.expect("carol").account.as_str(),
+            "carol"
+        );
+    }
+    root.delete_account(&name("bob")).await.expect("delete bob");
+    let err = bob.whoami().await.expect_err("deleted");
+    assert_eq!(api_kind(&err), ErrorKind::Unauthenticated);
+    assert_eq!(
+        carol.whoami().await.expect("carol").account.as_str(),
+        "carol"
+    );
+    carol.logout().await.expect("logout");
+    assert_eq!(
+        api_kind(&carol.whoami().await.expect_err("logged out")),
+        ErrorKind::Unauthenticated
+    );
+    assert_eq!(root.whoami().await.expect("root").account.as_str(), "root");
+}
+
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let env = env_with(1, LoginLimits::default()).await;

@@ -132,9 +132,35 @@ impl Manager {
         self.create_session(&actor).await
     }
 
-    /// The actor of a session token (unknown or expired tokens are refused).
+    /// The actor of a session token (unknown or expired tokens are refused). Every API
+    /// request asks: a session read since the last change of any account or session is
+    /// answered from memory (its expiry still checked on every call).
     pub async fn actor_for_token(&self, token: &str) -> Result<Actor> {
         let digest = auth::token_digest(token);
+        // The revision first: what is read after it is at least as new.
+        let rev = self.revisions().accounts();
+        if let Some((actor, expires_at)) = self.session_cache().get(&digest, rev) {
+            if expires_at <= now() {
+                return Err(Error::Unauthenticated(
+                    "the session expired; log in again".into(),
+                ));
+            }
+            return Ok(actor);
+        }
+        let actor = self.actor_from_store(digest.clone()).await?;
+        self.session_cache().put(digest, rev, actor.clone());
+        Ok(actor.0)
+    }
+
+    fn session_cache(&self) -> std::sync::MutexGuard<'_, SessionCache> {
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The actor of a session as the store has it, with the session's expiry.
+    async fn actor_from_store(&self, digest: String) -> Result<(Actor, Timestamp)> {
         let session = self.db(move |s| s.session(&digest)).await?;
         let Some(session) = session else {
             return Err(Error::Unauthenticated(
@@ -151,10 +177,13 @@ impl Manager {
             .db(move |s| s.account(&name))
             .await?
             .ok_or_else(|| Error::Unauthenticated("the account was deleted".into()))?;
-        Ok(Actor {
-            account: account.name,
-            role: account.role,
-        })
+        Ok((
+            Actor {
+                account: account.name,
+                role: account.role,
+            },
+            session.expires_at,
+        ))
     }
 
     /// Ends a session (`vsm logout`).
@@ -288,5 +317,33 @@ impl Manager {
             Self::audit_entry(Some(actor), "account passwd", name, "ok"),
         ])
         .await
+    }
+}
+
+/// The sessions [`Manager::actor_for_token`] has looked up, by token digest, each with the
+/// accounts' revision it was read at; an entry of an older revision is never used. Bounded:
+/// it is emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct SessionCache {
+    entries: HashMap<String, (u64, Actor, Timestamp)>,
+}
+
+impl SessionCache {
+    /// The most sessions kept.
+    const MAX: usize = 10_000;
+
+    /// The actor and expiry of `digest`, if read at revision `rev`.
+    fn get(&self, digest: &str, rev: u64) -> Option<(Actor, Timestamp)> {
+        self.entries
+            .get(digest)
+            .filter(|(at, _, _)| *at == rev)
+            .map(|(_, actor, expires)| (actor.clone(), *expires))
+    }
+
+    fn put(&mut self, digest: String, rev: u64, (actor, expires): (Actor, Timestamp)) {
+        if self.entries.len() >= Self::MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(digest, (rev, actor, expires));
     }
 }

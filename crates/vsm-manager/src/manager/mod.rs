@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     /// running operations.
     pub(crate) engine: Arc<EngineCtx>,
     login_attempts: Mutex<HashMap<AccountName, Vec<Timestamp>>>,
+    /// Sessions already looked up, by token digest: valid while the accounts' revision (any
+    /// account or session change) is the one they were read at.
+    pub(crate) sessions: Mutex<accounts::SessionCache>,
     /// Each shown unit's view at its revision (`unit show` at an unchanged revision is a map
     /// look-up and the authorization).
     pub(crate) views: Mutex<HashMap<UnitName, Arc<units::UnitView>>>,
@@ -226,6 +229,7 @@ impl Manager {
                 config,
                 engine,
                 login_attempts: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(accounts::SessionCache::default()),
                 views: Mutex::new(HashMap::new()),
                 dummy_hash: std::sync::OnceLock::new(),
                 _lock: lock,

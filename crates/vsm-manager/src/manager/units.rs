@@ -177,6 +177,16 @@ impl Manager {
         Ok(self.unit_view(actor, name).await?.detail.clone())
     }
 
+    /// `vsm unit show` as the JSON body the API answers: the read model's rendering, made
+    /// once per revision of the unit and shared (cloning it copies no bytes).
+    pub async fn show_unit_json(
+        &self,
+        actor: &Actor,
+        name: &UnitName,
+    ) -> Result<axum::body::Bytes> {
+        Ok(self.unit_view(actor, name).await?.json())
+    }
+
     /// `vsm unit show` as the read model keeps it: the view of the unit at its current
     /// revision, rendered once per revision. The caller is authorized on every call (from the
     /// view's owner, which the revision covers: a `chown` bumps it).
