@@ -168,7 +168,18 @@ pub enum ManagerCommand {
     Backup(OutArgs),
 
     /// Restore a state directory from a backup file; the manager must be stopped.
+    ///
+    /// The state goes into the store the archive's configuration names, or the one `--store`
+    /// names; a PostgreSQL database must hold no vsm state.
     Restore(ManagerRestoreArgs),
+
+    /// Move a stopped manager's SQLite state into an empty PostgreSQL database.
+    ///
+    /// Copies every row in one transaction, reads it back and compares, then rewrites
+    /// `config.yaml` to name the database and keeps `state.db` as `state.db.migrated-DATE`.
+    /// The manager must be stopped (exit 2 otherwise); on any failure nothing changes in the
+    /// state directory.
+    MigrateStore(ManagerMigrateStoreArgs),
 
     /// Remove the manager's operating environment: its state directory (seed A4).
     ///
@@ -206,9 +217,46 @@ pub struct ManagerInitArgs {
     /// The address the manager listens on, written to the configuration.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// The state store: `sqlite` (default) or postgres://USER@HOST:PORT/DATABASE, an empty
+    /// database (no password in the URL; only sslmode=disable).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// An owner-only file with the PostgreSQL password (else VSM_STORE_PASSWORD).
+    #[command(flatten)]
+    pub store_password: StorePasswordArgs,
+    /// The definition snapshot store (default: DIR/definitions); with PostgreSQL, a
+    /// directory every manager of the database reaches.
+    #[arg(long, value_name = "DIR")]
+    pub definitions_dir: Option<Utf8PathBuf>,
     /// Where the administrator's password comes from.
     #[command(flatten)]
     pub password: PasswordArgs,
+}
+
+/// The PostgreSQL password's file.
+#[derive(Debug, Args)]
+pub struct StorePasswordArgs {
+    /// An owner-only file (chmod 600) holding the PostgreSQL password; written to the
+    /// configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used.
+    #[arg(long, value_name = "FILE")]
+    pub store_password_file: Option<Utf8PathBuf>,
+}
+
+/// `vsm manager migrate-store`
+#[derive(Debug, Args)]
+pub struct ManagerMigrateStoreArgs {
+    /// The stopped manager's state directory.
+    #[arg(long, value_name = "DIR", env = "VSM_DIR")]
+    pub dir: Utf8PathBuf,
+    /// The empty PostgreSQL database: postgres://USER@HOST:PORT/DATABASE (no password in it).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// The PostgreSQL password's file.
+    #[command(flatten)]
+    pub store_password: StorePasswordArgs,
+    /// Also copy the definition snapshots into this shared directory and configure it.
+    #[arg(long, value_name = "DIR")]
+    pub definitions_dir: Option<Utf8PathBuf>,
 }
 
 /// `vsm manager start`
@@ -252,6 +300,13 @@ pub struct ManagerRestoreArgs {
     /// The backup file written by `vsm manager backup`.
     #[arg(long, value_name = "FILE")]
     pub from: Utf8PathBuf,
+    /// Restore into this store instead of the archive's: `sqlite` or a PostgreSQL URL of an
+    /// empty database.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The PostgreSQL password's file.
+    #[command(flatten)]
+    pub store_password: StorePasswordArgs,
 }
 
 /// `vsm manager uninstall`
@@ -637,7 +692,12 @@ pub enum UnitCommand {
     /// List your units (administrators: `--all` lists every owner's units).
     List(UnitListArgs),
     /// Show a unit: definition version and status, groups, servers, states, addresses, last operations.
-    Show(UnitArg),
+    ///
+    /// With `--watch` it keeps showing the unit as it changes (live, from the manager's watch
+    /// stream): on a terminal the view is redrawn in place; with `--output json` every change
+    /// prints the whole unit again, as one JSON document per line. Ctrl-C ends it (exit 0), as
+    /// does the unit's deletion; a caller who loses access to the unit gets exit 77.
+    Show(UnitShowArgs),
     /// Give a unit to another account (administrator).
     Chown(UnitChownArgs),
     /// Import a definition directory into a unit as a new immutable version (not yet applied).
@@ -662,6 +722,17 @@ pub enum UnitCommand {
     Delete(UnitDeleteArgs),
     /// List the imported definition versions of a unit.
     Versions(UnitArg),
+}
+
+/// `vsm unit show`
+#[derive(Debug, Args)]
+pub struct UnitShowArgs {
+    /// The unit name.
+    pub name: String,
+    /// Keep showing the unit, redrawn (or, with `--output json`, printed again as one line of
+    /// JSON) on every change, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// A unit name.

@@ -76,7 +76,30 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
 /// Prints an error: JSON on standard output in JSON mode, and always one sentence, the cause
 /// chain, the details and the hint on standard error.
 fn report(err: &anyhow::Error, out: &render::Out) {
+    if out.is_json() {
+        out.json(&error_document(err));
+    }
+    eprint!("{}", error_text(err, out.color_err));
+}
+
+/// The JSON document of an error (`{"error": {...}}`) that JSON mode prints.
+pub(crate) fn error_document(err: &anyhow::Error) -> serde_json::Value {
     let d = exit::describe(err);
+    serde_json::json!({
+        "error": {
+            "kind": d.kind,
+            "message": err.to_string(),
+            "causes": causes(err),
+            "details": d.details,
+            "hint": d.hint,
+            "operation": d.operation,
+            "exit_code": d.exit.code(),
+        }
+    })
+}
+
+/// The causes of `err` below its message, each once.
+fn causes(err: &anyhow::Error) -> Vec<String> {
     let message = err.to_string();
     let mut causes: Vec<String> = Vec::new();
     for cause in err.chain().skip(1) {
@@ -85,23 +108,14 @@ fn report(err: &anyhow::Error, out: &render::Out) {
             causes.push(text);
         }
     }
-    if out.is_json() {
-        let v = serde_json::json!({
-            "error": {
-                "kind": d.kind,
-                "message": message,
-                "causes": causes,
-                "details": d.details,
-                "hint": d.hint,
-                "operation": d.operation,
-                "exit_code": d.exit.code(),
-            }
-        });
-        out.json(&v);
-    }
-    let c = out.color_err;
-    let mut text = format!("{} {message}\n", paint("error:", Paint::Bad, c));
-    for cause in &causes {
+    causes
+}
+
+/// The error as printed on standard error: the sentence, the causes, the details and the hint.
+pub(crate) fn error_text(err: &anyhow::Error, c: bool) -> String {
+    let d = exit::describe(err);
+    let mut text = format!("{} {err}\n", paint("error:", Paint::Bad, c));
+    for cause in causes(err) {
         text.push_str(&format!("  caused by: {cause}\n"));
     }
     for detail in &d.details {
@@ -110,5 +124,5 @@ fn report(err: &anyhow::Error, out: &render::Out) {
     if let Some(h) = &d.hint {
         text.push_str(&format!("{} {h}\n", paint("hint:", Paint::Bold, c)));
     }
-    eprint!("{text}");
+    text
 }

@@ -1,10 +1,12 @@
 //! Backup and restore archives of a state directory, and the diagnostics bundle.
 //!
-//! It works on the state directory's files (the store through its own SQLite connection); it
+//! It works on the state directory's files (a SQLite store through its own connection; a
+//! PostgreSQL store through [`Store::backup_to`], which writes the same SQLite format); it
 //! never changes units or servers, and knows nothing of the running manager.
 //!
 //! A backup is one tar archive: `state.db` (a consistent copy made with SQLite's online backup
-//! API while the manager runs), every file of the definition snapshot store (`definitions/…`,
+//! API while the manager runs, or — for PostgreSQL — every row read in one snapshot), every
+//! file of the definition snapshot store (`definitions/…`, wherever `definitions_dir` puts it:
 //! immutable and content-addressed, copied *after* the database so every version the database
 //! names has its blobs), `config.yaml`, and `MANIFEST.json` (format, vsm version, creation time
 //! and the SHA-256 of every member). It is written to a temporary file, synced and renamed, so a
@@ -25,6 +27,16 @@ use crate::api::ArchiveInfo;
 use crate::config::CONFIG_FILE;
 use crate::error::{Error, OpenError, Result};
 use crate::paths::{DB_FILE, DEFINITIONS_DIR};
+use crate::store::Store;
+
+/// Where a backup's database comes from.
+#[derive(Clone)]
+pub(crate) enum DbSource {
+    /// `state.db` in the state directory, read with SQLite's online backup API.
+    SqliteFile,
+    /// The store itself ([`Store::backup_to`]): PostgreSQL.
+    Store(std::sync::Arc<dyn Store>),
+}
 
 /// The name of the manifest inside a backup archive.
 const MANIFEST: &str = "MANIFEST.json";
@@ -41,11 +53,18 @@ struct Manifest {
     members: BTreeMap<String, String>,
 }
 
-/// Writes a backup of `state_dir` to `out` (see the module's documentation).
-pub(crate) async fn backup(state_dir: &Utf8Path, out: &Utf8Path) -> Result<ArchiveInfo> {
+/// Writes a backup of `state_dir` (its database from `db`, its definition snapshots from
+/// `definitions`) to `out` (see the module's documentation).
+pub(crate) async fn backup(
+    state_dir: &Utf8Path,
+    definitions: &Utf8Path,
+    db: DbSource,
+    out: &Utf8Path,
+) -> Result<ArchiveInfo> {
     let state_dir = state_dir.to_path_buf();
+    let definitions = definitions.to_path_buf();
     let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || backup_blocking(&state_dir, &out))
+    tokio::task::spawn_blocking(move || backup_blocking(&state_dir, &definitions, &db, &out))
         .await
         .map_err(|e| Error::failed_msg(format!("the backup task ended abnormally: {e}")))?
 }
@@ -193,20 +212,20 @@ impl Drop for ArchiveWriter {
     }
 }
 
-fn backup_blocking(state_dir: &Utf8Path, out: &Utf8Path) -> Result<ArchiveInfo> {
-    let mut archive = ArchiveWriter::create(out)?;
-    // 1. The database, consistent, while writers go on (online backup API).
-    let snapshot = tempfile::Builder::new()
-        .prefix(".backup-")
-        .tempfile_in(state_dir)
-        .map_err(|e| io_failed("cannot create a temporary file in", state_dir, e))?;
+/// A consistent copy of the database in SQLite's format at `dest` (an existing empty file).
+fn snapshot_db(state_dir: &Utf8Path, db: &DbSource, dest: &Utf8Path) -> Result<()> {
+    if let DbSource::Store(store) = db {
+        return store
+            .backup_to(dest)
+            .map_err(|e| Error::failed("the backup of the PostgreSQL store failed", e));
+    }
     {
         let src = rusqlite::Connection::open_with_flags(
             state_dir.join(DB_FILE),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| Error::failed_msg(format!("cannot open {}/{DB_FILE}: {e}", state_dir)))?;
-        let mut dst = rusqlite::Connection::open(snapshot.path())
+        let mut dst = rusqlite::Connection::open(dest)
             .map_err(|e| Error::failed_msg(format!("cannot open the backup copy: {e}")))?;
         let backup = rusqlite::backup::Backup::new(&src, &mut dst)
             .map_err(|e| Error::failed_msg(format!("cannot start the online backup: {e}")))?;
@@ -214,11 +233,28 @@ fn backup_blocking(state_dir: &Utf8Path, out: &Utf8Path) -> Result<ArchiveInfo> 
             .run_to_completion(256, Duration::from_millis(5), None)
             .map_err(|e| Error::failed_msg(format!("the online backup failed: {e}")))?;
     }
+    Ok(())
+}
+
+fn backup_blocking(
+    state_dir: &Utf8Path,
+    definitions: &Utf8Path,
+    db: &DbSource,
+    out: &Utf8Path,
+) -> Result<ArchiveInfo> {
+    let mut archive = ArchiveWriter::create(out)?;
+    // 1. The database, consistent, while writers go on (online backup API).
+    let snapshot = tempfile::Builder::new()
+        .prefix(".backup-")
+        .tempfile_in(state_dir)
+        .map_err(|e| io_failed("cannot create a temporary file in", state_dir, e))?;
     let snapshot_path = Utf8Path::from_path(snapshot.path())
-        .ok_or_else(|| Error::failed_msg("the state directory path is not UTF-8"))?;
-    archive.add_file(DB_FILE, snapshot_path)?;
+        .ok_or_else(|| Error::failed_msg("the state directory path is not UTF-8"))?
+        .to_path_buf();
+    snapshot_db(state_dir, db, &snapshot_path)?;
+    archive.add_file(DB_FILE, &snapshot_path)?;
     // 2. Definition snapshots after the database: every version it names has its blobs.
-    archive.add_tree(DEFINITIONS_DIR, &state_dir.join(DEFINITIONS_DIR))?;
+    archive.add_tree(DEFINITIONS_DIR, definitions)?;
     // 3. The configuration.
     let config = state_dir.join(CONFIG_FILE);
     if config.exists() {
@@ -243,10 +279,39 @@ fn safe_member(path: &str) -> bool {
             .all(|c| matches!(c, camino::Utf8Component::Normal(_)))
 }
 
-pub(crate) fn restore(
-    dir: &Utf8Path,
-    archive: &Utf8Path,
-) -> std::result::Result<ArchiveInfo, OpenError> {
+/// An archive unpacked and checked beside its target directory, not yet in place.
+pub(crate) struct Staged {
+    staging: tempfile::TempDir,
+    /// The staging directory (what becomes the state directory).
+    pub(crate) path: Utf8PathBuf,
+    archive: Utf8PathBuf,
+    bytes: u64,
+    entries: Vec<String>,
+}
+
+impl Staged {
+    /// Moves the staged directory onto `dir` (absent or empty).
+    pub(crate) fn finish(self, dir: &Utf8Path) -> std::result::Result<ArchiveInfo, OpenError> {
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
+            .map_err(|e| OpenError::io(&self.path, e))?;
+        if dir.exists() {
+            fs::remove_dir(dir).map_err(|e| OpenError::io(dir, e))?;
+        }
+        let staged = self.staging.keep();
+        fs::rename(&staged, dir).map_err(|e| OpenError::io(dir, e))?;
+        let mut entries = self.entries;
+        entries.push(MANIFEST.to_string());
+        Ok(ArchiveInfo {
+            path: self.archive,
+            bytes: self.bytes,
+            entries,
+        })
+    }
+}
+
+/// Unpacks `archive` into a staging directory beside `dir` (which must be absent or empty)
+/// and checks every member's checksum; nothing appears under `dir` yet.
+pub(crate) fn unpack(dir: &Utf8Path, archive: &Utf8Path) -> std::result::Result<Staged, OpenError> {
     if dir.exists() {
         let mut entries = fs::read_dir(dir).map_err(|e| OpenError::io(dir, e))?;
         if entries.next().is_some() {
@@ -363,26 +428,66 @@ pub(crate) fn restore(
             format!("has no {DB_FILE}; it is not a vsm backup"),
         ));
     }
-    fs::set_permissions(&stage, fs::Permissions::from_mode(0o700))
-        .map_err(|e| OpenError::io(&stage, e))?;
-    if dir.exists() {
-        fs::remove_dir(dir).map_err(|e| OpenError::io(dir, e))?;
-    }
-    let staged = staging.keep();
-    fs::rename(&staged, dir).map_err(|e| OpenError::io(dir, e))?;
-    let mut entries: Vec<String> = seen.into_keys().collect();
-    entries.push(MANIFEST.to_string());
-    Ok(ArchiveInfo {
-        path: archive.to_path_buf(),
+    Ok(Staged {
+        staging,
+        path: stage,
+        archive: archive.to_path_buf(),
         bytes,
-        entries,
+        entries: seen.into_keys().collect(),
     })
 }
 
-/// Writes the diagnostics bundle of `state_dir`, with the log files of `log_dir` (the
-/// `log.dir` setting: relative to the state directory unless absolute), to `out`.
+/// Copies every file under `from` into `to` that `to` lacks (the snapshot store is
+/// content-addressed: a file of the same name has the same content), creating directories
+/// owner-only. Answers how many files it copied.
+pub(crate) fn merge_tree(from: &Utf8Path, to: &Utf8Path) -> std::result::Result<usize, OpenError> {
+    let mut copied = 0;
+    if !from.exists() {
+        return Ok(0);
+    }
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rel = d.strip_prefix(from).unwrap_or(Utf8Path::new(""));
+        let target_dir = to.join(rel);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&target_dir)
+            .map_err(|e| OpenError::io(&target_dir, e))?;
+        for entry in d.read_dir_utf8().map_err(|e| OpenError::io(&d, e))? {
+            let entry = entry.map_err(|e| OpenError::io(&d, e))?;
+            let ft = entry
+                .file_type()
+                .map_err(|e| OpenError::io(entry.path(), e))?;
+            let name = entry.file_name();
+            if ft.is_dir() {
+                if rel.as_str().is_empty() && name == "tmp" {
+                    continue;
+                }
+                stack.push(entry.path().to_path_buf());
+            } else if ft.is_file() && !name.starts_with('.') {
+                let target = target_dir.join(name);
+                if target.exists() {
+                    continue;
+                }
+                let tmp = target_dir.join(format!(".{name}.vsm-copy"));
+                fs::copy(entry.path(), &tmp)
+                    .and_then(|_| File::open(&tmp).and_then(|f| f.sync_all()))
+                    .and_then(|()| fs::rename(&tmp, &target))
+                    .map_err(|e| OpenError::io(&target, e))?;
+                copied += 1;
+            }
+        }
+    }
+    Ok(copied)
+}
+
+/// Writes the diagnostics bundle of `state_dir` (its database from `db`), with the log files
+/// of `log_dir` (the `log.dir` setting: relative to the state directory unless absolute), to
+/// `out`.
 pub(crate) async fn diagnostics(
     state_dir: &Utf8Path,
+    db: DbSource,
     log_dir: &str,
     out: &Utf8Path,
 ) -> Result<ArchiveInfo> {
@@ -396,7 +501,7 @@ pub(crate) async fn diagnostics(
             state_dir.join(p)
         }
     };
-    tokio::task::spawn_blocking(move || diagnostics_blocking(&state_dir, &log_dir, &out))
+    tokio::task::spawn_blocking(move || diagnostics_blocking(&state_dir, &db, &log_dir, &out))
         .await
         .map_err(|e| Error::failed_msg(format!("the diagnostics task ended abnormally: {e}")))?
 }
@@ -460,12 +565,32 @@ fn query_json(conn: &rusqlite::Connection, sql: &str) -> Result<serde_json::Valu
 
 fn diagnostics_blocking(
     state_dir: &Utf8Path,
+    db: &DbSource,
     log_dir: &Utf8Path,
     out: &Utf8Path,
 ) -> Result<ArchiveInfo> {
     let mut archive = ArchiveWriter::create(out)?;
+    // A PostgreSQL store is read from a SQLite snapshot of it, with the same queries.
+    let snapshot = match db {
+        DbSource::SqliteFile => None,
+        DbSource::Store(_) => {
+            let tmp = tempfile::Builder::new()
+                .prefix(".diagnose-")
+                .tempfile_in(state_dir)
+                .map_err(|e| io_failed("cannot create a temporary file in", state_dir, e))?;
+            let path = Utf8Path::from_path(tmp.path())
+                .ok_or_else(|| Error::failed_msg("the state directory path is not UTF-8"))?
+                .to_path_buf();
+            snapshot_db(state_dir, db, &path)?;
+            Some((tmp, path))
+        }
+    };
+    let db_path = match &snapshot {
+        Some((_, path)) => path.clone(),
+        None => state_dir.join(DB_FILE),
+    };
     let conn = rusqlite::Connection::open_with_flags(
-        state_dir.join(DB_FILE),
+        &db_path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| Error::failed_msg(format!("cannot open {state_dir}/{DB_FILE}: {e}")))?;
@@ -474,6 +599,7 @@ fn diagnostics_blocking(
         .map_err(|e| Error::failed_msg(format!("cannot read the schema version: {e}")))?;
     // Only names, roles and counts: never password hashes or session tokens.
     let summary = serde_json::json!({
+        "store": if snapshot.is_some() { "postgresql" } else { "sqlite" },
         "schema_version": schema,
         "accounts": query_json(&conn, "SELECT role, COUNT(*) AS count FROM accounts GROUP BY role")?,
         "units": query_json(&conn, "SELECT name, owner FROM units ORDER BY name")?,

@@ -2,15 +2,19 @@
 //! setting defaulted, unknown keys refused) and the in-process [`ManagerConfig`].
 //!
 //! Only values live here; nothing in this module picks a hypervisor backend (the binary injects
-//! drivers through [`crate::DriverSet`]).
+//! drivers through [`crate::DriverSet`]). The state store is chosen by the `store` setting:
+//! [`ManagerConfig::store_target`] is the one place that resolves it (with the password from
+//! `store_password_file` or [`ManagerConfig::store_password`]).
 
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::api::LogSettings;
+use crate::api::{LogSettings, Password};
 use crate::error::{DataProblem, OpenError};
+use crate::paths::{DB_FILE, DEFINITIONS_DIR};
+use crate::store::{PgTarget, StoreTarget};
 
 /// The name of the configuration file inside the state directory.
 pub const CONFIG_FILE: &str = "config.yaml";
@@ -19,6 +23,15 @@ pub const CONFIG_FILE: &str = "config.yaml";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// The state store: `sqlite` (`state.db` in the state directory) or a PostgreSQL URL
+    /// (`postgres://USER@HOST:PORT/DATABASE`) that carries no password.
+    pub store: String,
+    /// An owner-only file holding the PostgreSQL password (relative: inside the state
+    /// directory); without it the password comes from [`ManagerConfig::store_password`].
+    pub store_password_file: Option<String>,
+    /// The definition snapshot store (relative: inside the state directory; default
+    /// `definitions`). With PostgreSQL, a directory every manager of the database reaches.
+    pub definitions_dir: Option<String>,
     /// The API service.
     pub service: ServiceSettings,
     /// Logging.
@@ -38,6 +51,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            store: STORE_SQLITE.to_owned(),
+            store_password_file: None,
+            definitions_dir: None,
             service: ServiceSettings::default(),
             log: LogSettings {
                 dir: "logs".into(),
@@ -221,7 +237,8 @@ impl Settings {
         Ok(settings)
     }
 
-    fn check(&self, file: &str) -> Result<(), OpenError> {
+    /// Checks what the YAML's types cannot (`file` names the configuration in errors).
+    pub(crate) fn check(&self, file: &str) -> Result<(), OpenError> {
         let bad = |field: &str, message: &str| OpenError::Config {
             problem: DataProblem {
                 file: file.to_owned(),
@@ -230,6 +247,27 @@ impl Settings {
                 message: message.to_owned(),
             },
         };
+        self.pg_target().map_err(|m| bad("store", &m))?;
+        if self
+            .store_password_file
+            .as_ref()
+            .is_some_and(|f| f.trim().is_empty())
+        {
+            return Err(bad(
+                "store_password_file",
+                "is empty: name the password file, or remove the setting",
+            ));
+        }
+        if self
+            .definitions_dir
+            .as_ref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            return Err(bad(
+                "definitions_dir",
+                "is empty: name a directory, or remove the setting for the default",
+            ));
+        }
         if self.engine.concurrency == 0 {
             return Err(bad("engine.concurrency", "must be at least 1"));
         }
@@ -248,6 +286,15 @@ impl Settings {
         Ok(())
     }
 
+    /// The PostgreSQL database the `store` setting names (`None` for `sqlite`), or why the
+    /// setting is wrong.
+    pub fn pg_target(&self) -> Result<Option<PgTarget>, String> {
+        if self.store == STORE_SQLITE {
+            return Ok(None);
+        }
+        PgTarget::parse(&self.store).map(Some)
+    }
+
     /// Renders the settings as a commented `config.yaml`.
     pub fn render(&self) -> String {
         let opt = |v: &Option<String>| match v {
@@ -258,6 +305,18 @@ impl Settings {
             "# vsm manager configuration. Every setting has a default; unknown keys are refused.\n\
              # Changes take effect at the next `vsm manager start`, except `log`, which\n\
              # `vsm manager log-config` changes at run time (and rewrites this file).\n\
+             \n\
+             # The state store: `sqlite` (the file state.db in this directory) or a PostgreSQL\n\
+             # URL, postgres://USER@HOST:PORT/DATABASE, without a password and without TLS (only\n\
+             # sslmode=disable is supported). `vsm manager migrate-store` moves a SQLite state over.\n\
+             store: {store}\n\
+             # The PostgreSQL password: an owner-only file (chmod 600; relative: inside this\n\
+             # directory); when null, the environment variable VSM_STORE_PASSWORD.\n\
+             store_password_file: {pwfile}\n\
+             # The definition snapshot store (null: `definitions` in this directory). With\n\
+             # PostgreSQL, a directory every manager of the database reaches (a shared file\n\
+             # system), so that a standby on another machine sees the definitions.\n\
+             definitions_dir: {defs}\n\
              \n\
              service:\n\
              \x20 # Where the HTTP/JSON API listens (loopback by default).\n\
@@ -312,6 +371,9 @@ impl Settings {
              \x20 # Days an ended operation keeps its step-by-step journal (`vsm manager diagnose`\n\
              \x20 # shows the last ones); its summary and per-server results stay. 0: keep all.\n\
              \x20 journal_days: {jdays}\n",
+            store = yaml_str(&self.store),
+            pwfile = opt(&self.store_password_file),
+            defs = opt(&self.definitions_dir),
             listen = yaml_str(&self.service.listen),
             cert = opt(&self.service.tls_cert),
             key = opt(&self.service.tls_key),
@@ -336,6 +398,13 @@ impl Settings {
         )
     }
 }
+
+/// The `store` setting of the embedded SQLite store.
+pub const STORE_SQLITE: &str = "sqlite";
+
+/// The environment variable the `vsm` binary reads the PostgreSQL password from when the
+/// configuration names no `store_password_file` (the library never reads it itself).
+pub const STORE_PASSWORD_ENV: &str = "VSM_STORE_PASSWORD";
 
 fn yaml_str(s: &str) -> String {
     let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
@@ -380,6 +449,9 @@ pub struct ManagerConfig {
     pub password_cost: PasswordCost,
     /// Whether the monitor task runs (default: `settings.monitor.enabled`).
     pub monitor: bool,
+    /// The PostgreSQL password when the settings name no `store_password_file` (the `vsm`
+    /// binary takes it from the environment variable [`STORE_PASSWORD_ENV`]).
+    pub store_password: Option<Password>,
 }
 
 impl ManagerConfig {
@@ -391,6 +463,7 @@ impl ManagerConfig {
             monitor: settings.monitor.enabled,
             settings,
             password_cost: PasswordCost::Standard,
+            store_password: None,
         }
     }
 
@@ -403,13 +476,108 @@ impl ManagerConfig {
             state_dir,
             settings,
             password_cost: PasswordCost::Standard,
+            store_password: None,
         })
+    }
+
+    /// `path` of a setting, resolved against the state directory when relative.
+    fn resolve(&self, path: &str) -> Utf8PathBuf {
+        let p = Utf8PathBuf::from(path);
+        if p.is_absolute() {
+            p
+        } else {
+            self.state_dir.join(p)
+        }
+    }
+
+    /// The store the settings name: `state.db` in the state directory, or the PostgreSQL
+    /// database with its password (read from `store_password_file`, which must be
+    /// owner-only, else [`ManagerConfig::store_password`]).
+    ///
+    /// # Errors
+    /// [`OpenError::Config`] for a bad `store` URL; [`OpenError::StorePassword`] for a password
+    /// file that cannot be read, is empty, or is readable by its group or others.
+    pub fn store_target(&self) -> Result<StoreTarget, OpenError> {
+        let pg = self
+            .settings
+            .pg_target()
+            .map_err(|message| OpenError::Config {
+                problem: DataProblem {
+                    file: self.state_dir.join(CONFIG_FILE).to_string(),
+                    line: None,
+                    field: Some("store".into()),
+                    message,
+                },
+            })?;
+        let Some(pg) = pg else {
+            return Ok(StoreTarget::Sqlite(self.state_dir.join(DB_FILE)));
+        };
+        let password = match &self.settings.store_password_file {
+            Some(file) => Some(read_password_file(&self.resolve(file))?),
+            None => self.store_password.as_ref().map(|p| p.expose().to_owned()),
+        };
+        Ok(StoreTarget::Postgres(pg.with_password(password)))
+    }
+
+    /// The definition snapshot store's directory.
+    pub fn definitions_dir(&self) -> Utf8PathBuf {
+        match &self.settings.definitions_dir {
+            Some(d) => self.resolve(d),
+            None => self.state_dir.join(DEFINITIONS_DIR),
+        }
+    }
+
+    /// What an operator should know about this configuration: a PostgreSQL store whose
+    /// definition snapshots stay in the state directory, which a standby on another machine
+    /// cannot see.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let pg = matches!(self.settings.pg_target(), Ok(Some(_)));
+        let local = self.definitions_dir().starts_with(&self.state_dir);
+        if pg && local {
+            out.push(format!(
+                "the state is in PostgreSQL but the definition snapshots are in {}, inside this \
+                 state directory: a standby manager on another machine will not see them; set \
+                 `definitions_dir` in {} to a directory every manager reaches (copy the snapshots \
+                 there first)",
+                self.definitions_dir(),
+                self.state_dir.join(CONFIG_FILE)
+            ));
+        }
+        out
     }
 
     /// The step time-out.
     pub fn step_timeout(&self) -> Duration {
         Duration::from_secs(self.settings.engine.step_timeout_secs.max(1))
     }
+}
+
+/// Reads the PostgreSQL password from `path`: owner-only, not empty; a trailing newline is
+/// not part of it.
+fn read_password_file(path: &Utf8Path) -> Result<String, OpenError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |message: String| OpenError::StorePassword {
+        file: path.to_string(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        bad(format!(
+            "cannot read it ({e}); create it with the PostgreSQL password, owner-only (chmod 600)"
+        ))
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(bad(format!(
+            "is readable by its group or others (mode {mode:04o}); make it owner-only: chmod 600 {path}"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it ({e})")))?;
+    let password = Password::new(text);
+    if password.expose().is_empty() {
+        return Err(bad("is empty; write the PostgreSQL password into it".into()));
+    }
+    Ok(password.expose().to_owned())
 }
 
 #[cfg(test)]

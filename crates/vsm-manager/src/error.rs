@@ -390,6 +390,35 @@ pub enum OpenError {
         /// What is wrong.
         message: String,
     },
+    /// The PostgreSQL password file is missing, empty or not owner-only.
+    #[error("the store password file {file} {message}")]
+    StorePassword {
+        /// The file.
+        file: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// `init`, `migrate-store` or `restore` was pointed at a database that holds a vsm state.
+    #[error(
+        "the {store} already holds a vsm state; nothing was changed. To run a manager on it, \
+         start one with a config.yaml that names it (`vsm manager start --dir DIR`); otherwise \
+         give an empty database"
+    )]
+    StoreInUse {
+        /// The database, described (never its password).
+        store: String,
+    },
+    /// Copying a state into another store failed; the destination holds nothing of it.
+    #[error("copying the state into the {store} failed; {what}")]
+    Copy {
+        /// The destination, described.
+        store: String,
+        /// What happened locally and what to do.
+        what: String,
+        /// The cause.
+        #[source]
+        source: crate::store::copy::CopyError,
+    },
     /// Invalid input (e.g. the administrator's name or password).
     #[error(transparent)]
     Invalid(Box<Error>),
@@ -399,12 +428,16 @@ impl OpenError {
     /// The class of this error (for the CLI's exit code).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            OpenError::NotInitialized { .. } | OpenError::NotEmpty { .. } => {
-                ErrorKind::InvalidRequest
-            }
+            OpenError::NotInitialized { .. }
+            | OpenError::NotEmpty { .. }
+            | OpenError::StoreInUse { .. } => ErrorKind::InvalidRequest,
             OpenError::Locked { .. } => ErrorKind::Busy,
-            OpenError::Config { .. } | OpenError::Archive { .. } => ErrorKind::InvalidData,
-            OpenError::Io { .. } | OpenError::Store(_) => ErrorKind::Failed,
+            OpenError::Config { .. }
+            | OpenError::Archive { .. }
+            | OpenError::StorePassword { .. } => ErrorKind::InvalidData,
+            OpenError::Io { .. } | OpenError::Store(_) | OpenError::Copy { .. } => {
+                ErrorKind::Failed
+            }
             OpenError::Invalid(e) => e.kind(),
         }
     }

@@ -65,11 +65,13 @@ pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod unitfile;
+pub mod watch_delta;
 
 pub use api::*;
 pub use config::{ManagerConfig, PasswordCost, Settings};
 pub use drivers::{DriverFactory, DriverSet};
 pub use engine::TarExport;
 pub use error::{DataProblem, Entity, Error, ErrorKind, OpenError, Result};
-pub use manager::{InitOptions, Manager};
+pub use manager::{InitOptions, Manager, MigrateOptions, MigrateReport, RestoreOptions};
 pub use paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};
+pub use watch_delta::{DeltaError, GroupDelta, UnitDelta};

@@ -255,6 +255,9 @@ impl Store for Revised {
     fn session(&self, token_hash: &str) -> Result<Option<StoredSession>, StoreError> {
         self.inner.session(token_hash)
     }
+    fn sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        self.inner.sessions()
+    }
     fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError> {
         self.inner.template(name)
     }

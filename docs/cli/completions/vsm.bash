@@ -229,6 +229,9 @@ _vsm() {
             vsm__subcmd__help__subcmd__manager,log-config)
                 cmd="vsm__subcmd__help__subcmd__manager__subcmd__log__subcmd__config"
                 ;;
+            vsm__subcmd__help__subcmd__manager,migrate-store)
+                cmd="vsm__subcmd__help__subcmd__manager__subcmd__migrate__subcmd__store"
+                ;;
             vsm__subcmd__help__subcmd__manager,restore)
                 cmd="vsm__subcmd__help__subcmd__manager__subcmd__restore"
                 ;;
@@ -421,6 +424,9 @@ _vsm() {
             vsm__subcmd__manager,log-config)
                 cmd="vsm__subcmd__manager__subcmd__log__subcmd__config"
                 ;;
+            vsm__subcmd__manager,migrate-store)
+                cmd="vsm__subcmd__manager__subcmd__migrate__subcmd__store"
+                ;;
             vsm__subcmd__manager,restore)
                 cmd="vsm__subcmd__manager__subcmd__restore"
                 ;;
@@ -450,6 +456,9 @@ _vsm() {
                 ;;
             vsm__subcmd__manager__subcmd__help,log-config)
                 cmd="vsm__subcmd__manager__subcmd__help__subcmd__log__subcmd__config"
+                ;;
+            vsm__subcmd__manager__subcmd__help,migrate-store)
+                cmd="vsm__subcmd__manager__subcmd__help__subcmd__migrate__subcmd__store"
                 ;;
             vsm__subcmd__manager__subcmd__help,restore)
                 cmd="vsm__subcmd__manager__subcmd__help__subcmd__restore"
@@ -1685,7 +1694,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__manager)
-            opts="init start stop status backup restore uninstall diagnose log-config"
+            opts="init start stop status backup restore migrate-store uninstall diagnose log-config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1741,6 +1750,20 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__help__subcmd__manager__subcmd__log__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__help__subcmd__manager__subcmd__migrate__subcmd__store)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3091,7 +3114,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager)
-            opts="-o -h --output --url --ca-cert --color --help init start stop status backup restore uninstall diagnose log-config help"
+            opts="-o -h --output --url --ca-cert --color --help init start stop status backup restore migrate-store uninstall diagnose log-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3201,7 +3224,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager__subcmd__help)
-            opts="init start stop status backup restore uninstall diagnose log-config help"
+            opts="init start stop status backup restore migrate-store uninstall diagnose log-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3271,6 +3294,20 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager__subcmd__help__subcmd__log__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vsm__subcmd__manager__subcmd__help__subcmd__migrate__subcmd__store)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3355,7 +3392,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__manager__subcmd__init)
-            opts="-o -h --dir --admin --listen --password-file --password-stdin --output --url --ca-cert --color --help"
+            opts="-o -h --dir --admin --listen --store --store-password-file --definitions-dir --password-file --password-stdin --output --url --ca-cert --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3370,6 +3407,18 @@ _vsm() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --definitions-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3450,8 +3499,58 @@ _vsm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vsm__subcmd__manager__subcmd__migrate__subcmd__store)
+            opts="-o -h --dir --to --store-password-file --definitions-dir --output --url --ca-cert --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --definitions-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vsm__subcmd__manager__subcmd__restore)
-            opts="-o -h --dir --from --output --url --ca-cert --color --help"
+            opts="-o -h --dir --from --store --store-password-file --output --url --ca-cert --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3462,6 +3561,14 @@ _vsm() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -5203,7 +5310,7 @@ _vsm() {
             return 0
             ;;
         vsm__subcmd__unit__subcmd__show)
-            opts="-o -h --output --url --ca-cert --color --help"
+            opts="-o -h --watch --output --url --ca-cert --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

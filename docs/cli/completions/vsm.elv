@@ -56,6 +56,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand status 'Show whether the manager of a state directory runs, its address and its health'
             cand backup 'Write an online, consistent backup of the manager (administrator) to a file'
             cand restore 'Restore a state directory from a backup file; the manager must be stopped'
+            cand migrate-store 'Move a stopped manager''s SQLite state into an empty PostgreSQL database'
             cand uninstall 'Remove the manager''s operating environment: its state directory (seed A4)'
             cand diagnose 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
             cand log-config 'Show the manager''s log settings, or change them (applied without restart)'
@@ -65,6 +66,9 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand --dir 'The state directory to create (must not exist, or be empty)'
             cand --admin 'The name of the first administrator account'
             cand --listen 'The address the manager listens on, written to the configuration'
+            cand --store 'The state store: `sqlite` (default) or postgres://USER@HOST:PORT/DATABASE, an empty database (no password in the URL; only sslmode=disable)'
+            cand --store-password-file 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used'
+            cand --definitions-dir 'The definition snapshot store (default: DIR/definitions); with PostgreSQL, a directory every manager of the database reaches'
             cand --password-file 'Read the password from the first line of FILE'
             cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
             cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
@@ -123,6 +127,21 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;manager;restore'= {
             cand --dir 'The state directory to restore into (the manager must be stopped)'
             cand --from 'The backup file written by `vsm manager backup`'
+            cand --store 'Restore into this store instead of the archive''s: `sqlite` or a PostgreSQL URL of an empty database'
+            cand --store-password-file 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used'
+            cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
+            cand --url 'The manager''s URL'
+            cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
+            cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'vsm;manager;migrate-store'= {
+            cand --dir 'The stopped manager''s state directory'
+            cand --to 'The empty PostgreSQL database: postgres://USER@HOST:PORT/DATABASE (no password in it)'
+            cand --store-password-file 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used'
+            cand --definitions-dir 'Also copy the definition snapshots into this shared directory and configure it'
             cand -o 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
             cand --output 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise'
             cand --url 'The manager''s URL'
@@ -174,6 +193,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand status 'Show whether the manager of a state directory runs, its address and its health'
             cand backup 'Write an online, consistent backup of the manager (administrator) to a file'
             cand restore 'Restore a state directory from a backup file; the manager must be stopped'
+            cand migrate-store 'Move a stopped manager''s SQLite state into an empty PostgreSQL database'
             cand uninstall 'Remove the manager''s operating environment: its state directory (seed A4)'
             cand diagnose 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
             cand log-config 'Show the manager''s log settings, or change them (applied without restart)'
@@ -190,6 +210,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;manager;help;backup'= {
         }
         &'vsm;manager;help;restore'= {
+        }
+        &'vsm;manager;help;migrate-store'= {
         }
         &'vsm;manager;help;uninstall'= {
         }
@@ -566,6 +588,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand --url 'The manager''s URL'
             cand --ca-cert 'A PEM file with the CA certificate(s) to trust when the manager serves TLS'
             cand --color 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR'
+            cand --watch 'Keep showing the unit, redrawn (or, with `--output json`, printed again as one line of JSON) on every change, until Ctrl-C'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -1078,6 +1101,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand status 'Show whether the manager of a state directory runs, its address and its health'
             cand backup 'Write an online, consistent backup of the manager (administrator) to a file'
             cand restore 'Restore a state directory from a backup file; the manager must be stopped'
+            cand migrate-store 'Move a stopped manager''s SQLite state into an empty PostgreSQL database'
             cand uninstall 'Remove the manager''s operating environment: its state directory (seed A4)'
             cand diagnose 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
             cand log-config 'Show the manager''s log settings, or change them (applied without restart)'
@@ -1093,6 +1117,8 @@ set edit:completion:arg-completer[vsm] = {|@words|
         &'vsm;help;manager;backup'= {
         }
         &'vsm;help;manager;restore'= {
+        }
+        &'vsm;help;manager;migrate-store'= {
         }
         &'vsm;help;manager;uninstall'= {
         }

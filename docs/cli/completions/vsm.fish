@@ -47,27 +47,31 @@ complete -c vsm -n "__fish_vsm_needs_command" -f -a "op" -d 'Follow, inspect and
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "jp1" -d 'Generate JP1 integration files (JP1/AJS jobnets, JP1/IM log-file trap, JP1/PFM records)'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output'
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -l url -d 'The manager\'s URL' -r
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
 never\t'Never'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "init" -d 'Create a state directory: configuration file, state store and the first administrator'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "start" -d 'Run the manager: serve the API on the listen address until stopped'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "stop" -d 'Stop the manager of a state directory gracefully and wait until it has exited'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore uninstall diagnose log-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "init" -d 'Create a state directory: configuration file, state store and the first administrator'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "start" -d 'Run the manager: serve the API on the listen address until stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "stop" -d 'Stop the manager of a state directory gracefully and wait until it has exited'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "migrate-store" -d 'Move a stopped manager\'s SQLite state into an empty PostgreSQL database'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l dir -d 'The state directory to create (must not exist, or be empty)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l admin -d 'The name of the first administrator account' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l listen -d 'The address the manager listens on, written to the configuration' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l store -d 'The state store: `sqlite` (default) or postgres://USER@HOST:PORT/DATABASE, an empty database (no password in the URL; only sslmode=disable)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l store-password-file -d 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l definitions-dir -d 'The definition snapshot store (default: DIR/definitions); with PostgreSQL, a directory every manager of the database reaches' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l password-file -d 'Read the password from the first line of FILE' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
@@ -121,6 +125,8 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l dir -d 'The state directory to restore into (the manager must be stopped)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l from -d 'The backup file written by `vsm manager backup`' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l store -d 'Restore into this store instead of the archive\'s: `sqlite` or a PostgreSQL URL of an empty database' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l store-password-file -d 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l url -d 'The manager\'s URL' -r
@@ -129,6 +135,18 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 always\t'Always'
 never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l dir -d 'The stopped manager\'s state directory' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l to -d 'The empty PostgreSQL database: postgres://USER@HOST:PORT/DATABASE (no password in it)' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l store-password-file -d 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l definitions-dir -d 'Also copy the definition snapshots into this shared directory and configure it' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
+json\t'One JSON document on standard output (documented in docs/cli.md)'"
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
+always\t'Always'
+never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l dir -d 'The state directory to remove (the manager must be stopped)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l backup -d 'Where the final backup goes (default: `DIR.final-backup.tar` beside the directory)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l libvirt-uri -d 'libvirt: the URI the manager ran with, to reach its VMs when destroying them' -r
@@ -168,6 +186,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "migrate-store" -d 'Move a stopped manager\'s SQLite state into an empty PostgreSQL database'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from help" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'
@@ -471,6 +490,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
 never\t'Never'"
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -l watch -d 'Keep showing the unit, redrawn (or, with `--output json`, printed again as one line of JSON) on every change, until Ctrl-C'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -l to -d 'The new owner' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
@@ -866,6 +886,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "status" -d 'Show whether the manager of a state directory runs, its address and its health'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "backup" -d 'Write an online, consistent backup of the manager (administrator) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "restore" -d 'Restore a state directory from a backup file; the manager must be stopped'
+complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "migrate-store" -d 'Move a stopped manager\'s SQLite state into an empty PostgreSQL database'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "uninstall" -d 'Remove the manager\'s operating environment: its state directory (seed A4)'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "diagnose" -d 'Write a diagnostics bundle (logs, config, state summary, recent operations) to a file'
 complete -c vsm -n "__fish_vsm_using_subcommand help; and __fish_seen_subcommand_from manager" -f -a "log-config" -d 'Show the manager\'s log settings, or change them (applied without restart)'

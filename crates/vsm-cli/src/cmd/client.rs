@@ -13,7 +13,7 @@ use vsm_manager::{
     OpOptions, OperationRecord, Password, RegisterTemplate, ScaleRequest, UpgradeRequest,
 };
 
-use super::{Ctx, archive, view};
+use super::{Ctx, archive, view, watch};
 use crate::api::{self, Client};
 use crate::cli::{
     AccountCommand, GroupCommand, HostAddArgs, HostCommand, Label, LoginArgs, OpCommand,
@@ -424,6 +424,7 @@ pub async fn unit(ctx: &Ctx<'_>, c: UnitCommand) -> Result<Exit> {
             ctx.out.show(&list, |v| view::units(v, color))?;
             Ok(Exit::Success)
         }
+        UnitCommand::Show(a) if a.watch => watch::unit(ctx, &api::unit(&a.name)?).await,
         UnitCommand::Show(a) => {
             let detail = ctx.api()?.show_unit(&api::unit(&a.name)?).await?;
             ctx.out.show(&detail, |v| view::unit(v, color))?;

@@ -1,7 +1,8 @@
 //! `vsm manager ...`: the administrator's commands on the management host.
 //!
-//! `init`, `start`, `stop`, `status` and `restore` work on the state directory directly (no
-//! API); `backup`, `diagnose` and `log-config` go through the API like every other command.
+//! `init`, `start`, `stop`, `status`, `restore` and `migrate-store` work on the state directory
+//! directly (no API); `backup`, `diagnose` and `log-config` go through the API like every other
+//! command.
 //! A running manager holds an exclusive `flock` on `<dir>/manager.lock` for its whole life and
 //! describes itself in `<dir>/manager.json` (pid, URL); `stop` signals that pid and waits until
 //! the lock is free, so a recycled pid can never be mistaken for the manager.
@@ -49,6 +50,7 @@ pub async fn run(ctx: &Ctx<'_>, c: ManagerCommand) -> Result<Exit> {
         ManagerCommand::Stop(a) => stop(ctx, a).await,
         ManagerCommand::Status(a) => status(ctx, a).await,
         ManagerCommand::Restore(a) => serve::restore(ctx, a).await,
+        ManagerCommand::MigrateStore(a) => serve::migrate_store(ctx, a).await,
         ManagerCommand::Uninstall(a) => serve::uninstall(ctx, a).await,
         ManagerCommand::Backup(a) => {
             let bytes = ctx.api()?.backup(&a.out).await?;
@@ -214,16 +216,44 @@ async fn stop(ctx: &Ctx<'_>, a: ManagerStopArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// The configured store (described, never a password) and the configuration's warnings;
+/// nothing when the configuration cannot be read (`start` says why).
+fn store_of(dir: &Utf8Path) -> (Option<String>, Vec<String>) {
+    let Ok(config) = vsm_manager::ManagerConfig::load(dir.to_path_buf()) else {
+        return (None, Vec::new());
+    };
+    let store = match config.settings.pg_target() {
+        Ok(Some(pg)) => Some(pg.describe()),
+        Ok(None) => Some(format!(
+            "SQLite database {}",
+            dir.join(vsm_manager::DB_FILE)
+        )),
+        Err(_) => None,
+    };
+    (store, config.warnings())
+}
+
+/// Prints each warning on standard error (as `warning: …`) unless the output is JSON.
+fn print_warnings(ctx: &Ctx<'_>, warnings: &[String]) {
+    if !ctx.out.is_json() {
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+}
+
 async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
     require_state_dir(&a.dir)?;
+    let (store, warnings) = store_of(&a.dir);
+    print_warnings(ctx, &warnings);
     if !is_locked(&a.dir)? {
-        let v = json!({"state": "stopped", "dir": a.dir});
+        let v = json!({"state": "stopped", "dir": a.dir, "store": store, "warnings": warnings});
         ctx.out
             .emit(&v, |_| format!("stopped: no manager runs on {}", a.dir));
         return Ok(Exit::Success);
     }
     let Some(info) = read_run_info(&a.dir) else {
-        let v = json!({"state": "starting", "dir": a.dir});
+        let v = json!({"state": "starting", "dir": a.dir, "store": store, "warnings": warnings});
         ctx.out
             .emit(&v, |_| format!("starting: a manager holds {}", a.dir));
         return Ok(Exit::Success);
@@ -242,7 +272,7 @@ async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
     };
     let v = json!({
         "state": state, "dir": a.dir, "pid": info.pid, "url": info.url, "listen": info.listen,
-        "started_at": info.started_at, "health": health,
+        "started_at": info.started_at, "health": health, "store": store, "warnings": warnings,
     });
     ctx.out.emit(&v, |_| {
         let since = crate::render::relative_time(crate::render::now_millis(), info.started_at);

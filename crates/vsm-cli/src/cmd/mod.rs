@@ -8,6 +8,7 @@ mod client;
 mod jp1;
 mod manager;
 pub mod view;
+mod watch;
 
 use anyhow::Result;
 

@@ -467,7 +467,8 @@ pub fn unit(v: &Value, color: bool) -> String {
     unit_at(v, color, now_millis())
 }
 
-fn unit_at(v: &Value, color: bool, now: i64) -> String {
+/// `vsm unit show` with times relative to `now` (ms since the epoch).
+pub(crate) fn unit_at(v: &Value, color: bool, now: i64) -> String {
     let state = unit_state(v);
     let def = text(v, "definition_status");
     let (all, active, invalid) = counts(v);

@@ -98,6 +98,11 @@ impl EngineCtx {
         self.clock
     }
 
+    /// The store (for what needs it whole: a backup of a PostgreSQL store).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Runs a store call on the blocking pool.
     pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
     where

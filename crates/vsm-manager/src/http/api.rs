@@ -160,3 +160,38 @@ pub mod sse {
     /// Data: an [`crate::http::ErrorBody`] (JSON); the stream ends after it.
     pub const ERROR: &str = "error";
 }
+
+/// The event names of a unit's watch stream, `GET /api/v1/units/{unit}/events` (docs/api.md).
+pub mod unit_sse {
+    /// Data: the whole [`crate::api::UnitDetail`] (JSON); `id` is the unit's revision. The
+    /// first event of a stream, and the one after a `resync`.
+    pub const SNAPSHOT: &str = "snapshot";
+    /// Data: a [`crate::watch_delta::UnitDelta`] (JSON) that turns the view of the previous
+    /// event into the view at this event's `id`.
+    pub const DELTA: &str = "delta";
+    /// Data: a [`super::WatchResync`] (JSON): the `Last-Event-ID` sent cannot be resumed from;
+    /// a `snapshot` follows.
+    pub const RESYNC: &str = "resync";
+    /// Data: `{}`; sent when nothing else was sent for the heartbeat interval.
+    pub const HEARTBEAT: &str = "heartbeat";
+    /// Data: a [`super::UnitDeleted`] (JSON): the unit is gone; the last event of the stream.
+    pub const DELETED: &str = "deleted";
+    /// Data: an [`crate::http::ErrorBody`] (JSON), e.g. the caller lost access to the unit;
+    /// the last event of the stream.
+    pub const ERROR: &str = "error";
+}
+
+/// The data of a `resync` event of a unit's watch stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchResync {
+    /// Why the stream could not resume: `gone` (the revision is no longer buffered) or
+    /// `unknown` (an id of another manager process, or not an id of this stream).
+    pub reason: String,
+}
+
+/// The data of a `deleted` event of a unit's watch stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDeleted {
+    /// The unit that was deleted.
+    pub unit: vsm_core::UnitName,
+}

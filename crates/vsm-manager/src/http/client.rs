@@ -21,7 +21,8 @@ use vsm_core::{
 };
 
 use super::api::{
-    Done, GenerationRequest, Health, LoginRequest, PasswordRequest, UploadLimits, WhoAmI, sse,
+    Done, GenerationRequest, Health, LoginRequest, PasswordRequest, UnitDeleted, UploadLimits,
+    WatchResync, WhoAmI, sse, unit_sse,
 };
 use super::archive::{self, ArchiveError, DirMeasure, UnpackLimits, UnpackStats};
 use super::error::{ApiError, ErrorBody, ErrorKind, kind_from_status};
@@ -33,6 +34,7 @@ use crate::api::{
     RegisterTemplate, ScaleRequest, ServerLogs, Session, TemplateInfo, UnitDetail, UnitSummary,
     UpgradeRequest, VersionInfo,
 };
+use crate::watch_delta::{UnitDelta, apply_delta};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,250 @@ pub enum OperationEvent {
 
 /// The event stream of an operation (see [`Client::operation_events`]).
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<OperationEvent, ClientError>> + Send>>;
+
+/// How to follow a unit's watch stream (see [`Client::watch_unit`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// The heartbeat interval to ask for (the manager's default, 15 s, when `None`). A
+    /// connection silent for twice this plus 5 s is taken for dropped.
+    pub heartbeat: Option<Duration>,
+    /// Resume after this event id (of an earlier watch) instead of starting with a snapshot.
+    pub last_event_id: Option<String>,
+}
+
+/// An item of a unit's watch (see [`UnitWatch::next`]); after each, [`UnitWatch::detail`] is
+/// the unit's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnitEvent {
+    /// The whole view arrived (the first item, and the one after a [`UnitEvent::Resync`]).
+    Snapshot {
+        /// The event id (the unit's revision).
+        id: String,
+    },
+    /// A change arrived and was applied to the view.
+    Delta {
+        /// The event id (the unit's new revision).
+        id: String,
+        /// What changed.
+        delta: Box<UnitDelta>,
+    },
+    /// The stream could not resume where it was (or a delta did not fit the view); a snapshot
+    /// follows.
+    Resync {
+        /// Why.
+        reason: String,
+    },
+    /// The unit was deleted; the last item.
+    Deleted,
+}
+
+/// A unit followed through its watch stream (see [`Client::watch_unit`]).
+#[derive(Debug)]
+pub struct UnitWatch {
+    client: Client,
+    unit: UnitName,
+    heartbeat: Option<Duration>,
+    last_id: Option<String>,
+    conn: Option<SseReader>,
+    detail: Option<UnitDetail>,
+    /// Connections lost or refused since the last event.
+    failures: u32,
+    done: bool,
+}
+
+/// How often a watch reconnects in a row without getting an event before it gives up.
+const WATCH_RETRIES: u32 = 8;
+
+impl UnitWatch {
+    /// The unit's view after the items so far (`None` before the first snapshot).
+    pub fn detail(&self) -> Option<&UnitDetail> {
+        self.detail.as_ref()
+    }
+
+    /// The id of the last snapshot or delta applied (what a reconnection resumes after).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
+    }
+
+    async fn connect(&self) -> Result<SseReader> {
+        self.client
+            .unit_events(&self.unit, self.last_id.as_deref(), self.heartbeat)
+            .await
+    }
+
+    /// The next item; `None` after [`UnitEvent::Deleted`] or an error. A dropped connection
+    /// is opened again (after a short, growing pause when that keeps failing), resuming after
+    /// the last event id; errors are the manager's refusal (`error` event or answer, e.g. the
+    /// caller lost access to the unit) or a manager unreachable for a while.
+    pub async fn next(&mut self) -> Option<Result<UnitEvent, ClientError>> {
+        let silence =
+            self.heartbeat.unwrap_or(Duration::from_secs(15)) * 2 + Duration::from_secs(5);
+        loop {
+            if self.done {
+                return None;
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                if self.failures > 0 {
+                    let pause = Duration::from_millis(100 << self.failures.min(6));
+                    tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
+                }
+                match self.connect().await {
+                    Ok(conn) => self.conn = Some(conn),
+                    Err(e) => {
+                        let retry = match &e {
+                            ClientError::Unreachable { .. } => true,
+                            other => other.kind() == Some(ErrorKind::Unavailable),
+                        };
+                        if retry && self.failures < WATCH_RETRIES {
+                            self.failures += 1;
+                            continue;
+                        }
+                        self.done = true;
+                        if e.kind() == Some(ErrorKind::NotFound) && self.detail.is_some() {
+                            // Deleted while the connection was down.
+                            return Some(Ok(UnitEvent::Deleted));
+                        }
+                        return Some(Err(e));
+                    }
+                }
+                continue;
+            };
+            let (name, data, id) = match tokio::time::timeout(silence, conn.next()).await {
+                Ok(Some(Ok(event))) => event,
+                // Ended, broke or fell silent: open it again after the last event.
+                Err(_) | Ok(None) | Ok(Some(Err(_))) => {
+                    self.conn = None;
+                    self.failures += 1;
+                    continue;
+                }
+            };
+            let url = conn.url.clone();
+            let decode = |e: serde_json::Error| ClientError::Decode {
+                url: url.clone(),
+                source: Box::new(e),
+            };
+            self.failures = 0;
+            match name.as_str() {
+                unit_sse::SNAPSHOT => match serde_json::from_str::<UnitDetail>(&data) {
+                    Ok(detail) => {
+                        self.detail = Some(detail);
+                        self.last_id = id.clone();
+                        return Some(Ok(UnitEvent::Snapshot {
+                            id: id.unwrap_or_default(),
+                        }));
+                    }
+                    Err(e) => return self.fail(decode(e)),
+                },
+                unit_sse::DELTA => {
+                    let delta = match serde_json::from_str::<UnitDelta>(&data) {
+                        Ok(d) => d,
+                        Err(e) => return self.fail(decode(e)),
+                    };
+                    let applied = match self.detail.as_mut() {
+                        Some(detail) => apply_delta(detail, &delta).map_err(|e| e.to_string()),
+                        None => Err("a delta came before any snapshot".to_owned()),
+                    };
+                    match applied {
+                        Ok(()) => {
+                            self.last_id = id.clone();
+                            return Some(Ok(UnitEvent::Delta {
+                                id: id.unwrap_or_default(),
+                                delta: Box::new(delta),
+                            }));
+                        }
+                        Err(reason) => {
+                            // Start over with a snapshot.
+                            self.last_id = None;
+                            self.conn = None;
+                            return Some(Ok(UnitEvent::Resync { reason }));
+                        }
+                    }
+                }
+                unit_sse::RESYNC => {
+                    let reason = serde_json::from_str::<WatchResync>(&data)
+                        .map(|r| r.reason)
+                        .unwrap_or_else(|_| "unknown".to_owned());
+                    return Some(Ok(UnitEvent::Resync { reason }));
+                }
+                unit_sse::DELETED => {
+                    if let Err(e) = serde_json::from_str::<UnitDeleted>(&data) {
+                        return self.fail(decode(e));
+                    }
+                    self.done = true;
+                    self.conn = None;
+                    return Some(Ok(UnitEvent::Deleted));
+                }
+                unit_sse::ERROR => {
+                    let err = match serde_json::from_str::<ErrorBody>(&data) {
+                        Ok(body) => ClientError::Api {
+                            status: body.error.http_status(),
+                            error: body.error,
+                        },
+                        Err(e) => decode(e),
+                    };
+                    return self.fail(err);
+                }
+                // Heartbeats, and events of later managers.
+                _ => {}
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ClientError) -> Option<Result<UnitEvent, ClientError>> {
+        self.done = true;
+        self.conn = None;
+        Some(Err(e))
+    }
+}
+
+/// A `text/event-stream` body read event by event.
+pub(crate) struct SseReader {
+    body: Pin<Box<dyn Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>,
+    buf: Vec<u8>,
+    parser: SseParser,
+    url: String,
+}
+
+impl std::fmt::Debug for SseReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseReader").field("url", &self.url).finish()
+    }
+}
+
+impl SseReader {
+    /// Reads the body of `resp` (from `url`).
+    pub(crate) fn new(resp: reqwest::Response, url: String) -> SseReader {
+        SseReader {
+            body: Box::pin(resp.bytes_stream()),
+            buf: Vec::new(),
+            parser: SseParser::default(),
+            url,
+        }
+    }
+
+    /// The next event as (name, data, last event id); `None` when the body ended.
+    pub(crate) async fn next(
+        &mut self,
+    ) -> Option<reqwest::Result<(String, String, Option<String>)>> {
+        loop {
+            while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches(['\n', '\r']);
+                if let Some((event, data)) = self.parser.line(line) {
+                    let id = self.parser.last_id().map(str::to_owned);
+                    return Some(Ok((event, data, id)));
+                }
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Err(e)) => return Some(Err(e)),
+                None => return None,
+            }
+        }
+    }
+}
 
 /// A client of one manager.
 #[derive(Debug, Clone)]
@@ -987,6 +1233,46 @@ impl Client {
         Ok(Box::pin(sse_events(resp, url)))
     }
 
+    /// `GET /api/v1/units/{unit}/events`, followed: the unit's view ([`UnitWatch::detail`]) kept
+    /// up to date from its watch stream, reconnecting with `Last-Event-ID` when the connection
+    /// drops. The first connection is made here, so that an unknown unit or a refusal is this
+    /// call's error.
+    pub async fn watch_unit(&self, unit: &UnitName, options: WatchOptions) -> Result<UnitWatch> {
+        let mut watch = UnitWatch {
+            client: self.clone(),
+            unit: unit.clone(),
+            heartbeat: options.heartbeat,
+            last_id: options.last_event_id,
+            conn: None,
+            detail: None,
+            failures: 0,
+            done: false,
+        };
+        watch.conn = Some(watch.connect().await?);
+        Ok(watch)
+    }
+
+    /// One connection to a unit's watch stream, resuming after `last_id` when given.
+    async fn unit_events(
+        &self,
+        unit: &UnitName,
+        last_id: Option<&str>,
+        heartbeat: Option<Duration>,
+    ) -> Result<SseReader> {
+        let mut path = format!("/api/v1/units/{unit}/events");
+        if let Some(h) = heartbeat {
+            path.push_str(&format!("?heartbeat={}ms", h.as_millis()));
+        }
+        let mut req = self
+            .request(Method::GET, &path)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = self.send(req, &path).await?;
+        Ok(SseReader::new(resp, self.url(&path)))
+    }
+
     // --- administration ---------------------------------------------------------------------
 
     /// `GET /api/v1/admin/backup` into the file `out` (administrator); returns its size.
@@ -1265,9 +1551,15 @@ pub(crate) struct SseParser {
     event: String,
     data: String,
     has_data: bool,
+    last_id: Option<String>,
 }
 
 impl SseParser {
+    /// The id of the last event that named one (`id:`).
+    pub(crate) fn last_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
+    }
+
     /// Feeds one line (without its end); returns `(event, data)` when an event is complete.
     pub(crate) fn line(&mut self, line: &str) -> Option<(String, String)> {
         if line.is_empty() {
@@ -1293,6 +1585,8 @@ impl SseParser {
         };
         match field {
             "event" => self.event = value.to_owned(),
+            // The last event id stays until another `id` line replaces it (as in browsers).
+            "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
             "data" => {
                 if self.has_data {
                     self.data.push('\n');

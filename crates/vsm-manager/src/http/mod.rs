@@ -26,8 +26,14 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod watch;
+#[cfg(test)]
+mod watch_tests;
 
-pub use client::{Client, ClientError, EventStream, OperationEvent, install_crypto_provider};
+pub use client::{
+    Client, ClientError, EventStream, OperationEvent, UnitEvent, UnitWatch, WatchOptions,
+    install_crypto_provider,
+};
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use openapi::openapi_json;
 pub use serve_config::{

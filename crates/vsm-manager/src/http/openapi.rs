@@ -34,7 +34,7 @@ fn body_content(body: Body) -> Option<Value> {
         }
         Body::EventStream => json!({ "text/event-stream": { "schema": {
             "type": "string",
-            "description": "Server-sent events: `progress` (data: ProgressEvent), then one `finished` (data: OperationRecord) or `error` (data: ErrorBody)."
+            "description": "Server-sent events, named in the route's description (docs/api.md); an `error` event (data: ErrorBody) ends a stream that fails."
         } } }),
         Body::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
     })

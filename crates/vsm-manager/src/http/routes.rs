@@ -29,6 +29,7 @@ use super::conditional::{self, BlockingQuery};
 use super::error::{ApiError, ErrorBody};
 use super::state::{AppState, Json, OptionalJson, Path, Query, SessionToken, authenticate};
 use super::upload;
+use super::watch;
 use crate::api::*;
 use crate::revision::Scope;
 
@@ -431,6 +432,24 @@ pub(crate) fn routes() -> Vec<Route> {
                 |m| on(m, show_unit),
             ),
             BLOCKING_Q,
+        ),
+        q(
+            r(
+                Method::GET,
+                "/api/v1/units/{unit}/events",
+                "unit_events",
+                Policy(Action::UnitShow),
+                "Watches a unit: `snapshot` (data: UnitDetail), then batched `delta`s (data: UnitDelta), each with `id` = the unit's revision; resumes after `Last-Event-ID` (or sends `resync` and a new `snapshot`); `heartbeat`; ends with `deleted` or `error` (docs/api.md)",
+                Empty,
+                EventStream,
+                200,
+                |m| on(m, unit_events),
+            ),
+            &[(
+                "heartbeat",
+                "string",
+                "the heartbeat interval: `15s` (default), `15`, `500ms`, `1m`; at least 1s, at most 60s",
+            )],
         ),
         q(
             r(
@@ -1159,6 +1178,16 @@ async fn show_unit(
     Query(b): Query<BlockingQuery>,
 ) -> Res<Response> {
     conditional::unit(&st, &headers, &b, &actor, &unit).await
+}
+
+async fn unit_events(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(unit): Path<UnitName>,
+    headers: HeaderMap,
+    Query(q): Query<watch::WatchQuery>,
+) -> Res<Response> {
+    watch::events(st, actor, unit, &headers, &q).await
 }
 
 async fn delete_unit(

@@ -136,6 +136,10 @@ fn samples() -> Vec<(&'static str, Result<Value, String>)> {
             "UnitDetail",
             json!({"busy_with": 7, "counts": {"active": 2, "all": 3, "invalid": 1}, "created_at": 1_767_225_600_000_i64, "current_version": 1, "definition_status": "changed", "groups": [{"kind": {"count": 3, "max": 8, "min": 1, "template": "websrv", "type": "provisioned"}, "name": "web", "servers": [{"address": "10.0.0.1", "applied_version": 1, "created_at": 1_767_225_600_000_i64, "epoch": 1, "generation": 1, "host": "host-1", "in_progress": "start", "last_error": "last error", "load": {"at": 1_767_225_600_000_i64, "cpu_percent": 12.5, "memory_bytes": 1048576}, "logical": "working", "mark": {"at": 1_767_225_600_000_i64, "comment": "disk noise"}, "name": "web-1", "observed": "working", "observed_at": 1_767_225_600_000_i64, "update_scope": "none"}], "start_order": 1}], "last_operations": [{"created_at": 1_767_225_600_000_i64, "finished_at": 1_767_225_600_000_i64, "id": 7, "kind": "unit_start", "requested_by": "alice", "state": "succeeded", "unit": "shop"}], "name": "shop", "owner": "alice", "versions": [{"created_at": 1_767_225_600_000_i64, "digest": "abababababababababababababababababababababababababababababababab", "version": 1}]}),
         ),
+        sample::<crate::watch_delta::UnitDelta>(
+            "UnitDelta",
+            json!({"busy_with": null, "counts": {"active": 1, "all": 3, "invalid": 1}, "groups": [{"name": "web", "kind": {"count": 3, "max": 8, "min": 1, "template": "websrv", "type": "provisioned"}, "servers": [{"address": "10.0.0.3", "applied_version": 1, "created_at": 1_767_225_600_000_i64, "epoch": 1, "generation": 1, "host": "host-1", "in_progress": null, "last_error": null, "load": null, "logical": "stopped", "mark": {"at": 1_767_225_600_000_i64, "comment": "disk noise"}, "name": "web-3", "observed": "stopped", "observed_at": 1_767_225_600_000_i64, "update_scope": "none"}], "removed": ["web-4"], "order": ["web-1", "web-2", "web-3"]}], "removed_groups": ["cache"], "group_order": ["db", "web"], "owner": "alice", "last_operations": [{"created_at": 1_767_225_600_000_i64, "finished_at": 1_767_225_600_000_i64, "id": 7, "kind": "unit_start", "requested_by": "alice", "state": "succeeded", "unit": "shop"}]}),
+        ),
         sample::<UnitSummary>(
             "UnitSummary",
             json!({"busy_with": 7, "counts": {"active": 2, "all": 3, "invalid": 1}, "created_at": 1_767_225_600_000_i64, "current_version": 1, "definition_status": "changed", "name": "shop", "owner": "alice"}),
@@ -210,13 +214,14 @@ fn infer(value: &Value) -> Value {
     }
 }
 
-/// Every schema the route table names, plus the error body and the progress event.
+/// Every schema the route table names, plus the error body and the events' data (progress, unit
+/// deltas).
 pub(crate) fn schemas() -> Value {
     let samples: Map<String, Value> = samples()
         .into_iter()
         .filter_map(|(name, value)| value.ok().map(|v| (name.to_owned(), v)))
         .collect();
-    let mut names: Vec<&'static str> = vec!["ErrorBody", "ProgressEvent"];
+    let mut names: Vec<&'static str> = vec!["ErrorBody", "ProgressEvent", "UnitDelta"];
     for route in routes() {
         for body in [route.request, route.response] {
             if let Body::Json(n) | Body::OptionalJson(n) | Body::JsonList(n) = body {

@@ -89,7 +89,13 @@ impl Manager {
     pub async fn backup(&self, actor: &Actor, out: &Utf8Path) -> Result<ArchiveInfo> {
         self.authorize(actor, Action::ManagerBackup, None, out.as_str())
             .await?;
-        let info = backup::backup(self.state_dir(), out).await?;
+        let info = backup::backup(
+            self.state_dir(),
+            &self.inner.config.definitions_dir(),
+            self.db_source(),
+            out,
+        )
+        .await?;
         self.write(vec![Self::audit_entry(
             Some(actor),
             "manager backup",
@@ -100,13 +106,27 @@ impl Manager {
         Ok(info)
     }
 
-    /// `vsm manager restore`: unpacks a backup archive into an empty (or new) state directory.
-    /// The manager must not be running on it.
+    /// `vsm manager restore`: unpacks a backup archive into an empty (or new) state directory,
+    /// into the store its configuration names (see [`Manager::restore_with`]). The manager
+    /// must not be running on it.
     pub fn restore(
         state_dir: &Utf8Path,
         archive: &Utf8Path,
     ) -> std::result::Result<ArchiveInfo, OpenError> {
-        backup::restore(state_dir, archive)
+        Manager::restore_with(
+            super::RestoreOptions::new(state_dir.to_path_buf(), archive.to_path_buf()),
+            &mut |_, _| {},
+        )
+    }
+
+    /// Where a backup or the diagnostics read this manager's database from.
+    fn db_source(&self) -> backup::DbSource {
+        let pg = matches!(self.inner.config.settings.pg_target(), Ok(Some(_)));
+        if pg {
+            backup::DbSource::Store(self.engine().store().clone())
+        } else {
+            backup::DbSource::SqliteFile
+        }
     }
 
     /// `vsm manager diagnose` (administrator): logs, config, a state summary and recent
@@ -114,7 +134,13 @@ impl Manager {
     pub async fn diagnostics(&self, actor: &Actor, out: &Utf8Path) -> Result<ArchiveInfo> {
         self.authorize(actor, Action::ManagerDiagnose, None, out.as_str())
             .await?;
-        backup::diagnostics(self.state_dir(), &self.settings().log.dir, out).await
+        backup::diagnostics(
+            self.state_dir(),
+            self.db_source(),
+            &self.settings().log.dir,
+            out,
+        )
+        .await
     }
 
     /// The JP1/PFM rows: every visible server's state and load.

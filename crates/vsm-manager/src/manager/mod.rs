@@ -10,6 +10,7 @@
 mod accounts;
 mod admin;
 mod hosts;
+mod migrate;
 mod operations;
 mod templates;
 mod units;
@@ -31,9 +32,11 @@ use crate::drivers::DriverSet;
 use crate::engine::{self, EngineCtx};
 use crate::error::{Entity, Error, OpenError, Result};
 use crate::jp1::Jp1Sink;
-use crate::paths::{DB_FILE, DEFINITIONS_DIR, LOCK_FILE};
+use crate::paths::LOCK_FILE;
 use crate::revision::{Revised, Revisions};
-use crate::store::{AuditEntry, Change, SqliteStore, Store, StoreError, StoredAccount};
+use crate::store::{AuditEntry, Change, Store, StoreError, StoreTarget, StoredAccount};
+
+pub use migrate::{MigrateOptions, MigrateReport, RestoreOptions};
 
 /// What [`Manager::init`] needs.
 #[derive(Debug, Clone)]
@@ -44,10 +47,13 @@ pub struct InitOptions {
     pub admin: AccountName,
     /// Its password.
     pub password: Password,
-    /// The settings written to `config.yaml` (default: all defaults).
+    /// The settings written to `config.yaml` (default: all defaults). Their `store` picks
+    /// the state store; a PostgreSQL database must not hold a vsm state yet.
     pub settings: Settings,
     /// Password hashing cost.
     pub password_cost: PasswordCost,
+    /// The PostgreSQL password when the settings name no `store_password_file`.
+    pub store_password: Option<Password>,
 }
 
 impl InitOptions {
@@ -59,7 +65,17 @@ impl InitOptions {
             password,
             settings: Settings::default(),
             password_cost: PasswordCost::Standard,
+            store_password: None,
         }
+    }
+
+    /// The configuration the new directory will have.
+    fn config(&self) -> ManagerConfig {
+        let mut config = ManagerConfig::new(self.state_dir.clone());
+        config.settings = self.settings.clone();
+        config.password_cost = self.password_cost;
+        config.store_password = self.store_password.clone();
+        config
     }
 }
 
@@ -96,7 +112,7 @@ impl std::fmt::Debug for Manager {
 }
 
 /// Creates `path` (and missing parents) owner-only; an existing directory is made 0700 too.
-fn mkdir_private(path: &Utf8Path) -> std::result::Result<(), OpenError> {
+pub(crate) fn mkdir_private(path: &Utf8Path) -> std::result::Result<(), OpenError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -124,7 +140,7 @@ pub(crate) fn write_private(path: &Utf8Path, bytes: &[u8]) -> std::io::Result<()
     std::fs::rename(&tmp, path)
 }
 
-fn lock_state_dir(dir: &Utf8Path) -> std::result::Result<File, OpenError> {
+pub(crate) fn lock_state_dir(dir: &Utf8Path) -> std::result::Result<File, OpenError> {
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::io::AsRawFd;
     let path = dir.join(LOCK_FILE);
@@ -147,8 +163,12 @@ fn lock_state_dir(dir: &Utf8Path) -> std::result::Result<File, OpenError> {
 }
 
 impl Manager {
-    /// Creates a state directory: `config.yaml` (commented, every setting defaulted), the state
-    /// store and the first administrator. The directory must be absent or empty.
+    /// Creates a state directory: `config.yaml` (commented, every setting defaulted), the
+    /// definition snapshot store, the state store (`state.db`, or the PostgreSQL database the
+    /// settings name, migrated) and the first administrator. The directory must be absent or
+    /// empty; a PostgreSQL database must hold no vsm state ([`OpenError::StoreInUse`]). On a
+    /// failure, nothing is left in the directory. Blocks: inside a Tokio runtime, call it
+    /// through `spawn_blocking` (a PostgreSQL store cannot be used on an async worker).
     pub fn init(options: InitOptions) -> std::result::Result<(), OpenError> {
         let dir = &options.state_dir;
         if dir.exists() {
@@ -161,12 +181,63 @@ impl Manager {
         }
         auth::check_password(options.password.expose())
             .map_err(|m| OpenError::Invalid(Box::new(Error::data("password", None, None, m))))?;
+        let config = options.config();
+        config.settings.check(dir.join(CONFIG_FILE).as_str())?;
+        let target = config.store_target()?;
+        // A database is checked before anything is created here.
+        let pg = match &target {
+            StoreTarget::Postgres(_) => {
+                let store = target.open()?;
+                if crate::store::copy::holds_state(store.as_ref())? {
+                    return Err(OpenError::StoreInUse {
+                        store: target.describe(),
+                    });
+                }
+                Some(store)
+            }
+            StoreTarget::Sqlite(_) => None,
+        };
+        let existed = dir.exists();
+        let res = Self::init_in(&options, &config, &target, pg);
+        if res.is_err() {
+            // Nothing half-made stays: the directory was absent or empty.
+            if existed {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        let p = e.path();
+                        let _ = if p.is_dir() {
+                            std::fs::remove_dir_all(&p)
+                        } else {
+                            std::fs::remove_file(&p)
+                        };
+                    }
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        res
+    }
+
+    fn init_in(
+        options: &InitOptions,
+        config: &ManagerConfig,
+        target: &StoreTarget,
+        pg: Option<Box<dyn Store>>,
+    ) -> std::result::Result<(), OpenError> {
+        let dir = &options.state_dir;
         mkdir_private(dir)?;
-        mkdir_private(&dir.join(DEFINITIONS_DIR))?;
-        let config = dir.join(CONFIG_FILE);
-        write_private(&config, options.settings.render().as_bytes())
-            .map_err(|e| OpenError::io(&config, e))?;
-        let store = SqliteStore::open(&dir.join(DB_FILE))?;
+        let definitions = config.definitions_dir();
+        if definitions.starts_with(dir) || !definitions.exists() {
+            mkdir_private(&definitions)?;
+        }
+        let config_file = dir.join(CONFIG_FILE);
+        write_private(&config_file, options.settings.render().as_bytes())
+            .map_err(|e| OpenError::io(&config_file, e))?;
+        let store = match pg {
+            Some(store) => store,
+            None => target.open()?,
+        };
         let hash = auth::hash_password(options.password.expose(), options.password_cost)
             .map_err(|m| OpenError::Invalid(Box::new(Error::failed_msg(m))))?;
         let at = now();
@@ -196,30 +267,40 @@ impl Manager {
         drivers: DriverSet,
     ) -> std::result::Result<Manager, OpenError> {
         let dir = config.state_dir.clone();
-        let db = dir.join(DB_FILE);
-        if !db.exists() {
+        let target = config.store_target()?;
+        if let StoreTarget::Sqlite(db) = &target
+            && !db.exists()
+        {
             return Err(OpenError::NotInitialized {
                 dir: dir.to_string(),
             });
         }
         let lock = lock_state_dir(&dir)?;
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let definitions = config.definitions_dir();
         // What an earlier run was killed in the middle of: staged blobs of an import, uploads
         // and exports being prepared. Nobody else uses them while this process holds the lock.
-        let tmp_dirs = (dir.join(DEFINITIONS_DIR), dir.join("tmp"));
+        let tmp_dirs = (definitions.clone(), dir.join("tmp"));
         tokio::task::spawn_blocking(move || remove_temporaries(&tmp_dirs.0, &tmp_dirs.1))
             .await
             .map_err(|e| OpenError::Invalid(Box::new(Error::failed("cleanup task failed", e))))?;
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&db))
-            .await
-            .map_err(|e| OpenError::Invalid(Box::new(Error::failed("store task failed", e))))??;
+        // Every store call blocks (PostgreSQL's on a runtime of its own): never on this thread.
+        let (store, max) = tokio::task::spawn_blocking(move || {
+            let store = target.open()?;
+            let max = store.max_operation_id()?;
+            Ok::<_, StoreError>((store, max))
+        })
+        .await
+        .map_err(|e| OpenError::Invalid(Box::new(Error::failed("store task failed", e))))??;
         let revisions = Arc::new(Revisions::new(crate::revision::new_instance()));
-        let store: Arc<dyn Store> = Arc::new(Revised::new(Box::new(store), revisions.clone()));
-        let max = store.max_operation_id()?;
+        let store: Arc<dyn Store> = Arc::new(Revised::new(store, revisions.clone()));
         let engine = Arc::new(EngineCtx::new(
             store,
             revisions,
             drivers,
-            dir.join(DEFINITIONS_DIR),
+            definitions,
             config.settings.clone(),
             Jp1Sink::open(&dir, &config.settings.jp1),
             max + 1,

@@ -10,17 +10,21 @@
 //! Each backend keeps its SQL in its own module, with a numbered list of migrations applied
 //! one transaction each; both refuse a schema newer than they know ([`StoreError::TooNew`]).
 //! One contract suite (`tests.rs`) runs every behaviour test against both.
+//!
+//! [`StoreTarget`] is the one place that turns a configured store into an open [`Store`];
+//! [`copy`] copies one store whole into another (migration, restore) and checks the copy.
 
+pub mod copy;
 mod pg;
 mod rows;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use pg::PgStore;
+pub use pg::{PgStore, PgTarget};
 pub use sqlite::SqliteStore;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 use vsm_core::model::{Server, Template, Unit};
 use vsm_core::{
@@ -236,6 +240,8 @@ pub trait Store: Send + Sync + 'static {
     fn accounts(&self) -> Result<Vec<StoredAccount>, StoreError>;
     /// One session by token digest.
     fn session(&self, token_hash: &str) -> Result<Option<StoredSession>, StoreError>;
+    /// Every session, by token digest (for copying a store whole).
+    fn sessions(&self) -> Result<Vec<StoredSession>, StoreError>;
     /// One template.
     fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError>;
     /// Every template, by name.
@@ -266,4 +272,37 @@ pub trait Store: Send + Sync + 'static {
     fn write(&self, changes: &[Change]) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `dest` while the store stays in use.
     fn backup_to(&self, dest: &Utf8Path) -> Result<(), StoreError>;
+}
+
+/// Where the state lives — the one place that turns a configured store into an open
+/// [`Store`]. The manager's configuration makes it ([`crate::ManagerConfig::store_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// A SQLite file (`state.db` in the state directory).
+    Sqlite(Utf8PathBuf),
+    /// A PostgreSQL database.
+    Postgres(PgTarget),
+}
+
+impl StoreTarget {
+    /// Opens (creating or migrating) the store. Blocks: call it from a blocking thread.
+    pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreTarget::Sqlite(path) => Box::new(SqliteStore::open(path)?),
+            StoreTarget::Postgres(pg) => Box::new(PgStore::open_target(pg)?),
+        })
+    }
+
+    /// Whether it is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, StoreTarget::Postgres(_))
+    }
+
+    /// What it is, for messages (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreTarget::Sqlite(path) => format!("SQLite database {path}"),
+            StoreTarget::Postgres(pg) => pg.describe(),
+        }
+    }
 }

@@ -255,6 +255,133 @@ impl Conn {
     }
 }
 
+/// A PostgreSQL database to keep the state in: a `postgres://` URL that carries no password,
+/// and the password from elsewhere (a file, the environment). Its `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgTarget {
+    url: String,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTarget")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The only TLS mode this build speaks to PostgreSQL with.
+const SSLMODE_ONLY: &str = "disable";
+
+impl PgTarget {
+    /// Checks a store URL: `postgres://USER@HOST:PORT/DATABASE[?…]` (or `postgresql://`),
+    /// without a password, and without a TLS mode other than `sslmode=disable` (this build
+    /// connects without TLS). The error is one sentence saying what to do; it never repeats
+    /// a password the URL carried.
+    pub fn parse(url: &str) -> Result<PgTarget, String> {
+        let shown = redact_url(url);
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(format!(
+                "`{shown}` is not a PostgreSQL URL: give postgres://USER@HOST:PORT/DATABASE, or `sqlite`"
+            ));
+        }
+        let config: Config = url
+            .parse()
+            .map_err(|e| format!("the PostgreSQL URL `{shown}` does not parse: {e}"))?;
+        if config.get_password().is_some() {
+            return Err(format!(
+                "the PostgreSQL URL `{shown}` carries a password; remove it from the URL and put \
+                 it in an owner-only file named by `store_password_file` (--store-password-file) \
+                 or in the environment variable VSM_STORE_PASSWORD"
+            ));
+        }
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        for pair in query.split('&') {
+            if let Some(("sslmode", mode)) = pair.split_once('=')
+                && mode != SSLMODE_ONLY
+            {
+                return Err(format!(
+                    "sslmode={mode} in the PostgreSQL URL is not supported: this vsm connects to \
+                     PostgreSQL without TLS; use sslmode={SSLMODE_ONLY} on a trusted network (or \
+                     reach the server through a TLS tunnel on this host)"
+                ));
+            }
+        }
+        if config.get_dbname().is_none() {
+            return Err(format!(
+                "the PostgreSQL URL `{shown}` names no database: give postgres://USER@HOST:PORT/DATABASE"
+            ));
+        }
+        Ok(PgTarget {
+            url: url.to_owned(),
+            password: None,
+        })
+    }
+
+    /// The same database with `password` (or none).
+    pub fn with_password(mut self, password: Option<String>) -> PgTarget {
+        self.password = password;
+        self
+    }
+
+    /// The URL, which carries no password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether a password was given.
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// `database D on HOST:PORT as USER`, for messages.
+    pub fn describe(&self) -> String {
+        let Ok(config) = self.url.parse::<Config>() else {
+            return redact_url(&self.url);
+        };
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "PostgreSQL database {} on {host}:{port} as {}",
+            config.get_dbname().unwrap_or("?"),
+            config.get_user().unwrap_or("?")
+        )
+    }
+
+    fn config(&self) -> Result<Config, StoreError> {
+        let mut config: Config = self.url.parse()?;
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        if let Some(pw) = &self.password {
+            config.password(pw.as_bytes());
+        }
+        Ok(config)
+    }
+}
+
+/// `url` with the password between `user:` and `@` (if any) replaced by `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// The PostgreSQL implementation of [`Store`]. Opening and every call block: call them from
 /// blocking threads (`spawn_blocking`, a thread of one's own), never on an async worker.
 pub struct PgStore {
@@ -367,9 +494,21 @@ impl PgStore {
         PgStore::open_with(url, Timeouts::default())
     }
 
+    /// Connects to the database `target` names (with its password) and migrates it.
+    /// Blocks: call it from a blocking thread.
+    ///
+    /// # Errors
+    /// As [`PgStore::open`].
+    pub fn open_target(target: &PgTarget) -> Result<PgStore, StoreError> {
+        PgStore::open_config(target.config()?, Timeouts::default())
+    }
+
     /// [`PgStore::open`] with other time-outs.
     pub(crate) fn open_with(url: &str, timeouts: Timeouts) -> Result<PgStore, StoreError> {
-        let mut config: Config = url.parse()?;
+        PgStore::open_config(url.parse()?, timeouts)
+    }
+
+    fn open_config(mut config: Config, timeouts: Timeouts) -> Result<PgStore, StoreError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeouts.connect);
         }
@@ -670,6 +809,58 @@ impl PgStore {
         Ok(())
     }
 
+    /// Writes what `next` hands out, batch after batch until it answers `None`, in one
+    /// transaction on a session of its own: all of it is committed, or — on any error of
+    /// `next` or of the database — none of it. Each batch has the call's deadline.
+    pub(crate) fn write_batches(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<Vec<Change>>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let rt = OwnRuntime::new()?;
+        let t = self.timeouts;
+        let mut conn = Conn {
+            client: rt.block_on(connect(&self.config, t))?,
+            statements: HashMap::new(),
+            broken: false,
+        };
+        rt.block_on(deadline(
+            "a write",
+            t.call,
+            conn.client.batch_execute("BEGIN"),
+        ))?;
+        while let Some(changes) = next()? {
+            rt.block_on(deadline("a write", t.call, async {
+                for change in &changes {
+                    Self::apply(&mut conn, change).await?;
+                }
+                Ok::<_, StoreError>(())
+            }))?;
+        }
+        // An error above drops the session: the server rolls the transaction back.
+        rt.block_on(deadline(
+            "a write",
+            t.call,
+            conn.client.batch_execute("COMMIT"),
+        ))
+    }
+
+    /// Removes every row of vsm's tables (keeping the schema), in one transaction: undoes a
+    /// copy whose check failed, so that the database is empty again.
+    pub(crate) fn remove_all_rows(&self) -> Result<(), StoreError> {
+        self.run("a write", async |c| {
+            c.transaction("BEGIN", async |c| {
+                c.client
+                    .batch_execute(
+                        "TRUNCATE accounts, sessions, templates, units, servers, operations, \
+                         journal, audit, hosts",
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await
+        })
+    }
+
     /// Copies every row, as one snapshot, into `dest` (an empty store), on a session and a
     /// runtime of its own so that the store's own calls go on meanwhile.
     fn copy_into(&self, dest: &dyn Store) -> Result<(), StoreError> {
@@ -806,6 +997,30 @@ impl Store for PgStore {
                 created_at: Timestamp::from_millis(created),
                 expires_at: Timestamp::from_millis(expires),
             }))
+        })
+    }
+
+    fn sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        self.run("a query", async |c| {
+            let rows = c
+                .query(
+                    "SELECT token_hash, account, created_at, expires_at FROM sessions ORDER BY token_hash",
+                    &[],
+                )
+                .await?;
+            let mut out = Vec::new();
+            for r in &rows {
+                let account: String = r.try_get(1)?;
+                if let Ok(account) = AccountName::new(account) {
+                    out.push(StoredSession {
+                        token_hash: r.try_get(0)?,
+                        account,
+                        created_at: Timestamp::from_millis(r.try_get(2)?),
+                        expires_at: Timestamp::from_millis(r.try_get(3)?),
+                    });
+                }
+            }
+            Ok(out)
         })
     }
 

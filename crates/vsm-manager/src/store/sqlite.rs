@@ -424,6 +424,34 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT token_hash, account, created_at, expires_at FROM sessions ORDER BY token_hash",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (token_hash, account, c, e) = row?;
+            if let Ok(account) = AccountName::new(account) {
+                out.push(StoredSession {
+                    token_hash,
+                    account,
+                    created_at: Timestamp::from_millis(c),
+                    expires_at: Timestamp::from_millis(e),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     fn template(&self, name: &TemplateName) -> Result<Option<Template>, StoreError> {
         let conn = self.lock();
         let json: Option<String> = conn

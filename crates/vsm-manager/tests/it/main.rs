@@ -15,4 +15,5 @@ mod hosts;
 mod libvirt_hosts;
 mod pool_moves;
 mod pool_support;
+mod postgres;
 mod support;

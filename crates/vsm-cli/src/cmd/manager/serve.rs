@@ -1,7 +1,9 @@
-//! Running the manager: `vsm manager init`, `start` (foreground or `--detach`) and `restore`.
+//! Running the manager: `vsm manager init`, `start` (foreground or `--detach`), `restore`
+//! and `migrate-store`.
 //!
 //! This is the one place that builds hypervisor drivers and injects them into the manager
-//! library; libraries never choose a backend themselves. In the foreground under systemd
+//! library; libraries never choose a backend themselves. It is also the one place that reads
+//! the PostgreSQL password from the environment (`VSM_STORE_PASSWORD`) for the library. In the foreground under systemd
 //! (`Type=notify`), `start` reports readiness and shutdown through `super::notify`.
 
 use std::process::Stdio;
@@ -21,7 +23,10 @@ use vsm_manager::{DriverKind, DriverSet, InitOptions, Manager, ManagerConfig, Op
 
 use super::{RunInfo, is_locked, read_run_info};
 use crate::api;
-use crate::cli::{ManagerInitArgs, ManagerRestoreArgs, ManagerStartArgs, ManagerUninstallArgs};
+use crate::cli::{
+    ManagerInitArgs, ManagerMigrateStoreArgs, ManagerRestoreArgs, ManagerStartArgs,
+    ManagerUninstallArgs,
+};
 use crate::cmd::Ctx;
 use crate::exit::{Exit, Failure};
 use crate::password;
@@ -38,9 +43,55 @@ pub fn open_failure(e: OpenError) -> anyhow::Error {
             f.details = vec![problem.to_string()];
             f.hint = Some("fix the configuration file and try again".into());
         }
+        OpenError::Store(_) => {
+            f.hint = Some(
+                "check that the state store is reachable: for PostgreSQL the URL in config.yaml, \
+                 the password (store_password_file or VSM_STORE_PASSWORD) and the server"
+                    .into(),
+            );
+        }
         _ => {}
     }
     anyhow::Error::new(e).context(f)
+}
+
+/// The PostgreSQL password from `VSM_STORE_PASSWORD` (used when the configuration names no
+/// `store_password_file`).
+fn store_password_env() -> Option<vsm_manager::Password> {
+    std::env::var(vsm_manager::config::STORE_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(vsm_manager::Password::new)
+}
+
+/// The configuration of `dir`, with the PostgreSQL password from the environment.
+pub fn load_config(dir: &Utf8Path) -> Result<ManagerConfig> {
+    let mut config = ManagerConfig::load(dir.to_path_buf()).map_err(open_failure)?;
+    config.store_password = store_password_env();
+    Ok(config)
+}
+
+/// A `--store` value checked: `sqlite` or a PostgreSQL URL without a password.
+fn check_store(store: &str) -> Result<()> {
+    if store == vsm_manager::config::STORE_SQLITE {
+        return Ok(());
+    }
+    vsm_manager::store::PgTarget::parse(store).map(|_| ()).map_err(|m| {
+        Failure::new(Exit::Usage, m)
+            .hint("give --store postgres://USER@HOST:PORT/DATABASE and the password with --store-password-file FILE or VSM_STORE_PASSWORD")
+            .into()
+    })
+}
+
+/// Prints copy progress (`accounts: 3 rows`) on standard error when it is a terminal and the
+/// output is not JSON.
+fn copy_progress(ctx: &Ctx<'_>) -> impl FnMut(&'static str, usize) + Send + 'static {
+    let show = !ctx.out.is_json() && ctx.out.err_tty;
+    move |table, rows| {
+        if show {
+            eprintln!("  copied {table}: {rows} row(s)");
+        }
+    }
 }
 
 pub async fn init(ctx: &Ctx<'_>, a: ManagerInitArgs) -> Result<Exit> {
@@ -57,20 +108,104 @@ pub async fn init(ctx: &Ctx<'_>, a: ManagerInitArgs) -> Result<Exit> {
         check_listen(listen)?;
         options.settings.service.listen = listen.clone();
     }
+    if let Some(store) = &a.store {
+        check_store(store)?;
+        options.settings.store = store.clone();
+    }
+    if let Some(file) = &a.store_password.store_password_file {
+        options.settings.store_password_file = Some(absolute_new(file)?.to_string());
+    }
+    if let Some(defs) = &a.definitions_dir {
+        options.settings.definitions_dir = Some(absolute_new(defs)?.to_string());
+    }
+    options.store_password = store_password_env();
+    let mut config = ManagerConfig::new(dir.clone());
+    config.settings = options.settings.clone();
+    let store = match config.settings.pg_target() {
+        Ok(Some(pg)) => pg.describe(),
+        _ => format!("SQLite database {}", dir.join(vsm_manager::DB_FILE)),
+    };
+    let warnings = config.warnings();
     let listen = options.settings.service.listen.clone();
     tokio::task::spawn_blocking(move || Manager::init(options))
         .await
         .context("the init task failed")?
         .map_err(open_failure)?;
-    let v =
-        json!({"dir": dir, "admin": a.admin, "listen": listen, "config": dir.join("config.yaml")});
+    let v = json!({
+        "dir": dir, "admin": a.admin, "listen": listen, "config": dir.join("config.yaml"),
+        "store": store, "definitions_dir": config.definitions_dir(), "warnings": warnings,
+    });
+    super::print_warnings(ctx, &warnings);
     ctx.out.emit(&v, |_| {
         format!(
             "initialized the manager state directory {dir} (administrator {})\n\
+             state store: {store}\n\
              settings: {}\n\
              next: vsm manager start --dir {dir} --detach",
             a.admin,
             dir.join("config.yaml")
+        )
+    });
+    Ok(Exit::Success)
+}
+
+/// `vsm manager migrate-store`: a stopped SQLite manager's state into an empty PostgreSQL
+/// database, checked, then the configuration rewritten.
+pub async fn migrate_store(ctx: &Ctx<'_>, a: ManagerMigrateStoreArgs) -> Result<Exit> {
+    super::require_state_dir(&a.dir)?;
+    let dir = absolute(&a.dir)?;
+    if is_locked(&dir)? {
+        return Err(Failure::new(
+            Exit::Busy,
+            format!("a manager runs on {dir}; stop it before moving its state"),
+        )
+        .hint(format!("vsm manager stop --dir {dir}"))
+        .into());
+    }
+    check_store(&a.to)?;
+    let mut options = vsm_manager::MigrateOptions::new(dir.clone(), a.to.clone());
+    if let Some(file) = &a.store_password.store_password_file {
+        options.store_password_file = Some(absolute_new(file)?);
+    }
+    if let Some(defs) = &a.definitions_dir {
+        options.definitions_dir = Some(absolute_new(defs)?);
+    }
+    options.store_password = store_password_env();
+    if !ctx.out.is_json() && ctx.out.err_tty {
+        eprintln!("moving the state of {dir} to PostgreSQL …");
+    }
+    let mut progress = copy_progress(ctx);
+    let report =
+        tokio::task::spawn_blocking(move || Manager::migrate_store(options, &mut progress))
+            .await
+            .context("the migration task failed")?
+            .map_err(open_failure)?;
+    super::print_warnings(ctx, &report.warnings);
+    let mut v = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("sessions_kept".into(), json!(true));
+    }
+    ctx.out.emit(&v, |_| {
+        let r = &report.rows;
+        format!(
+            "moved the state of {dir} to the {}: {} account(s), {} session(s), {} template(s), \
+             {} host(s), {} unit(s) with {} server(s), {} operation(s) with {} journal entries, \
+             {} audit record(s); read back and compared\n\
+             kept the SQLite database as {}\n\
+             config.yaml now names {}\n\
+             next: vsm manager start --dir {dir} --detach",
+            report.store,
+            r.accounts,
+            r.sessions,
+            r.templates,
+            r.hosts,
+            r.units,
+            r.servers,
+            r.operations,
+            r.journal,
+            r.audit,
+            report.kept,
+            report.url
         )
     });
     Ok(Exit::Success)
@@ -93,13 +228,27 @@ pub async fn restore(ctx: &Ctx<'_>, a: ManagerRestoreArgs) -> Result<Exit> {
         )
         .into());
     }
-    let from = a.from.clone();
-    let target = dir.clone();
-    let info = tokio::task::spawn_blocking(move || Manager::restore(&target, &from))
+    if let Some(store) = &a.store {
+        check_store(store)?;
+    }
+    let mut options = vsm_manager::RestoreOptions::new(dir.clone(), a.from.clone());
+    options.store = a.store.clone();
+    if let Some(file) = &a.store_password.store_password_file {
+        options.store_password_file = Some(absolute_new(file)?);
+    }
+    options.store_password = store_password_env();
+    let mut progress = copy_progress(ctx);
+    let info = tokio::task::spawn_blocking(move || Manager::restore_with(options, &mut progress))
         .await
         .context("the restore task failed")?
         .map_err(open_failure)?;
-    let v = serde_json::to_value(&info).unwrap_or_else(|_| json!({}));
+    let (store, warnings) = super::store_of(&dir);
+    super::print_warnings(ctx, &warnings);
+    let mut v = serde_json::to_value(&info).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("store".into(), json!(store));
+        o.insert("warnings".into(), json!(warnings));
+    }
     ctx.out.emit(&v, |_| {
         format!(
             "restored {dir} from {} ({} entries); start it with `vsm manager start --dir {dir}`",
@@ -114,10 +263,10 @@ pub async fn restore(ctx: &Ctx<'_>, a: ManagerRestoreArgs) -> Result<Exit> {
 /// final backup; refuses while units have servers unless told to delete them first.
 pub async fn uninstall(ctx: &Ctx<'_>, a: ManagerUninstallArgs) -> Result<Exit> {
     let dir = absolute_new(&a.dir)?;
-    if !dir.join(vsm_manager::DB_FILE).exists() {
+    if !dir.join("config.yaml").exists() {
         return Err(Failure::new(
             Exit::Usage,
-            format!("{dir} holds no manager (no {})", vsm_manager::DB_FILE),
+            format!("{dir} holds no manager (no config.yaml)"),
         )
         .hint("give the state directory of `vsm manager init --dir`")
         .into());
@@ -131,8 +280,15 @@ pub async fn uninstall(ctx: &Ctx<'_>, a: ManagerUninstallArgs) -> Result<Exit> {
         .into());
     }
     let drivers = build_drivers(&dir, a.libvirt_uri.as_deref()).await?;
-    let mut config = ManagerConfig::load(&dir).map_err(open_failure)?;
+    let mut config = load_config(&dir)?;
     config.monitor = false;
+    let pg = config
+        .settings
+        .pg_target()
+        .ok()
+        .flatten()
+        .map(|p| p.describe());
+    let shared_defs = Some(config.definitions_dir()).filter(|d| !d.starts_with(&dir));
     let manager = Manager::open(config, drivers).await.map_err(open_failure)?;
     let outcome = uninstall_with(ctx, &manager, &dir, &a).await;
     manager.shutdown(Duration::from_secs(10)).await;
@@ -142,11 +298,19 @@ pub async fn uninstall(ctx: &Ctx<'_>, a: ManagerUninstallArgs) -> Result<Exit> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "vsm".into());
-    let left = vec![
+    let mut left = vec![
         format!("the vsm program ({exe}) and any service unit or package that installed it"),
         "JP1 definitions handed out (log-file trap configuration, JP1/AJS jobnets) on the JP1 side"
             .to_owned(),
     ];
+    if let Some(pg) = pg {
+        left.push(format!(
+            "the {pg}, which still holds the state (drop it on the server when no longer needed)"
+        ));
+    }
+    if let Some(defs) = shared_defs {
+        left.push(format!("the shared definitions directory {defs}"));
+    }
     let v = json!({
         "removed": dir,
         "backup": backup,
@@ -295,6 +459,9 @@ pub async fn start(ctx: &Ctx<'_>, a: ManagerStartArgs) -> Result<Exit> {
         .into());
     }
     if a.detach {
+        if let Ok(config) = load_config(&a.dir) {
+            super::print_warnings(ctx, &config.warnings());
+        }
         return detach(ctx, &a).await;
     }
     foreground(ctx, &a).await
@@ -303,7 +470,12 @@ pub async fn start(ctx: &Ctx<'_>, a: ManagerStartArgs) -> Result<Exit> {
 /// Runs the manager in this process until SIGTERM or Ctrl-C, then shuts down gracefully.
 async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
     let dir = absolute(&a.dir)?;
-    let mut config = ManagerConfig::load(dir.clone()).map_err(open_failure)?;
+    let mut config = load_config(&dir)?;
+    if !ctx.out.is_json() {
+        for w in config.warnings() {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(listen) = &a.listen {
         check_listen(listen)?;
         config.settings.service.listen = listen.clone();

@@ -98,6 +98,7 @@ const EXPECTED: &[(&str, [u16; 4])] = &[
     ("GET /api/v1/units", [401, 200, 200, 200]),
     ("POST /api/v1/units", [401, 201, 201, 201]),
     ("GET /api/v1/units/{unit}", [401, 403, 200, 200]),
+    ("GET /api/v1/units/{unit}/events", [401, 403, 200, 200]),
     ("DELETE /api/v1/units/{unit}", [401, 403, 202, 202]),
     ("PUT /api/v1/units/{unit}/owner", [401, 403, 403, 200]),
     // The owner imports a new version (201); the administrator's identical import is a no-op.
