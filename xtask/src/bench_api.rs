@@ -199,6 +199,7 @@ async fn bench(runs: usize) -> Result<()> {
         not_modified.push(n);
         lib.push(l);
     }
+    let sse = sse_latency(&manager, &admin, &url, &session.token, &unit).await?;
     let _ = server.shutdown().await;
     let memory = read_model_memory(&manager, &admin).await?;
     manager.shutdown(Duration::from_secs(5)).await;
@@ -242,6 +243,11 @@ async fn bench(runs: usize) -> Result<()> {
     let ratio = hp50 / lp50;
     println!("HTTP / library p50: {ratio:.2}x (body: {body_bytes} bytes)");
     println!(
+        "change to SSE delta at {SSE_WATCHERS} watchers, {SSE_CHANGES} changes {SSE_GAP_MS} ms apart: p50 {:.1} ms, p99 {:.1} ms",
+        crate::bench::ms(sse.quantile(0.5)),
+        crate::bench::ms(sse.quantile(0.99)),
+    );
+    println!(
         "read model, {} servers: {:.1} MB resident for the view ({:.1} MB of it the JSON body)",
         memory.servers,
         memory.resident as f64 / 1e6,
@@ -257,6 +263,13 @@ async fn bench(runs: usize) -> Result<()> {
         "http": { "p50_ms": hp50, "p99_ms": hp99, "requests_per_s": hrps },
         "http_body": { "p50_ms": bp50, "p99_ms": bp99, "requests_per_s": brps },
         "http_304": { "p50_ms": np50, "p99_ms": np99, "requests_per_s": nrps },
+        "sse_delta": {
+            "watchers": SSE_WATCHERS,
+            "changes": SSE_CHANGES,
+            "gap_ms": SSE_GAP_MS,
+            "p50_ms": crate::bench::ms(sse.quantile(0.5)),
+            "p99_ms": crate::bench::ms(sse.quantile(0.99)),
+        },
         "read_model": {
             "servers": memory.servers,
             "resident_bytes": memory.resident,
@@ -335,6 +348,101 @@ async fn raw_round(
     let mut latencies = Vec::new();
     for t in tasks {
         latencies.extend(t.await.context("client task")??);
+    }
+    Ok(Round {
+        latencies,
+        wall: start.elapsed(),
+    })
+}
+
+/// Watchers of the unit's event stream in the SSE measurement.
+const SSE_WATCHERS: usize = 10;
+/// Changes made (a server marked, then unmarked, …).
+const SSE_CHANGES: usize = 100;
+/// The pause between two changes: each is a change after a quiet spell, as an operator's is.
+const SSE_GAP_MS: u64 = 100;
+
+/// The time from a change (just before the call that makes it) to its delta at each of
+/// [`SSE_WATCHERS`] clients of `GET /api/v1/units/{unit}/events`.
+async fn sse_latency(
+    manager: &Manager,
+    admin: &vsm_manager::Actor,
+    url: &str,
+    token: &str,
+    unit: &UnitName,
+) -> Result<Round> {
+    // Each watcher reports, for every delta, whether the marked server shows a mark now and
+    // when that arrived: a change's latency is up to the first delta that shows it (the
+    // manager may send an earlier one, e.g. for the unit's lock).
+    let server: vsm_core::ServerName = parse("g1-1")?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, bool, Instant)>();
+    let mut watchers = Vec::new();
+    for w in 0..SSE_WATCHERS {
+        let client = Client::new(url, Some(token.to_owned()))?;
+        let mut watch = client
+            .watch_unit(unit, vsm_manager::http::WatchOptions::default())
+            .await
+            .context("watch the unit")?;
+        match watch.next().await {
+            Some(Ok(vsm_manager::http::UnitEvent::Snapshot { .. })) => {}
+            other => bail!("the watch began with {other:?}, not a snapshot"),
+        }
+        let (tx, server) = (tx.clone(), server.clone());
+        watchers.push(tokio::spawn(async move {
+            while let Some(event) = watch.next().await {
+                let at = Instant::now();
+                if let Ok(vsm_manager::http::UnitEvent::Delta { .. }) = event {
+                    let marked = watch.detail().is_some_and(|d| {
+                        d.groups
+                            .iter()
+                            .flat_map(|g| &g.servers)
+                            .any(|s| s.name == server && s.mark.is_some())
+                    });
+                    if tx.send((w, marked, at)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    let mut latencies = Vec::with_capacity(SSE_WATCHERS * SSE_CHANGES);
+    for i in 0..SSE_CHANGES {
+        tokio::time::sleep(Duration::from_millis(SSE_GAP_MS)).await;
+        let t0 = Instant::now();
+        if i % 2 == 0 {
+            manager
+                .mark_server(
+                    admin,
+                    unit,
+                    &server,
+                    vsm_manager::MarkRequest {
+                        comment: "bench".into(),
+                    },
+                )
+                .await
+                .context("mark")?;
+        } else {
+            manager
+                .unmark_server(admin, unit, &server)
+                .await
+                .context("unmark")?;
+        }
+        let want = i % 2 == 0;
+        let mut seen = [false; SSE_WATCHERS];
+        while seen.iter().any(|s| !s) {
+            let (w, marked, at) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .context("no delta showing the change within 10 s")?
+                .context("the watchers ended")?;
+            if marked == want && !seen[w] {
+                seen[w] = true;
+                latencies.push(at.saturating_duration_since(t0));
+            }
+        }
+    }
+    for w in watchers {
+        w.abort();
     }
     Ok(Round {
         latencies,

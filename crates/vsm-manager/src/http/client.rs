@@ -206,10 +206,21 @@ impl UnitWatch {
         self.last_id.as_deref()
     }
 
-    async fn connect(&self) -> Result<SseReader> {
-        self.client
-            .unit_events(&self.unit, self.last_id.as_deref(), self.heartbeat)
-            .await
+    /// Opens the stream after the last event id. (The future borrows no part of `self`, so
+    /// that a `UnitWatch` can be followed in a spawned task: its connection is `Send`, not
+    /// `Sync`.)
+    fn connect(&self) -> impl Future<Output = Result<SseReader>> + Send + 'static {
+        let (client, unit, last_id, heartbeat) = (
+            self.client.clone(),
+            self.unit.clone(),
+            self.last_id.clone(),
+            self.heartbeat,
+        );
+        async move {
+            client
+                .unit_events(&unit, last_id.as_deref(), heartbeat)
+                .await
+        }
     }
 
     /// The next item; `None` after [`UnitEvent::Deleted`] or an error. A dropped connection

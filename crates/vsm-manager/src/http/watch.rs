@@ -6,7 +6,8 @@
 //! bounded buffer of the deltas between the views it saw, each delta computed and encoded once
 //! for every subscriber. A subscriber is only a position in that buffer (no queue of its own):
 //! it sends the buffered deltas after its position, and when it has caught up it waits for the
-//! unit's revision to move, lets changes gather for [`COALESCE`], reads the view again through
+//! unit's revision to move, reads the view again (at once after a quiet spell, else
+//! [`COALESCE`] after its last read, so a burst of changes makes one delta) through
 //! [`crate::Manager::unit_view`] — which authorizes the caller every time, so a caller who lost
 //! the unit (`chown`) gets an `error` event and the stream ends — and advances the feed with it.
 //! A subscriber never sends a delta past the newest revision it was authorized at. A position
@@ -284,6 +285,10 @@ struct Watcher {
     resync: Option<&'static str>,
     heartbeat: Duration,
     next_beat: Instant,
+    /// When the view was last read after a change: the next read waits until
+    /// [`COALESCE`] after it (a change after a quiet spell is read at once, a burst of
+    /// changes makes one delta per [`COALESCE`]).
+    last_read: Option<Instant>,
     done: bool,
 }
 
@@ -325,6 +330,7 @@ pub(crate) async fn events(
         resync,
         heartbeat,
         next_beat: Instant::now() + heartbeat,
+        last_read: None,
         done: false,
     };
     let stream = futures::stream::unfold(watcher, |mut w| async move {
@@ -428,12 +434,17 @@ impl Watcher {
         }
     }
 
-    /// Lets changes gather, then reads the view again (authorizing the caller) into the feed.
+    /// Reads the view again (authorizing the caller) into the feed: at once after a quiet
+    /// spell, else once [`COALESCE`] has passed since the last read, so that the changes of
+    /// a burst gather into one delta.
     async fn refresh(&mut self) -> Result<(), Stop> {
-        tokio::select! {
-            () = tokio::time::sleep(COALESCE) => {}
-            () = self.st.closing.cancelled() => return Err(Stop::Closing),
+        if let Some(last) = self.last_read {
+            tokio::select! {
+                () = tokio::time::sleep_until(last + COALESCE) => {}
+                () = self.st.closing.cancelled() => return Err(Stop::Closing),
+            }
         }
+        self.last_read = Some(Instant::now());
         self.read().await.map(drop)
     }
 

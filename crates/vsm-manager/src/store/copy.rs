@@ -4,7 +4,7 @@
 //! The source is read only through the [`Store`] trait, table by table in an order whose
 //! foreign keys hold (accounts, sessions, templates, hosts, units with their servers,
 //! operations, their journals, the audit log); the destination is written in one transaction
-//! ([`PgStore::write_batches`]). Then both are read back through the trait and every table's
+//! (`PgStore::write_batches`). Then both are read back through the trait and every table's
 //! rows compared; a copy that lost or changed anything is an error, and the destination is
 //! emptied again. The source is never written.
 //!
