@@ -4,7 +4,8 @@
 //! client (ssh transport and static driver tests), `rsync` (deploy benchmark comparison),
 //! `libvirt-dev` + `pkg-config` (the `libvirt` driver feature), and for the tests with real VMs
 //! (`cargo xtask guest-image`): QEMU, libvirt, a Debian kernel, static busybox, dropbear,
-//! dnsmasq, iptables, xz and e2fsprogs; PostgreSQL's server for the PostgreSQL store's tests.
+//! dnsmasq, iptables, xz and e2fsprogs; PostgreSQL's server for the PostgreSQL store's tests;
+//! Chromium and its chromedriver for the web console's browser test.
 //! Missing ones are installed with `apt-get`, as root or through `sudo`.
 //!
 //! QEMU: some images carry a backported `qemu-utils` (10.x) that `qemu-system-x86` 7.2 cannot
@@ -117,6 +118,15 @@ const NEEDS: &[Need] = &[
         package: "postgresql",
         with: &[],
         present: || pg_server_bin(Path::new(PG_LIB)).is_some(),
+    },
+    // The web console's browser test (crates/vsm-manager/tests/it/console.rs): Debian's Chromium, driven over
+    // WebDriver by its chromedriver; never a downloaded browser.
+    Need {
+        package: "chromium",
+        with: &["chromium-driver"],
+        present: || {
+            Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists()
+        },
     },
     Need {
         // xz: the guest's uncompressed kernel is taken out of Debian's XZ bzImage.

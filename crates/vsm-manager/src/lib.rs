@@ -64,6 +64,7 @@ mod revision;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod ui;
 pub mod unitfile;
 pub mod watch_delta;
 

@@ -22,7 +22,7 @@ mod routes;
 mod schema;
 mod serve_config;
 pub mod server;
-mod state;
+pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 mod upload;

@@ -7,4 +7,5 @@
 
 mod authz;
 mod concurrency;
+mod console;
 mod login;

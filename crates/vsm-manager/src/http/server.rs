@@ -25,7 +25,12 @@ pub fn router(manager: Manager, config: &ServeConfig) -> axum::Router {
         closing: CancellationToken::new(),
         manager,
     };
-    super::routes::build(state)
+    app(state)
+}
+
+/// The API's routes and the web console's (`/ui`, [`crate::ui`]).
+fn app(state: AppState) -> axum::Router {
+    super::routes::build(state.clone()).merge(crate::ui::router(state))
 }
 
 /// A running server.
@@ -67,7 +72,7 @@ impl Server {
             manager,
         };
         state.metrics.seed(&state.manager).await;
-        let app = super::routes::build(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
         let task = match &config.tls {
             None => {

@@ -1,6 +1,7 @@
 //! Integration tests of the manager's operation engine through the public `Manager` API, on the
 //! in-memory `FakeHypervisor` (real directories per machine, so applies write real files).
 
+mod console;
 mod crash;
 mod crash_kit;
 mod crash_ops;

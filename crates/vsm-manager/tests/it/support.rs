@@ -178,6 +178,27 @@ impl Env {
         }
     }
 
+    /// Like [`Env::new`], with a built-in fake host of `cpus` and `memory_mib` (for units of
+    /// thousands of servers).
+    pub async fn with_host_capacity(cpus: u32, memory_mib: u64) -> Env {
+        let (dir, root) = init_state();
+        let fake = FakeHypervisor::new()
+            .with_root_dir(root.join("machines"))
+            .with_capacity(cpus, memory_mib);
+        let fake = Arc::new(fake);
+        let manager = open_manager(&root, local_driver(&fake), |_| {}).await;
+        let (admin, bob) = add_accounts(&manager).await;
+        register_tpl(&manager, &bob, DriverKind::Local, "image-1").await;
+        Env {
+            _dir: dir,
+            root,
+            fake,
+            manager,
+            admin,
+            bob,
+        }
+    }
+
     /// Shuts the manager down and opens the same state directory again (same fake driver),
     /// with the configuration changed by `tweak`.
     pub async fn reopen(self, tweak: impl FnOnce(&mut ManagerConfig)) -> Env {

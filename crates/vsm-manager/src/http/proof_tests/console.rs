@@ -1,0 +1,435 @@
+//! The web console's authorization matrix: every route of the console's route table
+//! (`crate::ui::routes`) × {anonymous, the owner builder, another builder, an administrator},
+//! as real requests with cookies, plus the console's own defences — a missing or wrong CSRF
+//! token, a foreign `Origin` or `Host`, the headers of every answer (Content-Security-Policy,
+//! the cookie's attributes), and a live stream that ends when its unit is given away.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use vsm_core::{OperationId, UnitName};
+
+use super::super::tests::{BOB_PW, CAROL_PW, ROOT_PW, env, name};
+use crate::api::*;
+use crate::ui::{Access, routes};
+
+/// A browser-like client: no redirects followed, one session cookie.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: Option<String>,
+    csrf: Option<String>,
+}
+
+/// The value of cookie `name` set by an answer.
+fn set_cookie(h: &HeaderMap, name: &str) -> Option<(String, String)> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=')?;
+            (k == name).then(|| (val.to_owned(), v.to_owned()))
+        })
+}
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf_in(html: &str) -> Option<String> {
+    let at = html.find(r#"name="csrf" value=""#)?;
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+fn assert_secure_headers(h: &HeaderMap, what: &str) {
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.starts_with("default-src 'self'"),
+        "{what}: Content-Security-Policy {csp:?}"
+    );
+    assert_eq!(
+        h.get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff"),
+        "{what}"
+    );
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            session: None,
+            csrf: None,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, HeaderMap, String) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(s) = &self.session {
+            req = req.header("cookie", format!("vsm_session={s}"));
+        }
+        let resp = req.send().await.expect("send");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let ct = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let body = if ct.starts_with("text/event-stream") {
+            // A stream: its headers are the answer.
+            String::new()
+        } else {
+            resp.text().await.expect("body")
+        };
+        assert_secure_headers(&headers, path);
+        (status, headers, body)
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(s) = &self.session {
+            req = req.header("cookie", format!("vsm_session={s}"));
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("send");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let text = resp.text().await.expect("body");
+        assert_secure_headers(&headers, path);
+        (status, headers, text)
+    }
+
+    /// Logs in through the form, as a browser does.
+    async fn login(base: &str, user: &str, password: &str) -> Browser {
+        let mut b = Browser::new(base);
+        let (status, h, html) = b.get("/ui/login").await;
+        assert_eq!(status, StatusCode::OK);
+        let (pre, _) = set_cookie(&h, "vsm_login").expect("pre-login cookie");
+        let csrf = csrf_in(&html).expect("login form's csrf");
+        let body = format!(
+            "user={user}&password={}&csrf={csrf}",
+            password.replace(' ', "+")
+        );
+        let (status, h, text) = b
+            .post(
+                "/ui/login",
+                &body,
+                &[("cookie", &format!("vsm_login={pre}"))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{user}: {text}");
+        let (session, attrs) = set_cookie(&h, "vsm_session").expect("session cookie");
+        assert!(attrs.contains("HttpOnly"), "{attrs}");
+        assert!(attrs.contains("SameSite=Strict"), "{attrs}");
+        assert!(attrs.contains("Path=/ui"), "{attrs}");
+        assert!(!attrs.contains("Secure"), "no TLS here: {attrs}");
+        b.session = Some(session);
+        let (status, _, html) = b.get("/ui/units").await;
+        assert_eq!(status, StatusCode::OK);
+        b.csrf = Some(csrf_in(&html).expect("the logout form's csrf"));
+        assert!(
+            !html.contains(b.session.as_deref().unwrap_or("-")),
+            "the session token is never in a page"
+        );
+        b
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_routes_are_authorized_like_the_api() {
+    let env = env().await;
+    let (root, bob, _carol) = env.people().await;
+    let unit: UnitName = env.shop(&bob).await;
+    let op: OperationId = bob
+        .start_unit(&unit, OpOptions::default())
+        .await
+        .expect("start")
+        .summary
+        .id;
+    bob.wait_finished(op, Duration::from_secs(20))
+        .await
+        .expect("wait");
+
+    let anon = Browser::new(&env.url);
+    let owner = Browser::login(&env.url, "bob", BOB_PW).await;
+    let other = Browser::login(&env.url, "carol", CAROL_PW).await;
+    let admin = Browser::login(&env.url, "root", ROOT_PW).await;
+
+    // What each caller sees of the units page.
+    let (_, _, bob_units) = owner.get("/ui/units").await;
+    assert!(bob_units.contains(r#"data-unit="shop""#), "{bob_units}");
+    let (_, _, carol_units) = other.get("/ui/units").await;
+    assert!(
+        !carol_units.contains("shop"),
+        "carol sees bob's unit: {carol_units}"
+    );
+    let (_, _, root_units) = admin.get("/ui/units").await;
+    assert!(
+        root_units.contains(r#"<td class="owner">bob</td>"#),
+        "{root_units}"
+    );
+
+    let mut covered = 0;
+    for route in routes() {
+        let sample = route
+            .path
+            .replace("{unit}", unit.as_str())
+            .replace("{id}", &op.to_string())
+            .replace("{file}", "console.js");
+        let sample = match (route.method.as_str(), route.path) {
+            ("GET", "/ui/units/{unit}/confirm/{action}") => sample.replace("{action}", "stop"),
+            ("POST", "/ui/units/{unit}/{action}") => sample.replace("{action}", "stop"),
+            ("POST", "/ui/login") | ("POST", "/ui/logout") => {
+                // Below, on their own.
+                covered += 1;
+                continue;
+            }
+            _ => sample,
+        };
+        assert!(
+            !sample.contains('{'),
+            "no sample for {} {}",
+            route.method,
+            route.path
+        );
+        covered += 1;
+        let what = format!("{} {sample}", route.method);
+        match route.access {
+            Access::Public => {
+                let (status, _, _) = anon.get(&sample).await;
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::SEE_OTHER,
+                    "{what}: {status}"
+                );
+            }
+            Access::Page | Access::Stream => {
+                let (status, h, _) = anon.get(&sample).await;
+                if route.access == Access::Page {
+                    assert_eq!(status, StatusCode::SEE_OTHER, "{what} anonymous");
+                    assert_eq!(
+                        h.get(LOCATION).and_then(|v| v.to_str().ok()),
+                        Some("/ui/login"),
+                        "{what}"
+                    );
+                } else {
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} anonymous");
+                }
+                let (status, _, _) = owner.get(&sample).await;
+                assert_eq!(status, StatusCode::OK, "{what} owner");
+                let (status, _, _) = admin.get(&sample).await;
+                assert_eq!(status, StatusCode::OK, "{what} admin");
+                let (status, _, body) = other.get(&sample).await;
+                if route.owned {
+                    assert!(
+                        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                        "{what} other builder: {status} {body}"
+                    );
+                    assert!(
+                        !body.contains("web-1"),
+                        "{what}: other builder sees servers"
+                    );
+                } else {
+                    assert_eq!(status, StatusCode::OK, "{what} other builder");
+                }
+            }
+            Access::Change => {
+                let (status, _, _) = anon.post(&sample, "", &[]).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} anonymous");
+                let (status, _, body) = owner.post(&sample, "", &[]).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what} without csrf: {body}");
+                let (status, _, _) = owner.post(&sample, "csrf=0123abcd", &[]).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what} with a wrong csrf");
+                // Another session's token is no good either.
+                let carol_csrf = format!("csrf={}", other.csrf.as_deref().unwrap_or_default());
+                let (status, _, _) = owner.post(&sample, &carol_csrf, &[]).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what} with carol's csrf");
+                let bob_csrf = format!("csrf={}", owner.csrf.as_deref().unwrap_or_default());
+                let (status, _, _) = owner
+                    .post(&sample, &bob_csrf, &[("origin", "http://evil.example")])
+                    .await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{what} from a foreign origin"
+                );
+                let (status, _, _) = owner
+                    .post(&sample, &bob_csrf, &[("sec-fetch-site", "cross-site")])
+                    .await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what} cross-site");
+                if route.owned {
+                    let carol_own = format!("csrf={}", other.csrf.as_deref().unwrap_or_default());
+                    let (status, _, body) = other.post(&sample, &carol_own, &[]).await;
+                    assert!(
+                        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                        "{what} other builder: {status} {body}"
+                    );
+                }
+                let origin = env.url.clone();
+                let (status, h, body) =
+                    owner.post(&sample, &bob_csrf, &[("origin", &origin)]).await;
+                assert_eq!(status, StatusCode::SEE_OTHER, "{what} owner: {body}");
+                let to = h
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(id) = to.strip_prefix("/ui/operations/") {
+                    let id: OperationId = id.parse().expect("operation id");
+                    bob.wait_finished(id, Duration::from_secs(20))
+                        .await
+                        .expect("wait");
+                }
+            }
+        }
+    }
+    assert_eq!(covered, routes().len());
+
+    // Japanese for a browser that prefers it; English otherwise.
+    for (accept, lang, heading) in [
+        ("ja-JP,ja;q=0.9,en;q=0.8", "ja", "管理ユニット"),
+        ("en-US,en;q=0.9", "en", "Management units"),
+    ] {
+        let html = owner
+            .http
+            .get(format!("{}/ui/units", env.url))
+            .header("accept-language", accept)
+            .header(
+                "cookie",
+                format!(
+                    "vsm_session={}",
+                    owner.session.as_deref().unwrap_or_default()
+                ),
+            )
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            html.contains(&format!(r#"<html lang="{lang}">"#)),
+            "{accept}: {html}"
+        );
+        assert!(
+            html.contains(&format!("<h1>{heading}</h1>")),
+            "{accept}: {html}"
+        );
+    }
+
+    // A foreign Host (a DNS-rebinding page) is refused, for pages as for changes.
+    let (status, _, _) = {
+        let resp = owner
+            .http
+            .get(format!("{}/ui/units", env.url))
+            .header("host", "evil.example")
+            .header(
+                "cookie",
+                format!(
+                    "vsm_session={}",
+                    owner.session.as_deref().unwrap_or_default()
+                ),
+            )
+            .send()
+            .await
+            .expect("send");
+        assert_secure_headers(resp.headers(), "foreign host");
+        (resp.status(), (), ())
+    };
+    assert_eq!(status, StatusCode::FORBIDDEN, "foreign Host");
+
+    // Login needs the pre-login cookie's token; a wrong password is the API's refusal.
+    let (status, _, _) = anon.post("/ui/login", "user=bob&password=x", &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "login without its csrf token"
+    );
+    let mut fresh = Browser::new(&env.url);
+    let (_, h, html) = fresh.get("/ui/login").await;
+    let (pre, _) = set_cookie(&h, "vsm_login").expect("pre-login cookie");
+    let csrf = csrf_in(&html).expect("csrf");
+    let (status, _, page) = fresh
+        .post(
+            "/ui/login",
+            &format!("user=bob&password=wrong&csrf={csrf}"),
+            &[("cookie", &format!("vsm_login={pre}"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+    assert!(page.contains("role=\"alert\""), "{page}");
+    fresh.session = None;
+
+    // A live stream ends with "gone" when its unit is given to another account.
+    let mut stream = owner
+        .http
+        .get(format!("{}/ui/units/shop/live", env.url))
+        .header(
+            "cookie",
+            format!(
+                "vsm_session={}",
+                owner.session.as_deref().unwrap_or_default()
+            ),
+        )
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), StatusCode::OK);
+    // since=0: the first update comes at once.
+    let first = read_until(&mut stream, "event: update").await;
+    assert!(first.contains("web-1"), "{first}");
+    root.create_account(&AddAccount {
+        name: name("dave"),
+        role: vsm_core::Role::Builder,
+        password: Password::new("dave password"),
+    })
+    .await
+    .expect("dave");
+    root.chown_unit(&unit, &name("dave")).await.expect("chown");
+    let gone = read_until(&mut stream, "event: gone").await;
+    assert!(gone.contains("event: gone"), "{gone}");
+
+    // Logout needs the token too, and ends the session.
+    let (status, _, _) = owner.post("/ui/logout", "", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "logout without csrf");
+    let body = format!("csrf={}", owner.csrf.as_deref().unwrap_or_default());
+    let (status, h, _) = owner.post("/ui/logout", &body, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, attrs) = set_cookie(&h, "vsm_session").expect("cookie removed");
+    assert!(attrs.contains("Max-Age=0"), "{attrs}");
+    let (status, _, _) = owner.get("/ui/units").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the session ended");
+}
+
+/// Reads a stream until `needle` appears (20 s at most); everything read.
+async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} within 20 s: {seen}"))
+            .expect("read");
+        match chunk {
+            Some(c) => seen.push_str(&String::from_utf8_lossy(&c)),
+            None => panic!("the stream ended before {needle:?}: {seen}"),
+        }
+    }
+    seen
+}

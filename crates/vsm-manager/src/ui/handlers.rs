@@ -1,0 +1,595 @@
+//! The console's handlers: each reads the cookie session, asks the [`crate::Manager`] exactly
+//! what the API's handler of the same operation asks (so the same authorization, audit and
+//! error sentences apply), and renders a page of `pages.rs`. State changes check the CSRF
+//! token first. Pages answer an anonymous caller with a redirect to the login page; streams and
+//! state changes with `401`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::Markup;
+use serde::Deserialize;
+use vsm_core::{AccountName, OperationId, Role, UnitName};
+
+use super::filter::Filter;
+use super::i18n::Lang;
+use super::pages::{self, Chrome};
+use super::security::{LOGIN_COOKIE, SESSION_COOKIE, cookie, csrf_for, csrf_ok, set_cookie};
+use crate::api::{Actor, OpOptions, Password};
+use crate::http::state::AppState;
+use crate::http::{ApiError, ErrorBody, ErrorKind};
+use crate::revision::Scope;
+
+/// How long a live stream waits for more changes after one before it renders (as the API's
+/// watch stream batches its deltas).
+const COALESCE: Duration = Duration::from_millis(50);
+
+/// A signed-in caller of the console.
+#[derive(Debug, Clone)]
+pub(crate) struct Console {
+    actor: Actor,
+    token: String,
+    lang: Lang,
+}
+
+impl Console {
+    fn chrome(&self) -> Chrome {
+        Chrome {
+            lang: self.lang,
+            user: Some((
+                self.actor.account.to_string(),
+                self.actor.role,
+                csrf_for(&self.token),
+            )),
+        }
+    }
+
+    fn csrf_ok(&self, given: Option<&str>) -> bool {
+        csrf_ok(&self.token, given)
+    }
+}
+
+/// A page answer.
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// An error as a page, with the error's own status.
+fn error_page(chrome: &Chrome, e: ApiError) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    page(status, pages::error_page(chrome, &ErrorBody { error: e }))
+}
+
+fn anonymous(lang: Lang) -> Chrome {
+    Chrome { lang, user: None }
+}
+
+/// The refusal of a state change whose CSRF token is missing or wrong.
+fn csrf_refusal() -> ApiError {
+    ApiError::new(
+        ErrorKind::Forbidden,
+        "the form's security token is missing or does not belong to this session".to_owned(),
+    )
+    .with_hint("reload the page and try again")
+}
+
+/// The session of a request's cookie; `Err` with the refusal (401) otherwise.
+async fn signed_in(st: &AppState, headers: &HeaderMap) -> Result<Console, ApiError> {
+    let lang = Lang::from_headers(headers);
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(ApiError::unauthenticated("log in to use the console"));
+    };
+    let actor = st.manager.actor_for_token(token).await?;
+    Ok(Console {
+        actor,
+        token: token.to_owned(),
+        lang,
+    })
+}
+
+/// [`signed_in`] for pages: an anonymous caller is sent to the login page.
+async fn page_session(st: &AppState, headers: &HeaderMap) -> Result<Console, Response> {
+    signed_in(st, headers)
+        .await
+        .map_err(|_| Redirect::to("/ui/login").into_response())
+}
+
+/// [`signed_in`] for streams and state changes: an anonymous caller gets the refusal.
+async fn strict_session(st: &AppState, headers: &HeaderMap) -> Result<Console, Response> {
+    let lang = Lang::from_headers(headers);
+    signed_in(st, headers)
+        .await
+        .map_err(|e| error_page(&anonymous(lang), e))
+}
+
+fn unit_name(s: &str) -> Result<UnitName, ApiError> {
+    UnitName::new(s).map_err(|e| {
+        ApiError::invalid_request(format!("invalid unit name {s:?}: {e}")).with_status(404)
+    })
+}
+
+fn op_id(s: &str) -> Result<OperationId, ApiError> {
+    s.parse::<OperationId>().map_err(|_| {
+        ApiError::invalid_request(format!("invalid operation id {s:?}")).with_status(404)
+    })
+}
+
+// ------------------------------------------------------------------ sessions
+
+/// `GET /ui`: the units page.
+pub(crate) async fn root() -> Redirect {
+    Redirect::to("/ui/units")
+}
+
+/// `GET /ui/login`: the login form, with a fresh pre-login cookie for its CSRF token.
+pub(crate) async fn login_form(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if signed_in(&st, &headers).await.is_ok() {
+        return Redirect::to("/ui/units").into_response();
+    }
+    let lang = Lang::from_headers(&headers);
+    login_page(&st, lang, "", None, StatusCode::OK)
+}
+
+fn login_page(
+    st: &AppState,
+    lang: Lang,
+    user: &str,
+    error: Option<ApiError>,
+    status: StatusCode,
+) -> Response {
+    let pre = crate::auth::new_token();
+    let body = pages::login(
+        &anonymous(lang),
+        &csrf_for(&pre),
+        user,
+        error.map(|error| ErrorBody { error }).as_ref(),
+    );
+    let mut resp = page(status, body);
+    let tls = st.config.tls.is_some();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_COOKIE, &pre, Some(3600), tls)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The login form's fields.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /ui/login`: the API's login (the same rate limits per client address and the same
+/// audit of lock-outs), then the session cookie.
+pub(crate) async fn login(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let pre_ok =
+        cookie(&headers, LOGIN_COOKIE).is_some_and(|pre| csrf_ok(pre, form.csrf.as_deref()));
+    if !pre_ok {
+        return login_page(
+            &st,
+            lang,
+            &form.user,
+            Some(csrf_refusal()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let user = match AccountName::new(form.user.trim()) {
+        Ok(u) => u,
+        Err(e) => {
+            let err = ApiError::invalid_request(format!("invalid account name: {e}"));
+            return login_page(&st, lang, &form.user, Some(err), StatusCode::BAD_REQUEST);
+        }
+    };
+    match super::login::limited_login(&st, peer.ip(), &user, &Password::new(form.password)).await {
+        Ok(session) => {
+            let tls = st.config.tls.is_some();
+            let age = (session.expires_at.as_millis() - crate::clock::now().as_millis()) / 1000;
+            let mut resp = Redirect::to("/ui/units").into_response();
+            for c in [
+                set_cookie(SESSION_COOKIE, &session.token, Some(age.max(1)), tls),
+                set_cookie(LOGIN_COOKIE, "", None, tls),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            resp
+        }
+        Err(e) => {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            login_page(&st, lang, user.as_str(), Some(e), status)
+        }
+    }
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /ui/logout`: ends the session and removes the cookie.
+pub(crate) async fn logout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let c = match strict_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !c.csrf_ok(form.csrf.as_deref()) {
+        return error_page(&c.chrome(), csrf_refusal());
+    }
+    if let Err(e) = st.manager.delete_session(&c.token).await {
+        return error_page(&c.chrome(), e.into());
+    }
+    let mut resp = Redirect::to("/ui/login").into_response();
+    let gone = set_cookie(SESSION_COOKIE, "", None, st.config.tls.is_some());
+    if let Ok(v) = HeaderValue::from_str(&gone) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+// ------------------------------------------------------------------ units
+
+/// `GET /ui/units`: an administrator's every unit with owners, a builder's own.
+pub(crate) async fn units(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let c = match page_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let admin = c.actor.role == Role::Administrator;
+    match st.manager.list_units(&c.actor, admin).await {
+        Ok(list) => page(StatusCode::OK, pages::units(&c.chrome(), &list, admin)),
+        Err(e) => error_page(&c.chrome(), e.into()),
+    }
+}
+
+/// `GET /ui/units/{unit}`: the unit's page (one page of its servers, filtered).
+pub(crate) async fn unit(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let c = match page_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    let name = match unit_name(&name) {
+        Ok(n) => n,
+        Err(e) => return error_page(&chrome, e),
+    };
+    match st.manager.unit_view(&c.actor, &name).await {
+        Ok(view) => page(
+            StatusCode::OK,
+            pages::unit(&chrome, &view.detail, &filter, view.rev),
+        ),
+        Err(e) => error_page(&chrome, e.into()),
+    }
+}
+
+/// `GET /ui/units/{unit}/live`: the live part of the unit's page as server-sent events: one
+/// `update` (the fragment, `id` = the unit's revision) per batch of changes after `since`,
+/// re-authorized every time; `gone` (the error's sentence) when the caller may no longer see
+/// the unit or it was deleted, and the stream ends.
+pub(crate) async fn unit_live(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let c = match strict_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    let name = match unit_name(&name) {
+        Ok(n) => n,
+        Err(e) => return error_page(&chrome, e),
+    };
+    // Authorized before the first event.
+    let view = match st.manager.unit_view(&c.actor, &name).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&chrome, e.into()),
+    };
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut since = resumed.or(filter.since).unwrap_or(0);
+    if since > view.rev {
+        // A revision of an earlier manager process: start over.
+        since = 0;
+    }
+    let live = Live {
+        st,
+        console: c,
+        since,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(
+        (live, name, filter),
+        |(mut live, name, filter)| async move {
+            let ev = live
+                .next(Scope::Unit(name.clone()), |st, actor, lang| {
+                    let (name, filter) = (name.clone(), filter.clone());
+                    async move {
+                        st.manager.unit_view(&actor, &name).await.map(|v| {
+                            let html = pages::unit_live(lang, &v.detail, &filter);
+                            (v.rev, html.into_string(), false)
+                        })
+                    }
+                })
+                .await?;
+            Some((ev, (live, name, filter)))
+        },
+    );
+    sse(stream)
+}
+
+/// `GET /ui/units/{unit}/confirm/{action}`: what starting or stopping the unit touches, and
+/// the button that does it.
+pub(crate) async fn confirm(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let c = match page_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    let name = match unit_name(&name) {
+        Ok(n) => n,
+        Err(e) => return error_page(&chrome, e),
+    };
+    let start = match action.as_str() {
+        "start" => true,
+        "stop" => false,
+        other => {
+            return error_page(
+                &chrome,
+                ApiError::not_found(format!("no console action {other:?}")),
+            );
+        }
+    };
+    match st.manager.unit_view(&c.actor, &name).await {
+        Ok(view) => page(StatusCode::OK, pages::confirm(&chrome, &view.detail, start)),
+        Err(e) => error_page(&chrome, e.into()),
+    }
+}
+
+/// `POST /ui/units/{unit}/start` and `…/stop`: the operation, then its page.
+pub(crate) async fn unit_action(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let c = match strict_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    if !c.csrf_ok(form.csrf.as_deref()) {
+        return error_page(&chrome, csrf_refusal());
+    }
+    let name = match unit_name(&name) {
+        Ok(n) => n,
+        Err(e) => return error_page(&chrome, e),
+    };
+    let id = match action.as_str() {
+        "start" => {
+            st.manager
+                .start_unit(&c.actor, &name, OpOptions::default())
+                .await
+        }
+        "stop" => {
+            st.manager
+                .stop_unit(&c.actor, &name, OpOptions::default())
+                .await
+        }
+        other => {
+            return error_page(
+                &chrome,
+                ApiError::not_found(format!("no console action {other:?}")),
+            );
+        }
+    };
+    match id {
+        Ok(id) => Redirect::to(&format!("/ui/operations/{id}")).into_response(),
+        Err(e) => error_page(&chrome, e.into()),
+    }
+}
+
+// ------------------------------------------------------------------ operations
+
+/// `GET /ui/operations/{id}`: the operation's page.
+pub(crate) async fn operation(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let c = match page_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    let id = match op_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&chrome, e),
+    };
+    let rev = st.manager.revisions().of(&Scope::Operations);
+    match st.manager.show_operation(&c.actor, id).await {
+        Ok(record) => page(StatusCode::OK, pages::operation(&chrome, &record, rev)),
+        Err(e) => error_page(&chrome, e.into()),
+    }
+}
+
+/// `GET /ui/operations/{id}/live`: the operation's progress as server-sent events (`update`
+/// per batch of changes; `done` after the last, when the operation ended).
+pub(crate) async fn operation_live(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let c = match strict_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    let id = match op_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&chrome, e),
+    };
+    if let Err(e) = st.manager.show_operation(&c.actor, id).await {
+        return error_page(&chrome, e.into());
+    }
+    let now = st.manager.revisions().of(&Scope::Operations);
+    let since = filter.since.filter(|s| *s <= now).unwrap_or(0);
+    let live = Live {
+        st,
+        console: c,
+        since,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(live, move |mut live| async move {
+        let ev = live
+            .next(Scope::Operations, |st, actor, lang| async move {
+                st.manager.show_operation(&actor, id).await.map(|r| {
+                    let html = pages::operation_live(lang, &r);
+                    let rev = st.manager.revisions().of(&Scope::Operations);
+                    (rev, html.into_string(), r.summary.state.is_finished())
+                })
+            })
+            .await?;
+        Some((ev, live))
+    });
+    sse(stream)
+}
+
+/// `POST /ui/operations/{id}/cancel`.
+pub(crate) async fn cancel_operation(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let c = match strict_session(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let chrome = c.chrome();
+    if !c.csrf_ok(form.csrf.as_deref()) {
+        return error_page(&chrome, csrf_refusal());
+    }
+    let id = match op_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&chrome, e),
+    };
+    match st.manager.cancel_operation(&c.actor, id).await {
+        Ok(_) => Redirect::to(&format!("/ui/operations/{id}")).into_response(),
+        Err(e) => error_page(&chrome, e.into()),
+    }
+}
+
+// ------------------------------------------------------------------ live streams
+
+/// One console stream: the position it rendered, and whether it ended.
+struct Live {
+    st: AppState,
+    console: Console,
+    since: u64,
+    ended: bool,
+}
+
+impl Live {
+    /// The next event: waits for `scope` to move past `since` (ending with the server), lets
+    /// more changes come for [`COALESCE`], and renders with `render` (which authorizes);
+    /// `None` once the stream ended.
+    async fn next<F, Fut>(&mut self, scope: Scope, render: F) -> Option<Result<Event, Infallible>>
+    where
+        F: Fn(AppState, Actor, Lang) -> Fut,
+        Fut: Future<Output = crate::Result<(u64, String, bool)>>,
+    {
+        if self.ended {
+            return None;
+        }
+        let revisions = self.st.manager.revisions().clone();
+        loop {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let rev = tokio::select! {
+                () = self.st.closing.cancelled() => return None,
+                rev = revisions.wait_past(&scope, self.since, deadline) => rev,
+            };
+            if rev > self.since {
+                break;
+            }
+        }
+        tokio::select! {
+            () = self.st.closing.cancelled() => return None,
+            () = tokio::time::sleep(COALESCE) => {}
+        }
+        let rendered = render(
+            self.st.clone(),
+            self.console.actor.clone(),
+            self.console.lang,
+        )
+        .await;
+        Some(Ok(match rendered {
+            Ok((rev, html, finished)) => {
+                self.since = rev.max(self.since + 1);
+                self.ended = finished;
+                Event::default()
+                    .event(if finished { "done" } else { "update" })
+                    .id(self.since.to_string())
+                    .data(html)
+            }
+            Err(e) => {
+                self.ended = true;
+                let e = ApiError::from(e);
+                let text = match &e.hint {
+                    Some(h) => format!("{} ({h})", e.message),
+                    None => e.message.clone(),
+                };
+                Event::default().event("gone").data(text)
+            }
+        }))
+    }
+}
+
+fn sse<S>(stream: S) -> Response
+where
+    S: futures::Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
