@@ -903,57 +903,9 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Res<axum::Json<Session>> {
-    let ip = peer.ip();
-    // The attempt counts against the address from here on (until it succeeds), so that
-    // guesses sent at once cannot pass the limit together.
-    let delay = st.limiter.admit(ip, &req.user).inspect_err(|_| {
-        tracing::warn!(account = %req.user, client = %ip, "login refused: too many failures from this address");
-    })?;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match st.manager.login(&req.user, &req.password).await {
-        Ok(session) => {
-            st.limiter.succeeded(ip, &req.user);
-            tracing::info!(account = %req.user, client = %ip, "login");
-            Ok(axum::Json(session))
-        }
-        Err(e) => {
-            if e.kind() == crate::ErrorKind::Unauthenticated {
-                let locked = st.limiter.failed(ip);
-                tracing::warn!(account = %req.user, client = %ip, "failed login");
-                if locked {
-                    audit_lockout(&st, &req.user, ip).await;
-                }
-            } else {
-                st.limiter.abandoned(ip, &req.user);
-            }
-            Err(e.into())
-        }
-    }
-}
-
-/// Records in the audit log that `ip` is locked out after its latest failed login (as `user`);
-/// once per lock-out, so that refused attempts cannot flood the log.
-async fn audit_lockout(st: &AppState, user: &AccountName, ip: std::net::IpAddr) {
-    tracing::warn!(account = %user, client = %ip, "login lock-out: too many failed logins from this address");
-    let entry = crate::store::AuditEntry {
-        at: crate::clock::now(),
-        actor: None,
-        action: "login lock-out".to_owned(),
-        target: format!("client {ip}"),
-        result: format!(
-            "refused for up to {} minutes after too many failed logins (last as {user})",
-            st.limiter.window_minutes()
-        ),
-    };
-    if let Err(e) = st
-        .manager
-        .write(vec![crate::store::Change::Audit(entry)])
-        .await
-    {
-        tracing::error!(client = %ip, error = %e, "cannot audit a login lock-out");
-    }
+    let session =
+        super::state::limited_login(&st, peer.ip(), &req.user, &req.password, "login").await?;
+    Ok(axum::Json(session))
 }
 
 async fn logout(

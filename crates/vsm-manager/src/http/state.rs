@@ -20,6 +20,7 @@ use super::error::{ApiError, ErrorBody, ErrorKind};
 use super::metrics::Metrics;
 use super::serve_config::{LoginLimits, ServeConfig};
 use crate::Manager;
+use crate::api::{Password, Session};
 
 /// Login attempts of one client address within the window.
 #[derive(Debug, Default)]
@@ -301,6 +302,67 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T
             .await
             .map(|q| Query(q.0))
             .map_err(|e| ApiError::invalid_request(e.body_text()))
+    }
+}
+
+/// Logs `user` in from `ip` under the server's login limits (delays, lock-out, its audit
+/// entry): the API's `POST /api/v1/login` and the console's login both go through here, so
+/// that neither is a way around them. `what` names the caller in the log (`login`,
+/// `console login`).
+pub(crate) async fn limited_login(
+    st: &AppState,
+    ip: IpAddr,
+    user: &AccountName,
+    password: &Password,
+    what: &str,
+) -> Result<Session, ApiError> {
+    let delay = st.limiter.admit(ip, user).inspect_err(|_| {
+        tracing::warn!(account = %user, client = %ip, "{what} refused: too many failures from this address");
+    })?;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match st.manager.login(user, password).await {
+        Ok(session) => {
+            st.limiter.succeeded(ip, user);
+            tracing::info!(account = %user, client = %ip, "{what}");
+            Ok(session)
+        }
+        Err(e) => {
+            if e.kind() == crate::ErrorKind::Unauthenticated {
+                let locked = st.limiter.failed(ip);
+                tracing::warn!(account = %user, client = %ip, "failed {what}");
+                if locked {
+                    audit_lockout(st, user, ip).await;
+                }
+            } else {
+                st.limiter.abandoned(ip, user);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Records in the audit log that `ip` is locked out after its latest failed login (as `user`);
+/// once per lock-out, so that refused attempts cannot flood the log.
+async fn audit_lockout(st: &AppState, user: &AccountName, ip: IpAddr) {
+    tracing::warn!(account = %user, client = %ip, "login lock-out: too many failed logins from this address");
+    let entry = crate::store::AuditEntry {
+        at: crate::clock::now(),
+        actor: None,
+        action: "login lock-out".to_owned(),
+        target: format!("client {ip}"),
+        result: format!(
+            "refused for up to {} minutes after too many failed logins (last as {user})",
+            st.limiter.window_minutes()
+        ),
+    };
+    if let Err(e) = st
+        .manager
+        .write(vec![crate::store::Change::Audit(entry)])
+        .await
+    {
+        tracing::error!(client = %ip, error = %e, "cannot audit a login lock-out");
     }
 }
 

@@ -201,7 +201,15 @@ pub(crate) async fn login(
             return login_page(&st, lang, &form.user, Some(err), StatusCode::BAD_REQUEST);
         }
     };
-    match super::login::limited_login(&st, peer.ip(), &user, &Password::new(form.password)).await {
+    match crate::http::state::limited_login(
+        &st,
+        peer.ip(),
+        &user,
+        &Password::new(form.password),
+        "console login",
+    )
+    .await
+    {
         Ok(session) => {
             let tls = st.config.tls.is_some();
             let age = (session.expires_at.as_millis() - crate::clock::now().as_millis()) / 1000;

@@ -2,8 +2,8 @@
 //! JavaScript (`assets/console.js`), all served from the binary; no Node, no CDN.
 //!
 //! Layout: `security.rs` (the guard of every console request: foreign `Host`/`Origin`
-//! refused, Content-Security-Policy; the session cookie and CSRF tokens), `login.rs` (the
-//! API's rate-limited login), `handlers.rs` (one handler per page, action and live stream),
+//! refused, Content-Security-Policy; the session cookie and CSRF tokens; logins go through the API's rate-limited
+//! `http::state::limited_login`), `handlers.rs` (one handler per page, action and live stream),
 //! `pages.rs` (every template), `filter.rs` (which server rows a page shows), `i18n.rs`
 //! (English and Japanese). [`routes`] is the one table of the console's routes, which builds
 //! the router and drives the console's authorization-matrix test. To add a page: a template in
@@ -16,7 +16,6 @@
 mod filter;
 mod handlers;
 mod i18n;
-mod login;
 mod pages;
 mod security;
 
