@@ -288,8 +288,13 @@ fn away(dir: &Path) -> PathBuf {
 /// process of its servers killed, its directory moved to `away`. Then waits until the manager
 /// marks host `name` down and answers its `host show`.
 fn lose_host(m: &Manager, name: &str, dir: &Path) -> Value {
-    assert!(kill_local_host_servers(dir) > 0, "no server ran on {name}");
+    // The directory goes first: a server seen crashed while its host still answers would be
+    // recovered on that host by the monitor (racing the loss being noticed).
     std::fs::rename(dir, away(dir)).expect("move the host's directory away");
+    assert!(
+        kill_local_host_servers(&away(dir)) > 0,
+        "no server ran on {name}"
+    );
     let t = Instant::now();
     let info = poll(&format!("{name} is down"), 15, || {
         let out = m.vsm(&m.admin, &["host", "show", name]);
