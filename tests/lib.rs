@@ -280,6 +280,13 @@ pub struct Manager {
     local_hosts: std::sync::Mutex<Vec<PathBuf>>,
 }
 
+impl User {
+    /// The directory holding the user's saved sessions (`VSM_CONFIG_DIR`).
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+}
+
 /// How [`Manager::start_with`] starts a manager.
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
@@ -354,6 +361,98 @@ impl Manager {
             pid,
             admin,
             netns,
+            local_hosts: std::sync::Mutex::new(Vec::new()),
+        };
+        m.login(&m.admin).ok();
+        m
+    }
+
+    /// Initializes a state directory on the PostgreSQL database `store` (empty), with the
+    /// definition snapshots in the test directory's `shared-definitions` (where a peer reaches
+    /// them too), starts the manager on a free loopback port (detached) and logs `root` in.
+    pub fn start_on_postgres(store: &str) -> Manager {
+        let root = tempfile::Builder::new()
+            .prefix("vsm-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let dir = root.path().join("state");
+        let admin = new_user(root.path(), "root");
+        let pw = admin.password_file.to_string_lossy().into_owned();
+        let dir_s = dir.to_string_lossy().into_owned();
+        let defs = root.path().join("shared-definitions");
+        run_vsm(
+            &[
+                "manager",
+                "init",
+                "--dir",
+                &dir_s,
+                "--admin",
+                "root",
+                "--password-file",
+                &pw,
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                store,
+                "--definitions-dir",
+                &defs.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            &[],
+            None,
+        )
+        .ok();
+        Manager::start_in(root, dir, admin)
+    }
+
+    /// Another manager of this one's PostgreSQL database on this host: a state directory of its
+    /// own with the same `config.yaml`, sharing this manager's local-driver directory (its
+    /// `local` is a symbolic link to this one's), started on a free loopback port (detached);
+    /// its `root` logs in (a standby sends the login to the active manager).
+    pub fn start_peer(&self) -> Manager {
+        let root = tempfile::Builder::new()
+            .prefix("vsm-e2e-peer-")
+            .tempdir()
+            .expect("temp dir");
+        let dir = root.path().join("state");
+        std::fs::create_dir_all(&dir).expect("peer state dir");
+        std::fs::copy(self.dir.join("config.yaml"), dir.join("config.yaml")).expect("config");
+        std::fs::create_dir_all(self.dir.join("local")).expect("local dir");
+        std::os::unix::fs::symlink(self.dir.join("local"), dir.join("local"))
+            .expect("link the local driver's directory");
+        let admin = new_user(root.path(), "root");
+        Manager::start_in(root, dir, admin)
+    }
+
+    fn start_in(root: tempfile::TempDir, dir: PathBuf, admin: User) -> Manager {
+        let dir_s = dir.to_string_lossy().into_owned();
+        let started = run_vsm(
+            &[
+                "manager",
+                "start",
+                "--dir",
+                &dir_s,
+                "--detach",
+                "--listen",
+                "127.0.0.1:0",
+                "--output",
+                "json",
+            ],
+            &[],
+            None,
+        );
+        started.ok();
+        let v = started.json();
+        let url = v["url"].as_str().expect("url in start output").to_owned();
+        let pid = v["pid"].as_u64().expect("pid in start output") as u32;
+        let m = Manager {
+            root,
+            dir,
+            url,
+            pid,
+            admin,
+            netns: None,
             local_hosts: std::sync::Mutex::new(Vec::new()),
         };
         m.login(&m.admin).ok();

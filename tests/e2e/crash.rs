@@ -16,7 +16,7 @@ use serde_json::Value;
 use vsm_tests::{Manager, Output, User, run_vsm, slow_tests, workspace_root};
 
 /// A small deterministic generator (splitmix64), so a seed replays a run.
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     pub(crate) fn next(&mut self) -> u64 {

@@ -12,6 +12,7 @@ mod busy;
 mod cli;
 mod crash;
 mod demo;
+mod ha;
 mod hosts;
 mod import_crash;
 mod lifecycle;

@@ -46,7 +46,8 @@ pub struct GlobalArgs {
     #[arg(long, short = 'o', global = true, value_enum, env = "VSM_OUTPUT")]
     pub output: Option<OutputFormat>,
 
-    /// The manager's URL.
+    /// The manager's URL. Several managers on one PostgreSQL store: their URLs separated by
+    /// commas (`a,b`); commands go to the active one.
     #[arg(long, global = true, env = "VSM_URL", default_value = DEFAULT_URL, value_name = "URL")]
     pub url: String,
 
@@ -80,7 +81,7 @@ pub enum ColorChoice {
 }
 
 /// The top-level commands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run and administer the manager on this host (init, start, stop, status, backup, ...).
     #[command(subcommand)]
@@ -140,7 +141,7 @@ pub enum Command {
 // manager
 
 /// `vsm manager ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ManagerCommand {
     /// Create a state directory: configuration file, state store and the first administrator.
     ///
@@ -198,7 +199,7 @@ pub enum ManagerCommand {
 }
 
 /// The state directory of a manager on this host.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerDirArgs {
     /// The manager's state directory.
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -206,7 +207,7 @@ pub struct ManagerDirArgs {
 }
 
 /// `vsm manager init`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerInitArgs {
     /// The state directory to create (must not exist, or be empty).
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -234,7 +235,7 @@ pub struct ManagerInitArgs {
 }
 
 /// The PostgreSQL password's file.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StorePasswordArgs {
     /// An owner-only file (chmod 600) holding the PostgreSQL password; written to the
     /// configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used.
@@ -243,7 +244,7 @@ pub struct StorePasswordArgs {
 }
 
 /// `vsm manager migrate-store`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerMigrateStoreArgs {
     /// The stopped manager's state directory.
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -260,7 +261,7 @@ pub struct ManagerMigrateStoreArgs {
 }
 
 /// `vsm manager start`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerStartArgs {
     /// The manager's state directory (created by `vsm manager init`).
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -281,7 +282,7 @@ pub struct ManagerStartArgs {
 }
 
 /// `vsm manager stop`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerStopArgs {
     /// The manager's state directory.
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -292,7 +293,7 @@ pub struct ManagerStopArgs {
 }
 
 /// `vsm manager restore`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerRestoreArgs {
     /// The state directory to restore into (the manager must be stopped).
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -310,7 +311,7 @@ pub struct ManagerRestoreArgs {
 }
 
 /// `vsm manager uninstall`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManagerUninstallArgs {
     /// The state directory to remove (the manager must be stopped).
     #[arg(long, value_name = "DIR", env = "VSM_DIR")]
@@ -330,7 +331,7 @@ pub struct ManagerUninstallArgs {
 }
 
 /// An output file.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OutArgs {
     /// The file to write (replaced if it exists).
     #[arg(long, value_name = "FILE")]
@@ -338,7 +339,7 @@ pub struct OutArgs {
 }
 
 /// `vsm manager log-config`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LogConfigArgs {
     /// The directory log files are written to.
     #[arg(long, value_name = "DIR")]
@@ -367,7 +368,7 @@ pub struct PasswordArgs {
 }
 
 /// `vsm login`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
     /// The account to log in as.
     #[arg(long, value_name = "NAME")]
@@ -378,7 +379,7 @@ pub struct LoginArgs {
 }
 
 /// `vsm account ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum AccountCommand {
     /// Add an account (administrator).
     Add(AccountAddArgs),
@@ -391,7 +392,7 @@ pub enum AccountCommand {
 }
 
 /// `vsm account add`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AccountAddArgs {
     /// The account name.
     pub name: String,
@@ -404,7 +405,7 @@ pub struct AccountAddArgs {
 }
 
 /// `vsm account passwd`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AccountPasswdArgs {
     /// The account name.
     pub name: String,
@@ -441,7 +442,7 @@ impl RoleArg {
 }
 
 /// One positional name.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct NameArg {
     /// The name.
     pub name: String,
@@ -451,7 +452,7 @@ pub struct NameArg {
 // hosts
 
 /// `vsm host ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum HostCommand {
     /// Add a hypervisor host to the pool (administrator).
     ///
@@ -492,7 +493,7 @@ pub enum HostCommand {
 }
 
 /// `vsm host rebalance`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HostRebalanceArgs {
     /// Only list the moves; change nothing.
     #[arg(long)]
@@ -503,7 +504,7 @@ pub struct HostRebalanceArgs {
 }
 
 /// `vsm host drain`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HostDrainArgs {
     /// The host.
     pub name: String,
@@ -513,7 +514,7 @@ pub struct HostDrainArgs {
 }
 
 /// `vsm host add`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HostAddArgs {
     /// The host's name in the pool (lowercase letters, digits, `-` and `_`).
     pub name: String,
@@ -601,7 +602,7 @@ impl FencingArg {
 // templates
 
 /// `vsm template ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum TemplateCommand {
     /// Register a template (generation 1) from a source the driver understands.
     Register(TemplateRegisterArgs),
@@ -616,7 +617,7 @@ pub enum TemplateCommand {
 }
 
 /// `vsm template register`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TemplateRegisterArgs {
     /// The template name.
     pub name: String,
@@ -629,7 +630,7 @@ pub struct TemplateRegisterArgs {
 }
 
 /// `vsm template update`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TemplateUpdateArgs {
     /// The template name.
     pub name: String,
@@ -685,7 +686,7 @@ pub struct WaitArgs {
 }
 
 /// `vsm unit ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum UnitCommand {
     /// Create a unit from a unit file (groups: template, count, min, max, start order); you own it.
     Create(UnitCreateArgs),
@@ -725,7 +726,7 @@ pub enum UnitCommand {
 }
 
 /// `vsm unit show`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitShowArgs {
     /// The unit name.
     pub name: String,
@@ -736,14 +737,14 @@ pub struct UnitShowArgs {
 }
 
 /// A unit name.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitArg {
     /// The unit name.
     pub name: String,
 }
 
 /// A unit name and the wait options.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitWaitArgs {
     /// The unit name.
     pub name: String,
@@ -753,7 +754,7 @@ pub struct UnitWaitArgs {
 }
 
 /// `vsm unit create`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitCreateArgs {
     /// The unit name.
     pub name: String,
@@ -763,7 +764,7 @@ pub struct UnitCreateArgs {
 }
 
 /// `vsm unit list`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitListArgs {
     /// Every owner's units (administrator).
     #[arg(long)]
@@ -771,7 +772,7 @@ pub struct UnitListArgs {
 }
 
 /// `vsm unit chown`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitChownArgs {
     /// The unit name.
     pub name: String,
@@ -781,7 +782,7 @@ pub struct UnitChownArgs {
 }
 
 /// A unit and a definition directory.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitDirArgs {
     /// The unit name.
     pub name: String,
@@ -790,7 +791,7 @@ pub struct UnitDirArgs {
 }
 
 /// `vsm unit export`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitExportArgs {
     /// The unit name.
     pub name: String,
@@ -802,7 +803,7 @@ pub struct UnitExportArgs {
 }
 
 /// `vsm unit apply`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitApplyArgs {
     /// The unit name.
     pub name: String,
@@ -829,7 +830,7 @@ pub struct UnitApplyArgs {
 }
 
 /// `vsm unit scale`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitScaleArgs {
     /// The unit name.
     pub name: String,
@@ -850,7 +851,7 @@ pub struct UnitScaleArgs {
 }
 
 /// `vsm unit upgrade`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitUpgradeArgs {
     /// The unit name.
     pub name: String,
@@ -866,7 +867,7 @@ pub struct UnitUpgradeArgs {
 }
 
 /// `vsm unit delete`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UnitDeleteArgs {
     /// The unit name.
     pub name: String,
@@ -886,7 +887,7 @@ pub use vsm_manager::api::{BatchSize, Percent};
 // groups, servers, operations
 
 /// `vsm group ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum GroupCommand {
     /// Start one group of a unit.
     Start(GroupWaitArgs),
@@ -899,7 +900,7 @@ pub enum GroupCommand {
 }
 
 /// A unit, a group and the wait options.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GroupWaitArgs {
     /// The unit name.
     pub unit: String,
@@ -911,7 +912,7 @@ pub struct GroupWaitArgs {
 }
 
 /// `vsm group attach`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GroupAttachArgs {
     /// The unit name.
     pub unit: String,
@@ -929,7 +930,7 @@ pub struct GroupAttachArgs {
 }
 
 /// `vsm group detach`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GroupDetachArgs {
     /// The unit name.
     pub unit: String,
@@ -943,7 +944,7 @@ pub struct GroupDetachArgs {
 }
 
 /// `vsm server ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ServerCommand {
     /// Print a server's console log.
     Logs(ServerLogsArgs),
@@ -956,7 +957,7 @@ pub enum ServerCommand {
 }
 
 /// A unit and a server.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerArg {
     /// The unit name.
     pub unit: String,
@@ -965,7 +966,7 @@ pub struct ServerArg {
 }
 
 /// A unit, a server and the wait options.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerWaitArgs {
     /// The unit name.
     pub unit: String,
@@ -977,7 +978,7 @@ pub struct ServerWaitArgs {
 }
 
 /// `vsm server logs`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerLogsArgs {
     /// The unit name.
     pub unit: String,
@@ -989,7 +990,7 @@ pub struct ServerLogsArgs {
 }
 
 /// `vsm server mark`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerMarkArgs {
     /// The unit name.
     pub unit: String,
@@ -1001,7 +1002,7 @@ pub struct ServerMarkArgs {
 }
 
 /// `vsm op ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum OpCommand {
     /// List operations, newest first.
     List(OpListArgs),
@@ -1014,7 +1015,7 @@ pub enum OpCommand {
 }
 
 /// `vsm op list`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OpListArgs {
     /// Only this unit's operations.
     #[arg(long, value_name = "NAME")]
@@ -1022,14 +1023,14 @@ pub struct OpListArgs {
 }
 
 /// An operation id.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OpIdArg {
     /// The operation id.
     pub id: u64,
 }
 
 /// `vsm op wait`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OpWaitArgs {
     /// The operation id.
     pub id: u64,
@@ -1042,7 +1043,7 @@ pub struct OpWaitArgs {
 // JP1, completions
 
 /// `vsm jp1 ...`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Jp1Command {
     /// Print a JP1/AJS jobnet definition (ajsdefine) that starts and stops a unit every day.
     AjsJobnet(AjsJobnetArgs),
@@ -1053,7 +1054,7 @@ pub enum Jp1Command {
 }
 
 /// `vsm jp1 ajs-jobnet`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AjsJobnetArgs {
     /// The unit the jobnet starts and stops.
     #[arg(long, value_name = "NAME")]
@@ -1082,7 +1083,7 @@ pub struct AjsJobnetArgs {
 }
 
 /// `vsm completions`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]

@@ -198,6 +198,8 @@ pub struct Described {
     pub hint: Option<String>,
     /// The operation concerned.
     pub operation: Option<u64>,
+    /// The active manager's URL, when a standby refused the request.
+    pub active_url: Option<String>,
 }
 
 /// Describes `err` (see [`Described`]).
@@ -237,6 +239,7 @@ pub fn describe(err: &anyhow::Error) -> Described {
         details,
         hint,
         operation,
+        active_url: api.and_then(|a| a.active_url.clone()),
     }
 }
 

@@ -93,6 +93,7 @@ pub(crate) fn error_document(err: &anyhow::Error) -> serde_json::Value {
             "details": d.details,
             "hint": d.hint,
             "operation": d.operation,
+            "active_url": d.active_url,
             "exit_code": d.exit.code(),
         }
     })

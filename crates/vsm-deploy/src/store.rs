@@ -149,8 +149,9 @@ impl SnapshotStore {
     }
 
     /// Removes what an interrupted import left in `tmp/` (staged blobs never put into place)
-    /// and returns how many files it removed. Only while nothing else uses the store (the
-    /// manager calls it at start, holding the state directory's lock).
+    /// and returns how many files it removed. Only while nothing else imports into the store
+    /// (the manager calls it at start on a store of its own, and when it takes over a store
+    /// that managers on one PostgreSQL database share).
     pub fn remove_temporaries(&self) -> Result<usize, StoreError> {
         let dir = self.root.join("tmp");
         let mut n = 0;

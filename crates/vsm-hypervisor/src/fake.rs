@@ -44,6 +44,8 @@ pub struct FakeCall {
     pub machine: Option<MachineName>,
     /// The 1-based number of this call among the calls of the same operation.
     pub nth: u64,
+    /// When the call came in.
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -374,6 +376,7 @@ impl FakeHypervisor {
                     op,
                     machine: machine.cloned(),
                     nth,
+                    at: std::time::Instant::now(),
                 });
             }
             let mut fault = f.nth.get_mut(&op).and_then(|m| m.remove(&nth));

@@ -884,6 +884,77 @@ pub struct ManagerStatus {
     pub running_operations: Vec<OperationId>,
     /// Drivers injected.
     pub drivers: Vec<DriverKind>,
+    /// With several managers on one PostgreSQL database: this manager's role, the epoch, the
+    /// active manager and the peers last seen (absent on a SQLite store: one manager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaStatus>,
+}
+
+/// A manager's role among the managers of one PostgreSQL database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagerRole {
+    /// It holds the election lock: it performs every change.
+    Active,
+    /// It answers reads and sends writes to the active one; it takes over when that one goes.
+    Standby,
+}
+
+impl ManagerRole {
+    /// `active` or `standby`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagerRole::Active => "active",
+            ManagerRole::Standby => "standby",
+        }
+    }
+}
+
+impl std::fmt::Display for ManagerRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The active/standby state of a manager on PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaStatus {
+    /// This manager's role.
+    pub role: ManagerRole,
+    /// The current epoch (bumped by every takeover); a write is accepted only under it.
+    pub epoch: i64,
+    /// This manager's name (host and state directory).
+    pub name: String,
+    /// This manager's advertised URL, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The active manager's name, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<String>,
+    /// The active manager's URL, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_url: Option<String>,
+    /// When the active manager took over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// Every manager of the database and when it was last seen.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// A manager of the database as last seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Its name (host and state directory).
+    pub name: String,
+    /// Its advertised URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Its role then.
+    pub role: ManagerRole,
+    /// The epoch it knew.
+    pub epoch: i64,
+    /// When it last wrote its heartbeat.
+    pub seen_at: Timestamp,
 }
 
 /// One row of the JP1/PFM export: a server's state and load.

@@ -80,6 +80,10 @@ pub struct ServiceSettings {
     pub tls_cert: Option<String>,
     /// TLS private key (PEM) file.
     pub tls_key: Option<String>,
+    /// The URL other managers and clients reach this manager's API at (several managers on
+    /// one PostgreSQL database: a standby names the active one's). Default: the URL of the
+    /// listen address.
+    pub advertise_url: Option<String>,
 }
 
 impl Default for ServiceSettings {
@@ -88,6 +92,7 @@ impl Default for ServiceSettings {
             listen: "127.0.0.1:7460".into(),
             tls_cert: None,
             tls_key: None,
+            advertise_url: None,
         }
     }
 }
@@ -324,6 +329,9 @@ impl Settings {
              \x20 # TLS: PEM certificate and key files; TLS is on when both are set.\n\
              \x20 tls_cert: {cert}\n\
              \x20 tls_key: {key}\n\
+             \x20 # The URL clients and the other managers of a PostgreSQL store reach this\n\
+             \x20 # manager at (a standby names the active one's); null: the listen address's.\n\
+             \x20 advertise_url: {adv}\n\
              \n\
              log:\n\
              \x20 # Directory of the log files (relative: inside the state directory).\n\
@@ -377,6 +385,7 @@ impl Settings {
             listen = yaml_str(&self.service.listen),
             cert = opt(&self.service.tls_cert),
             key = opt(&self.service.tls_key),
+            adv = opt(&self.service.advertise_url),
             ldir = yaml_str(&self.log.dir),
             files = self.log.files,
             size = self.log.size_mb,

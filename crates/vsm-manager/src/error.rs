@@ -202,6 +202,16 @@ pub enum Error {
     /// The manager is shutting down and accepts no new work.
     #[error("the manager is shutting down")]
     ShuttingDown,
+    /// This manager is a standby (several managers share one PostgreSQL database): it
+    /// answers reads, and changes go to the active one.
+    #[error("{}", match active {
+        Some(url) => format!("this manager is a standby; the active manager is at {url}"),
+        None => "this manager is a standby and no active manager is known yet (a takeover may be under way)".to_owned(),
+    })]
+    NotLeader {
+        /// The active manager's URL, when known.
+        active: Option<String>,
+    },
 }
 
 impl Error {
@@ -215,7 +225,7 @@ impl Error {
             Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Error::Denied(_) => ErrorKind::Forbidden,
             Error::Failed { .. } | Error::Store(_) => ErrorKind::Failed,
-            Error::ShuttingDown => ErrorKind::Unavailable,
+            Error::ShuttingDown | Error::NotLeader { .. } => ErrorKind::Unavailable,
         }
     }
 
@@ -242,6 +252,12 @@ impl Error {
                 "wait for it (`vsm op show {operation}`), cancel it (`vsm op cancel {operation}`), or pass --wait SECONDS"
             )),
             Error::Unauthenticated(_) => Some("log in with `vsm login --user NAME`".to_owned()),
+            Error::NotLeader { active: Some(url) } => Some(format!(
+                "send it to {url} (`--url {url}`), or give every manager: VSM_URL=URL1,URL2"
+            )),
+            Error::NotLeader { active: None } => Some(
+                "try again in a few seconds, or give every manager: VSM_URL=URL1,URL2".to_owned(),
+            ),
             Error::Denied(_) | Error::Failed { .. } | Error::Store(_) | Error::ShuttingDown => None,
         }
     }
@@ -259,6 +275,14 @@ impl Error {
                 }
                 out
             }
+        }
+    }
+
+    /// The active manager's URL, when this manager is a standby that knows it.
+    pub fn active_url(&self) -> Option<&str> {
+        match self {
+            Error::NotLeader { active } => active.as_deref(),
+            _ => None,
         }
     }
 
@@ -419,6 +443,10 @@ pub enum OpenError {
         #[source]
         source: crate::store::copy::CopyError,
     },
+    /// The election of the managers on one PostgreSQL database cannot run (e.g. behind a
+    /// transaction-mode pooler).
+    #[error("the active/standby election on the state store cannot run")]
+    Election(#[from] crate::store::election::ElectionError),
     /// Invalid input (e.g. the administrator's name or password).
     #[error(transparent)]
     Invalid(Box<Error>),
@@ -435,9 +463,10 @@ impl OpenError {
             OpenError::Config { .. }
             | OpenError::Archive { .. }
             | OpenError::StorePassword { .. } => ErrorKind::InvalidData,
-            OpenError::Io { .. } | OpenError::Store(_) | OpenError::Copy { .. } => {
-                ErrorKind::Failed
-            }
+            OpenError::Io { .. }
+            | OpenError::Store(_)
+            | OpenError::Copy { .. }
+            | OpenError::Election(_) => ErrorKind::Failed,
             OpenError::Invalid(e) => e.kind(),
         }
     }

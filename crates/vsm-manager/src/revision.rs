@@ -49,6 +49,8 @@ struct State {
     accounts: u64,
     /// Each unit's last change in this process (absent: none since the start, revision 1).
     unit: HashMap<UnitName, u64>,
+    /// Every unit's revision is at least this (bumped by [`Revisions::touch_all`]).
+    floor: u64,
 }
 
 /// The revision counters of one manager process; waiters wake on every bump.
@@ -75,6 +77,7 @@ impl Revisions {
                 templates: START,
                 accounts: START,
                 unit: HashMap::new(),
+                floor: START,
             }),
             changed: watch::channel(START).0,
         }
@@ -95,7 +98,7 @@ impl Revisions {
         let s = self.state();
         match scope {
             Scope::Units => s.units,
-            Scope::Unit(name) => s.unit.get(name).copied().unwrap_or(START),
+            Scope::Unit(name) => s.unit.get(name).copied().unwrap_or(START).max(s.floor),
             Scope::Operations => s.operations,
             Scope::Hosts => s.hosts.max(s.units),
             Scope::Templates => s.templates.max(s.units),
@@ -179,6 +182,24 @@ impl Revisions {
             let rev = s.global;
             s.units = rev;
             s.unit.insert(unit.clone(), rev);
+            rev
+        };
+        self.changed.send_replace(rev);
+    }
+
+    /// Bumps every revision: what this process shows may have changed without a write of its
+    /// own (a standby, whose active manager writes the shared database; a takeover).
+    pub(crate) fn touch_all(&self) {
+        let rev = {
+            let mut s = self.state();
+            s.global += 1;
+            let rev = s.global;
+            s.units = rev;
+            s.operations = rev;
+            s.hosts = rev;
+            s.templates = rev;
+            s.accounts = rev;
+            s.floor = rev;
             rev
         };
         self.changed.send_replace(rev);

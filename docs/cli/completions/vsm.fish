@@ -26,7 +26,7 @@ end
 
 complete -c vsm -n "__fish_vsm_needs_command" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_needs_command" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_needs_command" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_needs_command" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_needs_command" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -49,7 +49,7 @@ complete -c vsm -n "__fish_vsm_needs_command" -f -a "completions" -d 'Print a sh
 complete -c vsm -n "__fish_vsm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and not __fish_seen_subcommand_from init start stop status backup restore migrate-store uninstall diagnose log-config help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -75,7 +75,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l password-file -d 'Read the password from the first line of FILE' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from init" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -88,7 +88,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l libvirt-uri -d 'Also drive libvirt at this URI (e.g. qemu:///system; needs a vsm built with the `libvirt` feature)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from start" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -99,7 +99,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from stop" -l timeout -d 'How long to wait for the manager to exit (exit code 75 when exceeded; it keeps stopping)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from stop" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from stop" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from stop" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from stop" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -108,7 +108,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from status" -l dir -d 'The manager\'s state directory' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from status" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from status" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from status" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from status" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -117,7 +117,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -l out -d 'The file to write (replaced if it exists)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from backup" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -129,7 +129,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l store-password-file -d 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from restore" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -141,7 +141,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l definitions-dir -d 'Also copy the definition snapshots into this shared directory and configure it' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from migrate-store" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -152,7 +152,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l libvirt-uri -d 'libvirt: the URI the manager ran with, to reach its VMs when destroying them' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from uninstall" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -163,7 +163,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -l out -d 'The file to write (replaced if it exists)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from diagnose" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -174,7 +174,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from log-config" -l size-mb -d 'The size of one log file in MiB before it is rotated' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from log-config" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from log-config" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from log-config" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from log-config" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand manager; and __fish_seen_subcommand_from log-config" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -195,7 +195,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand login" -l user -d 'The account t
 complete -c vsm -n "__fish_vsm_using_subcommand login" -l password-file -d 'Read the password from the first line of FILE' -r
 complete -c vsm -n "__fish_vsm_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand login" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand login" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand login" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand login" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -204,7 +204,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand login" -l password-stdin -d 'Rea
 complete -c vsm -n "__fish_vsm_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand logout" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand logout" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand logout" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand logout" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand logout" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -212,7 +212,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand whoami" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand whoami" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand whoami" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand whoami" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand whoami" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -220,7 +220,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand whoami" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and not __fish_seen_subcommand_from add delete list passwd help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand account; and not __fish_seen_subcommand_from add delete list passwd help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand account; and not __fish_seen_subcommand_from add delete list passwd help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and not __fish_seen_subcommand_from add delete list passwd help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and not __fish_seen_subcommand_from add delete list passwd help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -236,7 +236,7 @@ admin\t'An administrator: accounts, ownership, backups, logs; may act on any uni
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -l password-file -d 'Read the password from the first line of FILE' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -245,7 +245,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from delete" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from delete" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from delete" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from delete" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -253,7 +253,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from list" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from list" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -262,7 +262,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the password from the first line of FILE' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from passwd" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from passwd" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from passwd" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from passwd" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from passwd" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -276,7 +276,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcomm
 complete -c vsm -n "__fish_vsm_using_subcommand account; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down rebalance help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down rebalance help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down rebalance help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down rebalance help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and not __fish_seen_subcommand_from add list show remove undrain drain confirm-down rebalance help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -303,7 +303,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand
 none\t'Restart at once: for hosts whose loss is certain (a copy cannot still run)'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -311,7 +311,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -319,7 +319,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -327,7 +327,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -335,7 +335,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from undrain" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -344,7 +344,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l timeout -d 'How long the drain may take, in seconds (default 600); what is not moved by then stays' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -352,7 +352,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from confirm-down" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -361,7 +361,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from rebalance" -l timeout -d 'How long applying the moves may take, in seconds (default 600)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from rebalance" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from rebalance" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from rebalance" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from rebalance" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from rebalance" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -379,7 +379,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and not __fish_seen_subcommand_from register update list show delete help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -396,7 +396,7 @@ libvirt\t'libvirt: real virtual machines on libvirt hosts'"
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from register" -l source -d 'local: a template directory on the management host; libvirt: a domain or volume' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from register" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from register" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from register" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from register" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from register" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -405,7 +405,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcom
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -l source -d 'The source of the new generation (same kind as at registration)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -413,7 +413,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from list" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from list" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -421,7 +421,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from show" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from show" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -429,7 +429,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from delete" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from delete" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from delete" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from delete" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -443,7 +443,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcom
 complete -c vsm -n "__fish_vsm_using_subcommand template; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and not __fish_seen_subcommand_from create list show chown import export diff apply rollback start stop scale upgrade delete versions help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and not __fish_seen_subcommand_from create list show chown import export diff apply rollback start stop scale upgrade delete versions help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and not __fish_seen_subcommand_from create list show chown import export diff apply rollback start stop scale upgrade delete versions help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and not __fish_seen_subcommand_from create list show chown import export diff apply rollback start stop scale upgrade delete versions help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and not __fish_seen_subcommand_from create list show chown import export diff apply rollback start stop scale upgrade delete versions help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -468,7 +468,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and not __fish_seen_subcom
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -s f -l file -d 'The unit file (YAML; format documented in docs/unit-format.md)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -476,7 +476,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from list" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from list" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -485,7 +485,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from show" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -495,7 +495,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -l to -d 'The new owner' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -503,7 +503,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from chown" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from import" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from import" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from import" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from import" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -512,7 +512,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -l version -d 'The version to export (default: the current one)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -520,7 +520,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from diff" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from diff" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from diff" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from diff" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from diff" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -534,7 +534,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from apply" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from apply" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from apply" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from apply" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from apply" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from apply" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -546,7 +546,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from rollback" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from rollback" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from rollback" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from rollback" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from rollback" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from rollback" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -557,7 +557,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from start" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from start" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from start" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -568,7 +568,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from stop" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from stop" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from stop" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from stop" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from stop" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -582,7 +582,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from scale" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from scale" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from scale" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from scale" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from scale" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from scale" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -595,7 +595,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from upgrade" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from upgrade" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from upgrade" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from upgrade" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from upgrade" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from upgrade" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -606,7 +606,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -616,7 +616,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from versions" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from versions" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from versions" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from versions" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from versions" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -640,7 +640,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand
 complete -c vsm -n "__fish_vsm_using_subcommand unit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand group; and not __fish_seen_subcommand_from start stop attach detach help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand group; and not __fish_seen_subcommand_from start stop attach detach help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand group; and not __fish_seen_subcommand_from start stop attach detach help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and not __fish_seen_subcommand_from start stop attach detach help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and not __fish_seen_subcommand_from start stop attach detach help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -655,7 +655,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcomman
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from start" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from start" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from start" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from start" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -666,7 +666,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcomman
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from stop" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from stop" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from stop" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from stop" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from stop" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -679,7 +679,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcomman
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from attach" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from attach" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from attach" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from attach" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from attach" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from attach" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -690,7 +690,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcomman
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from detach" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from detach" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from detach" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from detach" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from detach" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from detach" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -704,7 +704,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcomman
 complete -c vsm -n "__fish_vsm_using_subcommand group; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand server; and not __fish_seen_subcommand_from logs recover mark unmark help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand server; and not __fish_seen_subcommand_from logs recover mark unmark help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand server; and not __fish_seen_subcommand_from logs recover mark unmark help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and not __fish_seen_subcommand_from logs recover mark unmark help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and not __fish_seen_subcommand_from logs recover mark unmark help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -718,7 +718,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand server; and not __fish_seen_subc
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from logs" -l tail -d 'Only the last N lines' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from logs" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from logs" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from logs" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from logs" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -728,7 +728,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcomma
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from recover" -l wait -d 'When the unit is busy with another operation, wait up to this long for it instead of exiting with 2 (exclusion)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from recover" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from recover" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from recover" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from recover" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from recover" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -738,7 +738,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcomma
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -l comment -d 'Why the server is marked (shown with the server)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -746,7 +746,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from mark" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from unmark" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from unmark" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from unmark" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from unmark" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from unmark" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -759,7 +759,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcomma
 complete -c vsm -n "__fish_vsm_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand op; and not __fish_seen_subcommand_from list show cancel wait help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand op; and not __fish_seen_subcommand_from list show cancel wait help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand op; and not __fish_seen_subcommand_from list show cancel wait help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and not __fish_seen_subcommand_from list show cancel wait help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and not __fish_seen_subcommand_from list show cancel wait help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -773,7 +773,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand op; and not __fish_seen_subcomma
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -l unit -d 'Only this unit\'s operations' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -781,7 +781,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from show" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from show" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from show" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -789,7 +789,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from cancel" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from cancel" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from cancel" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from cancel" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -798,7 +798,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_f
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from wait" -l timeout -d 'Wait at most this long (exit 75 when exceeded; the operation goes on)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from wait" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from wait" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from wait" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from wait" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from wait" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -811,7 +811,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_f
 complete -c vsm -n "__fish_vsm_using_subcommand op; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and not __fish_seen_subcommand_from ajs-jobnet logtrap-config pfm-export help" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand jp1; and not __fish_seen_subcommand_from ajs-jobnet logtrap-config pfm-export help" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand jp1; and not __fish_seen_subcommand_from ajs-jobnet logtrap-config pfm-export help" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and not __fish_seen_subcommand_from ajs-jobnet logtrap-config pfm-export help" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and not __fish_seen_subcommand_from ajs-jobnet logtrap-config pfm-export help" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -831,7 +831,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -l env-file -d 'An environment file for the jobs (e.g. one that sets VSM_URL and VSM_TOKEN)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -839,7 +839,7 @@ never\t'Never'"
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from ajs-jobnet" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from logtrap-config" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from logtrap-config" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from logtrap-config" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from logtrap-config" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from logtrap-config" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -848,7 +848,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from pfm-export" -l out -d 'The file to write (replaced if it exists)' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from pfm-export" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from pfm-export" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from pfm-export" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from pfm-export" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from pfm-export" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'
@@ -860,7 +860,7 @@ complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_
 complete -c vsm -n "__fish_vsm_using_subcommand jp1; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vsm -n "__fish_vsm_using_subcommand completions" -s o -l output -d 'Output format: `table` for people, `json` for scripts (stable, see docs/cli.md). Default: table when standard output is a terminal, json otherwise' -r -f -a "table\t'Aligned tables and sentences for people'
 json\t'One JSON document on standard output (documented in docs/cli.md)'"
-complete -c vsm -n "__fish_vsm_using_subcommand completions" -l url -d 'The manager\'s URL' -r
+complete -c vsm -n "__fish_vsm_using_subcommand completions" -l url -d 'The manager\'s URL. Several managers on one PostgreSQL store: their URLs separated by commas (`a,b`); commands go to the active one' -r
 complete -c vsm -n "__fish_vsm_using_subcommand completions" -l ca-cert -d 'A PEM file with the CA certificate(s) to trust when the manager serves TLS' -r
 complete -c vsm -n "__fish_vsm_using_subcommand completions" -l color -d 'When to colour human output: `auto` colours only on a terminal and respects NO_COLOR' -r -f -a "auto\t'Only on a terminal, and not when NO_COLOR is set'
 always\t'Always'

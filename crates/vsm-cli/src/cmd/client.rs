@@ -101,7 +101,7 @@ pub async fn logout(ctx: &Ctx<'_>) -> Result<Exit> {
     let saved = session::load(&dir, &ctx.global.url)?;
     if let Some(s) = &saved {
         // Ending the session at the manager is best effort: the local session goes anyway.
-        if let Ok(client) = api::connect(&ctx.global.url, None, Some(s.token.clone())) {
+        if let Ok(client) = api::connect(&ctx.url, None, Some(s.token.clone())) {
             let _ = client.logout().await;
         }
     }

@@ -275,12 +275,19 @@ async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
         "started_at": info.started_at, "health": health, "store": store, "warnings": warnings,
     });
     ctx.out.emit(&v, |_| {
-        let since = crate::render::relative_time(crate::render::now_millis(), info.started_at);
+        let now = crate::render::now_millis();
+        let since = crate::render::relative_time(now, info.started_at);
         match &health {
-            Some(h) => format!(
-                "running: pid {} on {} since {since}, healthy (version {})",
-                info.pid, info.url, h.version
-            ),
+            Some(h) => {
+                let mut text = format!(
+                    "running: pid {} on {} since {since}, healthy (version {})",
+                    info.pid, info.url, h.version
+                );
+                if let Some(ha) = &h.ha {
+                    text.push_str(&ha_text(ha, now));
+                }
+                text
+            }
             None => format!(
                 "unresponsive: pid {} on {} since {since} does not answer its health check",
                 info.pid, info.url
@@ -292,6 +299,28 @@ async fn status(ctx: &Ctx<'_>, a: ManagerDirArgs) -> Result<Exit> {
     } else {
         Exit::Unavailable
     })
+}
+
+/// The active/standby lines of `vsm manager status` (several managers on one database).
+fn ha_text(ha: &vsm_manager::HaStatus, now: i64) -> String {
+    let mut text = format!("\nrole: {} (epoch {})", ha.role, ha.epoch);
+    if ha.role == vsm_manager::ManagerRole::Standby {
+        match (&ha.active, &ha.active_url) {
+            (_, Some(url)) => text.push_str(&format!("; the active manager is at {url}")),
+            (Some(name), None) => text.push_str(&format!("; the active manager is {name}")),
+            (None, None) => text.push_str("; no active manager yet"),
+        }
+    }
+    for p in &ha.peers {
+        let seen = crate::render::relative_time(now, p.seen_at.as_millis());
+        text.push_str(&format!(
+            "\npeer {} ({}, {}): seen {seen}",
+            p.name,
+            p.url.as_deref().unwrap_or("no URL"),
+            p.role
+        ));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ pub(crate) struct EngineCtx {
     /// The latest load figures of each server, as the monitor collected them.
     pub(super) loads: Mutex<HashMap<(UnitName, ServerName), LoadView>>,
     pub(super) shutdown: CancellationToken,
+    /// Whether this manager is the active one, and its term.
+    pub(crate) leadership: super::leader::Leadership,
     /// When old step journals were last purged (milliseconds since the epoch; 0: not yet).
     journals_purged_at: AtomicI64,
 }
@@ -58,7 +60,12 @@ pub(crate) struct EngineCtx {
 impl EngineCtx {
     /// The context over `store` (its journal writer starts here) and `drivers`, with the
     /// definition store in `definitions`; operation ids start at `next_op`. `store` bumps
-    /// `revisions` on every committed write.
+    /// `revisions` on every committed write. `elected`: several managers may share the store
+    /// (PostgreSQL), so an election decides when this one is active.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is one part of the context, named at the one call site"
+    )]
     pub(crate) fn new(
         store: Arc<dyn Store>,
         revisions: Arc<Revisions>,
@@ -67,6 +74,7 @@ impl EngineCtx {
         settings: Settings,
         jp1: Option<Jp1Sink>,
         next_op: u64,
+        elected: bool,
     ) -> EngineCtx {
         EngineCtx {
             writer: Writer::spawn(store.clone()),
@@ -85,6 +93,7 @@ impl EngineCtx {
             revisions,
             loads: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            leadership: super::leader::Leadership::new(elected),
             journals_purged_at: AtomicI64::new(0),
         }
     }
@@ -113,7 +122,18 @@ impl EngineCtx {
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|e| Error::failed("store task failed", e))?
-            .map_err(Error::from)
+            .map_err(|e| self.store_error(e))
+    }
+
+    /// A store error as the manager reports it: a write fenced off (this manager is not the
+    /// active one) names the active manager.
+    pub(crate) fn store_error(&self, e: StoreError) -> Error {
+        match e {
+            StoreError::Fenced { .. } => Error::NotLeader {
+                active: self.leadership.active_url(),
+            },
+            other => Error::Store(other),
+        }
     }
 
     /// Applies `changes` in one transaction (on the blocking pool).
@@ -235,13 +255,23 @@ impl EngineCtx {
         self.shutdown.cancel();
     }
 
-    /// Refuses new operations once the shutdown began.
+    /// Refuses new operations once the shutdown began, and on a manager that is not the
+    /// active one (naming the active one).
     pub(crate) fn check_running(&self) -> Result<()> {
         if self.shutdown.is_cancelled() {
             Err(Error::ShuttingDown)
+        } else if !self.leadership.is_active() {
+            Err(Error::NotLeader {
+                active: self.leadership.active_url(),
+            })
         } else {
             Ok(())
         }
+    }
+
+    /// The current term: cancelled when this manager steps down or shuts down.
+    pub(crate) fn term(&self) -> CancellationToken {
+        self.leadership.term()
     }
 
     /// The purge of step journals older than `history.journal_days`, when one is due (at most

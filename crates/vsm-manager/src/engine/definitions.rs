@@ -74,6 +74,21 @@ impl std::fmt::Debug for ImportSource {
     }
 }
 
+/// Removes what an interrupted import left in the snapshot store's `tmp/` (logged; a failure
+/// is only a warning). Only while no other manager imports into the store: at the start of a
+/// manager on its own store, or when a manager takes over a shared one (the deposed manager's
+/// writes are fenced, so its import cannot commit anyway). Blocks.
+pub(crate) fn remove_temporaries(definitions: &Utf8Path) {
+    if !definitions.join("tmp").is_dir() {
+        return;
+    }
+    match vsm_deploy::SnapshotStore::open(definitions).and_then(|s| s.remove_temporaries()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "removed blobs an interrupted import left"),
+        Err(e) => tracing::warn!(error = %e, "cannot clean the definition store's tmp/"),
+    }
+}
+
 pub(crate) async fn import(
     ctx: &EngineCtx,
     actor: &Actor,

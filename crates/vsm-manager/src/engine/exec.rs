@@ -187,7 +187,14 @@ pub(crate) struct OpCtx {
     health: std::sync::Mutex<
         HashMap<(vsm_core::DefinitionDigest, vsm_core::GroupName), Option<vsm_deploy::HealthCheck>>,
     >,
+    /// The lead of the term it was made in: once cancelled (this manager stepped down), no
+    /// driver call starts and the ones in flight are dropped.
+    lead: CancellationToken,
 }
+
+/// Why a step did not reach its driver: this manager stopped being the active one.
+const NOT_ACTIVE: &str =
+    "this manager is no longer the active one; the next active manager reconciles this server";
 
 fn observed_of(state: PowerState) -> ObservedStatus {
     match state {
@@ -212,6 +219,7 @@ impl OpCtx {
             retries: s.engine.retries,
             backoff: Duration::from_millis(s.engine.backoff_ms),
             health: std::sync::Mutex::new(HashMap::new()),
+            lead: engine.leadership.lead(),
         }
     }
 
@@ -295,7 +303,15 @@ impl OpCtx {
         let mut attempt = 0;
         let mut backoff = self.backoff;
         loop {
-            match tokio::time::timeout(self.step_timeout, f()).await {
+            if self.lead.is_cancelled() {
+                return Err(NOT_ACTIVE.into());
+            }
+            let answer = tokio::select! {
+                biased;
+                _ = self.lead.cancelled() => return Err(NOT_ACTIVE.into()),
+                a = tokio::time::timeout(self.step_timeout, f()) => a,
+            };
+            match answer {
                 Err(_) => {
                     return Err(format!("timed out after {}s", self.step_timeout.as_secs()));
                 }
@@ -321,7 +337,16 @@ impl OpCtx {
         target: &StepTarget,
         cancel: &CancellationToken,
     ) -> StepResult {
-        match self.execute_inner(step, target, cancel).await {
+        if self.lead.is_cancelled() {
+            return StepResult::failed(self.now(), NOT_ACTIVE.to_owned());
+        }
+        // The whole step races the term: a manager that steps down drops its driver work.
+        let res = tokio::select! {
+            biased;
+            _ = self.lead.cancelled() => Err(NOT_ACTIVE.to_owned()),
+            r = self.execute_inner(step, target, cancel) => r,
+        };
+        match res {
             Ok(r) => r,
             Err(e) => StepResult::failed(self.now(), e),
         }
@@ -776,14 +801,30 @@ impl OpCtx {
                 )
             })
             .collect();
-        let answers: Vec<_> = futures::stream::iter(queries)
-            .map(|(name, machine, driver, registered)| async move {
+        type Answer = (
+            ServerName,
+            bool,
+            Option<vsm_hypervisor::Result<vsm_hypervisor::MachineInfo>>,
+        );
+        let mut asks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Answer> + Send>>> =
+            Vec::new();
+        for (name, machine, driver, registered) in queries {
+            let lead = self.lead.clone();
+            asks.push(Box::pin(async move {
                 let info = match driver {
-                    Some(d) => Some(d.info(&machine).await),
+                    // Not once this manager stepped down: nothing is learned then.
+                    Some(_) if lead.is_cancelled() => None,
+                    Some(d) => tokio::select! {
+                        biased;
+                        _ = lead.cancelled() => None,
+                        i = d.info(&machine) => Some(i),
+                    },
                     None => None,
                 };
                 (name, registered, info)
-            })
+            }));
+        }
+        let answers: Vec<Answer> = futures::stream::iter(asks)
             .buffer_unordered(32)
             .collect()
             .await;

@@ -43,14 +43,14 @@ pub(crate) struct ProbeReport {
     pub(crate) failovers: Vec<OperationId>,
 }
 
-/// Starts the host prober (stops with the manager's shutdown).
-pub(crate) fn spawn_heartbeat(engine: &Arc<EngineCtx>) {
+/// Starts the host prober (stops with `term`: the manager's shutdown or its stepping down).
+pub(crate) fn spawn_heartbeat(engine: &Arc<EngineCtx>, term: tokio_util::sync::CancellationToken) {
     let engine = engine.clone();
     tokio::spawn(async move {
         loop {
             let every = Duration::from_millis(engine.settings().monitor.host_probe_ms.max(10));
             tokio::select! {
-                _ = engine.shutdown.cancelled() => return,
+                _ = term.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
             if let Err(e) = probe_hosts(&engine).await {

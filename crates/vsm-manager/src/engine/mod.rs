@@ -8,7 +8,8 @@
 //!
 //! From the bottom up: `journal` (the group-committing writer), `live` (a running operation's
 //! model and its server index), `running` (the registry of running operations and unit locks),
-//! `hosts` (the host table), `context`, `exec`, `pool` (connecting and placing) (one step against a driver), `definitions` (the snapshot store), `run`
+//! `hosts` (the host table), `leader` (the term of an active manager and the election on
+//! PostgreSQL), `context`, `exec`, `pool` (connecting and placing) (one step against a driver), `definitions` (the snapshot store), `run`
 //! (an operation from its plans to its record) and `monitor`.
 
 mod context;
@@ -17,6 +18,7 @@ mod exec;
 mod heartbeat;
 mod hosts;
 mod journal;
+mod leader;
 mod live;
 mod monitor;
 mod pool;
@@ -25,9 +27,13 @@ mod running;
 
 pub(crate) use context::EngineCtx;
 pub use definitions::TarExport;
-pub(crate) use definitions::{ImportSource, diff, export, export_tar, import};
+pub(crate) use definitions::{
+    ImportSource, diff, export, export_tar, import,
+    remove_temporaries as remove_definition_temporaries,
+};
 pub(crate) use exec::{check_template_source, server_logs};
 pub(crate) use heartbeat::{fail_over, probe_hosts, spawn_heartbeat};
+pub(crate) use leader::{ElectionConfig, start_election, take_over};
 pub(crate) use monitor::{check_once, spawn_monitor};
 pub(crate) use pool::{connect as connect_host, refresh as refresh_host};
 pub(crate) use run::{Request, recover_interrupted, start};

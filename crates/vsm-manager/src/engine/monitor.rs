@@ -19,14 +19,14 @@ use crate::api::{LoadView, OperationKind};
 use crate::error::Result;
 use crate::store::Change;
 
-/// Starts the monitor task (stops with the manager's shutdown).
-pub(crate) fn spawn_monitor(engine: &Arc<EngineCtx>) {
+/// Starts the monitor task (stops with `term`: the manager's shutdown or its stepping down).
+pub(crate) fn spawn_monitor(engine: &Arc<EngineCtx>, term: tokio_util::sync::CancellationToken) {
     let interval = Duration::from_secs(engine.settings().monitor.interval_secs.max(1));
     let engine = engine.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = engine.shutdown.cancelled() => return,
+                _ = term.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
             }
             if let Err(e) = check_once(&engine).await {

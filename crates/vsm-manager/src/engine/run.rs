@@ -181,7 +181,8 @@ pub(crate) async fn start(
     request: Request,
     wait: Option<Duration>,
 ) -> Result<OperationId> {
-    let id = engine.ops.acquire(unit, wait, &engine.shutdown).await?;
+    engine.check_running()?;
+    let id = engine.ops.acquire(unit, wait, &engine.term()).await?;
     let res = launch(engine, actor, unit.clone(), kind, id, request).await;
     if res.is_err() {
         engine.release_placements(id);

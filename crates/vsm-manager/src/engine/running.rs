@@ -114,6 +114,12 @@ impl Operations {
         }
     }
 
+    /// Makes the next operation id at least `next` (a takeover: the ids the previous active
+    /// manager used are taken).
+    pub(super) fn advance_to(&self, next: u64) {
+        self.next.fetch_max(next, Ordering::SeqCst);
+    }
+
     /// Releases the unit lock and forgets the running operation.
     pub(super) fn release(&self, id: OperationId) {
         let released = {

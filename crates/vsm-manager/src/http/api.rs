@@ -24,6 +24,10 @@ pub struct Health {
     /// manager, which did not announce them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<UploadLimits>,
+    /// With several managers on one PostgreSQL database: this manager's role, the epoch, the
+    /// active manager and the peers last seen (absent: the only manager of its store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<crate::api::HaStatus>,
 }
 
 /// The limits the manager applies to an uploaded definition directory (`vsm unit import`,

@@ -52,6 +52,10 @@ pub struct ApiError {
     /// The operation concerned (for `busy`: the one holding the unit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<OperationId>,
+    /// For `unavailable` from a standby manager: the active manager's URL, where the request
+    /// should go instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_url: Option<String>,
     /// The HTTP status to send (default: the kind's); not part of the body.
     #[serde(skip)]
     pub status: Option<u16>,
@@ -66,6 +70,7 @@ impl ApiError {
             details: Vec::new(),
             hint: None,
             operation: None,
+            active_url: None,
             status: None,
         }
     }
@@ -133,6 +138,7 @@ impl From<crate::Error> for ApiError {
             details: e.details(),
             hint: e.hint(),
             operation: e.operation(),
+            active_url: e.active_url().map(str::to_owned),
             status: None,
         }
     }

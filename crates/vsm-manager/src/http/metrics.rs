@@ -137,9 +137,9 @@ impl Metrics {
             Some(actor) => manager.list_hosts(actor).await.unwrap_or_default(),
             None => Vec::new(),
         };
-        let running = manager
-            .status()
-            .await
+        let status = manager.status().await.ok();
+        let running = status
+            .as_ref()
             .map(|s| s.running_operations.len())
             .unwrap_or(0);
 
@@ -199,7 +199,50 @@ impl Metrics {
             let _ = writeln!(out, "vsm_servers{{state=\"{state}\"}} {n}");
         }
         host_metrics(&mut out, &hosts);
+        if let Some(ha) = status.and_then(|s| s.ha) {
+            ha_metrics(&mut out, &ha, crate::clock::now());
+        }
         out
+    }
+}
+
+/// With several managers on one PostgreSQL database: this manager's role, the epoch, and each
+/// peer's role and the age of its last heartbeat.
+fn ha_metrics(out: &mut String, ha: &crate::api::HaStatus, now: vsm_core::Timestamp) {
+    let _ = writeln!(
+        out,
+        "# HELP vsm_manager_role This manager's role on a shared PostgreSQL store (1 for the role it has)."
+    );
+    let _ = writeln!(out, "# TYPE vsm_manager_role gauge");
+    for role in [
+        crate::api::ManagerRole::Active,
+        crate::api::ManagerRole::Standby,
+    ] {
+        let on = u8::from(ha.role == role);
+        let _ = writeln!(out, "vsm_manager_role{{role=\"{role}\"}} {on}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vsm_manager_epoch The leadership epoch (bumped by every takeover)."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE vsm_manager_epoch gauge\nvsm_manager_epoch {}",
+        ha.epoch
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vsm_manager_peer_seen_seconds Seconds since each manager of the database last wrote its heartbeat."
+    );
+    let _ = writeln!(out, "# TYPE vsm_manager_peer_seen_seconds gauge");
+    for p in &ha.peers {
+        let age = (now.as_millis() - p.seen_at.as_millis()).max(0) as f64 / 1000.0;
+        let name = p.name.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "vsm_manager_peer_seen_seconds{{peer=\"{name}\",role=\"{}\"}} {age}",
+            p.role
+        );
     }
 }
 

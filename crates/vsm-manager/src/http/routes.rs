@@ -895,6 +895,7 @@ async fn health(State(st): State<AppState>) -> axum::Json<Health> {
         limits: Some(super::api::UploadLimits::for_upload(
             st.config.max_upload_bytes,
         )),
+        ha: st.manager.ha_status(),
     })
 }
 

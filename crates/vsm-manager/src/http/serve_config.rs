@@ -169,6 +169,7 @@ mod tests {
             listen: "127.0.0.1:0".into(),
             tls_cert: Some("tls/cert.pem".into()),
             tls_key: Some("/etc/vsm/key.pem".into()),
+            advertise_url: None,
         };
         let config =
             ServeConfig::from_settings(&settings, Utf8Path::new("/var/lib/vsm")).expect("valid");

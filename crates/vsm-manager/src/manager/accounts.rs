@@ -54,7 +54,7 @@ impl Manager {
                 {
                     list.remove(i);
                 }
-                self.write(vec![Self::audit_entry(None, "login", name, "ok")])
+                self.write_audit(vec![Self::audit_entry(None, "login", name, "ok")])
                     .await?;
                 Ok(Actor {
                     account: a.name,
@@ -72,7 +72,7 @@ impl Manager {
                         "account locked for a minute after too many failed logins",
                     ));
                 }
-                self.write(audit).await?;
+                self.write_audit(audit).await?;
                 self.jp1_event(&vsm_jp1::VsmEvent::LoginFailed {
                     account: name.clone(),
                     source: None,
@@ -81,6 +81,22 @@ impl Manager {
                     "wrong account name or password".into(),
                 ))
             }
+        }
+    }
+
+    /// Writes audit records of a read-only request; a standby (several managers on one
+    /// PostgreSQL database) cannot write and answers the request anyway, logging the record.
+    async fn write_audit(&self, audit: Vec<crate::store::Change>) -> Result<()> {
+        match self.write(audit.clone()).await {
+            Err(Error::NotLeader { .. }) => {
+                for change in audit {
+                    if let crate::store::Change::Audit(a) = change {
+                        tracing::info!(action = %a.action, target = %a.target, result = %a.result, "audit (on a standby: not stored)");
+                    }
+                }
+                Ok(())
+            }
+            other => other,
         }
     }
 

@@ -23,6 +23,7 @@ impl Manager {
             servers: units.iter().map(|u| u.servers().count()).sum(),
             running_operations: running,
             drivers: self.engine().drivers().kinds(),
+            ha: self.engine().leadership.status(),
         })
     }
 

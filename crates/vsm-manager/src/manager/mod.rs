@@ -34,7 +34,7 @@ use crate::error::{Entity, Error, OpenError, Result};
 use crate::jp1::Jp1Sink;
 use crate::paths::LOCK_FILE;
 use crate::revision::{Revised, Revisions};
-use crate::store::{AuditEntry, Change, Store, StoreError, StoreTarget, StoredAccount};
+use crate::store::{AuditEntry, Change, Fence, Store, StoreError, StoreTarget, StoredAccount};
 
 pub use migrate::{MigrateOptions, MigrateReport, RestoreOptions};
 
@@ -281,14 +281,24 @@ impl Manager {
         }
         let definitions = config.definitions_dir();
         // What an earlier run was killed in the middle of: staged blobs of an import, uploads
-        // and exports being prepared. Nobody else uses them while this process holds the lock.
-        let tmp_dirs = (definitions.clone(), dir.join("tmp"));
-        tokio::task::spawn_blocking(move || remove_temporaries(&tmp_dirs.0, &tmp_dirs.1))
+        // and exports being prepared. Nobody else uses them while this process holds the lock
+        // — except a definition store that managers on one PostgreSQL database share: the
+        // active one may be importing into it, so that one is cleaned at a takeover.
+        let shared = matches!(target, StoreTarget::Postgres(_));
+        let tmp_dirs = ((!shared).then(|| definitions.clone()), dir.join("tmp"));
+        tokio::task::spawn_blocking(move || remove_temporaries(tmp_dirs.0.as_deref(), &tmp_dirs.1))
             .await
             .map_err(|e| OpenError::Invalid(Box::new(Error::failed("cleanup task failed", e))))?;
+        // On PostgreSQL several managers may share the database: the store's writes are fenced
+        // on the epoch the election gives this manager.
+        let pg = match &target {
+            StoreTarget::Postgres(pg) => Some((pg.clone(), Arc::new(Fence::new()))),
+            StoreTarget::Sqlite(_) => None,
+        };
+        let fence = pg.as_ref().map(|(_, f)| f.clone());
         // Every store call blocks (PostgreSQL's on a runtime of its own): never on this thread.
         let (store, max) = tokio::task::spawn_blocking(move || {
-            let store = target.open()?;
+            let store = target.open_fenced(fence)?;
             let max = store.max_operation_id()?;
             Ok::<_, StoreError>((store, max))
         })
@@ -304,7 +314,12 @@ impl Manager {
             config.settings.clone(),
             Jp1Sink::open(&dir, &config.settings.jp1),
             max + 1,
+            pg.is_some(),
         ));
+        engine.leadership.identify(
+            manager_name(&dir),
+            config.settings.service.advertise_url.clone(),
+        );
         let manager = Manager {
             inner: Arc::new(Inner {
                 config,
@@ -316,24 +331,31 @@ impl Manager {
                 _lock: lock,
             }),
         };
-        manager.engine().open_pool().await.map_err(|e| match e {
-            Error::Store(s) => OpenError::Store(s),
-            other => OpenError::Invalid(Box::new(other)),
-        })?;
-        engine::recover_interrupted(manager.engine())
-            .await
-            .map_err(|e| match e {
-                Error::Store(s) => OpenError::Store(s),
-                other => OpenError::Invalid(Box::new(other)),
-            })?;
-        if let Some(purge) = manager.engine().journal_purge(now())
-            && let Err(e) = manager.write(vec![purge]).await
-        {
-            tracing::warn!(error = %e, "cannot purge old step journals");
-        }
-        if manager.inner.config.monitor {
-            engine::spawn_monitor(manager.engine());
-            engine::spawn_heartbeat(manager.engine());
+        let monitor = manager.inner.config.monitor;
+        match pg {
+            // One manager on its SQLite store: active from the start, reconciling what a crash
+            // left.
+            None => engine::take_over(manager.engine(), 0, monitor)
+                .await
+                .map_err(|e| match e {
+                    Error::Store(s) => OpenError::Store(s),
+                    other => OpenError::Invalid(Box::new(other)),
+                })?,
+            // The election decides; it tries once before this returns, so a lone manager is
+            // active at once (and reconciled as after a crash), and goes on in the background.
+            Some((target, fence)) => {
+                let name = manager_name(&manager.inner.config.state_dir);
+                engine::start_election(
+                    manager.engine(),
+                    engine::ElectionConfig {
+                        target,
+                        fence,
+                        name,
+                        monitor,
+                    },
+                )
+                .await?;
+            }
         }
         manager.jp1_event(&vsm_jp1::VsmEvent::ManagerStarted);
         Ok(manager)
@@ -360,6 +382,25 @@ impl Manager {
     /// The state directory.
     pub fn state_dir(&self) -> &Utf8Path {
         &self.inner.config.state_dir
+    }
+
+    /// Sets the URL this manager's API is reached at, which a standby names when it sends a
+    /// client to the active manager (the `service.advertise_url` setting wins when set).
+    pub fn advertise(&self, url: &str) {
+        if self.inner.config.settings.service.advertise_url.is_none() {
+            self.engine().leadership.advertise(url.to_owned());
+        }
+    }
+
+    /// Whether this manager is the active one (always, on a SQLite store).
+    pub fn is_active(&self) -> bool {
+        self.engine().leadership.is_active()
+    }
+
+    /// On a PostgreSQL store: this manager's role, the epoch, the active manager and the
+    /// peers last seen (none on SQLite, where it is the only manager).
+    pub fn ha_status(&self) -> Option<HaStatus> {
+        self.engine().leadership.status()
     }
 
     // ------------------------------------------------------------------ helpers
@@ -450,15 +491,21 @@ impl Manager {
     }
 }
 
+/// This manager's name among the managers of one database: its host and state directory.
+fn manager_name(dir: &Utf8Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{dir}")
+}
+
 /// Removes what a killed manager left in the snapshot store's `tmp/` and in the state
 /// directory's `tmp/` (logged; a failure to remove is only a warning).
-fn remove_temporaries(definitions: &camino::Utf8Path, state_tmp: &camino::Utf8Path) {
-    if definitions.join("tmp").is_dir() {
-        match vsm_deploy::SnapshotStore::open(definitions).and_then(|s| s.remove_temporaries()) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(files = n, "removed blobs an interrupted import left"),
-            Err(e) => tracing::warn!(error = %e, "cannot clean the definition store's tmp/"),
-        }
+fn remove_temporaries(definitions: Option<&camino::Utf8Path>, state_tmp: &camino::Utf8Path) {
+    if let Some(definitions) = definitions {
+        engine::remove_definition_temporaries(definitions);
     }
     if let Ok(entries) = std::fs::read_dir(state_tmp) {
         for ent in entries.flatten() {

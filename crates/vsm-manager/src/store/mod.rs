@@ -15,14 +15,17 @@
 //! [`copy`] copies one store whole into another (migration, restore) and checks the copy.
 
 pub mod copy;
+pub mod election;
 mod pg;
 mod rows;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use pg::{PgStore, PgTarget};
+pub use pg::{Fence, PgStore, PgTarget};
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -77,6 +80,17 @@ pub enum StoreError {
     /// The PostgreSQL store's own client runtime could not be started.
     #[error("cannot start the PostgreSQL store's client runtime")]
     PostgresRuntime(#[source] std::io::Error),
+    /// The write was refused because this manager does not hold the current leadership
+    /// epoch: it is a standby, or another manager took over (several managers on one
+    /// PostgreSQL database). Nothing of the write was applied.
+    #[error("{}", match held {
+        Some(epoch) => format!("the write was refused: this manager held epoch {epoch}, but another manager took over since (it is no longer the active one)"),
+        None => "the write was refused: this manager is a standby, not the active one".to_owned(),
+    })]
+    Fenced {
+        /// The epoch this manager held, if any.
+        held: Option<i64>,
+    },
     /// The database was written by a newer vsm.
     #[error(
         "the state store has schema version {found}, newer than this vsm understands ({supported}); use a newer vsm"
@@ -287,9 +301,15 @@ pub enum StoreTarget {
 impl StoreTarget {
     /// Opens (creating or migrating) the store. Blocks: call it from a blocking thread.
     pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        self.open_fenced(None)
+    }
+
+    /// [`StoreTarget::open`], a PostgreSQL store's writes conditional on `fence` (a SQLite
+    /// store has no fencing: it has one manager).
+    pub fn open_fenced(&self, fence: Option<Arc<Fence>>) -> Result<Box<dyn Store>, StoreError> {
         Ok(match self {
             StoreTarget::Sqlite(path) => Box::new(SqliteStore::open(path)?),
-            StoreTarget::Postgres(pg) => Box::new(PgStore::open_target(pg)?),
+            StoreTarget::Postgres(pg) => Box::new(PgStore::open_target(pg)?.with_fence(fence)),
         })
     }
 

@@ -21,7 +21,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -41,8 +42,11 @@ use crate::operation::{OperationRecord, OperationState, OperationSummary};
 
 /// Schema migrations, in order; `schema_version.version` is the number applied. Key columns
 /// collate as `"C"` (bytewise), so that lists come in the SQLite store's order whatever the
-/// database's locale.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+/// database's locale. Migration 2 adds the election's rows (`store/election.rs`): the one
+/// `leader` row (the epoch every fenced write checks, the active manager, and `changes`, the
+/// count of committed writes that standbys poll) and one `peers` row per manager.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     name TEXT COLLATE "C" PRIMARY KEY,
     role TEXT NOT NULL,
@@ -101,7 +105,26 @@ CREATE TABLE hosts (
     name TEXT COLLATE "C" PRIMARY KEY,
     json TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE leader (
+    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    epoch BIGINT NOT NULL,
+    holder TEXT,
+    url TEXT,
+    since BIGINT,
+    changes BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO leader (epoch) VALUES (0);
+CREATE TABLE peers (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    url TEXT,
+    role TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL
+);
+"#,
+];
 
 /// The schema-version row's table (made by the first migrating store, before migration 1).
 const VERSION_TABLE: &str = "
@@ -382,6 +405,52 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// The leadership epoch a manager's writes are conditional on, when several managers share
+/// one database: every write of a fenced [`PgStore`] checks, in its own transaction, that the
+/// `leader` row still holds this epoch, and is refused ([`StoreError::Fenced`]) otherwise.
+/// Epoch 0 means this manager is a standby: its writes are refused without asking.
+#[derive(Debug, Default)]
+pub struct Fence {
+    epoch: AtomicI64,
+    /// The last epoch held (for the refusal's message).
+    last: AtomicI64,
+}
+
+impl Fence {
+    /// A fence of a standby (epoch 0).
+    pub fn new() -> Fence {
+        Fence::default()
+    }
+
+    /// Writes go on under `epoch` (this manager took over).
+    pub fn hold(&self, epoch: i64) {
+        self.last.store(epoch, Ordering::SeqCst);
+        self.epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Every write is refused from now on (this manager stepped down).
+    pub fn release(&self) {
+        self.epoch.store(0, Ordering::SeqCst);
+    }
+
+    /// The epoch held now, if any.
+    pub fn epoch(&self) -> Option<i64> {
+        match self.epoch.load(Ordering::SeqCst) {
+            0 => None,
+            e => Some(e),
+        }
+    }
+
+    fn refusal(&self) -> StoreError {
+        StoreError::Fenced {
+            held: match self.last.load(Ordering::SeqCst) {
+                0 => None,
+                e => Some(e),
+            },
+        }
+    }
+}
+
 /// The PostgreSQL implementation of [`Store`]. Opening and every call block: call them from
 /// blocking threads (`spawn_blocking`, a thread of one's own), never on an async worker.
 pub struct PgStore {
@@ -389,6 +458,9 @@ pub struct PgStore {
     timeouts: Timeouts,
     conn: Mutex<Option<Conn>>,
     rt: OwnRuntime,
+    /// Writes are conditional on this epoch (none: a store without managers around it, e.g.
+    /// `init` or a test).
+    fence: Option<Arc<Fence>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -527,9 +599,52 @@ impl PgStore {
             timeouts,
             conn: Mutex::new(None),
             rt: OwnRuntime::new()?,
+            fence: None,
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// The same store with its writes conditional on `fence` (see [`Fence`]).
+    #[must_use]
+    pub fn with_fence(mut self, fence: Option<Arc<Fence>>) -> PgStore {
+        self.fence = fence;
+        self
+    }
+
+    /// Inside a write's transaction: counts the write in the `leader` row, and — for a fenced
+    /// store — only while the row holds `epoch`. The row lock this takes orders the write
+    /// against a takeover (which bumps the epoch in the same row): a write that commits after
+    /// a takeover cannot have passed the check.
+    async fn check_fence(c: &mut Conn, epoch: Option<i64>) -> Result<(), StoreError> {
+        match epoch {
+            Some(epoch) => {
+                let n = c
+                    .exec(
+                        "UPDATE leader SET changes = changes + 1 WHERE epoch = $1",
+                        &[&epoch],
+                    )
+                    .await?;
+                if n == 0 {
+                    return Err(StoreError::Fenced { held: Some(epoch) });
+                }
+            }
+            None => {
+                c.exec("UPDATE leader SET changes = changes + 1", &[])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The session configuration (with the password), for the election's own session.
+    pub(super) fn session_config(target: &PgTarget) -> Result<Config, StoreError> {
+        let mut config = target.config()?;
+        config.connect_timeout(Timeouts::default().connect);
+        if config.get_application_name().is_none() {
+            config.application_name("vsm-manager-election");
+        }
+        Ok(config)
     }
 
     /// Runs `op` on the session (made first when there is none or it failed) with the call's
@@ -1202,8 +1317,16 @@ impl Store for PgStore {
         if changes.is_empty() {
             return Ok(());
         }
+        let epoch = match &self.fence {
+            Some(fence) => match fence.epoch() {
+                Some(epoch) => Some(epoch),
+                None => return Err(fence.refusal()),
+            },
+            None => None,
+        };
         self.run("a write", async |c| {
             c.transaction("BEGIN", async |c| {
+                Self::check_fence(c, epoch).await?;
                 for change in changes {
                     Self::apply(c, change).await?;
                 }

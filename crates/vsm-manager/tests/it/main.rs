@@ -10,6 +10,7 @@ mod embed;
 mod engine;
 mod faults;
 mod file_driver;
+mod ha;
 mod history;
 mod hosts;
 #[cfg(feature = "libvirt")]

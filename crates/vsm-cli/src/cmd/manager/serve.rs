@@ -499,6 +499,8 @@ async fn foreground(ctx: &Ctx<'_>, a: &ManagerStartArgs) -> Result<Exit> {
         url: server.url(),
         started_at: crate::render::now_millis(),
     };
+    // What a standby names when it sends a client here (unless `advertise_url` is set).
+    manager.advertise(&info.url);
     super::write_run_info(&dir, &info)?;
     tracing::info!(url = %info.url, dir = %dir, "manager started");
     super::notify::ready(&info.url);
