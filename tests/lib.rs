@@ -12,6 +12,7 @@ pub mod vmguest;
 pub mod vmlab;
 
 use std::fmt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -734,6 +735,38 @@ pub fn redact(text: &str, temp_root: &Path) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A minimal HTTP/1.0 GET of `path` from `addr` (`host:port`): the status line and the body
+/// (5 s deadlines to connect and to read).
+///
+/// # Errors
+/// A sentence naming the address, when it cannot connect, send or read.
+pub fn http_get(addr: &str, path: &str) -> Result<(String, String), String> {
+    let mut stream = std::net::TcpStream::connect_timeout(
+        &addr
+            .parse()
+            .map_err(|e| format!("bad address {addr}: {e}"))?,
+        Duration::from_secs(5),
+    )
+    .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send to {addr}: {e}"))?;
+    let mut raw = String::new();
+    stream
+        .read_to_string(&mut raw)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    ))
 }
 
 #[cfg(test)]

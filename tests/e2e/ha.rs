@@ -136,6 +136,28 @@ fn the_standby_takes_over_when_the_active_manager_is_killed_in_a_rolling_apply()
     let mut m = [a, b];
     assert_eq!(role(&m[0].dir), "active");
     assert!(wait_role(&m[1].dir, "standby", Duration::from_secs(5)).is_some());
+    // `/metrics` of each says its role and the epoch, and — once both wrote their heartbeat
+    // rows (every 2 s) — names both managers.
+    for (i, want) in [(0, "active"), (1, "standby")] {
+        let addr = m[i].url.trim_start_matches("http://").trim_end_matches('/');
+        let deadline = Instant::now() + Duration::from_secs(6);
+        loop {
+            let (status, metrics) = vsm_tests::http_get(addr, "/metrics")
+                .unwrap_or_else(|e| panic!("metrics of manager {i}: {e}"));
+            assert!(status.contains("200"), "{status}\n{metrics}");
+            if metrics.contains(&format!("vsm_manager_role{{role=\"{want}\"}} 1"))
+                && metrics.contains("vsm_manager_epoch 1")
+                && metrics.matches("vsm_manager_peer_seen_seconds{").count() == 2
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "manager {i} should say it is {want} in epoch 1 with 2 peers:\n{metrics}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     let urls = format!("{},{}", m[0].url, m[1].url);
     let dirs = [m[0].dir.clone(), m[1].dir.clone()];
     let (alice, defs) = example_shop(&m[0]);

@@ -13,13 +13,13 @@
 //! that cannot be placed reported to the administrator who confirmed the loss.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vsm_tests::{Manager, Output, StartOptions, User, kill_local_host_servers, workspace_root};
+use vsm_tests::{
+    Manager, Output, StartOptions, User, http_get, kill_local_host_servers, workspace_root,
+};
 
 use crate::crash::copy_dir;
 
@@ -93,34 +93,6 @@ fn poll<T>(what: &str, secs: u64, mut check: impl FnMut() -> Result<T, String>) 
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-}
-
-/// A minimal HTTP/1.0 GET: the status line and the body.
-fn http_get(addr: &str, path: &str) -> Result<(String, String), String> {
-    let mut stream = TcpStream::connect_timeout(
-        &addr
-            .parse()
-            .map_err(|e| format!("bad address {addr}: {e}"))?,
-        Duration::from_secs(5),
-    )
-    .map_err(|e| format!("connect {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send to {addr}: {e}"))?;
-    let mut raw = String::new();
-    stream
-        .read_to_string(&mut raw)
-        .map_err(|e| format!("read from {addr}: {e}"))?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    Ok((
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    ))
 }
 
 /// Checks that every server of `unit` is working (logical and observed), on one of the pool's

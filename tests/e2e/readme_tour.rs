@@ -17,11 +17,9 @@
 //! and kills the tour's servers also when a step fails.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -152,26 +150,6 @@ impl Drop for Guard<'_> {
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().expect("address").port()
-}
-
-/// A minimal HTTP/1.0 GET; answers the status line and the body.
-fn http_get(addr: &str, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("answer");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -324,7 +302,8 @@ fn check(ran: &Ran, tour: &Tour, state: &Path, port: u16) -> Option<&'static str
             for s in g["servers"].as_array().into_iter().flatten() {
                 assert_eq!(s["observed"], "working", "\n{ran}");
                 let addr = format!("{}:8080", s["address"].as_str().unwrap_or("?"));
-                let (status, body) = http_get(&addr, "/");
+                let (status, body) =
+                    vsm_tests::http_get(&addr, "/").unwrap_or_else(|e| panic!("{e}"));
                 assert!(status.contains(" 200"), "http://{addr}/: {status}\n{ran}");
                 assert!(body.contains(page), "http://{addr}/ lacks {page}:\n{body}");
             }

@@ -119,6 +119,12 @@ const NEEDS: &[Need] = &[
         with: &[],
         present: || pg_server_bin(Path::new(PG_LIB)).is_some(),
     },
+    // The refusal to run behind a transaction-mode pooler (`PgServer::pooler`).
+    Need {
+        package: "pgbouncer",
+        with: &[],
+        present: || Path::new("/usr/sbin/pgbouncer").exists(),
+    },
     // The web console's browser test (crates/vsm-manager/tests/it/console.rs): Debian's Chromium, driven over
     // WebDriver by its chromedriver; never a downloaded browser.
     Need {

@@ -10,7 +10,8 @@
 //! network is noticed by the caller's heartbeat query on a deadline.
 //!
 //! A transaction-mode pooler (PgBouncer, …) silently drops session locks: `ElectionSession::connect`
-//! refuses a session whose backend changes between two queries, and `ElectionSession::try_lock`
+//! refuses a session whose backend changes between queries or also answers a second
+//! connection of its own (which no backend does without a pooler), and `ElectionSession::try_lock`
 //! refuses a lock that `pg_locks` does not show held by the session's own backend.
 //!
 //! Must not: be used by the store's calls, put the URL or password into an error or a log.
@@ -142,7 +143,50 @@ impl ElectionSession {
             });
         }
         session.pid = first;
+        session.check_not_shared(target).await?;
         Ok(session)
+    }
+
+    /// Refuses a session whose backend also answers another connection: without a pooler two
+    /// connections never share a backend, while a transaction-mode pooler hands an idle server
+    /// connection — most often the one this session just released — to the next client. A
+    /// second connection asks for its backend a few times, interleaved with this session.
+    async fn check_not_shared(&self, target: &PgTarget) -> Result<(), ElectionError> {
+        let config = PgStore::session_config(target)?;
+        let connect_deadline = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10));
+        let (probe, connection) =
+            on_deadline("connecting", connect_deadline, config.connect(NoTls)).await?;
+        let driver = tokio::spawn(connection);
+        let mut result = Ok(());
+        for _ in 0..3 {
+            let mine = self.backend_pid().await?;
+            let row = on_deadline(
+                "the election",
+                QUERY_DEADLINE,
+                probe.query_one("SELECT pg_backend_pid()", &[]),
+            )
+            .await?;
+            let other: i32 = row.try_get(0)?;
+            if mine != self.pid || other == mine {
+                result = Err(ElectionError::Pooled {
+                    why: if mine != self.pid {
+                        format!(
+                            "the session was answered by backend {} and then by backend {mine}",
+                            self.pid
+                        )
+                    } else {
+                        format!("two connections were answered by the same backend {mine}")
+                    },
+                });
+                break;
+            }
+        }
+        drop(probe);
+        driver.abort();
+        result
     }
 
     async fn backend_pid(&self) -> Result<i32, StoreError> {

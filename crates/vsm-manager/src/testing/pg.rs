@@ -333,6 +333,144 @@ impl PgServer {
     }
 }
 
+/// Where Debian's `pgbouncer` package puts the pooler.
+const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
+
+/// A PgBouncer in **transaction** mode in front of one database of a [`PgServer`]
+/// ([`PgServer::pooler`]): each transaction goes to whichever server connection is free, so
+/// session state (advisory locks, prepared statements) does not stay with a client — what the
+/// manager must refuse to run behind. Listens on a free 127.0.0.1 port, runs as the server's
+/// unprivileged user under root (PgBouncer refuses root, too), and stops on drop.
+#[derive(Debug)]
+pub struct PgPooler {
+    child: Child,
+    port: u16,
+    database: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PgPooler {
+    /// The URL of the pooled database: `postgres://vsm@127.0.0.1:PORT/<database>`.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{SUPERUSER}@127.0.0.1:{}/{}",
+            self.port, self.database
+        )
+    }
+}
+
+impl Drop for PgPooler {
+    fn drop(&mut self) {
+        // SIGINT: PgBouncer's "safe shutdown" waits for clients; SIGTERM stops at once.
+        signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl PgServer {
+    /// Runs a PgBouncer in transaction mode in front of database `database` (made with
+    /// [`PgServer::create_database`]), waits until it answers and returns it.
+    ///
+    /// # Errors
+    /// A [`PgSkip`] when PgBouncer is not installed (`cargo xtask deps` installs Debian's
+    /// `pgbouncer`; under `CI=true` this panics instead).
+    ///
+    /// # Panics
+    /// When it does not start although installed, with its log.
+    pub fn pooler(&self, database: &str) -> Result<PgPooler, PgSkip> {
+        if !Path::new(PGBOUNCER).is_file() {
+            return skip(format!(
+                "PgBouncer is not installed ({PGBOUNCER}): run `cargo xtask deps` (installs pgbouncer)"
+            ));
+        }
+        let owner = if is_root() {
+            ["postgres", "nobody"].iter().find_map(|u| lookup_user(u))
+        } else {
+            None
+        };
+        let mut last = String::new();
+        for _attempt in 0..PORT_ATTEMPTS {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("{PREFIX}{}-bouncer-", std::process::id()))
+                .tempdir()
+                .unwrap_or_else(|e| panic!("PgBouncer: temporary directory: {e}"));
+            let root = dir.path().to_path_buf();
+            let log_path = root.join("pgbouncer.log");
+            let ini = root.join("pgbouncer.ini");
+            let port = free_port();
+            fs::write(
+                &ini,
+                format!(
+                    "[databases]\n{database} = host=127.0.0.1 port={server} dbname={database} user={SUPERUSER}\n\
+                     [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                     auth_type = any\npool_mode = transaction\ndefault_pool_size = 4\n\
+                     logfile = {log}\npidfile = {pid}\nignore_startup_parameters = extra_float_digits,options\n",
+                    server = self.port,
+                    log = log_path.display(),
+                    pid = root.join("pgbouncer.pid").display(),
+                ),
+            )
+            .unwrap_or_else(|e| panic!("write {}: {e}", ini.display()));
+            if let Some((uid, gid)) = owner {
+                for path in [&root, &ini] {
+                    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+                }
+            }
+            let mut cmd = Command::new(PGBOUNCER);
+            if let Some((uid, gid)) = owner {
+                cmd.uid(uid).gid(gid);
+            }
+            let child = cmd
+                .arg(&ini)
+                .current_dir(&root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                // Its own process group, as the postmaster: `reap_stale` kills the group.
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("run {PGBOUNCER}: {e}"));
+            let mut pooler = PgPooler {
+                child,
+                port,
+                database: database.to_owned(),
+                _dir: dir,
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            loop {
+                let url = pooler.url();
+                let answer =
+                    on_own_runtime(
+                        async move { connect(&url).await?.simple_query("SELECT 1").await },
+                    );
+                if answer.is_ok() {
+                    return Ok(pooler);
+                }
+                if !matches!(pooler.child.try_wait(), Ok(None)) {
+                    // Exited (the port was taken since?): another port.
+                    last = fs::read_to_string(&log_path).unwrap_or_default();
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "PgBouncer did not answer on 127.0.0.1:{port} in {START_TIMEOUT:?}:\n{}",
+                    fs::read_to_string(&log_path).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        panic!("PgBouncer did not start in {PORT_ATTEMPTS} attempts:\n{last}");
+    }
+}
+
 impl Drop for PgServer {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
@@ -501,14 +639,19 @@ fn reap_stale(tmp: &Path) {
         if process_alive(owner) {
             continue;
         }
-        let pidfile = entry.path().join("data").join("postmaster.pid");
-        if let Some(pm) = fs::read_to_string(pidfile)
-            .ok()
-            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-        {
-            let comm = fs::read_to_string(format!("/proc/{pm}/comm")).unwrap_or_default();
-            if comm.trim() == "postgres" {
-                signal_group(pm, libc::SIGKILL);
+        // A postmaster (with its backends) or a pooler (`PgServer::pooler`).
+        for (pidfile, program) in [
+            (entry.path().join("data").join("postmaster.pid"), "postgres"),
+            (entry.path().join("pgbouncer.pid"), "pgbouncer"),
+        ] {
+            if let Some(pid) = fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+            {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == program {
+                    signal_group(pid, libc::SIGKILL);
+                }
             }
         }
         let _ = fs::remove_dir_all(entry.path());

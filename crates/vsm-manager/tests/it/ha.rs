@@ -354,3 +354,60 @@ async fn a_leader_that_loses_its_lock_session_stops_driving_and_the_standby_take
     a.shutdown(Duration::from_secs(2)).await;
     b.shutdown(Duration::from_secs(2)).await;
 }
+
+/// Behind a PgBouncer in transaction mode, which silently drops session-level advisory locks,
+/// a manager refuses to start and says why; the same state directory pointed at PostgreSQL
+/// itself starts as the active manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_behind_a_transaction_mode_pooler_refuses_to_start() {
+    let Some(pg) = PgServer::start_or_skip() else {
+        return;
+    };
+    let (_dir, a, _b, url) = two_state_dirs(&pg, "ha_pooled");
+    let pooler = match pg.pooler("ha_pooled") {
+        Ok(p) => p,
+        Err(skip) => {
+            eprintln!("skipped: {skip}");
+            return;
+        }
+    };
+    let config_path = a.join("config.yaml");
+    let direct = std::fs::read_to_string(&config_path).expect("config");
+    assert!(direct.contains(&url), "{direct}");
+    std::fs::write(&config_path, direct.replace(&url, &pooler.url())).expect("config");
+    let fake = Arc::new(FakeHypervisor::new());
+    let mut config = ManagerConfig::load(a.clone()).expect("config");
+    config.password_cost = PasswordCost::Insecure;
+    config.monitor = false;
+    let refused = Manager::open(
+        config,
+        DriverSet::new().with(DriverKind::Local, fake.clone()),
+    )
+    .await
+    .err()
+    .map(|e| {
+        // The sentence and every cause, as `vsm manager start` prints them.
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        text
+    });
+    let Some(refused) = refused else {
+        panic!("a manager behind a transaction-mode pooler started");
+    };
+    assert!(
+        refused.contains("transaction-mode connection pooler")
+            && refused.contains("not stable")
+            && !refused.contains("password"),
+        "{refused}"
+    );
+
+    // The same state directory on PostgreSQL itself: active.
+    std::fs::write(&config_path, direct).expect("config");
+    let m = open(&a, &fake).await;
+    assert_eq!(role(&m).0, ManagerRole::Active);
+    m.shutdown(Duration::from_secs(2)).await;
+}
