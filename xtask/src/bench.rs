@@ -1,6 +1,9 @@
-//! `cargo xtask bench [deploy|engine|api|hosts|vm|import]... [--runs N] [--ansible-files N] [--no-ansible]`:
+//! `cargo xtask bench [deploy|engine|api|hosts|vm|import|takeover]... [--runs N] [--ansible-files N] [--no-ansible] [--store sqlite|postgres]`:
 //! runs the named benchmarks (deploy, engine, api and hosts when none is named; `vm` boots real
 //! VMs, needs root and runs only when named; `import` is the import part of `deploy` alone).
+//! `--store postgres` runs `engine` and `api` on both stores in one run (SQLite, then a durable
+//! PostgreSQL on loopback) with the ratio, and adds `takeover` (active/standby on PostgreSQL:
+//! `kill -9` of the active manager to the first write the standby accepts).
 //!
 //! Each benchmark prints its own table and writes `target/bench/<name>.json` with the date, the
 //! machine (from `/proc`), the versions measured, the median of `--runs` runs (default 3, at
@@ -24,9 +27,69 @@ pub(crate) struct Opts {
     pub(crate) ansible_files: usize,
     /// Skip the Ansible column of the deploy benchmark.
     pub(crate) no_ansible: bool,
+    /// The stores `engine` and `api` run on, in order (SQLite first: the comparison).
+    pub(crate) stores: Vec<StoreKind>,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|hosts|vm|import]... [--runs N] [--ansible-files N] [--no-ansible]";
+/// The state store a benchmark's manager runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreKind {
+    /// The embedded default.
+    Sqlite,
+    /// A durable PostgreSQL on loopback (`vsm_manager::testing::pg`).
+    Postgres,
+}
+
+impl StoreKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// The PostgreSQL server of a benchmark run (started once, durable; each manager gets a
+/// database of its own).
+pub(crate) struct PgBench {
+    server: vsm_manager::testing::pg::PgServer,
+    databases: std::sync::atomic::AtomicUsize,
+}
+
+impl PgBench {
+    /// Starts the server, or fails saying how to install PostgreSQL.
+    pub(crate) fn start() -> Result<PgBench> {
+        let server = vsm_manager::testing::pg::PgServer::start_durable()
+            .map_err(|skip| anyhow::anyhow!("--store postgres: {skip}"))?;
+        Ok(PgBench {
+            server,
+            databases: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// A new empty database's URL.
+    pub(crate) fn database(&self) -> String {
+        let n = self
+            .databases
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.server.create_database(&format!("bench_{n}"))
+    }
+}
+
+/// Points `init` at `store`: nothing for SQLite, a new database of `pg` for PostgreSQL.
+pub(crate) fn use_store(
+    init: &mut vsm_manager::InitOptions,
+    store: StoreKind,
+    pg: Option<&PgBench>,
+) -> Result<()> {
+    if store == StoreKind::Postgres {
+        let pg = pg.context("no PostgreSQL server was started for --store postgres")?;
+        init.settings.store = pg.database();
+    }
+    Ok(())
+}
+
+const USAGE: &str = "usage: cargo xtask bench [deploy|engine|api|hosts|vm|import|takeover]... [--runs N] [--ansible-files N] [--no-ansible] [--store sqlite|postgres]";
 
 /// Runs the benchmarks named in `args` (all of them when none is named).
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -40,6 +103,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         runs: runs_env.unwrap_or(3),
         ansible_files: 1,
         no_ansible: false,
+        stores: vec![StoreKind::Sqlite],
     };
     let mut names = Vec::new();
     let mut it = args.iter();
@@ -54,11 +118,19 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "--runs" => opts.runs = number("--runs")?,
             "--ansible-files" => opts.ansible_files = number("--ansible-files")?,
             "--no-ansible" => opts.no_ansible = true,
+            "--store" => match it.next().map(String::as_str) {
+                Some("sqlite") => opts.stores = vec![StoreKind::Sqlite],
+                Some("postgres") => opts.stores = vec![StoreKind::Sqlite, StoreKind::Postgres],
+                other => bail!(
+                    "--store takes `sqlite` or `postgres` (which runs both, compared), not {}\n{USAGE}",
+                    other.map_or("nothing".to_owned(), |o| format!("`{o}`"))
+                ),
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
             }
-            name if all.contains(&name) || name == "vm" || name == "import" => {
+            name if all.contains(&name) || ["vm", "import", "takeover"].contains(&name) => {
                 names.push(name.to_owned())
             }
             other => bail!(
@@ -75,6 +147,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     if names.is_empty() {
         names = all.iter().map(|s| (*s).to_owned()).collect();
+        if opts.stores.contains(&StoreKind::Postgres) {
+            names.push("takeover".to_owned());
+        }
     }
     if cfg!(debug_assertions) {
         eprintln!(
@@ -89,6 +164,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "hosts" => crate::bench_hosts::run(&opts)?,
             "vm" => crate::bench_vm::run(&opts)?,
             "import" => crate::bench_import::run_alone(&opts)?,
+            "takeover" => crate::bench_takeover::run(&opts)?,
             _ => unreachable!("checked above"),
         }
     }

@@ -10,7 +10,9 @@
 //! model), and the same calls through the library (`Manager::show_unit`, no HTTP) as the
 //! comparison. Then the read model's memory for a 10,000-server unit: the manager's resident
 //! memory before and after its view is first rendered and kept (an upper bound: the
-//! allocator keeps what the rendering freed). Writes `target/bench/api.json`.
+//! allocator keeps what the rendering freed). Writes `target/bench/api.json`. With
+//! `--store postgres` all of it runs on SQLite and then on a durable PostgreSQL on loopback, and
+//! the table of each is printed with PostgreSQL's figures over SQLite's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ use vsm_manager::{
     OperationState, Password, PasswordCost, RegisterTemplate,
 };
 
-use crate::bench::{BENCH_HOST, Opts, median_f64};
+use crate::bench::{BENCH_HOST, Opts, PgBench, StoreKind, median_f64, use_store};
 
 const PW: &str = "bench-password-1";
 const CLIENTS: usize = 50;
@@ -70,17 +72,64 @@ pub(crate) fn run(opts: &Opts) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(bench(opts.runs))
+    rt.block_on(bench(opts.runs, &opts.stores))
 }
 
-async fn bench(runs: usize) -> Result<()> {
+async fn bench(runs: usize, stores: &[StoreKind]) -> Result<()> {
+    let pg = if stores.contains(&StoreKind::Postgres) {
+        Some(tokio::task::block_in_place(PgBench::start)?)
+    } else {
+        None
+    };
+    let mut docs = Vec::new();
+    for &store in stores {
+        println!("--- store: {} ---", store.name());
+        docs.push(bench_on(runs, store, pg.as_ref()).await?);
+    }
+    let doc = match docs.as_slice() {
+        [one] => one.clone(),
+        [sqlite, postgres, ..] => {
+            let ratio = |path: &[&str]| {
+                let get = |d: &serde_json::Value| {
+                    path.iter()
+                        .fold(d, |v, k| &v[*k])
+                        .as_f64()
+                        .unwrap_or(f64::NAN)
+                };
+                get(postgres) / get(sqlite)
+            };
+            let ratios = serde_json::json!({
+                "body_p99": ratio(&["http_body", "p99_ms"]),
+                "body_requests_per_s": ratio(&["http_body", "requests_per_s"]),
+                "typed_p99": ratio(&["http", "p99_ms"]),
+                "not_modified_p99": ratio(&["http_304", "p99_ms"]),
+            });
+            println!("PostgreSQL / SQLite: {ratios}");
+            serde_json::json!({
+                "stores": {"sqlite": sqlite, "postgres": postgres},
+                "postgres_over_sqlite": ratios,
+            })
+        }
+        [] => bail!("no store to run on"),
+    };
+    crate::bench::write_json("api", doc)?;
+    Ok(())
+}
+
+/// The whole benchmark on one store; its JSON document.
+async fn bench_on(
+    runs: usize,
+    store: StoreKind,
+    pg: Option<&PgBench>,
+) -> Result<serde_json::Value> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf())
         .map_err(|p| anyhow::anyhow!("non-utf-8 temp dir {}", p.display()))?;
     let state = root.join("state");
     let mut init = InitOptions::new(state.clone(), parse("root")?, Password::new(PW));
     init.password_cost = PasswordCost::Insecure;
-    Manager::init(init).context("init")?;
+    use_store(&mut init, store, pg)?;
+    tokio::task::block_in_place(|| Manager::init(init)).context("init")?;
     let mut config = ManagerConfig::load(&state).context("config")?;
     config.password_cost = PasswordCost::Insecure;
     config.monitor = false;
@@ -256,6 +305,7 @@ async fn bench(runs: usize) -> Result<()> {
         memory.json as f64 / 1e6
     );
     let doc = serde_json::json!({
+        "store": store.name(),
         "runs": runs,
         "servers": GROUPS * PER_GROUP,
         "clients": CLIENTS,
@@ -284,8 +334,7 @@ async fn bench(runs: usize) -> Result<()> {
         "comparison": "the same calls through the library (Manager::show_unit), no HTTP",
         "http_vs_library_p50": ratio,
     });
-    crate::bench::write_json("api", doc)?;
-    Ok(())
+    Ok(doc)
 }
 
 /// A unit file of 10 groups of `per_group` servers of template `tpl`.

@@ -6,7 +6,9 @@
 //! perfectly parallel engine. Case 2: 10 groups × 1,000 servers at 0 ms latency: wall time and
 //! peak memory (VmHWM). Each case runs `--runs` times on a fresh manager; the median is reported
 //! with its ratio to the ideal. Prints a table and writes `target/bench/engine.json`.
-//! `VSM_BENCH_CASE=big` runs only case 2 (for profiling with `perf record`).
+//! `VSM_BENCH_CASE=big` runs only case 2 (for profiling with `perf record`). With
+//! `--store postgres` every case runs on SQLite and on a durable PostgreSQL on loopback, and the
+//! table adds PostgreSQL's time over SQLite's (goal: ≤ 1.2 for case 1).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use vsm_manager::{
     OpOptions, OperationState, Password, PasswordCost,
 };
 
-use crate::bench::{BENCH_HOST, BENCH_PW as PW, parse};
+use crate::bench::{BENCH_HOST, BENCH_PW as PW, PgBench, StoreKind, parse, use_store};
 const CONCURRENCY: usize = 32;
 
 /// One timed measurement.
@@ -36,7 +38,7 @@ pub(crate) fn run(opts: &crate::bench::Opts) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(bench(opts.runs))
+    rt.block_on(bench(opts.runs, &opts.stores))
 }
 
 struct Env {
@@ -46,7 +48,7 @@ struct Env {
     fake: Arc<FakeHypervisor>,
 }
 
-async fn env() -> Result<Env> {
+async fn env(store: StoreKind, pg: Option<&PgBench>) -> Result<Env> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf())
         .map_err(|p| anyhow::anyhow!("non-utf-8 temp dir {}", p.display()))?;
@@ -54,7 +56,8 @@ async fn env() -> Result<Env> {
     let mut init = InitOptions::new(state.clone(), parse("root")?, Password::new(PW));
     init.password_cost = PasswordCost::Insecure;
     init.settings.engine.concurrency = CONCURRENCY;
-    Manager::init(init).context("init")?;
+    use_store(&mut init, store, pg)?;
+    tokio::task::block_in_place(|| Manager::init(init)).context("init")?;
     let mut config = ManagerConfig::load(&state).context("config")?;
     config.password_cost = PasswordCost::Insecure;
     config.monitor = false;
@@ -161,8 +164,8 @@ fn slow_calls(calls: &[vsm_hypervisor::fake::FakeCall]) -> usize {
         .count()
 }
 
-async fn case_1(rows: &mut Vec<Row>, lat: f64) -> Result<()> {
-    let e = env().await?;
+async fn case_1(rows: &mut Vec<Row>, lat: f64, env: Env) -> Result<()> {
+    let e = env;
     e.fake.set_latency_all(Duration::from_millis(100));
     // "Health checks that answer at once": the health step's state query costs nothing; every
     // other driver call (provision, start, stop, ...) costs 100 ms.
@@ -215,9 +218,9 @@ async fn case_1(rows: &mut Vec<Row>, lat: f64) -> Result<()> {
     Ok(())
 }
 
-async fn case_2(rows: &mut Vec<Row>) -> Result<()> {
+async fn case_2(rows: &mut Vec<Row>, env: Env) -> Result<()> {
     // Case 2: 10,000 servers, 0 ms latency.
-    let e = env().await?;
+    let e = env;
     let unit = create(&e, 10, 1000).await?;
     let big = timed_start(&e, &unit, "start (10,000)").await?;
     rows.push(Row {
@@ -240,18 +243,34 @@ async fn case_2(rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-async fn bench(runs: usize) -> Result<()> {
+async fn bench(runs: usize, stores: &[StoreKind]) -> Result<()> {
     let lat = 0.1;
     // `VSM_BENCH_CASE=big` runs only case 2 (for profiling).
     let only_big = std::env::var("VSM_BENCH_CASE").is_ok_and(|v| v == "big");
+    let pg = if stores.contains(&StoreKind::Postgres) {
+        Some(tokio::task::block_in_place(PgBench::start)?)
+    } else {
+        None
+    };
+    let compared = stores.len() > 1;
     // case -> (ideal of the last run, seconds of every run), in first-seen order.
     let mut cases: Vec<(String, Option<f64>, Vec<f64>)> = Vec::new();
     for i in 0..runs {
         let mut rows = Vec::new();
-        if !only_big {
-            case_1(&mut rows, lat).await?;
+        // The stores alternate within a run, so that a slow spell of the machine hits both.
+        for &store in stores {
+            let mut these = Vec::new();
+            if !only_big {
+                case_1(&mut these, lat, env(store, pg.as_ref()).await?).await?;
+            }
+            case_2(&mut these, env(store, pg.as_ref()).await?).await?;
+            for mut r in these {
+                if compared {
+                    r.case = format!("{} [{}]", r.case, store.name());
+                }
+                rows.push(r);
+            }
         }
-        case_2(&mut rows).await?;
         eprintln!("  (engine run {}/{runs} done)", i + 1);
         for r in rows {
             match cases.iter_mut().find(|c| c.0 == r.case) {
@@ -291,6 +310,20 @@ async fn bench(runs: usize) -> Result<()> {
             "ratio": ideal.map(|i| med / i),
         }));
     }
+    // PostgreSQL over SQLite, case by case.
+    let mut store_ratios = Vec::new();
+    if compared {
+        println!("PostgreSQL / SQLite (median wall time; goal <= 1.2 for the 1,000-server cases):");
+        for (case, _, secs) in cases.iter().filter(|c| c.0.ends_with(" [postgres]")) {
+            let base = case.trim_end_matches(" [postgres]");
+            if let Some((_, _, sq)) = cases.iter().find(|c| c.0 == format!("{base} [sqlite]")) {
+                let ratio =
+                    crate::bench::median_f64(secs.clone()) / crate::bench::median_f64(sq.clone());
+                println!("  {base:<42} {ratio:>6.2}x");
+                store_ratios.push(serde_json::json!({"case": base, "postgres_over_sqlite": ratio}));
+            }
+        }
+    }
     match hwm_mb {
         Some(mb) => {
             println!("peak memory VmHWM: {mb:.1} MB (goal < 200 MB; whole process, all runs)")
@@ -301,12 +334,15 @@ async fn bench(runs: usize) -> Result<()> {
         "runs": runs,
         "concurrency": CONCURRENCY,
         "latency_ms_case_1": 100,
+        "stores": stores.iter().map(|s| s.name()).collect::<Vec<_>>(),
         "results": results,
+        "postgres_over_sqlite": store_ratios,
         "peak_memory_mb": hwm_mb,
         "goals": {
             "case_1_ratio_max": 1.1,
             "case_2_seconds_max": 1.0,
             "peak_memory_mb_max": 200.0,
+            "postgres_over_sqlite_max": 1.2,
         },
     });
     crate::bench::write_json("engine", json)?;

@@ -10,6 +10,7 @@ mod bench_deploy;
 mod bench_engine;
 mod bench_hosts;
 mod bench_import;
+mod bench_takeover;
 mod bench_vm;
 mod demo;
 mod deps;

@@ -102,6 +102,20 @@ impl PgServer {
     /// # Panics
     /// When the server fails although the preconditions held, with its log.
     pub fn start() -> Result<PgServer, PgSkip> {
+        PgServer::start_with(false)
+    }
+
+    /// [`PgServer::start`] with PostgreSQL's durable defaults (fsync, synchronous commit, full
+    /// page writes, 128 MB of shared buffers) instead of a throwaway test cluster's settings:
+    /// what a benchmark compares with SQLite's durable commits.
+    ///
+    /// # Errors
+    /// As [`PgServer::start`].
+    pub fn start_durable() -> Result<PgServer, PgSkip> {
+        PgServer::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<PgServer, PgSkip> {
         let Some(bin) = binaries() else {
             return skip(format!(
                 "PostgreSQL's server binaries (initdb, postgres) are not in $VSM_PG_BIN, \
@@ -180,9 +194,21 @@ impl PgServer {
                 .args(["-p", &port.to_string()])
                 .args(["-c", "listen_addresses=127.0.0.1"])
                 // A test cluster: nothing to keep across a power loss, little memory each, so
-                // that many run side by side.
-                .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-                .args(["-c", "full_page_writes=off", "-c", "shared_buffers=16MB"])
+                // that many run side by side (unless `durable`: a benchmark's).
+                .args(if durable {
+                    &["-c", "shared_buffers=128MB"][..]
+                } else {
+                    &[
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                        "-c",
+                        "shared_buffers=16MB",
+                    ][..]
+                })
                 .stdout(log)
                 .stderr(err)
                 // Its own process group, so that killing the group takes every backend along.
