@@ -119,6 +119,12 @@ const NEEDS: &[Need] = &[
         with: &[],
         present: || pg_server_bin(Path::new(PG_LIB)).is_some(),
     },
+    // The test server's TLS certificates (`PgServer::enable_tls`).
+    Need {
+        package: "openssl",
+        with: &[],
+        present: || has_cmd("openssl"),
+    },
     // The refusal to run behind a transaction-mode pooler (`PgServer::pooler`).
     Need {
         package: "pgbouncer",

@@ -219,7 +219,8 @@ pub struct ManagerInitArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
     /// The state store: `sqlite` (default) or postgres://USER@HOST:PORT/DATABASE, an empty
-    /// database (no password in the URL; only sslmode=disable).
+    /// database (no password in the URL; TLS with ?sslmode=verify-full[&sslrootcert=/ca.pem]
+    /// or ?sslmode=require).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// An owner-only file with the PostgreSQL password (else VSM_STORE_PASSWORD).

@@ -312,8 +312,9 @@ impl Settings {
              # `vsm manager log-config` changes at run time (and rewrites this file).\n\
              \n\
              # The state store: `sqlite` (the file state.db in this directory) or a PostgreSQL\n\
-             # URL, postgres://USER@HOST:PORT/DATABASE, without a password and without TLS (only\n\
-             # sslmode=disable is supported). `vsm manager migrate-store` moves a SQLite state over.\n\
+             # URL, postgres://USER@HOST:PORT/DATABASE, without a password; TLS with\n\
+             # ?sslmode=verify-full&sslrootcert=/path/ca.pem (or sslmode=require, which does not\n\
+             # check the certificate). `vsm manager migrate-store` moves a SQLite state over.\n\
              store: {store}\n\
              # The PostgreSQL password: an owner-only file (chmod 600; relative: inside this\n\
              # directory); when null, the environment variable VSM_STORE_PASSWORD.\n\

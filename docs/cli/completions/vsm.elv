@@ -66,7 +66,7 @@ set edit:completion:arg-completer[vsm] = {|@words|
             cand --dir 'The state directory to create (must not exist, or be empty)'
             cand --admin 'The name of the first administrator account'
             cand --listen 'The address the manager listens on, written to the configuration'
-            cand --store 'The state store: `sqlite` (default) or postgres://USER@HOST:PORT/DATABASE, an empty database (no password in the URL; only sslmode=disable)'
+            cand --store 'The state store: `sqlite` (default) or postgres://USER@HOST:PORT/DATABASE, an empty database (no password in the URL; TLS with ?sslmode=verify-full[&sslrootcert=/ca.pem] or ?sslmode=require)'
             cand --store-password-file 'An owner-only file (chmod 600) holding the PostgreSQL password; written to the configuration as `store_password_file`. Without it, VSM_STORE_PASSWORD is used'
             cand --definitions-dir 'The definition snapshot store (default: DIR/definitions); with PostgreSQL, a directory every manager of the database reaches'
             cand --password-file 'Read the password from the first line of FILE'

@@ -257,11 +257,19 @@ impl LocalDriver {
         if state_dir.is_relative() {
             return Err(OpenError::RelativeStateDir(state_dir));
         }
-        let machines_dir = state_dir.join(MACHINES_DIR);
-        std::fs::create_dir_all(&machines_dir).map_err(|source| OpenError::Io {
-            path: machines_dir.clone(),
+        std::fs::create_dir_all(state_dir.join(MACHINES_DIR)).map_err(|source| OpenError::Io {
+            path: state_dir.join(MACHINES_DIR),
             source,
         })?;
+        // The directory by its real path: boot processes carry their root's path
+        // (`VSM_ROOT`), by which an instance that finds a start interrupted recognizes them —
+        // also when it reaches the directory through another path (a symbolic link) than the
+        // instance that started them.
+        let state_dir = std::fs::canonicalize(&state_dir)
+            .ok()
+            .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+            .unwrap_or(state_dir);
+        let machines_dir = state_dir.join(MACHINES_DIR);
         // Validate every record now, so a corrupt one is reported when the manager starts; the
         // machines' addresses are this driver's (other local drivers of the process skip them).
         let records = scan_records(&machines_dir, true)?;
@@ -419,6 +427,22 @@ impl LocalDriver {
         }
         rec.starting = false;
         self.save(op, rec).await
+    }
+
+    /// The record of `machine`, an interrupted start settled first (its boot process adopted,
+    /// under the machine's lock): a manager that died between spawning a boot process and
+    /// recording it left `starting`, and whoever asks next — a manager taking over, a restarted
+    /// one reconciling — must see the process that runs, not a crash.
+    async fn settled_record(&self, op: Operation, machine: &MachineName) -> Result<Record> {
+        let rec = self.record(op, machine).await?;
+        if !rec.starting {
+            return Ok(rec);
+        }
+        let guard = self.machine_lock(machine);
+        let _held = guard.lock().await;
+        let mut rec = self.record(op, machine).await?;
+        self.settle(op, &mut rec).await?;
+        Ok(rec)
     }
 
     fn state_of(&self, rec: &Record) -> PowerState {
@@ -1123,18 +1147,21 @@ impl Hypervisor for LocalDriver {
     }
 
     async fn state(&self, machine: &MachineName) -> Result<PowerState> {
-        let rec = self.record(Operation::State, machine).await?;
+        let rec = self.settled_record(Operation::State, machine).await?;
         self.cap_console(machine);
         Ok(self.state_of(&rec))
     }
 
     async fn info(&self, machine: &MachineName) -> Result<MachineInfo> {
-        let rec = self.record(Operation::Info, machine).await?;
+        let rec = self.settled_record(Operation::Info, machine).await?;
         Ok(self.info_of(&rec))
     }
 
     async fn list(&self) -> Result<Vec<MachineInfo>> {
-        let records = self.records(Operation::List).await?;
+        let mut records = self.records(Operation::List).await?;
+        for rec in records.iter_mut().filter(|r| r.starting) {
+            *rec = self.settled_record(Operation::List, &rec.name).await?;
+        }
         Ok(records
             .iter()
             .map(|r| {

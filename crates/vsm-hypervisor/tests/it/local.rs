@@ -389,6 +389,38 @@ fn forget_process(driver: &LocalDriver, m: &MachineName) {
     std::fs::write(&path, serde_json::to_vec(&rec).expect("encode")).expect("write the record");
 }
 
+/// Two managers of one host may reach the local driver's directory by different paths (one
+/// through a symbolic link): a start that one of them left interrupted is still adopted by an
+/// instance opened on the other path, and reported running, never crashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_start_is_adopted_through_another_path_to_the_directory() {
+    let bed = LocalTestbed::new(LocalOptions::default());
+    let t = bed.sleeper_template();
+    let link = bed.root().join("state-link");
+    std::os::unix::fs::symlink(bed.state_dir(), &link).expect("symlink");
+    let through_link =
+        LocalDriver::open(link.clone(), bed.driver.options().clone()).expect("open via the link");
+    let m = name("linked");
+    through_link
+        .provision(&ProvisionSpec::new(m.clone(), t.clone(), 1))
+        .await
+        .expect("provision");
+    through_link.start(&m).await.expect("start");
+    let pid = through_link.pid(&m).expect("a pid");
+    forget_process(&through_link, &m);
+    let fresh = bed.reopen();
+    assert_eq!(
+        fresh.state(&m).await.expect("state"),
+        PowerState::Running,
+        "the process started through {link} is seen through {}",
+        bed.state_dir()
+    );
+    assert_eq!(fresh.pid(&m), Some(pid), "and adopted by the state query");
+    fresh.start(&m).await.expect("start again");
+    let root = fresh.local_root(&m).expect("a root");
+    assert_eq!(copies_of(&root), vec![pid], "exactly one copy runs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_start_is_adopted_never_started_twice() {
     let bed = LocalTestbed::new(LocalOptions::default());

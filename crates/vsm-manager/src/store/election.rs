@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 use vsm_core::Timestamp;
 
@@ -116,12 +116,13 @@ impl ElectionSession {
     /// unpooled session (the same backend answers twice).
     pub(crate) async fn connect(target: &PgTarget) -> Result<ElectionSession, ElectionError> {
         let config = PgStore::session_config(target)?;
+        let tls = target.connector()?;
         let connect_deadline = config
             .get_connect_timeout()
             .copied()
             .unwrap_or(Duration::from_secs(10));
         let (client, connection) =
-            on_deadline("connecting", connect_deadline, config.connect(NoTls)).await?;
+            on_deadline("connecting", connect_deadline, config.connect(tls)).await?;
         let lost = CancellationToken::new();
         let signal = lost.clone();
         tokio::spawn(async move {
@@ -153,12 +154,13 @@ impl ElectionSession {
     /// second connection asks for its backend a few times, interleaved with this session.
     async fn check_not_shared(&self, target: &PgTarget) -> Result<(), ElectionError> {
         let config = PgStore::session_config(target)?;
+        let tls = target.connector()?;
         let connect_deadline = config
             .get_connect_timeout()
             .copied()
             .unwrap_or(Duration::from_secs(10));
         let (probe, connection) =
-            on_deadline("connecting", connect_deadline, config.connect(NoTls)).await?;
+            on_deadline("connecting", connect_deadline, config.connect(tls)).await?;
         let driver = tokio::spawn(connection);
         let mut result = Ok(());
         for _ in 0..3 {

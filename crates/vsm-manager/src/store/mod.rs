@@ -22,7 +22,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use pg::{Fence, PgStore, PgTarget};
+pub use pg::{Fence, PgStore, PgTarget, PgTls};
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
@@ -77,6 +77,10 @@ pub enum StoreError {
         /// How long it waited.
         after: std::time::Duration,
     },
+    /// TLS to PostgreSQL cannot be set up as the URL asks (a root certificate file that
+    /// cannot be read or holds none, no system roots).
+    #[error("TLS to PostgreSQL: {0}")]
+    PostgresTls(String),
     /// The PostgreSQL store's own client runtime could not be started.
     #[error("cannot start the PostgreSQL store's client runtime")]
     PostgresRuntime(#[source] std::io::Error),

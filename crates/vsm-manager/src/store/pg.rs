@@ -29,7 +29,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use tokio::runtime::Runtime;
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement};
+use tokio_postgres::{Client, Config, IsolationLevel, Row, Statement};
 use vsm_core::model::{Template, Unit};
 use vsm_core::{AccountName, GroupName, OperationId, TemplateName, Timestamp, UnitName};
 
@@ -284,6 +284,205 @@ impl Conn {
 pub struct PgTarget {
     url: String,
     password: Option<String>,
+    tls: PgTls,
+}
+
+/// How the store talks to PostgreSQL: the URL's `sslmode` (and `sslrootcert`), as libpq
+/// spells them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PgTls {
+    /// `sslmode=disable` (the default): plain TCP, for loopback or a trusted network.
+    #[default]
+    Disable,
+    /// `sslmode=require`: encrypted, the server's certificate not checked (as libpq's
+    /// `require`): protects against listening, not against a server that pretends.
+    Require,
+    /// `sslmode=verify-full`: encrypted, the server's certificate checked against
+    /// `sslrootcert=FILE` (PEM; else the system's roots) and the URL's host name.
+    VerifyFull {
+        /// The roots to trust instead of the system's.
+        root: Option<Utf8PathBuf>,
+    },
+}
+
+/// The URL's query without the TLS keys this module reads itself (tokio-postgres knows no
+/// `verify-full` and no `sslrootcert`).
+fn without_tls_keys(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            key != "sslmode" && key != "sslrootcert"
+        })
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
+/// The TLS mode a URL's query asks for, or the sentence saying what to give instead.
+fn tls_of(url: &str, shown: &str) -> Result<PgTls, String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let (mut mode, mut root) = (None, None);
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("sslmode", m)) => mode = Some(m.to_owned()),
+            Some(("sslrootcert", r)) => root = Some(r.to_owned()),
+            _ => {}
+        }
+    }
+    let root = match root {
+        None => None,
+        Some(r) => {
+            let decoded = percent_decode(&r);
+            if decoded.is_empty() || !decoded.starts_with('/') {
+                return Err(format!(
+                    "sslrootcert in the PostgreSQL URL `{shown}` must be an absolute path to a PEM                      file of the certificates to trust"
+                ));
+            }
+            Some(Utf8PathBuf::from(decoded))
+        }
+    };
+    match (mode.as_deref().unwrap_or("disable"), root) {
+        ("disable", None) => Ok(PgTls::Disable),
+        ("require", None) => Ok(PgTls::Require),
+        ("verify-full", root) => Ok(PgTls::VerifyFull { root }),
+        ("disable" | "require", Some(_)) => Err(format!(
+            "sslrootcert in the PostgreSQL URL `{shown}` is only read with sslmode=verify-full:              add sslmode=verify-full (or remove sslrootcert)"
+        )),
+        (other, _) => Err(format!(
+            "sslmode={other} in the PostgreSQL URL is not supported: use sslmode=verify-full (TLS,              the server's certificate checked; sslrootcert=/path/ca.pem names the roots),              sslmode=require (TLS, the certificate not checked) or sslmode=disable (no TLS, a              trusted network only)"
+        )),
+    }
+}
+
+/// `%XX` escapes of a URL query value decoded (others kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A server-certificate verifier that checks nothing but the handshake's signatures:
+/// `sslmode=require`, as libpq has it.
+#[derive(Debug)]
+struct NoCertificateCheck(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoCertificateCheck {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What makes the store's and the election's sessions: TLS as the URL asked (the TLS of a
+/// `disable` URL is never negotiated).
+pub(crate) type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The connector of `tls`.
+fn connector(tls: &PgTls) -> Result<Tls, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::PostgresTls(format!("no TLS protocol version: {e}")))?;
+    let config = match tls {
+        PgTls::Disable | PgTls::Require => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoCertificateCheck(provider)))
+            .with_no_client_auth(),
+        PgTls::VerifyFull { root } => {
+            let mut roots = rustls::RootCertStore::empty();
+            match root {
+                Some(path) => {
+                    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                        .and_then(|it| it.collect::<Result<_, _>>())
+                        .map_err(|e| {
+                            StoreError::PostgresTls(format!(
+                                "cannot read the certificates of sslrootcert={path}: {e}"
+                            ))
+                        })?;
+                    let (added, _) = roots.add_parsable_certificates(certs);
+                    if added == 0 {
+                        return Err(StoreError::PostgresTls(format!(
+                            "sslrootcert={path} holds no usable certificate (give a PEM file of                              the CA that signed the server's certificate)"
+                        )));
+                    }
+                }
+                None => {
+                    let found = rustls_native_certs::load_native_certs();
+                    roots.add_parsable_certificates(found.certs);
+                    if roots.is_empty() {
+                        return Err(StoreError::PostgresTls(
+                            "sslmode=verify-full without sslrootcert trusts the system's roots,                              and none were found: install ca-certificates or name the CA with                              sslrootcert=/path/ca.pem"
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -295,13 +494,10 @@ impl std::fmt::Debug for PgTarget {
     }
 }
 
-/// The only TLS mode this build speaks to PostgreSQL with.
-const SSLMODE_ONLY: &str = "disable";
-
 impl PgTarget {
     /// Checks a store URL: `postgres://USER@HOST:PORT/DATABASE[?…]` (or `postgresql://`),
-    /// without a password, and without a TLS mode other than `sslmode=disable` (this build
-    /// connects without TLS). The error is one sentence saying what to do; it never repeats
+    /// without a password, with `sslmode` `disable` (the default), `require` or `verify-full`
+    /// (and `sslrootcert=/path/ca.pem` with `verify-full`; see [`PgTls`]). The error is one sentence saying what to do; it never repeats
     /// a password the URL carried.
     pub fn parse(url: &str) -> Result<PgTarget, String> {
         let shown = redact_url(url);
@@ -310,7 +506,8 @@ impl PgTarget {
                 "`{shown}` is not a PostgreSQL URL: give postgres://USER@HOST:PORT/DATABASE, or `sqlite`"
             ));
         }
-        let config: Config = url
+        let tls = tls_of(url, &shown)?;
+        let config: Config = without_tls_keys(url)
             .parse()
             .map_err(|e| format!("the PostgreSQL URL `{shown}` does not parse: {e}"))?;
         if config.get_password().is_some() {
@@ -320,18 +517,6 @@ impl PgTarget {
                  or in the environment variable VSM_STORE_PASSWORD"
             ));
         }
-        let query = url.split_once('?').map_or("", |(_, q)| q);
-        for pair in query.split('&') {
-            if let Some(("sslmode", mode)) = pair.split_once('=')
-                && mode != SSLMODE_ONLY
-            {
-                return Err(format!(
-                    "sslmode={mode} in the PostgreSQL URL is not supported: this vsm connects to \
-                     PostgreSQL without TLS; use sslmode={SSLMODE_ONLY} on a trusted network (or \
-                     reach the server through a TLS tunnel on this host)"
-                ));
-            }
-        }
         if config.get_dbname().is_none() {
             return Err(format!(
                 "the PostgreSQL URL `{shown}` names no database: give postgres://USER@HOST:PORT/DATABASE"
@@ -340,6 +525,7 @@ impl PgTarget {
         Ok(PgTarget {
             url: url.to_owned(),
             password: None,
+            tls,
         })
     }
 
@@ -361,7 +547,7 @@ impl PgTarget {
 
     /// `database D on HOST:PORT as USER`, for messages.
     pub fn describe(&self) -> String {
-        let Ok(config) = self.url.parse::<Config>() else {
+        let Ok(config) = without_tls_keys(&self.url).parse::<Config>() else {
             return redact_url(&self.url);
         };
         let host = match config.get_hosts().first() {
@@ -377,9 +563,22 @@ impl PgTarget {
         )
     }
 
+    /// How it talks TLS.
+    pub fn tls(&self) -> &PgTls {
+        &self.tls
+    }
+
+    /// The connector its sessions are made with.
+    pub(crate) fn connector(&self) -> Result<Tls, StoreError> {
+        connector(&self.tls)
+    }
+
     fn config(&self) -> Result<Config, StoreError> {
-        let mut config: Config = self.url.parse()?;
-        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        let mut config: Config = without_tls_keys(&self.url).parse()?;
+        config.ssl_mode(match self.tls {
+            PgTls::Disable => tokio_postgres::config::SslMode::Disable,
+            PgTls::Require | PgTls::VerifyFull { .. } => tokio_postgres::config::SslMode::Require,
+        });
         if let Some(pw) = &self.password {
             config.password(pw.as_bytes());
         }
@@ -455,6 +654,8 @@ impl Fence {
 /// blocking threads (`spawn_blocking`, a thread of one's own), never on an async worker.
 pub struct PgStore {
     config: Config,
+    /// Makes its sessions (TLS as the URL asked).
+    tls: Tls,
     timeouts: Timeouts,
     conn: Mutex<Option<Conn>>,
     rt: OwnRuntime,
@@ -486,9 +687,9 @@ async fn deadline<T, E: Into<StoreError>>(
 }
 
 /// Makes a session of `config` on the current runtime (which then drives it), on a deadline.
-async fn connect(config: &Config, timeouts: Timeouts) -> Result<Client, StoreError> {
+async fn connect(config: &Config, tls: &Tls, timeouts: Timeouts) -> Result<Client, StoreError> {
     deadline("connecting", timeouts.connect, async {
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, connection) = config.connect(tls.clone()).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "the PostgreSQL store's connection ended");
@@ -572,15 +773,19 @@ impl PgStore {
     /// # Errors
     /// As [`PgStore::open`].
     pub fn open_target(target: &PgTarget) -> Result<PgStore, StoreError> {
-        PgStore::open_config(target.config()?, Timeouts::default())
+        PgStore::open_config(target.config()?, target.connector()?, Timeouts::default())
     }
 
-    /// [`PgStore::open`] with other time-outs.
+    /// [`PgStore::open`] with other time-outs (a URL without TLS).
     pub(crate) fn open_with(url: &str, timeouts: Timeouts) -> Result<PgStore, StoreError> {
-        PgStore::open_config(url.parse()?, timeouts)
+        PgStore::open_config(url.parse()?, connector(&PgTls::Disable)?, timeouts)
     }
 
-    fn open_config(mut config: Config, timeouts: Timeouts) -> Result<PgStore, StoreError> {
+    fn open_config(
+        mut config: Config,
+        tls: Tls,
+        timeouts: Timeouts,
+    ) -> Result<PgStore, StoreError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeouts.connect);
         }
@@ -596,6 +801,7 @@ impl PgStore {
         config.options(options.trim_end());
         let store = PgStore {
             config,
+            tls,
             timeouts,
             conn: Mutex::new(None),
             rt: OwnRuntime::new()?,
@@ -661,7 +867,7 @@ impl PgStore {
             let mut conn = match slot.take() {
                 Some(conn) if conn.usable() => conn,
                 _ => Conn {
-                    client: connect(&self.config, self.timeouts).await?,
+                    client: connect(&self.config, &self.tls, self.timeouts).await?,
                     statements: HashMap::new(),
                     broken: false,
                 },
@@ -934,7 +1140,7 @@ impl PgStore {
         let rt = OwnRuntime::new()?;
         let t = self.timeouts;
         let mut conn = Conn {
-            client: rt.block_on(connect(&self.config, t))?,
+            client: rt.block_on(connect(&self.config, &self.tls, t))?,
             statements: HashMap::new(),
             broken: false,
         };
@@ -981,7 +1187,7 @@ impl PgStore {
     fn copy_into(&self, dest: &dyn Store) -> Result<(), StoreError> {
         let rt = OwnRuntime::new()?;
         let t = self.timeouts;
-        let mut client = rt.block_on(connect(&self.config, t))?;
+        let mut client = rt.block_on(connect(&self.config, &self.tls, t))?;
         let tx = rt.block_on(deadline(
             "a backup",
             t.call,

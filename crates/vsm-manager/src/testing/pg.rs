@@ -359,6 +359,143 @@ impl PgServer {
     }
 }
 
+/// The certificates of a test server that speaks TLS ([`PgServer::enable_tls`]).
+#[derive(Debug, Clone)]
+pub struct PgTlsFiles {
+    /// The PEM file of the CA that signed the server's certificate (for 127.0.0.1 and
+    /// localhost).
+    pub ca: PathBuf,
+    /// The PEM file of another CA, which signed nothing the server shows.
+    pub other_ca: PathBuf,
+}
+
+impl PgServer {
+    /// Makes the server accept TLS (as well as plain connections): a throwaway CA and a server
+    /// certificate for `127.0.0.1` and `localhost` made with `openssl` in the server's
+    /// directory, `ssl = on` set and the configuration reloaded (no restart).
+    ///
+    /// # Panics
+    /// When `openssl` fails or the server does not take the certificate, with the log.
+    pub fn enable_tls(&self) -> PgTlsFiles {
+        let dir = self.dir().join("tls");
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("run openssl (cargo xtask deps installs it): {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for (name, cn) in [("ca", "vsm test CA"), ("other-ca", "another vsm test CA")] {
+            let mut args = vec!["req", "-x509"];
+            args.extend(ec);
+            let (key, pem, subj) = (
+                format!("{name}.key"),
+                format!("{name}.pem"),
+                format!("/CN={cn}"),
+            );
+            args.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
+            openssl(&args);
+        }
+        fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap_or_else(|e| panic!("write server.ext: {e}"));
+        let mut args = vec!["req"];
+        args.extend(ec);
+        args.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&args);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        // The server reads its key only when its user owns it and nobody else may read it.
+        let key = dir.join("server.key");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", key.display()));
+        if is_root()
+            && let Some((uid, gid)) = ["postgres", "nobody"].iter().find_map(|u| lookup_user(u))
+        {
+            for path in [dir.clone(), key.clone(), dir.join("server.pem")] {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+            }
+        }
+        // One statement each: a multi-statement string is one transaction, which ALTER
+        // SYSTEM refuses.
+        self.admin(&format!(
+            "ALTER SYSTEM SET ssl_cert_file = '{}'",
+            dir.join("server.pem").display()
+        ));
+        self.admin(&format!(
+            "ALTER SYSTEM SET ssl_key_file = '{}'",
+            key.display()
+        ));
+        self.admin("ALTER SYSTEM SET ssl = on");
+        self.admin("SELECT pg_reload_conf()");
+        // The reload is asynchronous: wait until new sessions see it.
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = self.url_of("postgres");
+        loop {
+            let url = url.clone();
+            let on = on_own_runtime(async move {
+                let client = connect(&url).await?;
+                let row = client.query_one("SHOW ssl", &[]).await?;
+                Ok::<String, tokio_postgres::Error>(row.get(0))
+            });
+            if matches!(on.as_deref(), Ok("on")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not turn TLS on ({on:?}):\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        PgTlsFiles {
+            ca: dir.join("ca.pem"),
+            other_ca: dir.join("other-ca.pem"),
+        }
+    }
+}
+
 /// Where Debian's `pgbouncer` package puts the pooler.
 const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
 

@@ -591,16 +591,42 @@ fn a_url_with_a_password_or_tls_is_refused_with_what_to_do() {
     assert!(problem.message.contains("VSM_STORE_PASSWORD"), "{problem}");
     assert!(!problem.message.contains("hunter2"), "{problem}");
 
-    let err = Settings::parse(
-        "config.yaml",
-        "store: postgres://vsm@db.example/vsm?sslmode=require\n",
-    )
-    .expect_err("TLS");
-    let OpenError::Config { problem } = &err else {
-        panic!("{err:?}")
-    };
-    assert!(problem.message.contains("sslmode=require"), "{problem}");
-    assert!(problem.message.contains("sslmode=disable"), "{problem}");
+    // libpq's modes that would not check what they seem to (prefer, allow, verify-ca) are
+    // refused with the ones to use; sslrootcert only with verify-full, as an absolute path.
+    for (url, says) in [
+        (
+            "postgres://vsm@db.example/vsm?sslmode=prefer",
+            "sslmode=prefer",
+        ),
+        (
+            "postgres://vsm@db.example/vsm?sslmode=verify-ca",
+            "sslmode=verify-ca",
+        ),
+        (
+            "postgres://vsm@db.example/vsm?sslmode=require&sslrootcert=/ca.pem",
+            "only read with sslmode=verify-full",
+        ),
+        (
+            "postgres://vsm@db.example/vsm?sslmode=verify-full&sslrootcert=ca.pem",
+            "absolute path",
+        ),
+    ] {
+        let err = Settings::parse("config.yaml", &format!("store: {url}\n")).expect_err(url);
+        let OpenError::Config { problem } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(problem.field.as_deref(), Some("store"), "{problem}");
+        assert!(problem.message.contains(says), "{url}: {problem}");
+        assert!(problem.message.contains("verify-full"), "{url}: {problem}");
+    }
+    for url in [
+        "postgres://vsm@db.example/vsm?sslmode=require",
+        "postgres://vsm@db.example/vsm?sslmode=verify-full",
+        "postgres://vsm@db.example/vsm?sslmode=verify-full&sslrootcert=/etc/vsm/pg%20ca.pem&connect_timeout=5",
+    ] {
+        let ok = Settings::parse("config.yaml", &format!("store: {url}\n")).expect(url);
+        assert!(ok.pg_target().expect("valid").is_some(), "{url}");
+    }
 
     let ok = Settings::parse(
         "config.yaml",
@@ -653,4 +679,103 @@ fn init_refuses_a_readable_password_file_and_a_used_database() {
     assert!(text.contains("database init_"), "{text}");
     assert!(text.contains("vsm manager start"), "{text}");
     assert!(!root.join("b").exists());
+}
+
+/// The sessions of database `db` on `pg` whose application is `app`: (how many, how many of
+/// them encrypted).
+async fn sessions_of(pg: &PgServer, db: &str, app: &str) -> (i64, i64) {
+    let client = pg.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1 AND a.application_name = $2",
+            &[&db, &app],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    (row.get(0), row.get(1))
+}
+
+/// `sslmode=verify-full` with the CA that signed the server's certificate: the manager's store
+/// and election sessions are encrypted; with another CA nothing is created and the error says
+/// the certificate is not trusted; `sslmode=require` encrypts without checking;
+/// `sslmode=disable` does not encrypt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_speaks_tls_when_the_url_asks_and_checks_the_certificate() {
+    let Some(pg) = blocking(PgServer::start_or_skip) else {
+        return;
+    };
+    let files = blocking(|| pg.enable_tls());
+    let fake = Arc::new(FakeHypervisor::new());
+    for (db, query, encrypted) in [
+        (
+            "tls_full",
+            format!("sslmode=verify-full&sslrootcert={}", files.ca.display()),
+            true,
+        ),
+        ("tls_require", "sslmode=require".to_owned(), true),
+        ("tls_plain", "sslmode=disable".to_owned(), false),
+    ] {
+        let url = format!("{}?{query}", blocking(|| pg.create_database(db)));
+        let (_dir, root) = init_on(&url);
+        let manager = open(&root.join("state"), &fake).await;
+        let admin = login(&manager, "root", ROOT_PW).await;
+        assert_eq!(
+            manager.list_accounts(&admin).await.expect("accounts").len(),
+            1,
+            "{url}"
+        );
+        for app in ["vsm-manager", "vsm-manager-election"] {
+            let (all, tls) = sessions_of(&pg, db, app).await;
+            assert!(all >= 1, "{url}: no {app} session");
+            assert_eq!(
+                tls,
+                if encrypted { all } else { 0 },
+                "{url}: {tls} of the {all} {app} sessions are encrypted"
+            );
+        }
+        manager.shutdown(Duration::from_secs(2)).await;
+    }
+
+    // A CA that did not sign the server's certificate: refused before anything is created.
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        blocking(|| pg.create_database("tls_other")),
+        files.other_ca.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = Utf8PathBuf::from_path_buf(dir.path().join("state")).expect("utf-8");
+    let mut init = InitOptions::new(state.clone(), name("root"), Password::new(ROOT_PW));
+    init.password_cost = PasswordCost::Insecure;
+    init.settings.store = url.clone();
+    let err = blocking(|| Manager::init(init)).expect_err("an untrusted certificate");
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    assert!(
+        text.to_lowercase().contains("certificate"),
+        "{url}: the error should name the certificate: {text}"
+    );
+    assert!(
+        !state.join("config.yaml").exists(),
+        "{url}: init left a state"
+    );
+
+    // A root file that holds no certificate: the error names the file.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").expect("write");
+    let target = vsm_manager::store::PgTarget::parse(&format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        blocking(|| pg.create_database("tls_empty")),
+        empty.display()
+    ))
+    .expect("url");
+    let err = blocking(|| PgStore::open_target(&target)).expect_err("no roots");
+    assert!(
+        err.to_string().contains(&empty.display().to_string()),
+        "{err}"
+    );
 }
