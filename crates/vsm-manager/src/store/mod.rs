@@ -181,6 +181,16 @@ pub struct AuditEntry {
     pub result: String,
 }
 
+/// Free text as every store keeps it: NUL, which PostgreSQL's `text` cannot hold, becomes
+/// U+FFFD — in both stores, so that a state copied from one to the other compares equal.
+pub(crate) fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
 /// One write in a [`Store::write`] transaction.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

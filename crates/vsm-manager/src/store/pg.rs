@@ -723,15 +723,6 @@ fn keeps_session(e: &StoreError) -> bool {
     }
 }
 
-/// Free text as PostgreSQL's `text` can hold it: NUL becomes U+FFFD.
-fn pg_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains('\0') {
-        text.replace('\0', "\u{FFFD}").into()
-    } else {
-        text.into()
-    }
-}
-
 fn i64_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -1119,9 +1110,9 @@ impl PgStore {
                     &[
                         &a.at.as_millis(),
                         &a.actor.as_ref().map(|x| x.as_str()),
-                        &pg_text(&a.action),
-                        &pg_text(&a.target),
-                        &pg_text(&a.result),
+                        &super::storable_text(&a.action),
+                        &super::storable_text(&a.target),
+                        &super::storable_text(&a.result),
                     ],
                 )
                 .await?;

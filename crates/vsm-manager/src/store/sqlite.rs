@@ -359,9 +359,9 @@ impl SqliteStore {
                 .execute(params![
                     a.at.as_millis(),
                     a.actor.as_ref().map(|x| x.as_str()),
-                    a.action,
-                    a.target,
-                    a.result
+                    super::storable_text(&a.action),
+                    super::storable_text(&a.target),
+                    super::storable_text(&a.result)
                 ])?;
             }
         }

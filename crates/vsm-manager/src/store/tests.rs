@@ -187,6 +187,7 @@ contract!(
     units_and_their_servers,
     operations_journals_and_purges,
     the_audit_log_is_newest_first_and_limited,
+    nul_in_audit_text_is_kept_as_u_fffd_by_both_stores,
     hosts,
     a_failed_change_rolls_back_the_whole_write,
     migrations_run_once_and_a_newer_schema_is_refused,
@@ -706,6 +707,26 @@ fn operations_journals_and_purges(b: &dyn Backend) {
             .expect("read")
             .map(|o| o.summary.state),
         Some(OperationState::Succeeded)
+    );
+}
+
+/// PostgreSQL's `text` cannot hold NUL: both stores keep it as U+FFFD, so that a state
+/// copied from one store to the other (`migrate-store`, a restore) compares equal.
+fn nul_in_audit_text_is_kept_as_u_fffd_by_both_stores(b: &dyn Backend) {
+    let store = open(b);
+    let mut entry = audit(1, Some("alice"));
+    entry.action = "unit\0import".into();
+    entry.target = "\0shop".into();
+    entry.result = "failed: a\0b".into();
+    write(&*store, vec![Change::Audit(entry)]);
+    let kept = store.audit_log(1).expect("audit");
+    assert_eq!(
+        (
+            kept[0].action.as_str(),
+            kept[0].target.as_str(),
+            kept[0].result.as_str()
+        ),
+        ("unit\u{FFFD}import", "\u{FFFD}shop", "failed: a\u{FFFD}b")
     );
 }
 
