@@ -25,7 +25,7 @@ pub mod server;
 pub(crate) mod state;
 #[cfg(test)]
 mod tests;
-mod upload;
+pub(crate) mod upload;
 mod watch;
 #[cfg(test)]
 mod watch_tests;

@@ -4,6 +4,11 @@
 //! token first. Pages answer an anonymous caller with a redirect to the login page; streams and
 //! state changes with `401`.
 
+pub(crate) mod actions;
+pub(crate) mod admin;
+pub(crate) mod definitions;
+pub(crate) mod logs;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,13 +20,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
 use serde::Deserialize;
-use vsm_core::{AccountName, OperationId, Role, UnitName};
+use vsm_core::{AccountName, DefinitionVersion, OperationId, Role, UnitName};
 
 use super::filter::Filter;
-use super::i18n::Lang;
-use super::pages::{self, Chrome};
+use super::i18n::{Lang, Msg};
+use super::i18n::{apply_sentence, confirm_sentence, rollback_sentence, upgrade_sentence};
+use super::pages::actions::touched;
+use super::pages::{self, Chrome, Confirm, seg};
 use super::security::{LOGIN_COOKIE, SESSION_COOKIE, cookie, csrf_for, csrf_ok, set_cookie};
-use crate::api::{Actor, OpOptions, Password};
+use crate::api::{Actor, ApplyRequest, BatchSize, OpOptions, Password, UpgradeRequest};
 use crate::http::state::AppState;
 use crate::http::{ApiError, ErrorBody, ErrorKind};
 use crate::revision::Scope;
@@ -123,6 +130,28 @@ fn op_id(s: &str) -> Result<OperationId, ApiError> {
     s.parse::<OperationId>().map_err(|_| {
         ApiError::invalid_request(format!("invalid operation id {s:?}")).with_status(404)
     })
+}
+
+fn group_name(s: &str) -> Result<vsm_core::GroupName, ApiError> {
+    vsm_core::GroupName::new(s).map_err(|e| {
+        ApiError::invalid_request(format!("invalid group name {s:?}: {e}")).with_status(404)
+    })
+}
+
+fn server_name(s: &str) -> Result<vsm_core::ServerName, ApiError> {
+    vsm_core::ServerName::new(s).map_err(|e| {
+        ApiError::invalid_request(format!("invalid server name {s:?}: {e}")).with_status(404)
+    })
+}
+
+fn account_name(s: &str) -> Result<AccountName, ApiError> {
+    AccountName::new(s.trim())
+        .map_err(|e| ApiError::invalid_request(format!("invalid account name {s:?}: {e}")))
+}
+
+/// The answer to an action this route does not know.
+fn no_action(action: &str) -> ApiError {
+    ApiError::not_found(format!("no console action {action:?}"))
 }
 
 // ------------------------------------------------------------------ sessions
@@ -361,12 +390,82 @@ pub(crate) async fn unit_live(
     sse(stream)
 }
 
-/// `GET /ui/units/{unit}/confirm/{action}`: what starting or stopping the unit touches, and
-/// the button that does it.
+/// The fields of the unit actions' forms and confirmations: the apply's version and batch
+/// size, the scale's count (each as typed; parsed by the handler).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ActionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    batch: Option<String>,
+    #[serde(default)]
+    count: Option<String>,
+}
+
+impl ActionForm {
+    fn value(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    /// The apply's version (`None`: the current one).
+    fn version(&self) -> Result<Option<DefinitionVersion>, ApiError> {
+        Self::value(&self.version)
+            .map(|v| {
+                v.trim_start_matches('v')
+                    .parse::<u32>()
+                    .map(DefinitionVersion)
+                    .map_err(|_| {
+                        ApiError::invalid_request(format!("invalid version {v:?}"))
+                            .with_hint("choose one of the unit's imported versions")
+                    })
+            })
+            .transpose()
+    }
+
+    /// The apply's batch size, parsed as the CLI parses `--batch`.
+    fn batch(&self) -> Result<Option<BatchSize>, ApiError> {
+        Self::value(&self.batch)
+            .map(|b| b.parse::<BatchSize>().map_err(ApiError::from))
+            .transpose()
+    }
+
+    /// The scale's new count (`None`: not given yet).
+    fn count(&self) -> Result<Option<u32>, ApiError> {
+        Self::value(&self.count)
+            .map(|n| {
+                n.parse::<u32>().map_err(|_| {
+                    ApiError::invalid_request(format!("invalid count {n:?}"))
+                        .with_hint("give the number of servers the group should have")
+                })
+            })
+            .transpose()
+    }
+
+    /// The hidden fields that carry this form's values into the confirmed `POST`.
+    fn hidden(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::new();
+        for (k, v) in [
+            ("version", &self.version),
+            ("batch", &self.batch),
+            ("count", &self.count),
+        ] {
+            if let Some(v) = Self::value(v) {
+                h.push((k, v.to_owned()));
+            }
+        }
+        h
+    }
+}
+
+/// `GET /ui/units/{unit}/confirm/{action}`: what starting, stopping, applying (`?version=`,
+/// `&batch=`), rolling back or upgrading the unit touches, and the button that does it.
 pub(crate) async fn confirm(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
+    Query(q): Query<ActionForm>,
 ) -> Response {
     let c = match page_session(&st, &headers).await {
         Ok(c) => c,
@@ -377,28 +476,100 @@ pub(crate) async fn confirm(
         Ok(n) => n,
         Err(e) => return error_page(&chrome, e),
     };
-    let start = match action.as_str() {
-        "start" => true,
-        "stop" => false,
+    let view = match st.manager.unit_view(&c.actor, &name).await {
+        Ok(view) => view,
+        Err(e) => return error_page(&chrome, e.into()),
+    };
+    let d = &view.detail;
+    let lang = c.lang;
+    let unit = d.name.to_string();
+    let all = touched(&d.groups, false).0;
+    let (title, sentence, danger) = match action.as_str() {
+        "start" | "stop" => {
+            let start = action == "start";
+            let (servers, groups) = touched(&d.groups, start);
+            let title = chrome.t(if start { Msg::StartUnit } else { Msg::StopUnit });
+            (
+                title,
+                confirm_sentence(lang, start, servers, groups, &unit),
+                !start,
+            )
+        }
+        "apply" => {
+            let version = match (q.version(), q.batch()) {
+                (Ok(v), Ok(_)) => v.or(d.current_version),
+                (Err(e), _) | (_, Err(e)) => return error_page(&chrome, e),
+            };
+            let (servers, groups) = touched(&d.groups, false);
+            let version = version.map_or_else(|| "—".to_owned(), |v| v.to_string());
+            (
+                chrome.t(Msg::ApplyVersion),
+                apply_sentence(lang, &unit, &version, servers, groups),
+                false,
+            )
+        }
+        "rollback" => {
+            let from = d.current_version;
+            let to = from.and_then(|f| {
+                d.versions
+                    .iter()
+                    .map(|v| v.version)
+                    .filter(|v| *v < f)
+                    .max()
+            });
+            let (from, to) = (from.map(|v| v.to_string()), to.map(|v| v.to_string()));
+            (
+                chrome.t(Msg::Rollback),
+                rollback_sentence(lang, &unit, from.as_deref(), to.as_deref(), all),
+                false,
+            )
+        }
+        "upgrade" => (
+            chrome.t(Msg::Upgrade),
+            upgrade_sentence(lang, &unit, all),
+            false,
+        ),
         other => {
-            return error_page(
-                &chrome,
-                ApiError::not_found(format!("no console action {other:?}")),
-            );
+            return error_page(&chrome, no_action(other));
         }
     };
-    match st.manager.unit_view(&c.actor, &name).await {
-        Ok(view) => page(StatusCode::OK, pages::confirm(&chrome, &view.detail, start)),
-        Err(e) => error_page(&chrome, e.into()),
+    let base = format!("/ui/units/{}", seg(&unit));
+    let hidden = if action == "apply" {
+        q.hidden()
+    } else {
+        Vec::new()
+    };
+    page(
+        StatusCode::OK,
+        pages::confirm(
+            &chrome,
+            &Confirm {
+                title: title.to_owned(),
+                sentence,
+                action: format!("{base}/{action}"),
+                hidden,
+                danger,
+                back: base,
+            },
+        ),
+    )
+}
+
+/// Where a started operation is followed, or the error page.
+fn started(chrome: &Chrome, id: crate::Result<OperationId>) -> Response {
+    match id {
+        Ok(id) => Redirect::to(&format!("/ui/operations/{id}")).into_response(),
+        Err(e) => error_page(chrome, e.into()),
     }
 }
 
-/// `POST /ui/units/{unit}/start` and `…/stop`: the operation, then its page.
+/// `POST /ui/units/{unit}/start`, `…/stop`, `…/apply` (`version`, `batch`), `…/rollback` and
+/// `…/upgrade`: the operation, then its page.
 pub(crate) async fn unit_action(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ActionForm>,
 ) -> Response {
     let c = match strict_session(&st, &headers).await {
         Ok(c) => c,
@@ -412,28 +583,29 @@ pub(crate) async fn unit_action(
         Ok(n) => n,
         Err(e) => return error_page(&chrome, e),
     };
+    let m = &st.manager;
     let id = match action.as_str() {
-        "start" => {
-            st.manager
-                .start_unit(&c.actor, &name, OpOptions::default())
-                .await
-        }
-        "stop" => {
-            st.manager
-                .stop_unit(&c.actor, &name, OpOptions::default())
-                .await
+        "start" => m.start_unit(&c.actor, &name, OpOptions::default()).await,
+        "stop" => m.stop_unit(&c.actor, &name, OpOptions::default()).await,
+        "rollback" => m.rollback(&c.actor, &name, OpOptions::default()).await,
+        "upgrade" => m.upgrade(&c.actor, &name, UpgradeRequest::default()).await,
+        "apply" => {
+            let (version, batch) = match (form.version(), form.batch()) {
+                (Ok(v), Ok(b)) => (v, b),
+                (Err(e), _) | (_, Err(e)) => return error_page(&chrome, e),
+            };
+            let req = ApplyRequest {
+                version,
+                batch,
+                ..ApplyRequest::default()
+            };
+            m.apply(&c.actor, &name, req).await
         }
         other => {
-            return error_page(
-                &chrome,
-                ApiError::not_found(format!("no console action {other:?}")),
-            );
+            return error_page(&chrome, no_action(other));
         }
     };
-    match id {
-        Ok(id) => Redirect::to(&format!("/ui/operations/{id}")).into_response(),
-        Err(e) => error_page(&chrome, e.into()),
-    }
+    started(&chrome, id)
 }
 
 // ------------------------------------------------------------------ operations

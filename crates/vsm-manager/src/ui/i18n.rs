@@ -128,6 +128,106 @@ pub(crate) enum Msg {
     Disconnected,
     MoreServers,
     Details,
+    Navigation,
+    Templates,
+    Accounts,
+    Owners,
+    Hosts,
+    AuditLog,
+    DefinitionsAndApply,
+    Rollback,
+    Upgrade,
+    Actions,
+    Start,
+    Stop,
+    Scale,
+    StartGroup,
+    StopGroup,
+    ScaleGroup,
+    NewCount,
+    Continue,
+    Generation,
+    CreatedAt,
+    Log,
+    LogOf,
+    Recover,
+    RecoverServer,
+    MarkedWith,
+    NotMarked,
+    MarkComment,
+    MarkServer,
+    Unmark,
+    LastLines,
+    Show,
+    Follow,
+    StopFollowing,
+    NoLog,
+    DefinitionsOf,
+    Versions,
+    NoVersions,
+    Digest,
+    Imported,
+    Current,
+    Import,
+    ImportHelp,
+    Archive,
+    ShowDiff,
+    Apply,
+    ApplyEllipsis,
+    ApplyVersion,
+    BatchSize,
+    NoChanges,
+    Changes,
+    File,
+    Change,
+    EveryGroup,
+    Added,
+    Removed,
+    Modified,
+    WhatWouldChange,
+    ComparedWith,
+    NothingImportedYet,
+    NothingStored,
+    NoTemplates,
+    Driver,
+    Latest,
+    UsedBy,
+    GenerationsOf,
+    Source,
+    RegisteredAt,
+    Cpus,
+    MemoryMib,
+    Role,
+    Administrator,
+    Builder,
+    SetPassword,
+    SetPasswordOf,
+    NewPassword,
+    PasswordEndsSessions,
+    Delete,
+    DeleteAccount,
+    AddAccount,
+    ChangeOwner,
+    NewOwnerOf,
+    NewestFirst,
+    When,
+    Action,
+    Target,
+    Connected,
+    Labels,
+    LastSeen,
+    BuiltIn,
+    ConfirmedDown,
+    Yes,
+    No,
+    HostsHelp,
+    LogSettings,
+    LogSettingsHelp,
+    LogDir,
+    LogFiles,
+    LogSizeMb,
+    LogLevel,
+    Save,
 }
 
 /// The text of `msg` in `lang`.
@@ -200,6 +300,121 @@ pub(crate) fn t(lang: Lang, msg: Msg) -> &'static str {
         ),
         MoreServers => ("more servers not shown", "台は表示していません"),
         Details => ("Details", "詳細"),
+        Navigation => ("Sections", "メニュー"),
+        Templates => ("Templates", "テンプレート"),
+        Accounts => ("Accounts", "アカウント"),
+        Owners => ("Units' owners", "管理ユニットの所有者"),
+        Hosts => ("Hosts", "ホスト"),
+        AuditLog => ("Audit log", "監査ログ"),
+        DefinitionsAndApply => ("Definitions (import, apply)", "定義 (インポート・適用)"),
+        Rollback => ("Roll back", "ロールバック"),
+        Upgrade => ("Upgrade", "アップグレード"),
+        Actions => ("Actions", "操作"),
+        Start => ("Start", "起動"),
+        Stop => ("Stop", "停止"),
+        Scale => ("Scale", "台数変更"),
+        StartGroup => ("Start group", "グループを起動"),
+        StopGroup => ("Stop group", "グループを停止"),
+        ScaleGroup => ("Scale group", "グループの台数変更"),
+        NewCount => ("New count", "新しい台数"),
+        Continue => ("Continue", "次へ"),
+        Generation => ("Generation", "世代"),
+        CreatedAt => ("Created at", "作成日時"),
+        Log => ("Log", "ログ"),
+        LogOf => ("Log of", "ログ:"),
+        Recover => ("Recover…", "回復…"),
+        RecoverServer => ("Recover server", "仮想サーバを回復"),
+        MarkedWith => ("Marked failed:", "障害マークあり:"),
+        NotMarked => ("Not marked.", "障害マークはありません。"),
+        MarkComment => ("Comment", "コメント"),
+        MarkServer => ("Mark failed", "障害マークを付ける"),
+        Unmark => ("Remove the mark", "障害マークを外す"),
+        LastLines => ("Last lines", "末尾の行数"),
+        Show => ("Show", "表示"),
+        Follow => ("Follow", "追跡"),
+        StopFollowing => ("Stop following", "追跡をやめる"),
+        NoLog => ("The log is empty.", "ログは空です。"),
+        DefinitionsOf => ("Definitions of unit", "定義: 管理ユニット"),
+        Versions => ("Imported versions", "インポート済みのバージョン"),
+        NoVersions => (
+            "Nothing imported yet.",
+            "まだ何もインポートされていません。",
+        ),
+        Digest => ("Digest", "ダイジェスト"),
+        Imported => ("Imported", "インポート日時"),
+        Current => ("current", "現行"),
+        Import => ("Import", "インポート"),
+        ImportHelp => (
+            "Choose the definition directory packed as a tar file, with its files at the top, for example:",
+            "定義ディレクトリを、ファイルが最上位に来るように tar ファイルにまとめて選んでください。例:",
+        ),
+        Archive => ("Tar file", "tar ファイル"),
+        ShowDiff => ("Show what would change", "変更点を表示"),
+        Apply => ("Apply", "適用"),
+        ApplyEllipsis => ("Apply…", "適用…"),
+        ApplyVersion => ("Apply a version", "バージョンを適用"),
+        BatchSize => ("Servers per batch", "一度に更新する台数"),
+        NoChanges => ("No file changes.", "ファイルの変更はありません。"),
+        Changes => ("Changed files", "変更されたファイル"),
+        File => ("File", "ファイル"),
+        Change => ("Change", "変更"),
+        EveryGroup => ("(every group)", "(全グループ)"),
+        Added => ("added", "追加"),
+        Removed => ("removed", "削除"),
+        Modified => ("modified", "変更"),
+        WhatWouldChange => ("What the import would change", "インポートした場合の変更点"),
+        ComparedWith => ("compared with", "比較対象:"),
+        NothingImportedYet => ("nothing imported yet", "まだ何もインポートされていません"),
+        NothingStored => ("nothing was stored", "何も保存していません"),
+        NoTemplates => ("No templates.", "テンプレートはありません。"),
+        Driver => ("Driver", "ドライバ"),
+        Latest => ("latest", "最新"),
+        UsedBy => ("Used by", "使用している管理ユニット"),
+        GenerationsOf => ("Generations of", "世代:"),
+        Source => ("Source", "ソース"),
+        RegisteredAt => ("Registered at", "登録日時"),
+        Cpus => ("vCPUs", "vCPU"),
+        MemoryMib => ("Memory (MiB)", "メモリ (MiB)"),
+        Role => ("Role", "ロール"),
+        Administrator => ("administrator", "管理者"),
+        Builder => ("builder", "構築者"),
+        SetPassword => ("Set password", "パスワードを設定"),
+        SetPasswordOf => ("Set the password of", "パスワードを設定:"),
+        NewPassword => ("New password", "新しいパスワード"),
+        PasswordEndsSessions => (
+            "The account's sessions end; it logs in again with the new password.",
+            "このアカウントのセッションは終了します。新しいパスワードで再度ログインしてください。",
+        ),
+        Delete => ("Delete…", "削除…"),
+        DeleteAccount => ("Delete account", "アカウントを削除"),
+        AddAccount => ("Add account", "アカウントを追加"),
+        ChangeOwner => ("Change owner", "所有者を変更"),
+        NewOwnerOf => ("New owner of", "新しい所有者:"),
+        NewestFirst => ("Newest first", "新しい順"),
+        When => ("When", "日時"),
+        Action => ("Action", "操作"),
+        Target => ("Target", "対象"),
+        Connected => ("Connected", "接続"),
+        Labels => ("Labels", "ラベル"),
+        LastSeen => ("Last answered", "最終応答"),
+        BuiltIn => ("built in", "組み込み"),
+        ConfirmedDown => ("loss confirmed", "喪失確認済み"),
+        Yes => ("yes", "はい"),
+        No => ("no", "いいえ"),
+        HostsHelp => (
+            "vCPUs and memory: used / allocatable. Add, drain and remove hosts with `vsm host`.",
+            "vCPU とメモリ: 使用中 / 割り当て可能。ホストの追加・退避・削除は `vsm host` で行います。",
+        ),
+        LogSettings => ("Log settings", "ログ設定"),
+        LogSettingsHelp => (
+            "The manager's own log files; a change applies at once and is kept in config.yaml (`vsm manager log-config`).",
+            "マネージャ自身のログファイルの設定です。変更はすぐに反映され、config.yaml に保存されます(`vsm manager log-config`)。",
+        ),
+        LogDir => ("Directory", "ディレクトリ"),
+        LogFiles => ("Files kept", "保持するファイル数"),
+        LogSizeMb => ("Size of a file (MiB)", "1 ファイルのサイズ (MiB)"),
+        LogLevel => ("Level (filter)", "レベル (フィルタ)"),
+        Save => ("Save", "保存"),
     };
     match lang {
         Lang::En => en,
@@ -228,6 +443,143 @@ pub(crate) fn confirm_sentence(
                 "管理ユニット {unit} の {groups} グループ {servers} 台の仮想サーバを{verb}しますか?"
             )
         }
+    }
+}
+
+fn servers_en(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "server" } else { "servers" })
+}
+
+/// "Start 2 servers in group web of unit shop?" in `lang`.
+pub(crate) fn group_confirm_sentence(
+    lang: Lang,
+    start: bool,
+    servers: usize,
+    group: &str,
+    unit: &str,
+) -> String {
+    match lang {
+        Lang::En => {
+            let verb = if start { "Start" } else { "Stop" };
+            format!(
+                "{verb} {} in group {group} of unit {unit}?",
+                servers_en(servers)
+            )
+        }
+        Lang::Ja => {
+            let verb = if start { "起動" } else { "停止" };
+            format!(
+                "管理ユニット {unit} の仮想サーバグループ {group} の {servers} 台の仮想サーバを{verb}しますか?"
+            )
+        }
+    }
+}
+
+/// "Scale group web of unit shop from 2 to 3 servers?" in `lang`.
+pub(crate) fn scale_sentence(lang: Lang, unit: &str, group: &str, from: usize, to: u32) -> String {
+    match lang {
+        Lang::En => {
+            let s = if to == 1 { "server" } else { "servers" };
+            format!("Scale group {group} of unit {unit} from {from} to {to} {s}?")
+        }
+        Lang::Ja => format!(
+            "管理ユニット {unit} の仮想サーバグループ {group} の台数を {from} 台から {to} 台に変更しますか?"
+        ),
+    }
+}
+
+/// "Roll unit shop back from v2 to v1 on 4 servers?" in `lang` (`None`: the version is not
+/// known here; the manager says why when asked).
+pub(crate) fn rollback_sentence(
+    lang: Lang,
+    unit: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    servers: usize,
+) -> String {
+    match lang {
+        Lang::En => format!(
+            "Roll unit {unit} back from {} to {} on {}?",
+            from.unwrap_or("its current version"),
+            to.unwrap_or("the version before it"),
+            servers_en(servers)
+        ),
+        Lang::Ja => format!(
+            "管理ユニット {unit} の {servers} 台の仮想サーバを {} から {} に戻しますか?",
+            from.unwrap_or("現行のバージョン"),
+            to.unwrap_or("その前のバージョン")
+        ),
+    }
+}
+
+/// "Upgrade 4 servers of unit shop to their template's newest generation?" in `lang`.
+pub(crate) fn upgrade_sentence(lang: Lang, unit: &str, servers: usize) -> String {
+    match lang {
+        Lang::En => format!(
+            "Upgrade {} of unit {unit} to their templates' newest generations?",
+            servers_en(servers)
+        ),
+        Lang::Ja => format!(
+            "管理ユニット {unit} の {servers} 台の仮想サーバをテンプレートの最新世代に更新しますか?"
+        ),
+    }
+}
+
+/// "Apply v2 to 4 servers in 2 groups of unit shop?" in `lang`.
+pub(crate) fn apply_sentence(
+    lang: Lang,
+    unit: &str,
+    version: &str,
+    servers: usize,
+    groups: usize,
+) -> String {
+    match lang {
+        Lang::En => {
+            let g = if groups == 1 { "group" } else { "groups" };
+            format!(
+                "Apply {version} to {} in {groups} {g} of unit {unit}?",
+                servers_en(servers)
+            )
+        }
+        Lang::Ja => format!(
+            "管理ユニット {unit} の {groups} グループ {servers} 台の仮想サーバに {version} を適用しますか?"
+        ),
+    }
+}
+
+/// "Recover server web-1 of unit shop?" in `lang`.
+pub(crate) fn recover_sentence(lang: Lang, unit: &str, server: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "Recover server {server} of unit {unit}: restart it, or create it again and apply its definitions, as its group's policy says?"
+        ),
+        Lang::Ja => format!(
+            "管理ユニット {unit} の仮想サーバ {server} を回復しますか(グループの方針に従い、再起動または再作成して定義を適用します)?"
+        ),
+    }
+}
+
+/// "Delete account carol? …" in `lang`.
+pub(crate) fn delete_account_sentence(lang: Lang, account: &str) -> String {
+    match lang {
+        Lang::En => format!("Delete account {account}? Its sessions end at once."),
+        Lang::Ja => format!("アカウント {account} を削除しますか? セッションもすぐに終了します。"),
+    }
+}
+
+/// What an import did, in `lang`.
+pub(crate) fn import_sentence(lang: Lang, file: &str, version: &str, created: bool) -> String {
+    match (lang, created) {
+        (Lang::En, true) => format!("{file} was imported as the new version {version}."),
+        (Lang::En, false) => {
+            format!("{file} is identical to version {version}: nothing new was imported.")
+        }
+        (Lang::Ja, true) => {
+            format!("{file} を新しいバージョン {version} としてインポートしました。")
+        }
+        (Lang::Ja, false) => format!(
+            "{file} はバージョン {version} と同じです。新しいバージョンは作成していません。"
+        ),
     }
 }
 
@@ -262,5 +614,40 @@ mod tests {
             confirm_sentence(Lang::Ja, true, 3, 1, "shop"),
             "管理ユニット shop の 1 グループ 3 台の仮想サーバを起動しますか?"
         );
+        assert_eq!(
+            group_confirm_sentence(Lang::En, false, 2, "web", "shop"),
+            "Stop 2 servers in group web of unit shop?"
+        );
+        assert_eq!(
+            scale_sentence(Lang::En, "shop", "web", 2, 3),
+            "Scale group web of unit shop from 2 to 3 servers?"
+        );
+        assert_eq!(
+            rollback_sentence(Lang::En, "shop", Some("v2"), Some("v1"), 4),
+            "Roll unit shop back from v2 to v1 on 4 servers?"
+        );
+        assert_eq!(
+            apply_sentence(Lang::En, "shop", "v2", 4, 2),
+            "Apply v2 to 4 servers in 2 groups of unit shop?"
+        );
+        assert_eq!(
+            apply_sentence(Lang::Ja, "shop", "v2", 1, 1),
+            "管理ユニット shop の 1 グループ 1 台の仮想サーバに v2 を適用しますか?"
+        );
+    }
+
+    #[test]
+    fn every_text_has_both_languages() {
+        // A sample of the table: both languages present and different where words differ.
+        for m in [
+            Msg::Templates,
+            Msg::AuditLog,
+            Msg::Follow,
+            Msg::Import,
+            Msg::ChangeOwner,
+        ] {
+            assert!(!t(Lang::En, m).is_empty() && !t(Lang::Ja, m).is_empty());
+            assert_ne!(t(Lang::En, m), t(Lang::Ja, m), "{m:?}");
+        }
     }
 }

@@ -2,12 +2,18 @@
 //! JavaScript (`assets/console.js`), all served from the binary; no Node, no CDN.
 //!
 //! Layout: `security.rs` (the guard of every console request: foreign `Host`/`Origin`
-//! refused, Content-Security-Policy; the session cookie and CSRF tokens; logins go through the API's rate-limited
-//! `http::state::limited_login`), `handlers.rs` (one handler per page, action and live stream),
-//! `pages.rs` (every template), `filter.rs` (which server rows a page shows), `i18n.rs`
-//! (English and Japanese). [`routes`] is the one table of the console's routes, which builds
-//! the router and drives the console's authorization-matrix test. To add a page: a template in
-//! `pages.rs`, a handler in `handlers.rs`, a row in [`routes`].
+//! refused, Content-Security-Policy; the session cookie and CSRF tokens; logins go through the
+//! API's rate-limited `http::state::limited_login`), `handlers.rs` (one handler per page,
+//! action and live stream: sessions, units and operations there; a unit's groups and servers
+//! in `handlers/actions.rs`, a server's log and its follow stream in `handlers/logs.rs`, the
+//! definitions' import, diff and apply in `handlers/definitions.rs`, templates and the
+//! administrators' pages in `handlers/admin.rs`), `pages.rs` (every template, with
+//! `pages/actions.rs`, `pages/definitions.rs` and `pages/admin.rs` alike), `filter.rs` (which
+//! server rows a page shows), `multipart.rs` (the import form's body, read as it streams),
+//! `i18n.rs` (English and Japanese: every text the console writes). [`routes`] is the one
+//! table of the console's routes, which builds the router and drives the console's
+//! authorization-matrix test. To add a page: a template in `pages*`, a handler in
+//! `handlers*`, a row in [`routes`] (saying who it serves, [`Who`]), its texts in `i18n.rs`.
 //!
 //! Like the API, the console holds no policy: every handler asks the [`crate::Manager`] with
 //! the signed-in [`crate::api::Actor`], which authorizes. It sits above `http/` (it uses the
@@ -16,6 +22,7 @@
 mod filter;
 mod handlers;
 mod i18n;
+mod multipart;
 mod pages;
 mod security;
 
@@ -38,12 +45,25 @@ pub(crate) enum Access {
     Change,
 }
 
+/// Which signed-in callers a route serves, as the matrix test checks it (the manager decides;
+/// this only says what the test expects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    /// Every signed-in account (what it shows depends on who asks).
+    Anyone,
+    /// A unit's owner and administrators: it names a unit (or an operation of one), so
+    /// another builder is refused.
+    Owner,
+    /// Administrators only: every builder is refused.
+    Admin,
+}
+
 /// One console route.
 #[cfg_attr(
     not(test),
     allow(
         dead_code,
-        reason = "method, access and owned are read by the matrix test"
+        reason = "method, access and who are read by the matrix test"
     )
 )]
 pub(crate) struct Route {
@@ -53,8 +73,8 @@ pub(crate) struct Route {
     pub(crate) path: &'static str,
     /// Who may call it.
     pub(crate) access: Access,
-    /// Whether it names a unit (or an operation of one), so another builder must be refused.
-    pub(crate) owned: bool,
+    /// Which signed-in callers it serves.
+    pub(crate) who: Who,
     handler: fn() -> MethodRouter<AppState>,
 }
 
@@ -64,72 +84,188 @@ pub(crate) fn routes() -> Vec<Route> {
         method: Method,
         path: &'static str,
         access: Access,
-        owned: bool,
+        who: Who,
         handler: fn() -> MethodRouter<AppState>,
     ) -> Route {
         Route {
             method,
             path,
             access,
-            owned,
+            who,
             handler,
         }
     }
     use Access::*;
+    use Who::*;
     vec![
-        r(Method::GET, "/ui", Public, false, || get(handlers::root)),
-        r(Method::GET, "/ui/login", Public, false, || {
+        // Sessions and files.
+        r(Method::GET, "/ui", Public, Anyone, || get(handlers::root)),
+        r(Method::GET, "/ui/login", Public, Anyone, || {
             get(handlers::login_form)
         }),
-        r(Method::POST, "/ui/login", Public, false, || {
+        r(Method::POST, "/ui/login", Public, Anyone, || {
             post(handlers::login)
         }),
-        r(Method::POST, "/ui/logout", Change, false, || {
+        r(Method::POST, "/ui/logout", Change, Anyone, || {
             post(handlers::logout)
         }),
-        r(Method::GET, "/ui/assets/{file}", Public, false, || {
+        r(Method::GET, "/ui/assets/{file}", Public, Anyone, || {
             get(asset)
         }),
-        r(Method::GET, "/ui/units", Page, false, || {
+        // Units.
+        r(Method::GET, "/ui/units", Page, Anyone, || {
             get(handlers::units)
         }),
-        r(Method::GET, "/ui/units/{unit}", Page, true, || {
+        r(Method::GET, "/ui/units/{unit}", Page, Owner, || {
             get(handlers::unit)
         }),
-        r(Method::GET, "/ui/units/{unit}/live", Stream, true, || {
+        r(Method::GET, "/ui/units/{unit}/live", Stream, Owner, || {
             get(handlers::unit_live)
         }),
         r(
             Method::GET,
             "/ui/units/{unit}/confirm/{action}",
             Page,
-            true,
+            Owner,
             || get(handlers::confirm),
         ),
         r(
             Method::POST,
             "/ui/units/{unit}/{action}",
             Change,
-            true,
+            Owner,
             || post(handlers::unit_action),
         ),
-        r(Method::GET, "/ui/operations/{id}", Page, true, || {
+        // Groups.
+        r(
+            Method::GET,
+            "/ui/units/{unit}/groups/{group}/confirm/{action}",
+            Page,
+            Owner,
+            || get(handlers::actions::group_confirm),
+        ),
+        r(
+            Method::POST,
+            "/ui/units/{unit}/groups/{group}/{action}",
+            Change,
+            Owner,
+            || post(handlers::actions::group_action),
+        ),
+        // Servers.
+        r(
+            Method::GET,
+            "/ui/units/{unit}/servers/{server}",
+            Page,
+            Owner,
+            || get(handlers::actions::server),
+        ),
+        r(
+            Method::GET,
+            "/ui/units/{unit}/servers/{server}/confirm/{action}",
+            Page,
+            Owner,
+            || get(handlers::actions::server_confirm),
+        ),
+        r(
+            Method::POST,
+            "/ui/units/{unit}/servers/{server}/{action}",
+            Change,
+            Owner,
+            || post(handlers::actions::server_action),
+        ),
+        r(
+            Method::GET,
+            "/ui/units/{unit}/servers/{server}/logs",
+            Page,
+            Owner,
+            || get(handlers::logs::logs),
+        ),
+        r(
+            Method::GET,
+            "/ui/units/{unit}/servers/{server}/logs/live",
+            Stream,
+            Owner,
+            || get(handlers::logs::logs_live),
+        ),
+        // Definitions.
+        r(
+            Method::GET,
+            "/ui/units/{unit}/definitions",
+            Page,
+            Owner,
+            || get(handlers::definitions::definitions),
+        ),
+        r(
+            Method::POST,
+            "/ui/units/{unit}/definitions/{action}",
+            Change,
+            Owner,
+            || {
+                post(handlers::definitions::upload)
+                    .layer(axum::extract::DefaultBodyLimit::disable())
+            },
+        ),
+        // Operations.
+        r(Method::GET, "/ui/operations/{id}", Page, Owner, || {
             get(handlers::operation)
         }),
         r(
             Method::GET,
             "/ui/operations/{id}/live",
             Stream,
-            true,
+            Owner,
             || get(handlers::operation_live),
         ),
         r(
             Method::POST,
             "/ui/operations/{id}/cancel",
             Change,
-            true,
+            Owner,
             || post(handlers::cancel_operation),
         ),
+        // Templates.
+        r(Method::GET, "/ui/templates", Page, Anyone, || {
+            get(handlers::admin::templates)
+        }),
+        // Administrators.
+        r(Method::GET, "/ui/accounts", Page, Admin, || {
+            get(handlers::admin::accounts)
+        }),
+        r(Method::POST, "/ui/accounts", Change, Admin, || {
+            post(handlers::admin::add_account)
+        }),
+        r(
+            Method::GET,
+            "/ui/accounts/{account}/{action}",
+            Page,
+            Admin,
+            || get(handlers::admin::account_form),
+        ),
+        r(
+            Method::POST,
+            "/ui/accounts/{account}/{action}",
+            Change,
+            Admin,
+            || post(handlers::admin::account_action),
+        ),
+        r(Method::GET, "/ui/owners", Page, Admin, || {
+            get(handlers::admin::owners)
+        }),
+        r(Method::POST, "/ui/owners/{unit}", Change, Admin, || {
+            post(handlers::admin::chown)
+        }),
+        r(Method::GET, "/ui/audit", Page, Admin, || {
+            get(handlers::admin::audit)
+        }),
+        r(Method::GET, "/ui/log-settings", Page, Admin, || {
+            get(handlers::admin::log_settings)
+        }),
+        r(Method::POST, "/ui/log-settings", Change, Admin, || {
+            post(handlers::admin::set_log_settings)
+        }),
+        r(Method::GET, "/ui/hosts", Page, Admin, || {
+            get(handlers::admin::hosts)
+        }),
     ]
 }
 

@@ -7,11 +7,15 @@
 //! `data-live` = the URL of its stream; the script swaps in the fragments the stream sends,
 //! which are rendered by the same functions as the first page.
 
+pub(crate) mod actions;
+pub(crate) mod admin;
+pub(crate) mod definitions;
+
 use maud::{DOCTYPE, Markup, html};
 use vsm_core::Role;
 
-use super::filter::{Filter, STATES, is_problem};
-use super::i18n::{Lang, Msg, confirm_sentence, t};
+use super::filter::{Filter, STATES, encode, is_problem};
+use super::i18n::{Lang, Msg, t};
 use super::security::CSRF_FIELD;
 use crate::api::{GroupKindView, UnitDetail, UnitSummary};
 use crate::http::ErrorBody;
@@ -27,17 +31,28 @@ pub(crate) struct Chrome {
 }
 
 impl Chrome {
-    fn t(&self, m: Msg) -> &'static str {
+    pub(crate) fn t(&self, m: Msg) -> &'static str {
         t(self.lang, m)
     }
 
-    fn csrf(&self) -> &str {
+    pub(crate) fn csrf(&self) -> &str {
         self.user.as_ref().map_or("", |u| u.2.as_str())
+    }
+
+    fn is_admin(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.1 == Role::Administrator)
     }
 }
 
+/// A path segment of a URL (a unit's, group's, server's or account's name).
+pub(crate) fn seg(name: &str) -> String {
+    encode(name)
+}
+
 /// A hidden CSRF field.
-fn csrf_field(token: &str) -> Markup {
+pub(crate) fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
 }
 
@@ -59,8 +74,16 @@ pub(crate) fn layout(c: &Chrome, title: &str, content: Markup) -> Markup {
                 header.top {
                     a.brand href="/ui/units" { (c.t(Msg::Title)) }
                     @if let Some((name, role, csrf)) = &c.user {
-                        nav aria-label=(c.t(Msg::Units)) {
+                        nav aria-label=(c.t(Msg::Navigation)) {
                             a href="/ui/units" { (c.t(Msg::Units)) }
+                            a #nav-templates href="/ui/templates" { (c.t(Msg::Templates)) }
+                            @if c.is_admin() {
+                                a #nav-accounts href="/ui/accounts" { (c.t(Msg::Accounts)) }
+                                a #nav-owners href="/ui/owners" { (c.t(Msg::Owners)) }
+                                a #nav-hosts href="/ui/hosts" { (c.t(Msg::Hosts)) }
+                                a #nav-audit href="/ui/audit" { (c.t(Msg::AuditLog)) }
+                                a #nav-log href="/ui/log-settings" { (c.t(Msg::LogSettings)) }
+                            }
                         }
                         span.who { (c.t(Msg::SignedInAs)) " " strong { (name) } " (" (role.as_str()) ")" }
                         form.inline method="post" action="/ui/logout" {
@@ -180,8 +203,11 @@ pub(crate) fn unit(c: &Chrome, d: &UnitDetail, f: &Filter, rev: u64) -> Markup {
             h1 { (c.t(Msg::Unit)) " " span #unit-name { (name) } }
             p.meta { (c.t(Msg::Owner)) ": " span #owner { (d.owner.to_string()) } }
             div.actions {
-                a.button #start-unit href={ "/ui/units/" (name) "/confirm/start" } { (c.t(Msg::StartUnit)) }
-                a.button #stop-unit href={ "/ui/units/" (name) "/confirm/stop" } { (c.t(Msg::StopUnit)) }
+                a.button #start-unit href={ "/ui/units/" (seg(&name)) "/confirm/start" } { (c.t(Msg::StartUnit)) }
+                a.button #stop-unit href={ "/ui/units/" (seg(&name)) "/confirm/stop" } { (c.t(Msg::StopUnit)) }
+                a.button.secondary #definitions href={ "/ui/units/" (seg(&name)) "/definitions" } { (c.t(Msg::DefinitionsAndApply)) }
+                a.button.secondary #rollback-unit href={ "/ui/units/" (seg(&name)) "/confirm/rollback" } { (c.t(Msg::Rollback)) }
+                a.button.secondary #upgrade-unit href={ "/ui/units/" (seg(&name)) "/confirm/upgrade" } { (c.t(Msg::Upgrade)) }
                 (live_status(c.lang))
             }
             form.filter method="get" action={ "/ui/units/" (name) } {
@@ -247,10 +273,12 @@ pub(crate) fn unit_live(lang: Lang, d: &UnitDetail, f: &Filter) -> Markup {
                 th scope="col" { (tt(Msg::CountMinMax)) }
                 th scope="col" .num { (tt(Msg::StartOrder)) }
                 th scope="col" .num { (tt(Msg::Servers)) }
+                th scope="col" { (tt(Msg::Actions)) }
             } }
             tbody {
                 @for g in &d.groups {
-                    tr {
+                    @let group_url = format!("/ui/units/{}/groups/{}", seg(&name), seg(g.name.as_str()));
+                    tr data-group=(g.name.to_string()) {
                         th scope="row" { (g.name.to_string()) }
                         @match &g.kind {
                             GroupKindView::Provisioned { template, count, min, max } => {
@@ -264,6 +292,16 @@ pub(crate) fn unit_live(lang: Lang, d: &UnitDetail, f: &Filter) -> Markup {
                         }
                         td.num { (g.start_order) }
                         td.num { (g.servers.len()) }
+                        td.group-actions {
+                            a #{ "start-group-" (g.name.to_string()) } href={ (group_url) "/confirm/start" }
+                                aria-label={ (tt(Msg::StartGroup)) " " (g.name.to_string()) } { (tt(Msg::Start)) }
+                            a #{ "stop-group-" (g.name.to_string()) } href={ (group_url) "/confirm/stop" }
+                                aria-label={ (tt(Msg::StopGroup)) " " (g.name.to_string()) } { (tt(Msg::Stop)) }
+                            @if matches!(g.kind, GroupKindView::Provisioned { .. }) {
+                                a #{ "scale-group-" (g.name.to_string()) } href={ (group_url) "/confirm/scale" }
+                                    aria-label={ (tt(Msg::ScaleGroup)) " " (g.name.to_string()) } { (tt(Msg::Scale)) }
+                            }
+                        }
                     }
                 }
             }
@@ -289,7 +327,7 @@ pub(crate) fn unit_live(lang: Lang, d: &UnitDetail, f: &Filter) -> Markup {
                 tbody {
                     @for (g, s) in &sel.rows {
                         tr data-server=(s.name.to_string()) .problem[is_problem(s)] {
-                            th scope="row" { (s.name.to_string()) }
+                            th scope="row" { a href={ "/ui/units/" (seg(&name)) "/servers/" (seg(s.name.as_str())) } { (s.name.to_string()) } }
                             td { (g.name.to_string()) }
                             td.logical { (s.logical.as_str())
                                 @if let Some(step) = s.in_progress { " … " (format!("{step:?}").to_lowercase()) } }
@@ -327,32 +365,39 @@ pub(crate) fn unit_live(lang: Lang, d: &UnitDetail, f: &Filter) -> Markup {
     }
 }
 
-/// The confirmation of starting or stopping a unit: what will be touched, and the button.
-pub(crate) fn confirm(c: &Chrome, d: &UnitDetail, start: bool) -> Markup {
-    let name = d.name.to_string();
-    // A start provisions a provisioned group's missing servers too: it touches its count.
-    let touched = |g: &crate::api::GroupView| match (&g.kind, start) {
-        (GroupKindView::Provisioned { count, .. }, true) => g.servers.len().max(*count as usize),
-        _ => g.servers.len(),
-    };
-    let servers: usize = d.groups.iter().map(touched).sum();
-    let groups = d.groups.iter().filter(|g| touched(g) > 0).count();
-    let (title, action) = if start {
-        (c.t(Msg::StartUnit), "start")
-    } else {
-        (c.t(Msg::StopUnit), "stop")
-    };
+/// What a confirmation page shows and sends.
+#[derive(Debug)]
+pub(crate) struct Confirm {
+    /// The page's heading.
+    pub(crate) title: String,
+    /// What will be touched, as a question.
+    pub(crate) sentence: String,
+    /// Where the form goes (`POST`).
+    pub(crate) action: String,
+    /// Hidden fields besides the CSRF token.
+    pub(crate) hidden: Vec<(&'static str, String)>,
+    /// Whether the action takes something away (a red button).
+    pub(crate) danger: bool,
+    /// Where "cancel" goes.
+    pub(crate) back: String,
+}
+
+/// A confirmation: what will be touched, the button that does it, and the way back.
+pub(crate) fn confirm(c: &Chrome, k: &Confirm) -> Markup {
     layout(
         c,
-        title,
+        &k.title,
         html! {
-            h1 { (title) }
-            form.confirm method="post" action={ "/ui/units/" (name) "/" (action) } {
-                p #confirm-text { (confirm_sentence(c.lang, start, servers, groups, &name)) }
+            h1 { (k.title) }
+            form.confirm method="post" action=(k.action) {
+                p #confirm-text { (k.sentence) }
                 (csrf_field(c.csrf()))
-                button #confirm type="submit" .danger[!start] autofocus { (c.t(Msg::Confirm)) }
+                @for (name, value) in &k.hidden {
+                    input type="hidden" name=(name) value=(value);
+                }
+                button #confirm type="submit" .danger[k.danger] autofocus { (c.t(Msg::Confirm)) }
                 " "
-                a.button.secondary #cancel href={ "/ui/units/" (name) } { (c.t(Msg::Cancel)) }
+                a.button.secondary #cancel href=(k.back) { (c.t(Msg::Cancel)) }
             }
         },
     )
@@ -369,7 +414,7 @@ pub(crate) fn operation(c: &Chrome, r: &OperationRecord, rev: u64) -> Markup {
             h1 { (c.t(Msg::Operation)) " #" (id) " " span.kind { (r.summary.kind.as_str()) } }
             dl.meta {
                 @if let Some(u) = &r.summary.unit {
-                    dt { (c.t(Msg::Unit)) } dd { a #op-unit href={ "/ui/units/" (u.to_string()) } { (u.to_string()) } }
+                    dt { (c.t(Msg::Unit)) } dd { a #op-unit href={ "/ui/units/" (seg(u.as_str())) } { (u.to_string()) } }
                 }
                 @if let Some(who) = &r.summary.requested_by {
                     dt { (c.t(Msg::RequestedBy)) } dd { (who.to_string()) }

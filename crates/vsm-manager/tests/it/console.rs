@@ -10,33 +10,67 @@
 //! violation on the main pages. Every page is saved as a screenshot under
 //! `<target dir>/ui-screens/`. Without Chromium the test is skipped with a reason, except under
 //! `CI=true`, where it fails.
+//!
+//! A second test clicks through the rest of the console: as a builder, a group's stop and
+//! start through their confirmations, a server's page (mark, unmark, recover), its log (tail,
+//! then followed while lines arrive), scaling a group (and the manager's own refusal of a count
+//! past the maximum, word for word), the templates with their generations, the definitions
+//! (the diff and the import of a tar file picked in the file input, apply with the version
+//! picker, roll back), and the refusal of the administrators' pages; then as an administrator
+//! the accounts (add, set a password, delete), the units' owners (change one), the audit log,
+//! the log settings (change the level) and the hosts. Both tests take one browser at a time.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use vsm_core::UnitName;
+use vsm_core::{OperationId, UnitName};
 use vsm_hypervisor::error::Operation as HvOp;
 use vsm_manager::http::{ServeConfig, Server};
 use vsm_manager::*;
 
-use crate::support::{BOB_PW, Env, TWO_GROUPS, name};
+use crate::support::{BOB_PW, Env, ROOT_PW, TWO_GROUPS, name};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// One browser at a time: the tests' timings are the console's, not two Chromiums' on a small
+/// machine.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// `chromedriver` on a free port, killed on drop.
+/// `chromedriver` on a free port, with the browsers it starts, killed on drop — also when a
+/// test panics before closing its session: the driver leads its own process group, and every
+/// browser process is found by the profile directory of this driver (`--user-data-dir`).
 struct Driver {
     child: std::process::Child,
     url: String,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill has no memory-safety preconditions; a negative pid names the group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
         let _ = self.child.wait();
+        // Browser processes that left the group (re-parented when the driver died).
+        let marker = self.profile.path().to_string_lossy().into_owned();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                    continue;
+                };
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&marker) {
+                    // SAFETY: as above, one process.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
     }
 }
 
@@ -50,23 +84,30 @@ impl Driver {
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            profile: tempfile::Builder::new()
+                .prefix("vsm-console-browser-")
+                .tempdir()
+                .expect("a browser profile directory"),
         }
     }
 
     /// A headless Chromium session (the system's browser, never a downloaded one).
     async fn browser(&self) -> Client {
         let mut caps = serde_json::Map::new();
+        let profile = format!("--user-data-dir={}", self.profile.path().display());
         caps.insert(
             "goog:chromeOptions".into(),
             json!({
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US"],
+                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US",
+                         profile],
             }),
         );
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -140,7 +181,16 @@ async fn wait_text(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{css} did not become as expected within {within:?}; last: {last:?}");
+    let page = try_text(c, "body").await.unwrap_or_default();
+    let url = c
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    panic!(
+        "{css} did not become as expected within {within:?}; last: {last:?}; at {url}: {}",
+        page.chars().take(1500).collect::<String>()
+    );
 }
 
 /// The logical states shown in the unit page's server rows.
@@ -227,6 +277,7 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
     if !chromium_or_skip() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     // Room for the 2,000-server unit below.
     let env = Env::with_host_capacity(4096, 4 << 20).await;
     let unit: UnitName = env.unit(TWO_GROUPS).await;
@@ -469,6 +520,639 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
     wait_text(&c, "#matching", Duration::from_secs(5), |t| t == "111").await;
     screenshot(&c, "unit-big").await;
     accessible(&c, "unit (2,000 servers)").await;
+
+    c.close().await.expect("close the browser");
+    server.shutdown().await.expect("shutdown");
+}
+
+/// Clicks the element with `id`.
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click #{id}: {e}"));
+}
+
+/// Replaces the text of the field `id` with `text`.
+async fn type_into(c: &Client, id: &str, text: &str) {
+    let field = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+/// Waits until the page's address contains `part` (after a form that `GET`s a page: a script
+/// run while that navigation is pending may stop it).
+async fn wait_url(c: &Client, part: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let url = c.current_url().await.expect("url").to_string();
+        if url.contains(part) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page stayed at {url}, not {part}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Logs in through the form, by typing and clicking.
+async fn log_in(c: &Client, base: &str, user: &str, password: &str) {
+    c.goto(&format!("{base}/ui/login")).await.expect("open");
+    type_into(c, "user", user).await;
+    type_into(c, "password", password).await;
+    click(c, "login").await;
+    wait_text(c, "h1", Duration::from_secs(5), |t| t == "Management units").await;
+}
+
+/// Confirms the open confirmation (whose sentence must be `sentence`) and waits for the
+/// operation it starts to end with `state` (on the page, live); on a time-out, says what the
+/// manager has of the operation.
+async fn confirm_operation(
+    c: &Client,
+    env: &Env,
+    sentence: &str,
+    screen: Option<&str>,
+    state: &str,
+) {
+    wait_text(c, "#confirm-text", Duration::from_secs(5), |t| {
+        t == sentence
+    })
+    .await;
+    if let Some(name) = screen {
+        screenshot(c, name).await;
+        accessible(c, name).await;
+    }
+    click(c, "confirm").await;
+    wait_url(c, "/ui/operations/").await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if try_text(c, "#op-state").await.as_deref() == Some(state) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let url = c.current_url().await.expect("url");
+    let id: OperationId = url
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("an operation's page");
+    let record = env.manager.show_operation(&env.admin, id).await;
+    panic!(
+        "operation {id} did not show {state:?} within 60 s; the page: {:?}; the manager: {record:#?}",
+        try_text(c, "#live").await
+    );
+}
+
+/// The rows' `data-*` values of the table rows matching `css`.
+async fn row_keys(c: &Client, css: &str, attr: &str) -> Vec<String> {
+    let v = c
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]));",
+            vec![json!(css), json!(attr)],
+        )
+        .await
+        .expect("script");
+    serde_json::from_value(v).expect("strings")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_of_the_console_in_the_browser() {
+    if !chromium_or_skip() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let env = Env::new().await;
+    let unit: UnitName = env.unit(TWO_GROUPS).await;
+    let op = env
+        .manager
+        .start_unit(&env.bob, &unit, OpOptions::default())
+        .await
+        .expect("start");
+    env.finish(op).await;
+    // A second generation of the template.
+    env.manager
+        .update_template(&env.bob, &name("tpl"), "image-2")
+        .await
+        .expect("update the template");
+    let server = Server::start(
+        env.manager.clone(),
+        ServeConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..ServeConfig::default()
+        },
+    )
+    .await
+    .expect("serve");
+    let base = server.url();
+    let driver = Driver::start();
+    let c = driver.browser().await;
+    log_in(&c, &base, "bob", BOB_PW).await;
+
+    // ---- a group's stop and start, each through its confirmation.
+    c.goto(&format!("{base}/ui/units/shop"))
+        .await
+        .expect("open");
+    wait_text(&c, "#count-active", Duration::from_secs(5), |t| t == "4").await;
+    click(&c, "stop-group-web").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Stop 2 servers in group web of unit shop?",
+        Some("confirm-group-stop"),
+        "succeeded",
+    )
+    .await;
+    click(&c, "op-unit").await;
+    wait_text(&c, "#count-active", Duration::from_secs(5), |t| t == "2").await;
+    assert_eq!(
+        logical_states(&c).await,
+        vec!["working", "working", "stopped", "stopped"]
+    );
+    click(&c, "start-group-web").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Start 2 servers in group web of unit shop?",
+        None,
+        "succeeded",
+    )
+    .await;
+    click(&c, "op-unit").await;
+    wait_text(&c, "#count-active", Duration::from_secs(5), |t| t == "4").await;
+
+    // ---- a server's page: mark and unmark.
+    c.find(Locator::LinkText("web-1"))
+        .await
+        .expect("the server's link")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&c, "#server-name", Duration::from_secs(5), |t| t == "web-1").await;
+    assert_eq!(text(&c, "#server-logical").await, "working");
+    assert_eq!(text(&c, "#mark-text").await, "Not marked.");
+    type_into(&c, "mark-comment", "disk full").await;
+    click(&c, "mark").await;
+    wait_text(&c, "#mark-comment-shown", Duration::from_secs(5), |t| {
+        t == "disk full"
+    })
+    .await;
+    let marked = env.show(&unit).await.groups[1].servers[0].mark.clone();
+    assert_eq!(marked.map(|m| m.comment), Some("disk full".to_owned()));
+    screenshot(&c, "server-marked").await;
+    accessible(&c, "server").await;
+    click(&c, "unmark").await;
+    wait_text(&c, "#mark-text", Duration::from_secs(5), |t| {
+        t == "Not marked."
+    })
+    .await;
+    assert!(env.show(&unit).await.groups[1].servers[0].mark.is_none());
+
+    // ---- its log: the last lines, then followed while lines arrive.
+    let machine = env.machine("web-1");
+    for i in 1..=3 {
+        env.fake
+            .push_log(&machine, format!("web-1 line {i}"))
+            .expect("log line");
+    }
+    click(&c, "server-logs").await;
+    wait_text(&c, "#log-text", Duration::from_secs(5), |t| {
+        t.ends_with("web-1 line 3")
+    })
+    .await;
+    screenshot(&c, "logs").await;
+    accessible(&c, "log").await;
+    click(&c, "follow").await;
+    wait_text(&c, "#live-status", Duration::from_secs(5), |t| t == "Live").await;
+    mark_window(&c).await;
+    env.fake
+        .push_log(&machine, "web-1 line 4: followed")
+        .expect("log line");
+    let took = wait_text(&c, "#log-text", Duration::from_secs(3), |t| {
+        t.ends_with("web-1 line 4: followed")
+    })
+    .await;
+    assert!(still_marked(&c).await, "the log page was reloaded");
+    eprintln!("a new log line appeared in the followed page after {took:?}");
+    screenshot(&c, "logs-follow").await;
+    accessible(&c, "log (followed)").await;
+
+    // ---- recover, through its confirmation.
+    click(&c, "log-back").await;
+    wait_text(&c, "#server-name", Duration::from_secs(5), |t| t == "web-1").await;
+    click(&c, "recover-server").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Recover server web-1 of unit shop: restart it, or create it again and apply its definitions, as its group's policy says?",
+        Some("confirm-recover"),
+        "succeeded",
+    )
+    .await;
+    assert!(text(&c, "h1").await.contains("server recover"));
+
+    // ---- scale: the form, the confirmation, the operation.
+    c.goto(&format!("{base}/ui/units/shop"))
+        .await
+        .expect("open");
+    click(&c, "scale-group-web").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Scale group web").await;
+    screenshot(&c, "scale").await;
+    accessible(&c, "scale").await;
+    type_into(&c, "count", "3").await;
+    click(&c, "scale-next").await;
+    wait_url(&c, "count=3").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Scale group web of unit shop from 2 to 3 servers?",
+        Some("confirm-scale"),
+        "succeeded",
+    )
+    .await;
+    click(&c, "op-unit").await;
+    wait_text(&c, "#count-all", Duration::from_secs(5), |t| t == "5").await;
+    // Past the maximum: the manager's own sentence and hint, as the CLI prints them.
+    click(&c, "scale-group-web").await;
+    type_into(&c, "count", "9").await;
+    click(&c, "scale-next").await;
+    wait_url(&c, "count=9").await;
+    wait_text(&c, "#confirm-text", Duration::from_secs(5), |t| {
+        t == "Scale group web of unit shop from 3 to 9 servers?"
+    })
+    .await;
+    click(&c, "confirm").await;
+    let shown = {
+        let started = Instant::now();
+        loop {
+            let t = try_text(&c, ".error .message").await;
+            if t.is_some() || started.elapsed() > Duration::from_secs(10) {
+                break t.unwrap_or_default();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    // The same request straight to the manager (once the page answered: two at once would
+    // find the unit busy with each other).
+    let refused = env
+        .manager
+        .scale(
+            &env.bob,
+            &unit,
+            ScaleRequest {
+                group: name("web"),
+                count: 9,
+                remove: Vec::new(),
+                grace_secs: None,
+                wait_secs: None,
+            },
+        )
+        .await
+        .expect_err("a count past the maximum is refused");
+    assert_eq!(
+        shown,
+        refused.to_string(),
+        "the operations: {:#?}",
+        env.manager.list_operations(&env.admin, None).await
+    );
+    if let Some(hint) = refused.hint() {
+        assert_eq!(
+            text(&c, ".error .hint").await,
+            format!("What to do: {hint}")
+        );
+    }
+    screenshot(&c, "error-scale").await;
+
+    // ---- templates with their generations.
+    click(&c, "nav-templates").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Templates").await;
+    assert_eq!(
+        row_keys(&c, "#templates tbody tr", "data-template").await,
+        ["tpl"]
+    );
+    assert_eq!(
+        text(&c, "#templates tr[data-template=tpl] td.latest").await,
+        "g2"
+    );
+    assert_eq!(
+        row_keys(
+            &c,
+            "table[data-generations=tpl] tbody tr",
+            "data-generation"
+        )
+        .await,
+        ["2", "1"]
+    );
+    screenshot(&c, "templates").await;
+    accessible(&c, "templates").await;
+
+    // ---- definitions: the diff and the import of a picked tar file, apply with the
+    // version picker, roll back.
+    c.goto(&format!("{base}/ui/units/shop"))
+        .await
+        .expect("open");
+    click(&c, "definitions").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| {
+        t == "Definitions of unit shop"
+    })
+    .await;
+    assert_eq!(
+        row_keys(&c, "#versions tbody tr", "data-version").await,
+        ["1"]
+    );
+    screenshot(&c, "definitions").await;
+    accessible(&c, "definitions").await;
+    let tar = vsm_manager::http::archive::pack(&env.definitions("defs-v2", "v2")).expect("pack");
+    let tar_path = env.root.join("defs-v2.tar");
+    std::fs::write(&tar_path, tar).expect("write the tar file");
+    let pick = |c: Client, path: String| async move {
+        c.find(Locator::Id("archive"))
+            .await
+            .expect("file input")
+            .send_keys(&path)
+            .await
+            .expect("pick the file");
+    };
+    pick(c.clone(), tar_path.to_string()).await;
+    click(&c, "diff").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| {
+        t == "What the import would change"
+    })
+    .await;
+    assert!(
+        text(&c, "#diff-base").await.contains("compared with v1"),
+        "{}",
+        text(&c, "#diff-base").await
+    );
+    assert_eq!(text(&c, "#diff tr[data-path] td.change").await, "modified");
+    assert_eq!(
+        env.show(&unit).await.versions.len(),
+        1,
+        "a diff stores nothing"
+    );
+    screenshot(&c, "diff").await;
+    accessible(&c, "diff").await;
+    click(&c, "back").await;
+    pick(c.clone(), tar_path.to_string()).await;
+    click(&c, "import").await;
+    wait_text(&c, "#import-result", Duration::from_secs(5), |t| {
+        t == "defs-v2.tar was imported as the new version v2."
+    })
+    .await;
+    screenshot(&c, "imported").await;
+    accessible(&c, "imported").await;
+    click(&c, "apply-imported").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Apply v2 to 5 servers in 2 groups of unit shop?",
+        Some("confirm-apply"),
+        "succeeded",
+    )
+    .await;
+    // Roll back: from the current version (v2) to the one before it.
+    c.goto(&format!("{base}/ui/units/shop"))
+        .await
+        .expect("open");
+    click(&c, "rollback-unit").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Roll unit shop back from v2 to v1 on 5 servers?",
+        Some("confirm-rollback"),
+        "succeeded",
+    )
+    .await;
+    let applied = |d: UnitDetail| -> Vec<Option<u32>> {
+        d.groups
+            .iter()
+            .flat_map(|g| g.servers.iter().map(|s| s.applied_version.map(|v| v.0)))
+            .collect()
+    };
+    assert_eq!(applied(env.show(&unit).await), vec![Some(1); 5]);
+    // The version picker: v2 again, half of the servers at a time.
+    c.goto(&format!("{base}/ui/units/shop/definitions"))
+        .await
+        .expect("open");
+    assert_eq!(
+        row_keys(&c, "#versions tbody tr", "data-version").await,
+        ["2", "1"]
+    );
+    c.find(Locator::Id("version"))
+        .await
+        .expect("version picker")
+        .select_by_value("2")
+        .await
+        .expect("pick v2");
+    type_into(&c, "batch", "50%").await;
+    click(&c, "apply").await;
+    wait_url(&c, "version=2").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Apply v2 to 5 servers in 2 groups of unit shop?",
+        None,
+        "succeeded",
+    )
+    .await;
+    assert_eq!(applied(env.show(&unit).await), vec![Some(2); 5]);
+
+    // ---- a builder is refused the administrators' pages, with the manager's sentence.
+    c.goto(&format!("{base}/ui/accounts")).await.expect("open");
+    let message = text(&c, ".error .message").await;
+    assert!(
+        message.contains("only an administrator may do that"),
+        "{message}"
+    );
+    assert!(
+        c.find(Locator::Id("nav-accounts")).await.is_err(),
+        "a builder is not offered the administrators' pages"
+    );
+    screenshot(&c, "forbidden").await;
+
+    // ---- the administrator: accounts.
+    c.find(Locator::Css("form[action='/ui/logout'] button"))
+        .await
+        .expect("log out")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Log in").await;
+    log_in(&c, &base, "root", ROOT_PW).await;
+    click(&c, "nav-accounts").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Accounts").await;
+    assert_eq!(
+        row_keys(&c, "#accounts tbody tr", "data-account").await,
+        ["bob", "root"]
+    );
+    type_into(&c, "new-name", "dave").await;
+    c.find(Locator::Id("new-role"))
+        .await
+        .expect("role")
+        .select_by_value("builder")
+        .await
+        .expect("builder");
+    type_into(&c, "new-password", "dave-password-1").await;
+    click(&c, "add-account").await;
+    wait_text(
+        &c,
+        "#accounts tr[data-account=dave] td.role",
+        Duration::from_secs(5),
+        |t| t == "builder",
+    )
+    .await;
+    screenshot(&c, "accounts").await;
+    accessible(&c, "accounts").await;
+    click(&c, "passwd-dave").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| {
+        t == "Set the password of dave"
+    })
+    .await;
+    accessible(&c, "password").await;
+    type_into(&c, "password", "dave-password-2").await;
+    click(&c, "set-password").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Accounts").await;
+    env.manager
+        .authenticate(&name("dave"), &Password::new("dave-password-2"))
+        .await
+        .expect("dave's new password works");
+    click(&c, "delete-dave").await;
+    wait_text(&c, "#confirm-text", Duration::from_secs(5), |t| {
+        t == "Delete account dave? Its sessions end at once."
+    })
+    .await;
+    screenshot(&c, "confirm-delete-account").await;
+    click(&c, "confirm").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Accounts").await;
+    assert_eq!(
+        row_keys(&c, "#accounts tbody tr", "data-account").await,
+        ["bob", "root"]
+    );
+
+    // ---- units' owners: give shop to erin, and back.
+    env.manager
+        .add_account(
+            &env.admin,
+            AddAccount {
+                name: name("erin"),
+                role: vsm_core::Role::Builder,
+                password: Password::new("erin-password-1"),
+            },
+        )
+        .await
+        .expect("erin");
+    click(&c, "nav-owners").await;
+    wait_text(
+        &c,
+        "#owners tr[data-unit=shop] td.owner",
+        Duration::from_secs(5),
+        |t| t == "bob",
+    )
+    .await;
+    c.find(Locator::Id("to-shop"))
+        .await
+        .expect("owner picker")
+        .select_by_value("erin")
+        .await
+        .expect("erin");
+    click(&c, "chown-shop").await;
+    wait_text(
+        &c,
+        "#owners tr[data-unit=shop] td.owner",
+        Duration::from_secs(5),
+        |t| t == "erin",
+    )
+    .await;
+    assert_eq!(
+        env.manager
+            .show_unit(&env.admin, &unit)
+            .await
+            .expect("show")
+            .owner
+            .as_str(),
+        "erin"
+    );
+    screenshot(&c, "owners").await;
+    accessible(&c, "owners").await;
+    c.find(Locator::Id("to-shop"))
+        .await
+        .expect("owner picker")
+        .select_by_value("bob")
+        .await
+        .expect("bob");
+    click(&c, "chown-shop").await;
+    wait_text(
+        &c,
+        "#owners tr[data-unit=shop] td.owner",
+        Duration::from_secs(5),
+        |t| t == "bob",
+    )
+    .await;
+
+    // ---- the audit log: what was done above, newest first.
+    click(&c, "nav-audit").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Audit log").await;
+    let first = text(&c, "#audit tbody tr td.action").await;
+    assert_eq!(first, "unit chown");
+    let all = text(&c, "#audit tbody").await;
+    for action in [
+        "account add",
+        "account passwd",
+        "account delete",
+        "server mark",
+        "unit scale",
+    ] {
+        assert!(all.contains(action), "the audit log lacks {action}: {all}");
+    }
+    screenshot(&c, "audit").await;
+    accessible(&c, "audit").await;
+
+    // ---- the log settings: a change applies at once.
+    click(&c, "nav-log").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Log settings").await;
+    type_into(&c, "log-level", "debug").await;
+    mark_window(&c).await;
+    click(&c, "save-log").await;
+    // The form's answer is the same page again: wait for the new one.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while still_marked(&c).await {
+        assert!(Instant::now() < deadline, "the log settings were not saved");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let level = c
+        .execute("return document.getElementById('log-level').value;", vec![])
+        .await
+        .expect("script");
+    assert_eq!(level.as_str(), Some("debug"));
+    assert_eq!(
+        env.manager
+            .log_settings(&env.admin)
+            .await
+            .expect("log settings")
+            .level,
+        "debug"
+    );
+    screenshot(&c, "log-settings").await;
+    accessible(&c, "log settings").await;
+
+    // ---- the hosts, with their state.
+    click(&c, "nav-hosts").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Hosts").await;
+    assert_eq!(
+        row_keys(&c, "#hosts tbody tr", "data-host").await,
+        ["local"]
+    );
+    assert_eq!(text(&c, "#hosts tr[data-host=local] td.state").await, "up");
+    screenshot(&c, "hosts").await;
+    accessible(&c, "hosts").await;
 
     c.close().await.expect("close the browser");
     server.shutdown().await.expect("shutdown");

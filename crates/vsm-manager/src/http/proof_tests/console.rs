@@ -1,8 +1,11 @@
 //! The web console's authorization matrix: every route of the console's route table
-//! (`crate::ui::routes`) × {anonymous, the owner builder, another builder, an administrator},
-//! as real requests with cookies, plus the console's own defences — a missing or wrong CSRF
-//! token, a foreign `Origin` or `Host`, the headers of every answer (Content-Security-Policy,
-//! the cookie's attributes), and a live stream that ends when its unit is given away.
+//! (`crate::ui::routes`), with one or more samples each (every action a route dispatches), ×
+//! {anonymous, the owner builder, another builder, an administrator}, as real requests with
+//! cookies: pages and streams of a unit are refused to another builder, the administrators'
+//! pages and changes to every builder; plus the console's own defences — a missing or wrong
+//! CSRF token (also inside an upload's multipart form), a foreign `Origin` or `Host`, the
+//! headers of every answer (Content-Security-Policy, the cookie's attributes), and a live
+//! stream that ends when its unit is given away.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use vsm_core::{OperationId, UnitName};
 
 use super::super::tests::{BOB_PW, CAROL_PW, ROOT_PW, env, name};
 use crate::api::*;
-use crate::ui::{Access, routes};
+use crate::ui::{Access, Who, routes};
 
 /// A browser-like client: no redirects followed, one session cookie.
 struct Browser {
@@ -98,11 +101,24 @@ impl Browser {
         body: &str,
         extra: &[(&str, &str)],
     ) -> (StatusCode, HeaderMap, String) {
+        let form = (
+            "application/x-www-form-urlencoded".to_owned(),
+            body.as_bytes().to_vec(),
+        );
+        self.post_as(path, form, extra).await
+    }
+
+    async fn post_as(
+        &self,
+        path: &str,
+        (content_type, body): (String, Vec<u8>),
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned());
+            .header("content-type", content_type)
+            .body(body);
         if let Some(s) = &self.session {
             req = req.header("cookie", format!("vsm_session={s}"));
         }
@@ -152,11 +168,155 @@ impl Browser {
     }
 }
 
+/// A sample request of a route: its path, and for a change its body.
+struct Sample {
+    path: String,
+    body: SampleBody,
+}
+
+/// The body of a sample change.
+#[derive(Clone, Copy)]
+enum SampleBody {
+    /// A url-encoded form: these fields, then `csrf=…` when one is sent.
+    Form(&'static str),
+    /// A multipart form: `csrf` (when one is sent) and the definition archive.
+    Upload,
+}
+
+const BOUNDARY: &str = "----vsmConsoleTestBoundary7MA4YWxk";
+
+impl SampleBody {
+    /// The content type and body, with `csrf` when given.
+    fn with(self, csrf: Option<&str>, tar: &[u8]) -> (String, Vec<u8>) {
+        match self {
+            SampleBody::Form(fields) => {
+                let mut parts: Vec<String> = Vec::new();
+                if !fields.is_empty() {
+                    parts.push(fields.to_owned());
+                }
+                if let Some(t) = csrf {
+                    parts.push(format!("csrf={t}"));
+                }
+                (
+                    "application/x-www-form-urlencoded".to_owned(),
+                    parts.join("&").into_bytes(),
+                )
+            }
+            SampleBody::Upload => {
+                let mut b = Vec::new();
+                if let Some(t) = csrf {
+                    b.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n").as_bytes());
+                }
+                b.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"defs.tar\"\r\nContent-Type: application/x-tar\r\n\r\n").as_bytes());
+                b.extend_from_slice(tar);
+                b.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+                (format!("multipart/form-data; boundary={BOUNDARY}"), b)
+            }
+        }
+    }
+}
+
+/// The samples of a route: one per action it dispatches (in an order that each can succeed:
+/// e.g. unmark after mark).
+fn samples(method: &str, path: &'static str, op: OperationId) -> Vec<Sample> {
+    let fill = |p: &str, action: &str, account: &str| {
+        p.replace("{unit}", "shop")
+            .replace("{id}", &op.to_string())
+            .replace("{group}", "web")
+            .replace("{server}", "web-1")
+            .replace("{file}", "console.js")
+            .replace("{account}", account)
+            .replace("{action}", action)
+    };
+    let page = |actions: &[&str]| -> Vec<Sample> {
+        actions
+            .iter()
+            .map(|a| Sample {
+                path: fill(path, a, "erin"),
+                body: SampleBody::Form(""),
+            })
+            .collect()
+    };
+    let change = |list: &[(&str, SampleBody)]| -> Vec<Sample> {
+        list.iter()
+            .map(|(a, body)| Sample {
+                path: fill(path, a, "erin"),
+                body: *body,
+            })
+            .collect()
+    };
+    use SampleBody::*;
+    match (method, path) {
+        ("GET", "/ui/units/{unit}/confirm/{action}") => page(&[
+            "start",
+            "stop",
+            "apply?version=2&batch=50%25",
+            "rollback",
+            "upgrade",
+        ]),
+        ("POST", "/ui/units/{unit}/{action}") => change(&[
+            ("stop", Form("")),
+            ("apply", Form("version=1&batch=1")),
+            ("apply", Form("version=2")),
+            ("rollback", Form("")),
+            ("upgrade", Form("")),
+            ("start", Form("")),
+        ]),
+        ("GET", "/ui/units/{unit}/groups/{group}/confirm/{action}") => {
+            page(&["start", "stop", "scale", "scale?count=3"])
+        }
+        ("POST", "/ui/units/{unit}/groups/{group}/{action}") => change(&[
+            ("stop", Form("")),
+            ("start", Form("")),
+            ("scale", Form("count=3")),
+        ]),
+        ("GET", "/ui/units/{unit}/servers/{server}/confirm/{action}") => page(&["recover"]),
+        ("POST", "/ui/units/{unit}/servers/{server}/{action}") => change(&[
+            ("mark", Form("comment=disk+full")),
+            ("unmark", Form("")),
+            ("recover", Form("")),
+        ]),
+        ("POST", "/ui/units/{unit}/definitions/{action}") => {
+            change(&[("diff", Upload), ("import", Upload)])
+        }
+        ("POST", "/ui/accounts") => {
+            change(&[("", Form("name=gina&role=builder&password=gina+password+1"))])
+        }
+        ("GET", "/ui/accounts/{account}/{action}") => vec![
+            Sample {
+                path: fill(path, "password", "erin"),
+                body: Form(""),
+            },
+            Sample {
+                path: fill(path, "delete", "frank"),
+                body: Form(""),
+            },
+        ],
+        ("POST", "/ui/accounts/{account}/{action}") => vec![
+            Sample {
+                path: fill(path, "password", "erin"),
+                body: Form("password=erin+password+2"),
+            },
+            Sample {
+                path: fill(path, "delete", "frank"),
+                body: Form(""),
+            },
+        ],
+        ("POST", "/ui/owners/{unit}") => change(&[("", Form("to=bob"))]),
+        ("POST", "/ui/log-settings") => change(&[("", Form("level=info&files=&size_mb="))]),
+        _ => page(&[""]),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_routes_are_authorized_like_the_api() {
     let env = env().await;
     let (root, bob, _carol) = env.people().await;
     let unit: UnitName = env.shop(&bob).await;
+    // A second version, for apply's version picker and rollback.
+    let v2 = env.definitions("defs-v2", "v2");
+    bob.import_directory(&unit, &v2).await.expect("import v2");
+    let tar = crate::http::archive::pack(&env.definitions("defs-v3", "v3")).expect("pack");
     let op: OperationId = bob
         .start_unit(&unit, OpOptions::default())
         .await
@@ -166,6 +326,16 @@ async fn console_routes_are_authorized_like_the_api() {
     bob.wait_finished(op, Duration::from_secs(20))
         .await
         .expect("wait");
+    // Accounts for the administrators' changes: erin's password is set, frank is deleted.
+    for n in ["erin", "frank"] {
+        root.create_account(&AddAccount {
+            name: name(n),
+            role: vsm_core::Role::Builder,
+            password: Password::new(format!("{n} password 1")),
+        })
+        .await
+        .expect("add account");
+    }
 
     let anon = Browser::new(&env.url);
     let owner = Browser::login(&env.url, "bob", BOB_PW).await;
@@ -175,6 +345,10 @@ async fn console_routes_are_authorized_like_the_api() {
     // What each caller sees of the units page.
     let (_, _, bob_units) = owner.get("/ui/units").await;
     assert!(bob_units.contains(r#"data-unit="shop""#), "{bob_units}");
+    assert!(
+        !bob_units.contains("/ui/accounts"),
+        "a builder is not offered the administrators' pages"
+    );
     let (_, _, carol_units) = other.get("/ui/units").await;
     assert!(
         !carol_units.contains("shop"),
@@ -185,137 +359,196 @@ async fn console_routes_are_authorized_like_the_api() {
         root_units.contains(r#"<td class="owner">bob</td>"#),
         "{root_units}"
     );
+    assert!(
+        root_units.contains(r#"href="/ui/accounts""#),
+        "{root_units}"
+    );
 
+    let csrf = |b: &Browser| b.csrf.clone().unwrap_or_default();
     let mut covered = 0;
+    let mut sampled = 0;
     for route in routes() {
-        let sample = route
-            .path
-            .replace("{unit}", unit.as_str())
-            .replace("{id}", &op.to_string())
-            .replace("{file}", "console.js");
-        let sample = match (route.method.as_str(), route.path) {
-            ("GET", "/ui/units/{unit}/confirm/{action}") => sample.replace("{action}", "stop"),
-            ("POST", "/ui/units/{unit}/{action}") => sample.replace("{action}", "stop"),
-            ("POST", "/ui/login") | ("POST", "/ui/logout") => {
-                // Below, on their own.
-                covered += 1;
-                continue;
-            }
-            _ => sample,
-        };
-        assert!(
-            !sample.contains('{'),
-            "no sample for {} {}",
-            route.method,
-            route.path
-        );
+        if matches!(
+            (route.method.as_str(), route.path),
+            ("POST", "/ui/login") | ("POST", "/ui/logout")
+        ) {
+            // Below, on their own.
+            covered += 1;
+            continue;
+        }
         covered += 1;
-        let what = format!("{} {sample}", route.method);
-        match route.access {
-            Access::Public => {
-                let (status, _, _) = anon.get(&sample).await;
-                assert!(
-                    status == StatusCode::OK || status == StatusCode::SEE_OTHER,
-                    "{what}: {status}"
-                );
-            }
-            Access::Page | Access::Stream => {
-                let (status, h, _) = anon.get(&sample).await;
-                if route.access == Access::Page {
-                    assert_eq!(status, StatusCode::SEE_OTHER, "{what} anonymous");
-                    assert_eq!(
-                        h.get(LOCATION).and_then(|v| v.to_str().ok()),
-                        Some("/ui/login"),
-                        "{what}"
+        for sample in samples(route.method.as_str(), route.path, op) {
+            sampled += 1;
+            let path = sample.path.as_str();
+            assert!(
+                !path.contains('{'),
+                "no sample for {} {}",
+                route.method,
+                route.path
+            );
+            let what = format!("{} {path}", route.method);
+            match route.access {
+                Access::Public => {
+                    let (status, _, _) = anon.get(path).await;
+                    assert!(
+                        status == StatusCode::OK || status == StatusCode::SEE_OTHER,
+                        "{what}: {status}"
                     );
-                } else {
+                }
+                Access::Page | Access::Stream => {
+                    let (status, h, _) = anon.get(path).await;
+                    if route.access == Access::Page {
+                        assert_eq!(status, StatusCode::SEE_OTHER, "{what} anonymous");
+                        assert_eq!(
+                            h.get(LOCATION).and_then(|v| v.to_str().ok()),
+                            Some("/ui/login"),
+                            "{what}"
+                        );
+                    } else {
+                        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} anonymous");
+                    }
+                    let (status, _, body) = admin.get(path).await;
+                    assert_eq!(status, StatusCode::OK, "{what} admin: {body}");
+                    let (status, _, body) = owner.get(path).await;
+                    match route.who {
+                        Who::Admin => {
+                            assert_eq!(status, StatusCode::FORBIDDEN, "{what} builder: {body}")
+                        }
+                        Who::Owner | Who::Anyone => {
+                            assert_eq!(status, StatusCode::OK, "{what} owner: {body}");
+                        }
+                    }
+                    let (status, _, body) = other.get(path).await;
+                    match route.who {
+                        Who::Anyone => assert_eq!(status, StatusCode::OK, "{what} other builder"),
+                        Who::Owner | Who::Admin => {
+                            assert!(
+                                status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                                "{what} other builder: {status} {body}"
+                            );
+                            assert!(
+                                !body.contains("web-1") || route.who == Who::Admin,
+                                "{what}: other builder sees servers"
+                            );
+                        }
+                    }
+                }
+                Access::Change => {
+                    let body = |t: Option<&str>| sample.body.with(t, &tar);
+                    let (status, _, _) = anon.post_as(path, body(None), &[]).await;
                     assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} anonymous");
-                }
-                let (status, _, _) = owner.get(&sample).await;
-                assert_eq!(status, StatusCode::OK, "{what} owner");
-                let (status, _, _) = admin.get(&sample).await;
-                assert_eq!(status, StatusCode::OK, "{what} admin");
-                let (status, _, body) = other.get(&sample).await;
-                if route.owned {
-                    assert!(
-                        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
-                        "{what} other builder: {status} {body}"
+                    let (status, _, text) = owner.post_as(path, body(None), &[]).await;
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{what} without csrf: {text}");
+                    let (status, _, _) = owner.post_as(path, body(Some("0123abcd")), &[]).await;
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{what} with a wrong csrf");
+                    // Another session's token is no good either.
+                    let (status, _, _) = owner.post_as(path, body(Some(&csrf(&other))), &[]).await;
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{what} with carol's csrf");
+                    let bob_csrf = csrf(&owner);
+                    let (status, _, _) = owner
+                        .post_as(
+                            path,
+                            body(Some(&bob_csrf)),
+                            &[("origin", "http://evil.example")],
+                        )
+                        .await;
+                    assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{what} from a foreign origin"
                     );
-                    assert!(
-                        !body.contains("web-1"),
-                        "{what}: other builder sees servers"
-                    );
-                } else {
-                    assert_eq!(status, StatusCode::OK, "{what} other builder");
-                }
-            }
-            Access::Change => {
-                let (status, _, _) = anon.post(&sample, "", &[]).await;
-                assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} anonymous");
-                let (status, _, body) = owner.post(&sample, "", &[]).await;
-                assert_eq!(status, StatusCode::FORBIDDEN, "{what} without csrf: {body}");
-                let (status, _, _) = owner.post(&sample, "csrf=0123abcd", &[]).await;
-                assert_eq!(status, StatusCode::FORBIDDEN, "{what} with a wrong csrf");
-                // Another session's token is no good either.
-                let carol_csrf = format!("csrf={}", other.csrf.as_deref().unwrap_or_default());
-                let (status, _, _) = owner.post(&sample, &carol_csrf, &[]).await;
-                assert_eq!(status, StatusCode::FORBIDDEN, "{what} with carol's csrf");
-                let bob_csrf = format!("csrf={}", owner.csrf.as_deref().unwrap_or_default());
-                let (status, _, _) = owner
-                    .post(&sample, &bob_csrf, &[("origin", "http://evil.example")])
-                    .await;
-                assert_eq!(
-                    status,
-                    StatusCode::FORBIDDEN,
-                    "{what} from a foreign origin"
-                );
-                let (status, _, _) = owner
-                    .post(&sample, &bob_csrf, &[("sec-fetch-site", "cross-site")])
-                    .await;
-                assert_eq!(status, StatusCode::FORBIDDEN, "{what} cross-site");
-                if route.owned {
-                    let carol_own = format!("csrf={}", other.csrf.as_deref().unwrap_or_default());
-                    let (status, _, body) = other.post(&sample, &carol_own, &[]).await;
-                    assert!(
-                        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
-                        "{what} other builder: {status} {body}"
-                    );
-                }
-                let origin = env.url.clone();
-                let (status, h, body) =
-                    owner.post(&sample, &bob_csrf, &[("origin", &origin)]).await;
-                assert_eq!(status, StatusCode::SEE_OTHER, "{what} owner: {body}");
-                let to = h
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                if let Some(id) = to.strip_prefix("/ui/operations/") {
-                    let id: OperationId = id.parse().expect("operation id");
-                    bob.wait_finished(id, Duration::from_secs(20))
-                        .await
-                        .expect("wait");
+                    let (status, _, _) = owner
+                        .post_as(
+                            path,
+                            body(Some(&bob_csrf)),
+                            &[("sec-fetch-site", "cross-site")],
+                        )
+                        .await;
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{what} cross-site");
+                    if route.who != Who::Anyone {
+                        let (status, _, text) =
+                            other.post_as(path, body(Some(&csrf(&other))), &[]).await;
+                        assert!(
+                            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                            "{what} other builder: {status} {text}"
+                        );
+                    }
+                    let doer = if route.who == Who::Admin {
+                        // Even the unit's owner is refused an administrator's change.
+                        let (status, _, text) =
+                            owner.post_as(path, body(Some(&bob_csrf)), &[]).await;
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{what} builder: {text}");
+                        &admin
+                    } else {
+                        &owner
+                    };
+                    let origin = env.url.clone();
+                    let (status, h, text) = doer
+                        .post_as(path, body(Some(&csrf(doer))), &[("origin", &origin)])
+                        .await;
+                    if matches!(sample.body, SampleBody::Upload) {
+                        // An upload answers with what it found (200), not a redirect.
+                        assert_eq!(status, StatusCode::OK, "{what}: {text}");
+                        assert!(!text.contains("role=\"alert\""), "{what}: {text}");
+                        continue;
+                    }
+                    assert_eq!(status, StatusCode::SEE_OTHER, "{what}: {text}");
+                    let to = h
+                        .get(LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    if let Some(id) = to.strip_prefix("/ui/operations/") {
+                        let id: OperationId = id.parse().expect("operation id");
+                        bob.wait_finished(id, Duration::from_secs(20))
+                            .await
+                            .expect("wait");
+                    }
                 }
             }
         }
     }
     assert_eq!(covered, routes().len());
+    eprintln!("{covered} console routes, {sampled} samples, each as 4 callers");
+    // The administrator's changes happened.
+    let accounts: Vec<String> = root
+        .list_accounts()
+        .await
+        .expect("accounts")
+        .into_iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    assert!(accounts.contains(&"gina".to_owned()), "{accounts:?}");
+    assert!(!accounts.contains(&"frank".to_owned()), "{accounts:?}");
 
     // Japanese for a browser that prefers it; English otherwise.
-    for (accept, lang, heading) in [
-        ("ja-JP,ja;q=0.9,en;q=0.8", "ja", "管理ユニット"),
-        ("en-US,en;q=0.9", "en", "Management units"),
+    for (who, page, accept, lang, heading) in [
+        (
+            &owner,
+            "/ui/units",
+            "ja-JP,ja;q=0.9,en;q=0.8",
+            "ja",
+            "管理ユニット",
+        ),
+        (
+            &owner,
+            "/ui/units",
+            "en-US,en;q=0.9",
+            "en",
+            "Management units",
+        ),
+        (&owner, "/ui/templates", "ja", "ja", "テンプレート"),
+        (&admin, "/ui/accounts", "ja", "ja", "アカウント"),
+        (&admin, "/ui/hosts", "ja", "ja", "ホスト"),
+        (&admin, "/ui/audit", "en", "en", "Audit log"),
     ] {
-        let html = owner
+        let html = who
             .http
-            .get(format!("{}/ui/units", env.url))
+            .get(format!("{}{page}", env.url))
             .header("accept-language", accept)
             .header(
                 "cookie",
-                format!(
-                    "vsm_session={}",
-                    owner.session.as_deref().unwrap_or_default()
-                ),
+                format!("vsm_session={}", who.session.as_deref().unwrap_or_default()),
             )
             .send()
             .await

@@ -3,6 +3,7 @@
 // data-live="URL"; the stream sends "update" events whose data is the region's new HTML
 // (rendered by the server), "done" for the last one of a finished operation, and "gone" (a
 // sentence) when the page can no longer be shown. The session cookie authenticates the stream.
+// A region with data-follow (a followed log) keeps its newest lines in view.
 "use strict";
 (function () {
   var status = document.getElementById("live-status");
@@ -20,7 +21,11 @@
       // Keep the keyboard focus on the element with the same id, if it is still there.
       var focused = document.activeElement && document.activeElement.id;
       region.innerHTML = e.data;
-      region.setAttribute("data-rev", e.lastEventId);
+      if (e.lastEventId) { region.setAttribute("data-rev", e.lastEventId); }
+      if (region.hasAttribute("data-follow")) {
+        var pre = region.querySelector("pre");
+        if (pre) { pre.scrollTop = pre.scrollHeight; }
+      }
       if (focused) {
         var again = document.getElementById(focused);
         if (again) { again.focus(); }
