@@ -4,8 +4,9 @@
 //! Each round: a durable PostgreSQL on loopback (one for the whole run, a new database per
 //! round), manager A started as its own `vsm manager start --detach` process (the active one),
 //! manager B opened in this process on the same database and definitions directory (a
-//! standby), then `kill -9` of A and B trying a write (adding an account) every 10 ms until it
-//! is accepted. The time from the kill to that accepted write is the takeover. Median of
+//! standby), then — after a pause that puts the kill at another moment of the standby's
+//! polling each round — `kill -9` of A and B trying a write (adding an account) every 10 ms
+//! until it is accepted. The time from the kill to that accepted write is the takeover. Median of
 //! `max(--runs, 5)` rounds (goal ≤ 10 s; vCenter HA documents a few minutes). Prints a table
 //! and writes `target/bench/takeover.json`.
 
@@ -159,6 +160,8 @@ async fn round(bin: &std::path::Path, pg: &PgBench, i: usize) -> Result<Duration
         bail!("round {i}: the second manager is active while the first one runs");
     }
 
+    // The kill falls at a different moment of the standby's 250 ms polling each round.
+    tokio::time::sleep(Duration::from_millis((i as u64 * 97) % 250 + 300)).await;
     kill_9(pid)?;
     let killed = Instant::now();
     let mut attempt = 0u32;

@@ -9,7 +9,7 @@
 //! lets the calls in flight finish. A SQLite manager begins one term at open and keeps it (one manager per store).
 //!
 //! On PostgreSQL, [`start_election`] runs the election on a session of its own
-//! ([`ElectionSession`]): a standby tries the advisory lock every second and polls the
+//! ([`ElectionSession`]): a standby tries the advisory lock and reads the
 //! `leader` row every [`POLL`] (its `changes` count moves with every committed write of the
 //! active one: the standby's read model is bumped by it, so its long-polls and caches follow);
 //! the winner bumps the epoch, fences the store's writes on it ([`Fence`]) and reconciles as
@@ -40,8 +40,6 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_millis(300);
 pub(crate) const HEARTBEAT_DEADLINE: Duration = Duration::from_millis(600);
 /// How often a standby reads the `leader` row.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
-/// A standby tries the lock every this many polls (about once a second).
-const LOCK_EVERY: u64 = 4;
 /// How long a stopping active manager keeps its lock for its operations to record their ends.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How often each manager writes its `peers` row.
@@ -255,7 +253,6 @@ struct Elector {
     session: Option<ElectionSession>,
     /// The `changes` count last seen.
     changes: Option<i64>,
-    ticks: u64,
     beat_at: Option<tokio::time::Instant>,
     /// The URL written into the `leader` row.
     url_written: Option<String>,
@@ -274,7 +271,6 @@ pub(crate) async fn start_election(
         cfg,
         session: Some(session),
         changes: None,
-        ticks: 0,
         beat_at: None,
         url_written: None,
     };
@@ -372,7 +368,7 @@ impl Elector {
     }
 
     /// One round of a standby: reads the `leader` row (bumping the read model when the
-    /// active one wrote), tries the lock about once a second, and takes over when it wins.
+    /// active one wrote), tries the lock, and takes over when it wins.
     async fn standby_round(&mut self) -> std::result::Result<(), ElectionError> {
         let Some(s) = &self.session else {
             return Ok(());
@@ -385,9 +381,7 @@ impl Elector {
             self.changes = Some(row.changes);
         }
         lock(&self.engine.leadership.view).leader = Some(row);
-        let try_now = self.ticks.is_multiple_of(LOCK_EVERY);
-        self.ticks += 1;
-        if try_now && s.try_lock().await? {
+        if s.try_lock().await? {
             let url = self.engine.leadership.url();
             let epoch = s
                 .take_over(&self.cfg.name, url.as_deref(), self.engine.now())
