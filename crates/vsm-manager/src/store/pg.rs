@@ -193,6 +193,35 @@ impl Drop for OwnRuntime {
     }
 }
 
+/// One statement of a write, with its parameters owned (so that a whole write's statements
+/// can be sent before the first answer; see `PgStore::apply_all`).
+struct Stmt {
+    sql: &'static str,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+    /// A unique violation of this statement is [`StoreError::Conflict`] on this.
+    conflict: Option<String>,
+}
+
+impl Stmt {
+    fn new(sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) -> Stmt {
+        Stmt {
+            sql,
+            params,
+            conflict: None,
+        }
+    }
+
+    fn conflict(mut self, what: String) -> Stmt {
+        self.conflict = Some(what);
+        self
+    }
+}
+
+/// A statement parameter, owned.
+fn p<T: ToSql + Sync + Send + 'static>(value: T) -> Box<dyn ToSql + Sync + Send> {
+    Box::new(value)
+}
+
 /// One session with the statements prepared on it.
 struct Conn {
     client: Client,
@@ -907,215 +936,245 @@ impl PgStore {
         }
     }
 
-    async fn put_servers(c: &mut Conn, unit: &Unit) -> Result<(), StoreError> {
-        c.exec(
+    /// The statements that write `unit`'s servers: all of them replaced, in one insert however
+    /// many.
+    fn server_statements(unit: &Unit, out: &mut Vec<Stmt>) -> Result<(), StoreError> {
+        out.push(Stmt::new(
             "DELETE FROM servers WHERE unit = $1",
-            &[&unit.name.as_str()],
-        )
-        .await?;
+            vec![p(unit.name.to_string())],
+        ));
         let (mut names, mut groups, mut jsons) = (Vec::new(), Vec::new(), Vec::new());
         for g in &unit.groups {
             for s in &g.servers {
-                names.push(s.name.as_str());
-                groups.push(g.spec.name.as_str());
+                names.push(s.name.to_string());
+                groups.push(g.spec.name.to_string());
                 jsons.push(to_json("server", s)?);
             }
         }
         if !names.is_empty() {
-            // One statement for all of them, however many.
-            c.exec(
+            out.push(Stmt::new(
                 "INSERT INTO servers (unit, name, grp, json) \
                  SELECT $1, n, g, j FROM unnest($2::text[], $3::text[], $4::text[]) AS t(n, g, j)",
-                &[&unit.name.as_str(), &names, &groups, &jsons],
-            )
-            .await?;
+                vec![p(unit.name.to_string()), p(names), p(groups), p(jsons)],
+            ));
         }
         Ok(())
     }
 
-    async fn apply(c: &mut Conn, change: &Change) -> Result<(), StoreError> {
+    /// The statements of one change, in order.
+    fn statements(change: &Change, out: &mut Vec<Stmt>) -> Result<(), StoreError> {
         match change {
-            Change::InsertAccount(a) => inserted(
-                c.exec(
+            Change::InsertAccount(a) => out.push(
+                Stmt::new(
                     "INSERT INTO accounts (name, role, password_hash, created_at) VALUES ($1, $2, $3, $4)",
-                    &[&a.name.as_str(), &a.role.as_str(), &a.password_hash, &a.created_at.as_millis()],
+                    vec![
+                        p(a.name.to_string()),
+                        p(a.role.as_str().to_owned()),
+                        p(a.password_hash.clone()),
+                        p(a.created_at.as_millis()),
+                    ],
                 )
-                .await,
-                format!("account {}", a.name),
-            )?,
-            Change::SetPasswordHash { account, hash } => {
-                c.exec(
-                    "UPDATE accounts SET password_hash = $2 WHERE name = $1",
-                    &[&account.as_str(), hash],
-                )
-                .await?;
-            }
-            Change::DeleteAccount(name) => {
-                c.exec("DELETE FROM accounts WHERE name = $1", &[&name.as_str()])
-                    .await?;
-            }
-            Change::InsertSession(s) => {
-                c.exec(
-                    "INSERT INTO sessions (token_hash, account, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-                    &[&s.token_hash, &s.account.as_str(), &s.created_at.as_millis(), &s.expires_at.as_millis()],
-                )
-                .await?;
-            }
-            Change::DeleteSession(hash) => {
-                c.exec("DELETE FROM sessions WHERE token_hash = $1", &[hash])
-                    .await?;
-            }
-            Change::DeleteSessionsOf(account) => {
-                c.exec(
-                    "DELETE FROM sessions WHERE account = $1",
-                    &[&account.as_str()],
-                )
-                .await?;
-            }
-            Change::PurgeSessions(before) => {
-                c.exec(
-                    "DELETE FROM sessions WHERE expires_at < $1",
-                    &[&before.as_millis()],
-                )
-                .await?;
-            }
-            Change::PurgeJournals(before) => {
-                c.exec(
-                    "DELETE FROM journal WHERE operation IN \
-                     (SELECT id FROM operations WHERE created_at < $1 AND state <> $2)",
-                    &[&before.as_millis(), &OperationState::Running.as_str()],
-                )
-                .await?;
-            }
-            Change::InsertTemplate(t) => inserted(
-                c.exec(
+                .conflict(format!("account {}", a.name)),
+            ),
+            Change::SetPasswordHash { account, hash } => out.push(Stmt::new(
+                "UPDATE accounts SET password_hash = $2 WHERE name = $1",
+                vec![p(account.to_string()), p(hash.clone())],
+            )),
+            Change::DeleteAccount(name) => out.push(Stmt::new(
+                "DELETE FROM accounts WHERE name = $1",
+                vec![p(name.to_string())],
+            )),
+            Change::InsertSession(s) => out.push(Stmt::new(
+                "INSERT INTO sessions (token_hash, account, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                vec![
+                    p(s.token_hash.clone()),
+                    p(s.account.to_string()),
+                    p(s.created_at.as_millis()),
+                    p(s.expires_at.as_millis()),
+                ],
+            )),
+            Change::DeleteSession(hash) => out.push(Stmt::new(
+                "DELETE FROM sessions WHERE token_hash = $1",
+                vec![p(hash.clone())],
+            )),
+            Change::DeleteSessionsOf(account) => out.push(Stmt::new(
+                "DELETE FROM sessions WHERE account = $1",
+                vec![p(account.to_string())],
+            )),
+            Change::PurgeSessions(before) => out.push(Stmt::new(
+                "DELETE FROM sessions WHERE expires_at < $1",
+                vec![p(before.as_millis())],
+            )),
+            Change::PurgeJournals(before) => out.push(Stmt::new(
+                "DELETE FROM journal WHERE operation IN \
+                 (SELECT id FROM operations WHERE created_at < $1 AND state <> $2)",
+                vec![
+                    p(before.as_millis()),
+                    p(OperationState::Running.as_str().to_owned()),
+                ],
+            )),
+            Change::InsertTemplate(t) => out.push(
+                Stmt::new(
                     "INSERT INTO templates (name, owner, json) VALUES ($1, $2, $3)",
-                    &[&t.name.as_str(), &t.owner.as_str(), &to_json("template", t)?],
+                    vec![
+                        p(t.name.to_string()),
+                        p(t.owner.to_string()),
+                        p(to_json("template", t)?),
+                    ],
                 )
-                .await,
-                format!("template {}", t.name),
-            )?,
-            Change::UpdateTemplate(t) => {
-                c.exec(
-                    "UPDATE templates SET owner = $2, json = $3 WHERE name = $1",
-                    &[&t.name.as_str(), &t.owner.as_str(), &to_json("template", t)?],
-                )
-                .await?;
-            }
-            Change::DeleteTemplate(name) => {
-                c.exec("DELETE FROM templates WHERE name = $1", &[&name.as_str()])
-                    .await?;
-            }
-            Change::PutHost(h) => {
-                c.exec(
-                    "INSERT INTO hosts (name, json) VALUES ($1, $2) \
-                     ON CONFLICT (name) DO UPDATE SET json = excluded.json",
-                    &[&h.name().as_str(), &to_json("host", h)?],
-                )
-                .await?;
-            }
-            Change::DeleteHost(name) => {
-                c.exec("DELETE FROM hosts WHERE name = $1", &[&name.as_str()])
-                    .await?;
-            }
+                .conflict(format!("template {}", t.name)),
+            ),
+            Change::UpdateTemplate(t) => out.push(Stmt::new(
+                "UPDATE templates SET owner = $2, json = $3 WHERE name = $1",
+                vec![
+                    p(t.name.to_string()),
+                    p(t.owner.to_string()),
+                    p(to_json("template", t)?),
+                ],
+            )),
+            Change::DeleteTemplate(name) => out.push(Stmt::new(
+                "DELETE FROM templates WHERE name = $1",
+                vec![p(name.to_string())],
+            )),
+            Change::PutHost(h) => out.push(Stmt::new(
+                "INSERT INTO hosts (name, json) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET json = excluded.json",
+                vec![p(h.name().to_string()), p(to_json("host", h)?)],
+            )),
+            Change::DeleteHost(name) => out.push(Stmt::new(
+                "DELETE FROM hosts WHERE name = $1",
+                vec![p(name.to_string())],
+            )),
             Change::InsertUnit(u) => {
-                inserted(
-                    c.exec(
+                out.push(
+                    Stmt::new(
                         "INSERT INTO units (name, owner, json) VALUES ($1, $2, $3)",
-                        &[&u.name.as_str(), &u.owner.as_str(), &unit_meta_json(u)?],
+                        vec![
+                            p(u.name.to_string()),
+                            p(u.owner.to_string()),
+                            p(unit_meta_json(u)?),
+                        ],
                     )
-                    .await,
-                    format!("unit {}", u.name),
-                )?;
-                Self::put_servers(c, u).await?;
+                    .conflict(format!("unit {}", u.name)),
+                );
+                Self::server_statements(u, out)?;
             }
             Change::PutUnit(u) => {
-                c.exec(
+                out.push(Stmt::new(
                     "INSERT INTO units (name, owner, json) VALUES ($1, $2, $3) \
                      ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, json = excluded.json",
-                    &[&u.name.as_str(), &u.owner.as_str(), &unit_meta_json(u)?],
-                )
-                .await?;
-                Self::put_servers(c, u).await?;
+                    vec![
+                        p(u.name.to_string()),
+                        p(u.owner.to_string()),
+                        p(unit_meta_json(u)?),
+                    ],
+                ));
+                Self::server_statements(u, out)?;
             }
-            Change::PutUnitMeta(u) => {
-                c.exec(
-                    "UPDATE units SET owner = $2, json = $3 WHERE name = $1",
-                    &[&u.name.as_str(), &u.owner.as_str(), &unit_meta_json(u)?],
-                )
-                .await?;
-            }
+            Change::PutUnitMeta(u) => out.push(Stmt::new(
+                "UPDATE units SET owner = $2, json = $3 WHERE name = $1",
+                vec![
+                    p(u.name.to_string()),
+                    p(u.owner.to_string()),
+                    p(unit_meta_json(u)?),
+                ],
+            )),
             Change::PutServer {
                 unit,
                 group,
                 server,
-            } => {
-                c.exec(
-                    "INSERT INTO servers (unit, name, grp, json) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (unit, name) DO UPDATE SET grp = excluded.grp, json = excluded.json",
-                    &[
-                        &unit.as_str(),
-                        &server.name.as_str(),
-                        &group.as_str(),
-                        &to_json("server", server)?,
-                    ],
-                )
-                .await?;
-            }
-            Change::DeleteServer { unit, server } => {
-                c.exec(
-                    "DELETE FROM servers WHERE unit = $1 AND name = $2",
-                    &[&unit.as_str(), &server.as_str()],
-                )
-                .await?;
-            }
+            } => out.push(Stmt::new(
+                "INSERT INTO servers (unit, name, grp, json) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (unit, name) DO UPDATE SET grp = excluded.grp, json = excluded.json",
+                vec![
+                    p(unit.to_string()),
+                    p(server.name.to_string()),
+                    p(group.to_string()),
+                    p(to_json("server", server)?),
+                ],
+            )),
+            Change::DeleteServer { unit, server } => out.push(Stmt::new(
+                "DELETE FROM servers WHERE unit = $1 AND name = $2",
+                vec![p(unit.to_string()), p(server.to_string())],
+            )),
             Change::DeleteUnit(name) => {
-                c.exec("DELETE FROM servers WHERE unit = $1", &[&name.as_str()])
-                    .await?;
-                c.exec("DELETE FROM units WHERE name = $1", &[&name.as_str()])
-                    .await?;
+                out.push(Stmt::new(
+                    "DELETE FROM servers WHERE unit = $1",
+                    vec![p(name.to_string())],
+                ));
+                out.push(Stmt::new(
+                    "DELETE FROM units WHERE name = $1",
+                    vec![p(name.to_string())],
+                ));
             }
-            Change::PutOperation(op) => {
-                c.exec(
-                    "INSERT INTO operations (id, unit, kind, state, created_at, json) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (id) DO UPDATE SET unit = excluded.unit, kind = excluded.kind, \
-                     state = excluded.state, created_at = excluded.created_at, json = excluded.json",
-                    &[
-                        &(op.summary.id.0 as i64),
-                        &op.summary.unit.as_ref().map(|u| u.as_str()),
-                        &op.summary.kind.as_str(),
-                        &op.summary.state.as_str(),
-                        &op.summary.created_at.as_millis(),
-                        &to_json("operation", op)?,
-                    ],
-                )
-                .await?;
-            }
-            Change::Journal(j) => {
-                c.exec(
-                    "INSERT INTO journal (operation, seq, json) VALUES ($1, $2, $3) \
-                     ON CONFLICT (operation, seq) DO UPDATE SET json = excluded.json",
-                    &[
-                        &(j.operation.0 as i64),
-                        &(j.seq as i64),
-                        &to_json("journal", j)?,
-                    ],
-                )
-                .await?;
-            }
-            Change::Audit(a) => {
-                c.exec(
-                    "INSERT INTO audit (at, actor, action, target, result) VALUES ($1, $2, $3, $4, $5)",
-                    &[
-                        &a.at.as_millis(),
-                        &a.actor.as_ref().map(|x| x.as_str()),
-                        &super::storable_text(&a.action),
-                        &super::storable_text(&a.target),
-                        &super::storable_text(&a.result),
-                    ],
-                )
-                .await?;
+            Change::PutOperation(op) => out.push(Stmt::new(
+                "INSERT INTO operations (id, unit, kind, state, created_at, json) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET unit = excluded.unit, kind = excluded.kind, \
+                 state = excluded.state, created_at = excluded.created_at, json = excluded.json",
+                vec![
+                    p(op.summary.id.0 as i64),
+                    p(op.summary.unit.as_ref().map(|u| u.to_string())),
+                    p(op.summary.kind.as_str().to_owned()),
+                    p(op.summary.state.as_str().to_owned()),
+                    p(op.summary.created_at.as_millis()),
+                    p(to_json("operation", op)?),
+                ],
+            )),
+            Change::Journal(j) => out.push(Stmt::new(
+                "INSERT INTO journal (operation, seq, json) VALUES ($1, $2, $3) \
+                 ON CONFLICT (operation, seq) DO UPDATE SET json = excluded.json",
+                vec![
+                    p(j.operation.0 as i64),
+                    p(j.seq as i64),
+                    p(to_json("journal", j)?),
+                ],
+            )),
+            Change::Audit(a) => out.push(Stmt::new(
+                "INSERT INTO audit (at, actor, action, target, result) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    p(a.at.as_millis()),
+                    p(a.actor.as_ref().map(|x| x.to_string())),
+                    p(super::storable_text(&a.action).into_owned()),
+                    p(super::storable_text(&a.target).into_owned()),
+                    p(super::storable_text(&a.result).into_owned()),
+                ],
+            )),
+        }
+        Ok(())
+    }
+
+    /// Applies `changes` inside the caller's transaction, their statements **pipelined**:
+    /// every statement is sent before the first answer is awaited (tokio-postgres sends a
+    /// request when its future is first polled, and `join_all` polls them in order), so a
+    /// write of N statements costs about one round trip instead of N. The server runs them in
+    /// order; after a failed one it refuses the rest of the transaction, so the first error in
+    /// order is the cause.
+    async fn apply_all(c: &mut Conn, changes: &[Change]) -> Result<(), StoreError> {
+        let mut stmts = Vec::new();
+        for change in changes {
+            Self::statements(change, &mut stmts)?;
+        }
+        for s in &stmts {
+            c.prepare(s.sql).await?;
+        }
+        let prepared: Vec<Statement> = stmts.iter().map(|s| c.statements[s.sql].clone()).collect();
+        let client = &c.client;
+        let answers =
+            futures::future::join_all(stmts.iter().zip(&prepared).map(|(s, stmt)| async move {
+                let params: Vec<&(dyn ToSql + Sync)> = s
+                    .params
+                    .iter()
+                    .map(|v| &**v as &(dyn ToSql + Sync))
+                    .collect();
+                client.execute(stmt, &params).await
+            }))
+            .await;
+        for (s, answer) in stmts.iter().zip(answers) {
+            match (&s.conflict, answer) {
+                (Some(what), Err(e)) => inserted(Err(e), what.clone())?,
+                (None, Err(e)) => return Err(e.into()),
+                (_, Ok(_)) => {}
             }
         }
         Ok(())
@@ -1142,9 +1201,7 @@ impl PgStore {
         ))?;
         while let Some(changes) = next()? {
             rt.block_on(deadline("a write", t.call, async {
-                for change in &changes {
-                    Self::apply(&mut conn, change).await?;
-                }
+                Self::apply_all(&mut conn, &changes).await?;
                 Ok::<_, StoreError>(())
             }))?;
         }
@@ -1524,10 +1581,7 @@ impl Store for PgStore {
         self.run("a write", async |c| {
             c.transaction("BEGIN", async |c| {
                 Self::check_fence(c, epoch).await?;
-                for change in changes {
-                    Self::apply(c, change).await?;
-                }
-                Ok(())
+                Self::apply_all(c, changes).await
             })
             .await
         })
