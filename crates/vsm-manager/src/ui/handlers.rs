@@ -24,7 +24,9 @@ use vsm_core::{AccountName, DefinitionVersion, OperationId, Role, UnitName};
 
 use super::filter::Filter;
 use super::i18n::{Lang, Msg};
-use super::i18n::{apply_sentence, confirm_sentence, rollback_sentence, upgrade_sentence};
+use super::i18n::{
+    apply_sentence, confirm_sentence, no_rollback_note, rollback_sentence, upgrade_sentence,
+};
 use super::pages::actions::touched;
 use super::pages::{self, Chrome, Confirm, seg};
 use super::security::{LOGIN_COOKIE, SESSION_COOKIE, cookie, csrf_for, csrf_ok, set_cookie};
@@ -390,8 +392,8 @@ pub(crate) async fn unit_live(
     sse(stream)
 }
 
-/// The fields of the unit actions' forms and confirmations: the apply's version and batch
-/// size, the scale's count (each as typed; parsed by the handler).
+/// The fields of the unit actions' forms and confirmations: the apply's version, batch size
+/// and no automatic rollback, the scale's count (each as typed; parsed by the handler).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ActionForm {
     #[serde(default)]
@@ -400,6 +402,8 @@ pub(crate) struct ActionForm {
     version: Option<String>,
     #[serde(default)]
     batch: Option<String>,
+    #[serde(default)]
+    no_rollback: Option<String>,
     #[serde(default)]
     count: Option<String>,
 }
@@ -431,6 +435,13 @@ impl ActionForm {
             .transpose()
     }
 
+    /// Whether an aborted roll-out keeps its servers on the new version (`--no-rollback`; the
+    /// form's ticked checkbox sends `on`).
+    fn no_rollback(&self) -> bool {
+        Self::value(&self.no_rollback)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1" | "yes"))
+    }
+
     /// The scale's new count (`None`: not given yet).
     fn count(&self) -> Result<Option<u32>, ApiError> {
         Self::value(&self.count)
@@ -454,6 +465,9 @@ impl ActionForm {
             if let Some(v) = Self::value(v) {
                 h.push((k, v.to_owned()));
             }
+        }
+        if self.no_rollback() {
+            h.push(("no_rollback", "on".to_owned()));
         }
         h
     }
@@ -502,11 +516,12 @@ pub(crate) async fn confirm(
             };
             let (servers, groups) = touched(&d.groups, false);
             let version = version.map_or_else(|| "—".to_owned(), |v| v.to_string());
-            (
-                chrome.t(Msg::ApplyVersion),
-                apply_sentence(lang, &unit, &version, servers, groups),
-                false,
-            )
+            let mut sentence = apply_sentence(lang, &unit, &version, servers, groups);
+            if q.no_rollback() {
+                sentence.push(' ');
+                sentence.push_str(&no_rollback_note(lang, &version));
+            }
+            (chrome.t(Msg::ApplyVersion), sentence, false)
         }
         "rollback" => {
             let from = d.current_version;
@@ -597,6 +612,7 @@ pub(crate) async fn unit_action(
             let req = ApplyRequest {
                 version,
                 batch,
+                no_rollback: form.no_rollback(),
                 ..ApplyRequest::default()
             };
             m.apply(&c.actor, &name, req).await
@@ -627,8 +643,33 @@ pub(crate) async fn operation(
     };
     let rev = st.manager.revisions().of(&Scope::Operations);
     match st.manager.show_operation(&c.actor, id).await {
-        Ok(record) => page(StatusCode::OK, pages::operation(&chrome, &record, rev)),
+        Ok(record) => {
+            let markup = with_running_unit(&st, &c.actor, &record, |now| {
+                pages::operation(&chrome, &record, rev, now)
+            })
+            .await;
+            page(StatusCode::OK, markup)
+        }
         Err(e) => error_page(&chrome, e.into()),
+    }
+}
+
+/// `render` with the unit of a running operation as the read model has it now (authorized as
+/// the unit's page is), for the page's servers; with `None` once it ended, or when it has no
+/// unit or the unit cannot be shown (the operation's own record still is).
+async fn with_running_unit<R>(
+    st: &AppState,
+    actor: &Actor,
+    record: &crate::operation::OperationRecord,
+    render: impl FnOnce(Option<&crate::api::UnitDetail>) -> R,
+) -> R {
+    let unit = match &record.summary.unit {
+        Some(u) if !record.summary.state.is_finished() => u,
+        _ => return render(None),
+    };
+    match st.manager.unit_view(actor, unit).await {
+        Ok(view) => render(Some(&view.detail)),
+        Err(_) => render(None),
     }
 }
 
@@ -663,11 +704,12 @@ pub(crate) async fn operation_live(
     let stream = futures::stream::unfold(live, move |mut live| async move {
         let ev = live
             .next(Scope::Operations, |st, actor, lang| async move {
-                st.manager.show_operation(&actor, id).await.map(|r| {
-                    let html = pages::operation_live(lang, &r);
-                    let rev = st.manager.revisions().of(&Scope::Operations);
-                    (rev, html.into_string(), r.summary.state.is_finished())
-                })
+                let r = st.manager.show_operation(&actor, id).await?;
+                let html =
+                    with_running_unit(&st, &actor, &r, |now| pages::operation_live(lang, &r, now))
+                        .await;
+                let rev = st.manager.revisions().of(&Scope::Operations);
+                Ok((rev, html.into_string(), r.summary.state.is_finished()))
             })
             .await?;
         Some((ev, live))

@@ -176,6 +176,7 @@ pub(crate) enum Msg {
     ApplyEllipsis,
     ApplyVersion,
     BatchSize,
+    NoRollback,
     NoChanges,
     Changes,
     File,
@@ -354,6 +355,10 @@ pub(crate) fn t(lang: Lang, msg: Msg) -> &'static str {
         ApplyEllipsis => ("Apply…", "適用…"),
         ApplyVersion => ("Apply a version", "バージョンを適用"),
         BatchSize => ("Servers per batch", "一度に更新する台数"),
+        NoRollback => (
+            "If the roll-out fails, keep its servers on the new version (no automatic rollback)",
+            "ロールアウトが失敗しても、更新した仮想サーバを新しいバージョンのままにする (自動ロールバックしない)",
+        ),
         NoChanges => ("No file changes.", "ファイルの変更はありません。"),
         Changes => ("Changed files", "変更されたファイル"),
         File => ("File", "ファイル"),
@@ -547,6 +552,26 @@ pub(crate) fn apply_sentence(
     }
 }
 
+/// What an apply without automatic rollback adds to its confirmation, in `lang`.
+pub(crate) fn no_rollback_note(lang: Lang, version: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "If the roll-out fails, the servers it updated stay on {version}: nothing is rolled back automatically."
+        ),
+        Lang::Ja => format!(
+            "ロールアウトが失敗しても、更新した仮想サーバは {version} のまま残ります(自動ではロールバックしません)。"
+        ),
+    }
+}
+
+/// "The servers of unit shop now" (a running operation's page) in `lang`.
+pub(crate) fn servers_now_heading(lang: Lang, unit: &str) -> String {
+    match lang {
+        Lang::En => format!("The servers of unit {unit} now"),
+        Lang::Ja => format!("管理ユニット {unit} の仮想サーバ (現在)"),
+    }
+}
+
 /// "Recover server web-1 of unit shop?" in `lang`.
 pub(crate) fn recover_sentence(lang: Lang, unit: &str, server: &str) -> String {
     match lang {
@@ -634,6 +659,15 @@ mod tests {
             apply_sentence(Lang::Ja, "shop", "v2", 1, 1),
             "管理ユニット shop の 1 グループ 1 台の仮想サーバに v2 を適用しますか?"
         );
+        assert_eq!(
+            no_rollback_note(Lang::En, "v3"),
+            "If the roll-out fails, the servers it updated stay on v3: nothing is rolled back automatically."
+        );
+        assert!(no_rollback_note(Lang::Ja, "v3").contains("v3 のまま"));
+        assert_eq!(
+            servers_now_heading(Lang::Ja, "shop"),
+            "管理ユニット shop の仮想サーバ (現在)"
+        );
     }
 
     #[test]
@@ -645,6 +679,7 @@ mod tests {
             Msg::Follow,
             Msg::Import,
             Msg::ChangeOwner,
+            Msg::NoRollback,
         ] {
             assert!(!t(Lang::En, m).is_empty() && !t(Lang::Ja, m).is_empty());
             assert_ne!(t(Lang::En, m), t(Lang::Ja, m), "{m:?}");

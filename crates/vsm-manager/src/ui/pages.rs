@@ -15,7 +15,7 @@ use maud::{DOCTYPE, Markup, html};
 use vsm_core::Role;
 
 use super::filter::{Filter, STATES, encode, is_problem};
-use super::i18n::{Lang, Msg, t};
+use super::i18n::{Lang, Msg, servers_now_heading, t};
 use super::security::CSRF_FIELD;
 use crate::api::{GroupKindView, UnitDetail, UnitSummary};
 use crate::http::ErrorBody;
@@ -335,7 +335,7 @@ pub(crate) fn unit_live(lang: Lang, d: &UnitDetail, f: &Filter) -> Markup {
                             td { (s.update_scope.as_str()) }
                             td { (s.address.as_deref().unwrap_or("—")) }
                             td { (s.host.as_deref().unwrap_or("—")) }
-                            td { @if let Some(v) = s.applied_version { (v.to_string()) } @else { "—" } }
+                            td.version { @if let Some(v) = s.applied_version { (v.to_string()) } @else { "—" } }
                             td { @if let Some(m) = &s.mark { (m.comment) } }
                             td.last-error { @if let Some(e) = &s.last_error { (e) } }
                         }
@@ -403,8 +403,14 @@ pub(crate) fn confirm(c: &Chrome, k: &Confirm) -> Markup {
     )
 }
 
-/// An operation's page: what it is, and its live progress.
-pub(crate) fn operation(c: &Chrome, r: &OperationRecord, rev: u64) -> Markup {
+/// An operation's page: what it is, and its live progress (`now`: its unit as it is now, whose
+/// servers a running operation's page shows).
+pub(crate) fn operation(
+    c: &Chrome,
+    r: &OperationRecord,
+    rev: u64,
+    now: Option<&UnitDetail>,
+) -> Markup {
     let id = r.summary.id.to_string();
     let running = r.summary.state == OperationState::Running;
     layout(
@@ -432,17 +438,20 @@ pub(crate) fn operation(c: &Chrome, r: &OperationRecord, rev: u64) -> Markup {
             }
             @if running {
                 div #live data-live={ "/ui/operations/" (id) "/live?since=" (rev) } data-rev=(rev) aria-live="polite" {
-                    (operation_live(c.lang, r))
+                    (operation_live(c.lang, r, now))
                 }
             } @else {
-                div #live data-rev=(rev) { (operation_live(c.lang, r)) }
+                div #live data-rev=(rev) { (operation_live(c.lang, r, now)) }
             }
         },
     )
 }
 
-/// The live part of an operation's page.
-pub(crate) fn operation_live(lang: Lang, r: &OperationRecord) -> Markup {
+/// The live part of an operation's page. While the operation runs, the manager has its
+/// per-server results only once it ends, so the page also shows the servers of its unit as
+/// they are now (`now`): the step each one is in, its state, its version and, for a failed or
+/// unhealthy server, its error — updated after every step.
+pub(crate) fn operation_live(lang: Lang, r: &OperationRecord, now: Option<&UnitDetail>) -> Markup {
     let tt = |m| t(lang, m);
     let done = r
         .servers
@@ -450,6 +459,9 @@ pub(crate) fn operation_live(lang: Lang, r: &OperationRecord) -> Markup {
         .filter(|s| s.status != StepStatus::Started)
         .count();
     let total = r.servers.len().max(done);
+    // The manager counts a running operation's servers only when it ends: until then the bar
+    // says "busy" rather than "0 of 0".
+    let counted = total > 0 || r.summary.state.is_finished();
     let shown = r.servers.len().min(super::filter::PAGE_SIZE);
     html! {
         p { (tt(Msg::State)) ": " strong #op-state data-state=(r.summary.state.as_str()) { (r.summary.state.as_str()) }
@@ -457,10 +469,15 @@ pub(crate) fn operation_live(lang: Lang, r: &OperationRecord) -> Markup {
         p {
             label for="op-progress" { (tt(Msg::Progress)) }
             " "
-            progress #op-progress max=(total.max(1)) value=(done) { (done) " / " (total) }
-            " " span #op-count { (done) " / " (total) }
+            @if counted {
+                progress #op-progress max=(total.max(1)) value=(done) { (done) " / " (total) }
+                " " span #op-count { (done) " / " (total) }
+            } @else {
+                progress #op-progress { "…" }
+                " " span #op-count { "…" }
+            }
         }
-        @if let Some(e) = &r.error { div.error role="alert" { p { strong { (tt(Msg::Error)) ": " } (e) } } }
+        @if let Some(e) = &r.error { div.error role="alert" { p { strong { (tt(Msg::Error)) ": " } span.message #op-error { (e) } } } }
         @if !r.warnings.is_empty() {
             h2 { (tt(Msg::Warnings)) }
             ul { @for w in &r.warnings { li { (w) } } }
@@ -479,13 +496,57 @@ pub(crate) fn operation_live(lang: Lang, r: &OperationRecord) -> Markup {
                             th scope="row" { (s.server.to_string()) }
                             td { @if let Some(g) = &s.group { (g.to_string()) } }
                             td.status { (format!("{:?}", s.status).to_lowercase()) }
-                            td { @if let Some(e) = &s.error { (e) } @if s.marked { " (" (tt(Msg::Mark)) ")" } }
+                            td.detail { @if let Some(e) = &s.error { (e) } @if s.marked { " (" (tt(Msg::Mark)) ")" } }
                         }
                     }
                 }
             }
             @if r.servers.len() > shown {
                 p { (r.servers.len() - shown) " " (tt(Msg::MoreServers)) }
+            }
+        }
+        @if let (OperationState::Running, Some(d)) = (r.summary.state, now) {
+            (servers_now(lang, d))
+        }
+    }
+}
+
+/// The servers of a running operation's unit as they are now (at most a page of them).
+fn servers_now(lang: Lang, d: &UnitDetail) -> Markup {
+    let tt = |m| t(lang, m);
+    let all = d.groups.iter().map(|g| g.servers.len()).sum::<usize>();
+    let shown = all.min(super::filter::PAGE_SIZE);
+    let rows = d
+        .groups
+        .iter()
+        .flat_map(|g| g.servers.iter().map(move |s| (g, s)))
+        .take(shown);
+    html! {
+        @if all > 0 {
+            h2 #op-now-heading { (servers_now_heading(lang, d.name.as_str())) }
+            table #op-now aria-labelledby="op-now-heading" {
+                thead { tr {
+                    th scope="col" { (tt(Msg::Server)) }
+                    th scope="col" { (tt(Msg::Group)) }
+                    th scope="col" { (tt(Msg::Logical)) }
+                    th scope="col" { (tt(Msg::Version)) }
+                    th scope="col" { (tt(Msg::Error)) }
+                } }
+                tbody {
+                    @for (g, s) in rows {
+                        tr data-server=(s.name.to_string()) .problem[s.logical.is_invalid()] {
+                            th scope="row" { (s.name.to_string()) }
+                            td { (g.name.to_string()) }
+                            td.logical { (s.logical.as_str())
+                                @if let Some(step) = s.in_progress { " … " (format!("{step:?}").to_lowercase()) } }
+                            td.version { @if let Some(v) = s.applied_version { (v.to_string()) } @else { "—" } }
+                            td.last-error { @if let Some(e) = s.last_error.as_ref().filter(|_| s.logical.is_invalid()) { (e) } }
+                        }
+                    }
+                }
+            }
+            @if all > shown {
+                p { (all - shown) " " (tt(Msg::MoreServers)) }
             }
         }
     }

@@ -18,7 +18,16 @@
 //! (the diff and the import of a tar file picked in the file input, apply with the version
 //! picker, roll back), and the refusal of the administrators' pages; then as an administrator
 //! the accounts (add, set a password, delete), the units' owners (change one), the audit log,
-//! the log settings (change the level) and the hosts. Both tests take one browser at a time.
+//! the log settings (change the level) and the hosts.
+//!
+//! A third follows a failing roll-out and its rollback: the builder imports v2 by picking its
+//! tar file, and applies it from the definitions page two servers at a time without automatic
+//! rollback; the fake driver fails the db servers' health checks (the engine tests' fault
+//! injection) and holds every start until released, so that the operation's page is seen
+//! half-way (the db servers starting on v2, the web servers working on v1), then failed without
+//! a reload (the manager's sentence, each server's result and error); the unit page shows the
+//! db servers unhealthy on v2; the unit's rollback button puts every server back on v1,
+//! working. The tests take one browser at a time.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -29,6 +38,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use vsm_core::{OperationId, UnitName};
 use vsm_hypervisor::error::Operation as HvOp;
+use vsm_hypervisor::fake::Fault;
 use vsm_manager::http::{ServeConfig, Server};
 use vsm_manager::*;
 
@@ -1153,6 +1163,275 @@ async fn the_rest_of_the_console_in_the_browser() {
     assert_eq!(text(&c, "#hosts tr[data-host=local] td.state").await, "up");
     screenshot(&c, "hosts").await;
     accessible(&c, "hosts").await;
+
+    c.close().await.expect("close the browser");
+    server.shutdown().await.expect("shutdown");
+}
+
+/// The text of every cell `cell` (a class) of the table rows matching `rows`, by the rows'
+/// `data-server`.
+async fn cells(c: &Client, rows: &str, cell: &str) -> Vec<(String, String)> {
+    let v = c
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(r => {
+                 const e = r.querySelector(arguments[1]);
+                 return [r.getAttribute('data-server'), e ? e.innerText.trim() : null];
+             });",
+            vec![json!(rows), json!(format!("td.{cell}"))],
+        )
+        .await
+        .expect("script");
+    serde_json::from_value(v).expect("pairs of strings")
+}
+
+/// `(server, text)` pairs from `pairs`, for comparisons.
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(s, t)| ((*s).to_owned(), (*t).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_roll_out_rolled_back_in_the_browser() {
+    if !chromium_or_skip() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let env = Env::new().await;
+    let unit: UnitName = env.unit(TWO_GROUPS).await;
+    // Every server working on v1.
+    let op = env
+        .manager
+        .start_unit(&env.bob, &unit, OpOptions::default())
+        .await
+        .expect("start");
+    env.finish(op).await;
+    let applied = |d: UnitDetail| -> Vec<Option<u32>> {
+        d.groups
+            .iter()
+            .flat_map(|g| g.servers.iter().map(|s| s.applied_version.map(|v| v.0)))
+            .collect()
+    };
+    assert_eq!(applied(env.show(&unit).await), vec![Some(1); 4]);
+    let server = Server::start(
+        env.manager.clone(),
+        ServeConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..ServeConfig::default()
+        },
+    )
+    .await
+    .expect("serve");
+    let base = server.url();
+    let driver = Driver::start();
+    let c = driver.browser().await;
+    log_in(&c, &base, "bob", BOB_PW).await;
+
+    // ---- import v2 by picking its tar file on the definitions page.
+    c.goto(&format!("{base}/ui/units/shop"))
+        .await
+        .expect("open");
+    click(&c, "definitions").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| {
+        t == "Definitions of unit shop"
+    })
+    .await;
+    let tar = vsm_manager::http::archive::pack(&env.definitions("defs-v2", "v2")).expect("pack");
+    let tar_path = env.root.join("shop-v2.tar");
+    std::fs::write(&tar_path, tar).expect("write the tar file");
+    c.find(Locator::Id("archive"))
+        .await
+        .expect("file input")
+        .send_keys(tar_path.as_str())
+        .await
+        .expect("pick the file");
+    click(&c, "import").await;
+    wait_text(&c, "#import-result", Duration::from_secs(5), |t| {
+        t == "shop-v2.tar was imported as the new version v2."
+    })
+    .await;
+
+    // v2's roll-out fails on the servers: the fake driver cannot tell the state of the db
+    // servers (the same fault injection as the engine's tests), so their health checks fail
+    // once they run v2. And every start waits until released, so that the roll-out can be
+    // watched half-way.
+    let failing = ["db-1", "db-2"];
+    for s in failing {
+        env.fake
+            .fail_machine(&env.machine(s), Some(HvOp::State), Fault::Permanent);
+    }
+    env.fake.hang(HvOp::Start);
+
+    // ---- apply v2 from the definitions page: two servers at a time, no automatic rollback.
+    click(&c, "back").await;
+    wait_text(&c, "h1", Duration::from_secs(5), |t| {
+        t == "Definitions of unit shop"
+    })
+    .await;
+    assert_eq!(
+        row_keys(&c, "#versions tbody tr", "data-version").await,
+        ["2", "1"]
+    );
+    c.find(Locator::Id("version"))
+        .await
+        .expect("version picker")
+        .select_by_value("2")
+        .await
+        .expect("pick v2");
+    type_into(&c, "batch", "2").await;
+    click(&c, "no-rollback").await;
+    click(&c, "apply").await;
+    wait_url(&c, "no_rollback=on").await;
+    wait_text(&c, "#confirm-text", Duration::from_secs(5), |t| {
+        t == "Apply v2 to 4 servers in 2 groups of unit shop? If the roll-out fails, the servers it updated stay on v2: nothing is rolled back automatically."
+    })
+    .await;
+    click(&c, "confirm").await;
+    wait_url(&c, "/ui/operations/").await;
+
+    // ---- the operation's page, live: the first batch (the db group) on v2 and starting, the
+    // web group still on v1.
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t.contains("apply")).await;
+    mark_window(&c).await;
+    wait_text(&c, "#op-now tbody", Duration::from_secs(10), |t| {
+        t.lines().filter(|l| l.contains("stopped … start")).count() == 2
+    })
+    .await;
+    assert_eq!(text(&c, "#op-state").await, "running");
+    // (The manager counts the operation's servers when it ends.)
+    assert_eq!(text(&c, "#op-count").await, "…");
+    assert_eq!(
+        text(&c, "#op-now-heading").await,
+        "The servers of unit shop now"
+    );
+    wait_text(&c, "#live-status", Duration::from_secs(5), |t| t == "Live").await;
+    assert_eq!(
+        cells(&c, "#op-now tbody tr", "version").await,
+        pairs(&[
+            ("db-1", "v2"),
+            ("db-2", "v2"),
+            ("web-1", "v1"),
+            ("web-2", "v1")
+        ])
+    );
+    assert_eq!(
+        cells(&c, "#op-now tbody tr", "logical").await,
+        pairs(&[
+            ("db-1", "stopped … start"),
+            ("db-2", "stopped … start"),
+            ("web-1", "working"),
+            ("web-2", "working"),
+        ])
+    );
+    screenshot(&c, "rollout-running").await;
+    accessible(&c, "operation (roll-out running)").await;
+    // Released: the db servers start and fail their health checks; the roll-out stops after
+    // its first batch.
+    env.fake.release_hangs();
+    wait_text(&c, "#op-state", Duration::from_secs(30), |t| t == "failed").await;
+    assert!(still_marked(&c).await, "the operation page was reloaded");
+    let url = c.current_url().await.expect("url");
+    let id: OperationId = url
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("an operation's page");
+    let record = env
+        .manager
+        .show_operation(&env.bob, id)
+        .await
+        .expect("the operation");
+    assert_eq!(record.summary.state, OperationState::Failed, "{record:#?}");
+    // The manager's own sentences, on the page.
+    let why = record.error.clone().expect("why it failed");
+    assert_eq!(
+        why,
+        "the plan stopped: 2 of 2 servers updated so far failed, more than the unhealthy budget allows"
+    );
+    assert_eq!(text(&c, "#op-error").await, why);
+    assert_eq!(text(&c, "#op-count").await, "4 / 4");
+    assert_eq!(
+        cells(&c, "#op-servers tbody tr", "status").await,
+        pairs(&[
+            ("db-1", "failed"),
+            ("db-2", "failed"),
+            ("web-1", "skipped"),
+            ("web-2", "skipped"),
+        ])
+    );
+    let errors: Vec<(String, String)> = record
+        .servers
+        .iter()
+        .map(|s| (s.server.to_string(), s.error.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(cells(&c, "#op-servers tbody tr", "detail").await, errors);
+    for s in failing {
+        let e = &errors.iter().find(|(n, _)| n == s).expect("a row").1;
+        assert!(
+            e.contains(&format!("shop--{s}")) && e.contains("injected permanent fault"),
+            "{s}: {e}"
+        );
+    }
+    screenshot(&c, "rollout-failed").await;
+    accessible(&c, "operation (failed roll-out)").await;
+
+    // ---- the unit: the db servers unhealthy on v2 with the error, the web servers on v1.
+    click(&c, "op-unit").await;
+    wait_text(&c, "#count-invalid", Duration::from_secs(5), |t| t == "2").await;
+    assert_eq!(text(&c, "#definition").await, "changed (v2)");
+    assert_eq!(
+        logical_states(&c).await,
+        vec!["unhealthy", "unhealthy", "working", "working"]
+    );
+    assert_eq!(
+        cells(&c, "#servers tbody tr", "version").await,
+        pairs(&[
+            ("db-1", "v2"),
+            ("db-2", "v2"),
+            ("web-1", "v1"),
+            ("web-2", "v1")
+        ])
+    );
+    for (s, e) in errors.iter().filter(|(s, _)| failing.contains(&s.as_str())) {
+        assert_eq!(
+            text(&c, &format!("#servers tr[data-server={s}] td.last-error")).await,
+            *e
+        );
+    }
+
+    // ---- roll back from the unit page. (The fault belonged to v2: on v1 the db servers
+    // answer again.)
+    for s in failing {
+        env.fake.heal(&env.machine(s));
+    }
+    click(&c, "rollback-unit").await;
+    confirm_operation(
+        &c,
+        &env,
+        "Roll unit shop back from v2 to v1 on 4 servers?",
+        None,
+        "succeeded",
+    )
+    .await;
+    click(&c, "op-unit").await;
+    wait_text(&c, "#count-active", Duration::from_secs(5), |t| t == "4").await;
+    assert_eq!(text(&c, "#count-invalid").await, "0");
+    assert_eq!(text(&c, "#definition").await, "unchanged (v1)");
+    assert_eq!(logical_states(&c).await, vec!["working"; 4]);
+    assert_eq!(
+        cells(&c, "#servers tbody tr", "version").await,
+        pairs(&[
+            ("db-1", "v1"),
+            ("db-2", "v1"),
+            ("web-1", "v1"),
+            ("web-2", "v1")
+        ])
+    );
+    assert_eq!(applied(env.show(&unit).await), vec![Some(1); 4]);
+    screenshot(&c, "rolled-back").await;
+    accessible(&c, "unit (rolled back)").await;
 
     c.close().await.expect("close the browser");
     server.shutdown().await.expect("shutdown");

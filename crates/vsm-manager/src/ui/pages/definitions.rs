@@ -1,5 +1,6 @@
 //! A unit's definitions: its imported versions, the import of a directory packed as a tar
-//! (or only what it would change), and the apply form with its version picker.
+//! (or only what it would change), and the apply form with its version picker, batch size and
+//! the choice of no automatic rollback (`vsm unit apply --no-rollback`).
 
 use maud::{Markup, html};
 
@@ -69,6 +70,11 @@ pub(crate) fn definitions(c: &Chrome, d: &UnitDetail) -> Markup {
                     }
                     label for="batch" { (c.t(Msg::BatchSize)) }
                     input #batch name="batch" type="text" size="6" placeholder="1, 20%";
+                    span.check {
+                        input #no-rollback name="no_rollback" type="checkbox" value="on";
+                        " "
+                        label for="no-rollback" { (c.t(Msg::NoRollback)) }
+                    }
                     button #apply type="submit" { (c.t(Msg::ApplyEllipsis)) }
                 }
             }
