@@ -363,6 +363,12 @@ async fn run(
                 let mut u = unit.clone();
                 u.busy = None;
                 let p = plan::plan_revert(&u, &before, &touched);
+                // Begun as every plan is: the unit's current version goes back with its
+                // servers (it would otherwise stay on the version that failed).
+                if let Err(e) = lock(&live.unit).begin_plan(&p, id) {
+                    fatal = Some(e.to_string());
+                    break;
+                }
                 let seq = live.next_seq();
                 live.emit(id, seq, ProgressKind::Message {
                     text: "the roll-out was aborted; putting the servers it touched back on their previous version".into(),

@@ -544,3 +544,75 @@ async fn delete_stops_and_destroys_every_server() {
         .expect_err("gone");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
+
+/// A rolling roll-out whose servers fail their health checks is aborted and — by default —
+/// reverted: the servers it touched go back to the version they ran, and the unit's current
+/// version goes back with them (it used to stay on the failed version, so a later `rollback`
+/// had nothing to do and `unit show` claimed a version no server ran).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_roll_out_is_reverted_and_the_unit_is_back_on_its_version() {
+    let env = Env::new().await;
+    let unit = env.unit(TWO_GROUPS).await;
+    let start = env
+        .manager
+        .start_unit(&env.bob, &unit, OpOptions::default())
+        .await
+        .expect("start");
+    assert_eq!(
+        env.finish(start).await.summary.state,
+        OperationState::Succeeded
+    );
+    let v2 = env.definitions("defs-v2", "v2");
+    env.manager
+        .import_definitions(&env.bob, &unit, &v2)
+        .await
+        .expect("import v2");
+    // Version 2 is bad: the db servers' health checks fail once it is on them.
+    for s in ["db-1", "db-2"] {
+        env.fake
+            .fail_machine(&env.machine(s), Some(Operation::State), Fault::Permanent);
+    }
+    let rec = env
+        .finish(
+            env.manager
+                .apply(
+                    &env.bob,
+                    &unit,
+                    ApplyRequest {
+                        batch: Some(BatchSize::Count(2)),
+                        ..ApplyRequest::default()
+                    },
+                )
+                .await
+                .expect("apply v2"),
+        )
+        .await;
+    assert_ne!(rec.summary.state, OperationState::Succeeded, "{rec:?}");
+    env.fake.clear_faults();
+    let shown = env.show(&unit).await;
+    let versions: Vec<(String, Option<u32>)> = shown
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.servers
+                .iter()
+                .map(|s| (s.name.to_string(), s.applied_version.map(|v| v.0)))
+        })
+        .collect();
+    assert!(
+        versions.iter().all(|(_, v)| *v == Some(1)),
+        "every server back on v1: {versions:?}"
+    );
+    assert_eq!(
+        shown.current_version.map(|v| v.0),
+        Some(1),
+        "the unit's current version follows its servers back: {shown:?}"
+    );
+    // And so it is stored: a restarted manager shows the same.
+    let env = env.reopen(|_| {}).await;
+    assert_eq!(
+        env.show(&unit).await.current_version.map(|v| v.0),
+        Some(1),
+        "after a restart"
+    );
+}
