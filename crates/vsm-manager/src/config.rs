@@ -84,6 +84,10 @@ pub struct ServiceSettings {
     /// one PostgreSQL database: a standby names the active one's). Default: the URL of the
     /// listen address.
     pub advertise_url: Option<String>,
+    /// Further host names the web console answers to (a DNS alias, a reverse proxy's name),
+    /// besides addresses, `localhost`, this machine's name and `advertise_url`'s host: a
+    /// request naming any other `Host` is refused (DNS rebinding).
+    pub console_hosts: Vec<String>,
 }
 
 impl Default for ServiceSettings {
@@ -93,8 +97,22 @@ impl Default for ServiceSettings {
             tls_cert: None,
             tls_key: None,
             advertise_url: None,
+            console_hosts: Vec::new(),
         }
     }
+}
+
+/// Whether `name` is a plain host name (letters, digits, `-` and `.`; no scheme, port or path).
+pub(crate) fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// The operation engine.
@@ -273,6 +291,20 @@ impl Settings {
                 "is empty: name a directory, or remove the setting for the default",
             ));
         }
+        if let Some(wrong) = self
+            .service
+            .console_hosts
+            .iter()
+            .find(|h| !is_host_name(h.trim_end_matches('.')))
+        {
+            return Err(bad(
+                "service.console_hosts",
+                &format!(
+                    "{wrong:?} is not a host name: give names only, like vsm.example.com \
+                     (no scheme, port or path)"
+                ),
+            ));
+        }
         if self.engine.concurrency == 0 {
             return Err(bad("engine.concurrency", "must be at least 1"));
         }
@@ -302,6 +334,15 @@ impl Settings {
 
     /// Renders the settings as a commented `config.yaml`.
     pub fn render(&self) -> String {
+        let chosts = format!(
+            "[{}]",
+            self.service
+                .console_hosts
+                .iter()
+                .map(|h| yaml_str(h))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let opt = |v: &Option<String>| match v {
             Some(s) => yaml_str(s),
             None => "null".to_owned(),
@@ -333,6 +374,10 @@ impl Settings {
              \x20 # The URL clients and the other managers of a PostgreSQL store reach this\n\
              \x20 # manager at (a standby names the active one's); null: the listen address's.\n\
              \x20 advertise_url: {adv}\n\
+             \x20 # Further host names the web console answers to (a DNS alias, a reverse\n\
+             \x20 # proxy's name), besides addresses, localhost, this machine's name and\n\
+             \x20 # advertise_url's host; for example [vsm.example.com].\n\
+             \x20 console_hosts: {chosts}\n\
              \n\
              log:\n\
              \x20 # Directory of the log files (relative: inside the state directory).\n\
@@ -387,6 +432,7 @@ impl Settings {
             cert = opt(&self.service.tls_cert),
             key = opt(&self.service.tls_key),
             adv = opt(&self.service.advertise_url),
+            chosts = chosts,
             ldir = yaml_str(&self.log.dir),
             files = self.log.files,
             size = self.log.size_mb,
@@ -621,6 +667,27 @@ mod tests {
                 assert!(problem.message.contains("speed"), "{problem:?}");
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn console_hosts_render_parse_back_and_refuse_what_is_not_a_name() {
+        let mut s = Settings::default();
+        s.service.console_hosts = vec!["vsm.example.com".into(), "ops-proxy".into()];
+        let back = Settings::parse("config.yaml", &s.render()).expect("parses");
+        assert_eq!(back, s);
+        for wrong in ["https://vsm.example.com", "vsm.example.com:7460", "a b", ""] {
+            let text = format!("service:\n  console_hosts: [{wrong:?}]\n");
+            let err = Settings::parse("config.yaml", &text).expect_err(wrong);
+            let OpenError::Config { problem } = err else {
+                panic!("{wrong}: {err:?}")
+            };
+            assert_eq!(
+                problem.field.as_deref(),
+                Some("service.console_hosts"),
+                "{problem:?}"
+            );
+            assert!(problem.message.contains("not a host name"), "{problem:?}");
         }
     }
 

@@ -58,6 +58,10 @@ pub struct ServeConfig {
     pub max_upload_bytes: u64,
     /// How long graceful shutdown waits for open requests before closing them.
     pub shutdown_grace: Duration,
+    /// Host names the web console answers to besides addresses, `localhost` and this
+    /// machine's name (lower case, without a trailing dot): `service.console_hosts` and the
+    /// host of `service.advertise_url`.
+    pub console_hosts: Vec<String>,
 }
 
 impl Default for ServeConfig {
@@ -68,6 +72,7 @@ impl Default for ServeConfig {
             login: LoginLimits::default(),
             max_upload_bytes: 1 << 30,
             shutdown_grace: Duration::from_secs(10),
+            console_hosts: Vec::new(),
         }
     }
 }
@@ -100,9 +105,30 @@ impl ServeConfig {
                 ));
             }
         };
+        let mut console_hosts: Vec<String> = settings
+            .console_hosts
+            .iter()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        if let Some(host) = settings
+            .advertise_url
+            .as_deref()
+            .and_then(|u| u.split_once("://"))
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+            .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+            .map(|hp| {
+                hp.rsplit_once(':')
+                    .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+                    .map_or(hp, |(h, _)| h)
+            })
+            .filter(|h| crate::config::is_host_name(h))
+        {
+            console_hosts.push(host.to_ascii_lowercase());
+        }
         Ok(ServeConfig {
             listen,
             tls,
+            console_hosts,
             ..ServeConfig::default()
         })
     }
@@ -169,10 +195,16 @@ mod tests {
             listen: "127.0.0.1:0".into(),
             tls_cert: Some("tls/cert.pem".into()),
             tls_key: Some("/etc/vsm/key.pem".into()),
-            advertise_url: None,
+            advertise_url: Some("https://VSM-A.example:7460/".into()),
+            console_hosts: vec!["vsm.example.com.".into(), "Ops-Proxy".into()],
         };
         let config =
             ServeConfig::from_settings(&settings, Utf8Path::new("/var/lib/vsm")).expect("valid");
+        assert_eq!(
+            config.console_hosts,
+            ["vsm.example.com", "ops-proxy", "vsm-a.example"],
+            "the configured names and the advertised URL's host, lower case"
+        );
         assert_eq!(
             config.tls,
             Some(TlsConfig {

@@ -112,6 +112,7 @@ async fn env_serving(
         tls,
         shutdown_grace: Duration::from_secs(2),
         max_upload_bytes,
+        ..ServeConfig::default()
     };
     let server = Server::start(manager.clone(), serve).await.expect("serve");
     let url = server.url();

@@ -48,7 +48,13 @@ pub(crate) enum Refusal {
 /// the security headers to every answer, refusals included.
 pub(crate) async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let tls = st.config.tls.is_some();
-    let verdict = check_request(req.method(), req.headers(), req.uri(), tls);
+    let verdict = check_request(
+        req.method(),
+        req.headers(),
+        req.uri(),
+        tls,
+        &st.config.console_hosts,
+    );
     let mut resp = match verdict {
         Ok(()) => next.run(req).await,
         Err(refusal) => {
@@ -76,8 +82,9 @@ pub(crate) async fn guard(State(st): State<AppState>, req: Request, next: Next) 
     resp
 }
 
-/// The checks of [`guard`]: the `Host` names this machine (a literal address, `localhost` or
-/// the machine's host name: a DNS-rebinding page has a name of its own); an `Origin`, when
+/// The checks of [`guard`]: the `Host` names this machine (a literal address, `localhost`,
+/// the machine's host name or one of `names` — `service.console_hosts` and the advertised
+/// URL's host: a DNS-rebinding page has a name of its own); an `Origin`, when
 /// sent, is exactly this scheme and `Host`; a state change (anything but GET and HEAD) that
 /// says where it comes from (`Sec-Fetch-Site`) comes from the console itself.
 pub(crate) fn check_request(
@@ -85,6 +92,7 @@ pub(crate) fn check_request(
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     tls: bool,
+    names: &[String],
 ) -> Result<(), Refusal> {
     let host = headers
         .get(header::HOST)
@@ -92,7 +100,7 @@ pub(crate) fn check_request(
         .map(str::to_owned)
         .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
         .unwrap_or_default();
-    if !host_allowed(&host) {
+    if !host_allowed(&host, names) {
         return Err(Refusal::ForeignHost(host));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
@@ -113,8 +121,9 @@ pub(crate) fn check_request(
     Ok(())
 }
 
-/// Whether a `Host` header names this manager (see [`check_request`]).
-fn host_allowed(host: &str) -> bool {
+/// Whether a `Host` header names this manager (see [`check_request`]); `names` are further
+/// names of it, lower case.
+fn host_allowed(host: &str, names: &[String]) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         // [v6]:port
         match rest.split_once(']') {
@@ -133,6 +142,9 @@ fn host_allowed(host: &str) -> bool {
         return true;
     }
     let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if names.contains(&name) {
+        return true;
+    }
     match machine_name() {
         Some(me) => name == me || name.strip_prefix(&me).is_some_and(|r| r.starts_with('.')),
         None => false,
@@ -205,7 +217,52 @@ mod tests {
                 HeaderValue::from_str(v).expect("value"),
             );
         }
-        check_request(&method, &h, &"/ui/units".parse().expect("uri"), tls)
+        check_request(
+            &method,
+            &h,
+            &"/ui/units".parse().expect("uri"),
+            tls,
+            &["vsm.example.com".to_owned()],
+        )
+    }
+
+    /// A name the configuration gives (`service.console_hosts`, the advertised URL's host) is
+    /// the console's own, with any port and in any case; names around it are not.
+    #[test]
+    fn configured_console_hosts_are_accepted_and_only_they() {
+        for host in [
+            "vsm.example.com",
+            "VSM.Example.com:7460",
+            "vsm.example.com.:443",
+        ] {
+            assert_eq!(
+                check(Method::GET, &[("host", host)], false),
+                Ok(()),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            check(
+                Method::POST,
+                &[
+                    ("host", "vsm.example.com"),
+                    ("origin", "https://vsm.example.com"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                true,
+            ),
+            Ok(())
+        );
+        for host in [
+            "evil.vsm.example.com",
+            "vsm.example.com.evil.example",
+            "example.com",
+        ] {
+            assert!(
+                check(Method::GET, &[("host", host)], false).is_err(),
+                "{host} must be refused"
+            );
+        }
     }
 
     #[test]
