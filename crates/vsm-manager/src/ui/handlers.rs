@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
@@ -740,6 +740,45 @@ pub(crate) async fn cancel_operation(
         Ok(_) => Redirect::to(&format!("/ui/operations/{id}")).into_response(),
         Err(e) => error_page(&chrome, e.into()),
     }
+}
+
+// ------------------------------------------------------------------ unknown paths
+
+/// Any other path under `/ui/`, by any method: the console's 404 page (in the caller's
+/// language, with the signed-in account's navigation when there is one; an anonymous caller
+/// gets it too, since nothing is there to log in for).
+pub(crate) async fn not_found(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let chrome = match signed_in(&st, &headers).await {
+        Ok(c) => c.chrome(),
+        Err(_) => anonymous(Lang::from_headers(&headers)),
+    };
+    page(StatusCode::NOT_FOUND, pages::not_found(&chrome, uri.path()))
+}
+
+/// A method a path of the console does not take (`allow`: the ones it does, as the `Allow`
+/// header). A `GET` or `HEAD` finds no page there: the console's 404 page, as for an unknown
+/// path. Another method is refused with `405`, `Allow` and an error page.
+pub(crate) async fn wrong_method(
+    st: State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    allow: HeaderValue,
+) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        return not_found(st, uri, headers).await;
+    }
+    let chrome = anonymous(Lang::from_headers(&headers));
+    let e = ApiError::invalid_request(format!("{} does not take {method}", uri.path()))
+        .with_hint(format!("it takes {}", allow.to_str().unwrap_or_default()))
+        .with_status(405);
+    let mut resp = error_page(&chrome, e);
+    resp.headers_mut().insert(header::ALLOW, allow);
+    resp
 }
 
 // ------------------------------------------------------------------ live streams

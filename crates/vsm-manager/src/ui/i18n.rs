@@ -229,6 +229,8 @@ pub(crate) enum Msg {
     LogSizeMb,
     LogLevel,
     Save,
+    PageNotFound,
+    ToUnits,
 }
 
 /// The text of `msg` in `lang`.
@@ -283,6 +285,8 @@ pub(crate) fn t(lang: Lang, msg: Msg) -> &'static str {
         Confirm => ("Confirm", "実行"),
         Cancel => ("Cancel", "キャンセル"),
         Back => ("Back", "戻る"),
+        PageNotFound => ("Page not found", "ページが見つかりません"),
+        ToUnits => ("To the management units", "管理ユニットの一覧へ"),
         Operation => ("Operation", "操作"),
         Operations => ("Last operations", "最近の操作"),
         Progress => ("Progress", "進捗"),
@@ -569,6 +573,14 @@ pub(crate) fn servers_now_heading(lang: Lang, unit: &str) -> String {
     match lang {
         Lang::En => format!("The servers of unit {unit} now"),
         Lang::Ja => format!("管理ユニット {unit} の仮想サーバ (現在)"),
+    }
+}
+
+/// "There is no console page at /ui/nosuch." in `lang`.
+pub(crate) fn no_page_sentence(lang: Lang, path: &str) -> String {
+    match lang {
+        Lang::En => format!("There is no console page at {path}."),
+        Lang::Ja => format!("{path} というコンソールのページはありません。"),
     }
 }
 

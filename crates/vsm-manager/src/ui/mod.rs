@@ -12,8 +12,9 @@
 //! server rows a page shows), `multipart.rs` (the import form's body, read as it streams),
 //! `i18n.rs` (English and Japanese: every text the console writes). [`routes`] is the one
 //! table of the console's routes, which builds the router and drives the console's
-//! authorization-matrix test. To add a page: a template in `pages*`, a handler in
-//! `handlers*`, a row in [`routes`] (saying who it serves, [`Who`]), its texts in `i18n.rs`.
+//! authorization-matrix test; any other path under `/ui/` gets the console's 404 page
+//! ([`router`]). To add a page: a template in `pages*`, a handler in `handlers*`, a row in
+//! [`routes`] (saying who it serves, [`Who`]), its texts in `i18n.rs`.
 //!
 //! Like the API, the console holds no policy: every handler asks the [`crate::Manager`] with
 //! the signed-in [`crate::api::Actor`], which authorizes. It sits above `http/` (it uses the
@@ -26,9 +27,10 @@ mod multipart;
 mod pages;
 mod security;
 
-use axum::http::{HeaderValue, Method, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 
 use crate::http::state::AppState;
 
@@ -269,19 +271,61 @@ pub(crate) fn routes() -> Vec<Route> {
     ]
 }
 
-/// The console's router (without a fallback: it is merged into the API's router), every route
-/// behind [`security::guard`].
+/// The console's router, every route behind [`security::guard`]: the routes of [`routes`], and
+/// the console's own 404 page for every other path under `/ui/` (see [`handlers::not_found`]).
+///
+/// That page is a catch-all route, `/ui/{*rest}`, rather than the router's fallback: this
+/// router is merged into the API's, which has the fallback (the API's 404 for every path
+/// outside `/ui`), and a route passes the guard like any other. A path of the table that does
+/// not take the request's method has a method fallback ([`handlers::wrong_method`]): a `GET`
+/// of a path that only takes `POST` (`/ui/units/shop/nosuch` matches the unit actions'
+/// `/ui/units/{unit}/{action}`) is an unknown page too.
 pub(crate) fn router(state: AppState) -> axum::Router {
-    let mut router = axum::Router::new();
+    // A path's routes (a path may take GET and POST), with the methods they take.
+    let mut paths: Vec<(&'static str, Vec<Method>, MethodRouter<AppState>)> = Vec::new();
     for route in routes() {
-        router = router.route(route.path, (route.handler)());
+        let handler = (route.handler)();
+        match paths.iter_mut().find(|(path, _, _)| *path == route.path) {
+            Some((_, methods, methods_router)) => {
+                methods.push(route.method);
+                *methods_router = std::mem::take(methods_router).merge(handler);
+            }
+            None => paths.push((route.path, vec![route.method], handler)),
+        }
+    }
+    let mut router = axum::Router::new();
+    for (path, methods, methods_router) in paths {
+        let allow = allow_header(&methods);
+        router = router.route(
+            path,
+            methods_router.fallback(
+                move |st: State<AppState>, method: Method, uri: Uri, headers: HeaderMap| {
+                    let allow = allow.clone();
+                    async move { handlers::wrong_method(st, method, uri, headers, allow).await }
+                },
+            ),
+        );
     }
     router
+        .route("/ui/", any(handlers::not_found))
+        .route("/ui/{*rest}", any(handlers::not_found))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::guard,
         ))
         .with_state(state)
+}
+
+/// The `Allow` header of a path that takes `methods` (a `GET` takes `HEAD` too).
+fn allow_header(methods: &[Method]) -> HeaderValue {
+    let mut names: Vec<&str> = Vec::new();
+    for m in methods {
+        names.push(m.as_str());
+        if *m == Method::GET {
+            names.push(Method::HEAD.as_str());
+        }
+    }
+    HeaderValue::from_str(&names.join(", ")).unwrap_or_else(|_| HeaderValue::from_static("GET"))
 }
 
 /// The console's static files, compiled into the binary.

@@ -15,7 +15,7 @@ use maud::{DOCTYPE, Markup, html};
 use vsm_core::Role;
 
 use super::filter::{Filter, STATES, encode, is_problem};
-use super::i18n::{Lang, Msg, servers_now_heading, t};
+use super::i18n::{Lang, Msg, no_page_sentence, servers_now_heading, t};
 use super::security::CSRF_FIELD;
 use crate::api::{GroupKindView, UnitDetail, UnitSummary};
 use crate::http::ErrorBody;
@@ -142,6 +142,19 @@ pub(crate) fn error_page(c: &Chrome, e: &ErrorBody) -> Markup {
             h1 { (c.t(Msg::Error)) }
             (error_box(c.lang, e))
             p { a href="/ui/units" { (c.t(Msg::Back)) } }
+        },
+    )
+}
+
+/// The page of a path under `/ui/` the console does not have (404).
+pub(crate) fn not_found(c: &Chrome, path: &str) -> Markup {
+    layout(
+        c,
+        c.t(Msg::PageNotFound),
+        html! {
+            h1 { (c.t(Msg::PageNotFound)) }
+            p #not-found { (no_page_sentence(c.lang, path)) }
+            p { a #to-units href="/ui/units" { (c.t(Msg::ToUnits)) } }
         },
     )
 }
@@ -549,5 +562,38 @@ fn servers_now(lang: Lang, d: &UnitDetail) -> Markup {
                 p { (all - shown) " " (tt(Msg::MoreServers)) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_not_found_page_names_the_path_escaped_in_both_languages() {
+        let en = Chrome {
+            lang: Lang::En,
+            user: None,
+        };
+        let html = not_found(&en, "/ui/<b>nosuch").into_string();
+        assert!(html.contains(r#"<html lang="en">"#), "{html}");
+        assert!(html.contains("<h1>Page not found</h1>"), "{html}");
+        assert!(
+            html.contains("There is no console page at /ui/&lt;b&gt;nosuch."),
+            "{html}"
+        );
+        assert!(!html.contains("<b>nosuch"), "{html}");
+        let ja = Chrome {
+            lang: Lang::Ja,
+            user: Some(("bob".into(), Role::Builder, "token".into())),
+        };
+        let html = not_found(&ja, "/ui/nosuch").into_string();
+        assert!(html.contains(r#"<html lang="ja">"#), "{html}");
+        assert!(html.contains("<h1>ページが見つかりません</h1>"), "{html}");
+        assert!(
+            html.contains("/ui/nosuch というコンソールのページはありません。"),
+            "{html}"
+        );
+        assert!(html.contains("管理ユニットの一覧へ"), "{html}");
     }
 }

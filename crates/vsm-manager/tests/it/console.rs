@@ -5,9 +5,11 @@
 //! A builder logs in by typing and clicking, opens the units page and the unit, starts the unit
 //! through the confirmation and watches the operation's progress and then the servers' states
 //! change on the open pages without a reload; a change made through the API appears in the
-//! open unit page within 1 s; the unit is stopped the same way. A unit of 2,000 servers shows
-//! 200 rows and is ready within 2 s. axe-core finds no serious or critical accessibility
-//! violation on the main pages. Every page is saved as a screenshot under
+//! open unit page within 1 s; the unit is stopped the same way. A unit of 10,000 servers shows
+//! 200 rows and is ready within 2 s, and its filter and pages work. Then a browser of a system
+//! in dark mode (`prefers-color-scheme: dark`) gets the dark palette on the units page, the
+//! unit, a confirmation and an error. axe-core finds no serious or critical accessibility
+//! violation on the main pages, in both palettes. Every page is saved as a screenshot under
 //! `<target dir>/ui-screens/`. Without Chromium the test is skipped with a reason, except under
 //! `CI=true`, where it fails.
 //!
@@ -109,16 +111,37 @@ impl Driver {
 
     /// A headless Chromium session (the system's browser, never a downloaded one).
     async fn browser(&self) -> Client {
+        self.session("light", &[]).await
+    }
+
+    /// A headless Chromium session of a system in dark mode: its pages' `prefers-color-scheme`
+    /// is `dark` (`--force-dark-mode`, which headless Chromium passes on to the pages as a
+    /// desktop's dark theme is; the test reads it back through `matchMedia`).
+    async fn dark_browser(&self) -> Client {
+        self.session("dark", &["--force-dark-mode"]).await
+    }
+
+    /// A session with its own profile (`name`, under this driver's profile directory) and
+    /// the switches `extra`.
+    async fn session(&self, name: &str, extra: &[&str]) -> Client {
         let mut caps = serde_json::Map::new();
-        let profile = format!("--user-data-dir={}", self.profile.path().display());
+        let profile = format!(
+            "--user-data-dir={}",
+            self.profile.path().join(name).display()
+        );
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+            "--lang=en-US",
+            profile.as_str(),
+        ];
+        args.extend_from_slice(extra);
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US",
-                         profile],
-            }),
+            json!({ "binary": CHROMIUM, "args": args }),
         );
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -229,7 +252,8 @@ async fn accessible(c: &Client, page: &str) {
              axe.run(document, {resultTypes: ['violations']})
                 .then(r => done({passes: r.passes.length,
                     violations: r.violations.map(v => ({id: v.id, impact: v.impact,
-                        nodes: v.nodes.length, help: v.help}))}))
+                        nodes: v.nodes.length, help: v.help,
+                        targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))}))
                 .catch(e => done({passes: 0, violations: [{id: 'axe-error', impact: 'critical',
                     nodes: 0, help: String(e)}]}));",
             vec![],
@@ -248,6 +272,72 @@ async fn accessible(c: &Client, page: &str) {
         "{page}: axe-core passed {passes} rules, no serious or critical violation ({} minor)",
         violations.len()
     );
+}
+
+/// The open page's colour scheme: whether the browser prefers dark (`matchMedia`), and the
+/// computed background and text colours of its `body`.
+async fn rendered_scheme(c: &Client) -> (bool, String, String) {
+    let v = c
+        .execute(
+            "const s = getComputedStyle(document.body);
+             return [window.matchMedia('(prefers-color-scheme: dark)').matches,
+                     s.backgroundColor, s.color];",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let colour = |i: usize| v[i].as_str().expect("a colour").to_owned();
+    (v[0].as_bool().expect("a boolean"), colour(1), colour(2))
+}
+
+/// The relative luminance (WCAG: 0 black, 1 white) of a computed CSS colour, `rgb(r, g, b)`
+/// or `rgba(r, g, b, a)`.
+fn luminance(css: &str) -> f64 {
+    let channels: Vec<f64> = css
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not an rgb() colour: {css}"))
+        .split(',')
+        .take(3)
+        .map(|c| {
+            c.trim()
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("not an rgb() colour: {css}"))
+        })
+        .collect();
+    assert_eq!(channels.len(), 3, "not an rgb() colour: {css}");
+    let linear = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * linear(channels[0]) + 0.7152 * linear(channels[1]) + 0.0722 * linear(channels[2])
+}
+
+/// The open page follows the browser's colour scheme: with `dark`, the browser prefers dark
+/// and the page is light text on a dark background; otherwise the other way round.
+async fn assert_scheme(c: &Client, page: &str, dark: bool) {
+    let (prefers_dark, bg, fg) = rendered_scheme(c).await;
+    assert_eq!(
+        prefers_dark, dark,
+        "{page}: the browser's prefers-color-scheme: dark"
+    );
+    let (lb, lf) = (luminance(&bg), luminance(&fg));
+    if dark {
+        assert!(
+            lb < 0.05 && lf > 0.5,
+            "{page}: not dark: background {bg} ({lb:.3}), text {fg} ({lf:.3})"
+        );
+    } else {
+        assert!(
+            lb > 0.8 && lf < 0.1,
+            "{page}: not light: background {bg} ({lb:.3}), text {fg} ({lf:.3})"
+        );
+    }
+    eprintln!("{page}: background {bg}, text {fg}");
 }
 
 /// A marker set on the page's window: still there means the page was not reloaded.
@@ -288,8 +378,8 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
         return;
     }
     let _one = ONE_BROWSER.lock().await;
-    // Room for the 2,000-server unit below.
-    let env = Env::with_host_capacity(4096, 4 << 20).await;
+    // Room for the 10,000-server unit below (a vCPU and 512 MiB each).
+    let env = Env::with_host_capacity(16 << 10, 8 << 20).await;
     let unit: UnitName = env.unit(TWO_GROUPS).await;
     // Each start takes a moment, so that the progress can be seen moving.
     env.fake
@@ -345,6 +435,8 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
     // Not started yet: no server provisioned.
     assert_eq!(text(&c, "#units tr[data-unit=shop] td.all").await, "0");
     assert_eq!(text(&c, "#units tr[data-unit=shop] td.active").await, "0");
+    // A browser that asks for no dark scheme gets the light one.
+    assert_scheme(&c, "units", false).await;
     screenshot(&c, "units").await;
     accessible(&c, "units").await;
 
@@ -476,8 +568,21 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
     let hint = text(&c, ".error .hint").await;
     assert!(hint.contains("vsm unit list"), "the CLI's hint: {hint}");
     screenshot(&c, "error").await;
+    // A path the console does not have: its own page, not the API's answer.
+    c.goto(&format!("{base}/ui/units/shop/nosuch"))
+        .await
+        .expect("open");
+    wait_text(&c, "h1", Duration::from_secs(5), |t| t == "Page not found").await;
+    assert_eq!(
+        text(&c, "#not-found").await,
+        "There is no console page at /ui/units/shop/nosuch."
+    );
+    screenshot(&c, "not-found").await;
+    accessible(&c, "not found").await;
 
-    // A big unit: 2,000 servers, 200 rows in the DOM, ready within 2 s.
+    // A big unit: 10,000 servers, 200 rows in the DOM, ready within 2 s; filtered and paged
+    // on the server. Set up through the manager, the fake driver at 0 ms.
+    let set_up = Instant::now();
     let big: UnitName = name("big");
     env.manager
         .create_unit_from_file(
@@ -485,7 +590,7 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
             CreateUnitFromFile {
                 name: big.clone(),
                 file_name: "big.yaml".into(),
-                unit_file: "format: 1\ngroups:\n  - name: web\n    template: tpl\n    count: 2000\n    min: 1\n    max: 2000\n    start_order: 1\n".into(),
+                unit_file: "format: 1\ngroups:\n  - name: web\n    template: tpl\n    count: 10000\n    min: 1\n    max: 10000\n    start_order: 1\n".into(),
             },
         )
         .await
@@ -496,43 +601,148 @@ async fn a_builder_starts_and_stops_a_unit_in_the_browser() {
         .start_unit(&env.bob, &big, OpOptions::default())
         .await
         .expect("start the big unit");
-    env.finish(op).await;
+    let record = env.finish(op).await;
+    assert_eq!(
+        record.summary.state,
+        OperationState::Succeeded,
+        "{:?}",
+        record.error
+    );
+    eprintln!(
+        "a 10,000-server unit was created and started in {:?}",
+        set_up.elapsed()
+    );
     let started = Instant::now();
     c.goto(&format!("{base}/ui/units/big")).await.expect("open");
-    let rows = c
-        .execute(
-            "return document.querySelectorAll('#servers tbody tr').length;",
-            vec![],
-        )
-        .await
-        .expect("count rows");
+    let rows = server_rows(&c).await;
     let ready = started.elapsed();
-    assert_eq!(rows.as_u64(), Some(200), "rows in the DOM");
-    assert_eq!(text(&c, "#matching").await, "2000");
+    assert_eq!(rows.len(), 200, "rows in the DOM");
+    assert_eq!(text(&c, "#matching").await, "10000");
+    assert_eq!(text(&c, "#count-active").await, "10000");
     assert!(
         ready < Duration::from_secs(2),
         "the big unit's page took {ready:?}"
     );
-    eprintln!("a 2,000-server unit's page was ready after {ready:?}");
-    // Filtering by name, server-side.
-    c.find(Locator::Id("f-q"))
-        .await
-        .expect("filter")
-        .send_keys("web-19")
-        .await
-        .expect("type");
-    c.find(Locator::Id("filter"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    eprintln!("a 10,000-server unit's page was ready after {ready:?}");
+    assert_eq!(text(&c, "nav.pager span").await, "1 / 50");
+    assert!(
+        try_text(&c, "#prev-page").await.is_none(),
+        "no page before the first"
+    );
+    // The next page: the next 200 servers.
+    let started = Instant::now();
+    click(&c, "next-page").await;
+    wait_text(&c, "nav.pager span", Duration::from_secs(5), |t| {
+        t == "2 / 50"
+    })
+    .await;
+    let next = server_rows(&c).await;
+    let ready = started.elapsed();
+    assert_eq!(next.len(), 200, "rows in the DOM on the next page");
+    assert!(
+        next.iter().all(|s| !rows.contains(s)),
+        "the next page repeats servers of the first: {next:?}"
+    );
+    assert_eq!(text(&c, "#showing").await, "Showing 201–400 of 10000");
+    assert!(
+        ready < Duration::from_secs(2),
+        "the big unit's next page took {ready:?}"
+    );
+    eprintln!("its next page was ready after {ready:?}");
+    // Filtering by name, server-side: 1,112 of 10,000 names contain "web-1" (web-1, web-10…19,
+    // web-100…199, web-1000…1999, web-10000), 6 pages; the filter stays on the next page.
+    filter_by_name(&c, "web-1").await;
+    wait_text(&c, "#matching", Duration::from_secs(5), |t| t == "1112").await;
+    assert_eq!(server_rows(&c).await.len(), 200);
+    assert_eq!(text(&c, "nav.pager span").await, "1 / 6");
+    click(&c, "next-page").await;
+    wait_text(&c, "nav.pager span", Duration::from_secs(5), |t| {
+        t == "2 / 6"
+    })
+    .await;
+    assert_eq!(text(&c, "#matching").await, "1112");
+    let filtered = server_rows(&c).await;
+    assert_eq!(filtered.len(), 200);
+    assert!(
+        filtered.iter().all(|s| s.contains("web-1")),
+        "a server outside the filter: {filtered:?}"
+    );
+    // A filter of one page: no pager.
+    filter_by_name(&c, "web-19").await;
     wait_text(&c, "#matching", Duration::from_secs(5), |t| t == "111").await;
+    assert_eq!(server_rows(&c).await.len(), 111);
+    assert!(
+        try_text(&c, "nav.pager").await.is_none(),
+        "a pager for one page"
+    );
     screenshot(&c, "unit-big").await;
-    accessible(&c, "unit (2,000 servers)").await;
+    accessible(&c, "unit (10,000 servers)").await;
+    c.close().await.expect("close the browser");
+
+    // ---- dark mode: a browser of a system in dark mode gets the dark palette, as accessible
+    // as the light one (axe-core's colour contrast included).
+    let c = driver.dark_browser().await;
+    log_in(&c, &base, "bob", BOB_PW).await;
+    assert_scheme(&c, "units (dark)", true).await;
+    screenshot(&c, "units-dark").await;
+    accessible(&c, "units (dark)").await;
+    c.goto(&format!("{base}/ui/units/shop"))
+        .await
+        .expect("open");
+    wait_text(&c, "#unit-name", Duration::from_secs(5), |t| t == "shop").await;
+    // The marked server is a problem row.
+    wait_text(
+        &c,
+        &format!("#servers tr.problem[data-server=\"{victim}\"]"),
+        Duration::from_secs(5),
+        |t| t.contains("disk full"),
+    )
+    .await;
+    assert_scheme(&c, "unit (dark)", true).await;
+    screenshot(&c, "unit-dark").await;
+    accessible(&c, "unit (dark)").await;
+    // A red button and an error box, in the dark palette too.
+    c.goto(&format!("{base}/ui/units/shop/confirm/stop"))
+        .await
+        .expect("open");
+    wait_text(&c, "#confirm-text", Duration::from_secs(5), |t| {
+        t.starts_with("Stop ")
+    })
+    .await;
+    assert_scheme(&c, "confirmation (dark)", true).await;
+    screenshot(&c, "confirm-stop-dark").await;
+    accessible(&c, "confirmation (dark)").await;
+    c.goto(&format!("{base}/ui/units/nosuchunit"))
+        .await
+        .expect("open");
+    assert_eq!(
+        text(&c, ".error .message").await,
+        "unit nosuchunit not found"
+    );
+    screenshot(&c, "error-dark").await;
+    accessible(&c, "error (dark)").await;
 
     c.close().await.expect("close the browser");
     server.shutdown().await.expect("shutdown");
+}
+
+/// The servers of the unit page's rows, in order.
+async fn server_rows(c: &Client) -> Vec<String> {
+    let v = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#servers tbody tr'))
+                 .map(r => r.getAttribute('data-server'));",
+            vec![],
+        )
+        .await
+        .expect("script");
+    serde_json::from_value(v).expect("server names")
+}
+
+/// Filters the unit page's servers by `name`, by typing and clicking.
+async fn filter_by_name(c: &Client, name: &str) {
+    type_into(c, "f-q", name).await;
+    click(c, "filter").await;
 }
 
 /// Clicks the element with `id`.

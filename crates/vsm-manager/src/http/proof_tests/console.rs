@@ -566,6 +566,118 @@ async fn console_routes_are_authorized_like_the_api() {
         );
     }
 
+    // Any other path under /ui/ is the console's 404 page, with the console's headers (its
+    // CSP included: `get` checks them), signed in or not; so is a GET of a path that only
+    // takes POST (/ui/units/shop/nosuch matches the unit actions' route).
+    for (who, path, signed_in) in [
+        (&anon, "/ui/nosuch", false),
+        (&owner, "/ui/nosuch", true),
+        (&owner, "/ui/units/shop/nosuch", true),
+        (&other, "/ui/units/shop/nosuch", true),
+        (&anon, "/ui/units/shop/nosuch", false),
+        (&admin, "/ui/units/shop/servers/web-1/logs/live/more", true),
+        (&owner, "/ui/", true),
+        (&anon, "/ui/logout", false),
+    ] {
+        let (status, h, html) = who.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}: {html}");
+        assert_eq!(
+            h.get("content-security-policy")
+                .and_then(|v| v.to_str().ok()),
+            Some("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+            "GET {path}"
+        );
+        assert!(
+            h.get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("text/html")),
+            "GET {path}: {h:?}"
+        );
+        assert!(html.contains(r#"<html lang="en">"#), "GET {path}: {html}");
+        assert!(
+            html.contains("<h1>Page not found</h1>"),
+            "GET {path}: {html}"
+        );
+        assert!(
+            html.contains(&format!(
+                r#"<p id="not-found">There is no console page at {path}.</p>"#
+            )),
+            "GET {path}: {html}"
+        );
+        assert_eq!(
+            html.contains("Signed in as"),
+            signed_in,
+            "GET {path}: {html}"
+        );
+    }
+    // In Japanese for a browser that prefers it.
+    let resp = owner
+        .http
+        .get(format!("{}/ui/units/shop/nosuch", env.url))
+        .header("accept-language", "ja-JP,ja;q=0.9")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_secure_headers(resp.headers(), "404 in Japanese");
+    let html = resp.text().await.expect("body");
+    assert!(html.contains(r#"<html lang="ja">"#), "{html}");
+    assert!(html.contains("<h1>ページが見つかりません</h1>"), "{html}");
+    assert!(
+        html.contains("/ui/units/shop/nosuch というコンソールのページはありません。"),
+        "{html}"
+    );
+    // Other methods: an unknown path is not found either; a path that does not take the
+    // method says which it takes.
+    let (status, _, html) = owner
+        .post("/ui/nosuch", &format!("csrf={}", csrf(&owner)), &[])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "POST /ui/nosuch: {html}");
+    assert!(
+        html.contains("There is no console page at /ui/nosuch."),
+        "{html}"
+    );
+    let (status, h, html) = owner
+        .post("/ui/units", &format!("csrf={}", csrf(&owner)), &[])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "POST /ui/units: {html}"
+    );
+    assert_eq!(
+        h.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
+    assert!(html.contains("/ui/units does not take POST"), "{html}");
+    // A foreign Host is refused before any of this.
+    let resp = anon
+        .http
+        .get(format!("{}/ui/nosuch", env.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "foreign Host, unknown path"
+    );
+    assert_secure_headers(resp.headers(), "foreign host, unknown path");
+    // Outside /ui the API's own 404 stays.
+    for path in ["/api/v1/nosuch", "/nosuch", "/uinosuch"] {
+        let resp = anon
+            .http
+            .get(format!("{}{path}", env.url))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = resp.text().await.expect("body");
+        assert!(body.contains("no such route"), "{path}: {body}");
+        assert!(!body.contains("Page not found"), "{path}: {body}");
+    }
+
     // A foreign Host (a DNS-rebinding page) is refused, for pages as for changes.
     let (status, _, _) = {
         let resp = owner
