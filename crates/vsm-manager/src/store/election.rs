@@ -111,26 +111,33 @@ async fn on_deadline<T>(
     }
 }
 
+/// A new session to `target`'s database (TLS as its URL asks), driven on the caller's runtime;
+/// the token is cancelled when the session ends.
+async fn session_of(target: &PgTarget) -> Result<(Client, CancellationToken), StoreError> {
+    let config = PgStore::session_config(target)?;
+    let tls = target.connector()?;
+    let connect_deadline = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(10));
+    let (client, connection) =
+        on_deadline("connecting", connect_deadline, config.connect(tls)).await?;
+    let lost = CancellationToken::new();
+    let signal = lost.clone();
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "an election PostgreSQL session ended");
+        }
+        signal.cancel();
+    });
+    Ok((client, lost))
+}
+
 impl ElectionSession {
     /// Connects a session of its own to `target`'s database and checks that it is a plain,
     /// unpooled session (the same backend answers twice).
     pub(crate) async fn connect(target: &PgTarget) -> Result<ElectionSession, ElectionError> {
-        let config = PgStore::session_config(target)?;
-        let tls = target.connector()?;
-        let connect_deadline = config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(Duration::from_secs(10));
-        let (client, connection) =
-            on_deadline("connecting", connect_deadline, config.connect(tls)).await?;
-        let lost = CancellationToken::new();
-        let signal = lost.clone();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "the election's PostgreSQL session ended");
-            }
-            signal.cancel();
-        });
+        let (client, lost) = session_of(target).await?;
         let mut session = ElectionSession {
             client,
             lost,
@@ -153,15 +160,7 @@ impl ElectionSession {
     /// connection — most often the one this session just released — to the next client. A
     /// second connection asks for its backend a few times, interleaved with this session.
     async fn check_not_shared(&self, target: &PgTarget) -> Result<(), ElectionError> {
-        let config = PgStore::session_config(target)?;
-        let tls = target.connector()?;
-        let connect_deadline = config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(Duration::from_secs(10));
-        let (probe, connection) =
-            on_deadline("connecting", connect_deadline, config.connect(tls)).await?;
-        let driver = tokio::spawn(connection);
+        let (probe, _probe_lost) = session_of(target).await?;
         let mut result = Ok(());
         for _ in 0..3 {
             let mine = self.backend_pid().await?;
@@ -186,8 +185,8 @@ impl ElectionSession {
                 break;
             }
         }
+        // Dropping the probe's client ends its connection task.
         drop(probe);
-        driver.abort();
         result
     }
 

@@ -122,6 +122,21 @@ async fn strict_session(st: &AppState, headers: &HeaderMap) -> Result<Console, R
         .map_err(|e| error_page(&anonymous(lang), e))
 }
 
+/// The signed-in caller of a form's state change and its page chrome, its CSRF token checked:
+/// the sign-in page, or the refusal's page, as the answer otherwise.
+async fn posted(
+    st: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<(Console, Chrome), Response> {
+    let c = strict_session(st, headers).await?;
+    let chrome = c.chrome();
+    if !c.csrf_ok(csrf) {
+        return Err(error_page(&chrome, csrf_refusal()));
+    }
+    Ok((c, chrome))
+}
+
 fn unit_name(s: &str) -> Result<UnitName, ApiError> {
     UnitName::new(s).map_err(|e| {
         ApiError::invalid_request(format!("invalid unit name {s:?}: {e}")).with_status(404)
@@ -275,15 +290,12 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&c.chrome(), csrf_refusal());
-    }
     if let Err(e) = st.manager.delete_session(&c.token).await {
-        return error_page(&c.chrome(), e.into());
+        return error_page(&chrome, e.into());
     }
     let mut resp = Redirect::to("/ui/login").into_response();
     let gone = set_cookie(SESSION_COOKIE, "", None, st.config.tls.is_some());
@@ -586,14 +598,10 @@ pub(crate) async fn unit_action(
     Path((name, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, csrf_refusal());
-    }
     let name = match unit_name(&name) {
         Ok(n) => n,
         Err(e) => return error_page(&chrome, e),
@@ -724,14 +732,10 @@ pub(crate) async fn cancel_operation(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, csrf_refusal());
-    }
     let id = match op_id(&id) {
         Ok(id) => id,
         Err(e) => return error_page(&chrome, e),

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{
-    ActionForm, error_page, group_name, no_action, page, page_session, server_name, started,
-    strict_session, unit_name,
+    ActionForm, error_page, group_name, no_action, page, page_session, posted, server_name,
+    started, unit_name,
 };
 use crate::api::{GroupKindView, GroupView, MarkRequest, OpOptions, ScaleRequest, ServerView};
 use crate::error::{Entity, Error};
@@ -112,14 +112,10 @@ pub(crate) async fn group_action(
     Path((unit, group, action)): Path<(String, String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, super::csrf_refusal());
-    }
     let (unit, group) = match (unit_name(&unit), group_name(&group)) {
         (Ok(u), Ok(g)) => (u, g),
         (Err(e), _) | (_, Err(e)) => return error_page(&chrome, e),
@@ -256,14 +252,10 @@ pub(crate) async fn server_action(
     Path((unit, server, action)): Path<(String, String, String)>,
     Form(form): Form<ServerForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, super::csrf_refusal());
-    }
     let (unit, server) = match (unit_name(&unit), server_name(&server)) {
         (Ok(u), Ok(s)) => (u, s),
         (Err(e), _) | (_, Err(e)) => return error_page(&chrome, e),

@@ -9,10 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use vsm_core::Role;
 
-use super::{
-    account_name, csrf_refusal, error_page, no_action, page, page_session, strict_session,
-    unit_name,
-};
+use super::{account_name, error_page, no_action, page, page_session, posted, unit_name};
 use crate::api::{AddAccount, LogSettingsChange, Password};
 use crate::error::{Entity, Error};
 use crate::http::ApiError;
@@ -70,14 +67,10 @@ pub(crate) async fn add_account(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, csrf_refusal());
-    }
     let name = match account_name(&form.name) {
         Ok(n) => n,
         Err(e) => return error_page(&chrome, e),
@@ -153,14 +146,10 @@ pub(crate) async fn account_action(
     Path((account, action)): Path<(String, String)>,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, csrf_refusal());
-    }
     let name = match account_name(&account) {
         Ok(n) => n,
         Err(e) => return error_page(&chrome, e),
@@ -216,14 +205,10 @@ pub(crate) async fn chown(
     Path(unit): Path<String>,
     Form(form): Form<ChownForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, csrf_refusal());
-    }
     let (unit, to) = match (unit_name(&unit), account_name(&form.to)) {
         (Ok(u), Ok(t)) => (u, t),
         (Err(e), _) | (_, Err(e)) => return error_page(&chrome, e),
@@ -324,14 +309,10 @@ pub(crate) async fn set_log_settings(
     headers: HeaderMap,
     Form(form): Form<LogForm>,
 ) -> Response {
-    let c = match strict_session(&st, &headers).await {
-        Ok(c) => c,
+    let (c, chrome) = match posted(&st, &headers, form.csrf.as_deref()).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let chrome = c.chrome();
-    if !c.csrf_ok(form.csrf.as_deref()) {
-        return error_page(&chrome, csrf_refusal());
-    }
     let (files, size_mb) = match (
         number("--files", &form.files),
         number("--size-mb", &form.size_mb),
